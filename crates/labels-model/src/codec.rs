@@ -1,0 +1,176 @@
+//! The label-format extension point.
+//!
+//! A format is one module implementing [`LabelFormat`]: it makes a
+//! [`LabelWriter`] that receives the stored chips one at a time and hands
+//! finished files to an [`Output`], and it reads a stored folder back into a
+//! [`Project`]. Formats never see a destination: the store pipeline owns the
+//! [`Output`] and forwards what it receives.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::model::{Chip, LabelingType, Project};
+
+/// Every label format of SPEC §3, whether or not this build implements it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum FormatId {
+    /// labelstore's own manifest format.
+    Json,
+    /// RFC 7946 GeoJSON.
+    Geojson,
+    /// ESRI Shapefile.
+    Shapefile,
+    /// Pascal VOC XML.
+    Voc,
+    /// COCO JSON.
+    Coco,
+    /// KITTI object labels.
+    Kitti,
+    /// YOLO text labels.
+    Yolo,
+    /// Palette PNG masks.
+    Png,
+    /// Single-band TIFF masks.
+    Tiff,
+    /// Single-band GeoTIFF masks.
+    Geotiff,
+    /// Palette GIF masks.
+    Gif,
+    /// Indexed BMP masks.
+    Bmp,
+}
+
+impl FormatId {
+    /// Every format, in the order of SPEC §3.
+    pub const ALL: [FormatId; 12] = [
+        FormatId::Json,
+        FormatId::Geojson,
+        FormatId::Shapefile,
+        FormatId::Voc,
+        FormatId::Coco,
+        FormatId::Kitti,
+        FormatId::Yolo,
+        FormatId::Png,
+        FormatId::Tiff,
+        FormatId::Geotiff,
+        FormatId::Gif,
+        FormatId::Bmp,
+    ];
+
+    /// The name used on the command line and in store manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatId::Json => "json",
+            FormatId::Geojson => "geojson",
+            FormatId::Shapefile => "shapefile",
+            FormatId::Voc => "voc",
+            FormatId::Coco => "coco",
+            FormatId::Kitti => "kitti",
+            FormatId::Yolo => "yolo",
+            FormatId::Png => "png",
+            FormatId::Tiff => "tiff",
+            FormatId::Geotiff => "geotiff",
+            FormatId::Gif => "gif",
+            FormatId::Bmp => "bmp",
+        }
+    }
+
+    /// The format with this name, matched case-insensitively.
+    pub fn parse(name: &str) -> Option<FormatId> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Whether a project of labeling type `ty` can be stored in this format.
+    pub fn fits(self, ty: LabelingType) -> bool {
+        use FormatId as F;
+        match ty {
+            LabelingType::ObjectDetection => matches!(
+                self,
+                F::Json | F::Geojson | F::Shapefile | F::Voc | F::Coco | F::Kitti | F::Yolo
+            ),
+            LabelingType::InstanceSegmentation => matches!(self, F::Json | F::Coco),
+            LabelingType::SemanticSegmentation => {
+                matches!(self, F::Png | F::Tiff | F::Geotiff | F::Gif | F::Bmp)
+            }
+        }
+    }
+
+    /// The formats a project of labeling type `ty` can be stored in.
+    pub fn for_type(ty: LabelingType) -> Vec<FormatId> {
+        Self::ALL.into_iter().filter(|f| f.fits(ty)).collect()
+    }
+}
+
+impl fmt::Display for FormatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a [`LabelWriter`] puts what it writes. Paths are relative to the
+/// store's root and `/`-separated.
+pub trait Output {
+    /// Hands over a complete file.
+    fn put(&mut self, path: &str, bytes: Vec<u8>) -> io::Result<()>;
+
+    /// Appends to a file built up over the whole store (a COCO file, the
+    /// `json` manifest): appends to one path are concatenated in call order
+    /// and the file is stored once the writers have finished. The pipeline
+    /// spools such files to disk, so they do not grow in memory.
+    fn append(&mut self, path: &str, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// Writes one project's labels in one format, a chip at a time.
+pub trait LabelWriter {
+    /// Writes the labels of one stored chip. The chip's paths (`image`,
+    /// `world_file`, `mask`) are those of the stored files, relative to the
+    /// store's root; its width and height are known.
+    fn write_chip(&mut self, chip: &Chip, out: &mut dyn Output) -> Result<()>;
+
+    /// Writes whatever closes the store in this format.
+    fn finish(&mut self, out: &mut dyn Output) -> Result<()>;
+}
+
+/// A label format: writes labels and reads them back.
+pub trait LabelFormat {
+    /// Which format this is.
+    fn id(&self) -> FormatId;
+
+    /// A writer for `header`: the project's name, type, CRS and classes
+    /// (its `chips` is empty: chips arrive through [`LabelWriter::write_chip`]).
+    fn writer(&self, header: &Project) -> Box<dyn LabelWriter>;
+
+    /// Reads a folder this format wrote back into a project.
+    fn read(&self, root: &Path) -> Result<Project>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_case_insensitive() {
+        assert_eq!(FormatId::parse("JSON"), Some(FormatId::Json));
+        assert_eq!(FormatId::parse(" GeoTIFF "), Some(FormatId::Geotiff));
+        assert_eq!(FormatId::parse("jpeg"), None);
+        for f in FormatId::ALL {
+            assert_eq!(FormatId::parse(&f.name().to_uppercase()), Some(f));
+        }
+    }
+
+    #[test]
+    fn formats_per_type_follow_spec() {
+        let names = |t| FormatId::for_type(t).iter().map(|f| f.name()).collect::<Vec<_>>();
+        assert_eq!(
+            names(LabelingType::ObjectDetection),
+            ["json", "geojson", "shapefile", "voc", "coco", "kitti", "yolo"]
+        );
+        assert_eq!(names(LabelingType::InstanceSegmentation), ["json", "coco"]);
+        assert_eq!(names(LabelingType::SemanticSegmentation), ["png", "tiff", "geotiff", "gif", "bmp"]);
+    }
+}

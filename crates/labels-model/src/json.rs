@@ -1,0 +1,226 @@
+//! Format `json`: labelstore's own, the project manifest of SPEC §1 holding
+//! the stored scope, written at the store's root as `project.json`.
+//!
+//! The output is deterministic: keys in a fixed order, two-space
+//! indentation, floats in their shortest round-trip form. Loading it gives
+//! the stored project back, and writing that again gives the same bytes.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::codec::{FormatId, LabelFormat, LabelWriter, Output};
+use crate::error::{Error, Result};
+use crate::manifest::{chip_to_wire, header_to_wire};
+use crate::model::Project;
+use crate::MANIFEST_FILE;
+
+/// labelstore's own `json` format (object detection and instance segmentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonFormat;
+
+impl LabelFormat for JsonFormat {
+    fn id(&self) -> FormatId {
+        FormatId::Json
+    }
+
+    fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
+        Box::new(JsonWriter {
+            header: Project {
+                chips: Vec::new(),
+                ..header.clone()
+            },
+            chips: 0,
+        })
+    }
+
+    fn read(&self, root: &Path) -> Result<Project> {
+        Project::load(&root.join(MANIFEST_FILE))
+    }
+}
+
+struct JsonWriter {
+    header: Project,
+    chips: usize,
+}
+
+fn pretty<T: Serialize>(value: &T, indent: &str) -> String {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"  ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    // Serializing plain structs and maps into a Vec cannot fail.
+    value.serialize(&mut ser).ok();
+    let text = String::from_utf8(buf).unwrap_or_default();
+    text.replace('\n', &format!("\n{indent}"))
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    Error::Io {
+        path: MANIFEST_FILE.into(),
+        source: e,
+    }
+}
+
+impl JsonWriter {
+    fn head(&self) -> String {
+        let w = header_to_wire(&self.header);
+        let mut s = String::from("{\n");
+        s += &format!("  \"labelstore\": {},\n", w.labelstore);
+        s += &format!("  \"name\": {},\n", pretty(&w.name, ""));
+        s += &format!("  \"labeling_type\": {},\n", pretty(&w.labeling_type, ""));
+        if let Some(srid) = w.srid {
+            s += &format!("  \"srid\": {srid},\n");
+        }
+        s += &format!("  \"classes\": {},\n", pretty(&w.classes, "  "));
+        s += "  \"chips\": [";
+        s
+    }
+}
+
+impl LabelWriter for JsonWriter {
+    fn write_chip(&mut self, chip: &crate::Chip, out: &mut dyn Output) -> Result<()> {
+        let mut text = if self.chips == 0 {
+            self.head() + "\n    "
+        } else {
+            ",\n    ".to_owned()
+        };
+        text += &pretty(&chip_to_wire(&self.header, chip), "    ");
+        self.chips += 1;
+        out.append(MANIFEST_FILE, text.as_bytes()).map_err(io_err)
+    }
+
+    fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
+        let text = if self.chips == 0 {
+            self.head() + "]\n}\n"
+        } else {
+            "\n  ]\n}\n".to_owned()
+        };
+        out.append(MANIFEST_FILE, text.as_bytes()).map_err(io_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Memory(BTreeMap<String, Vec<u8>>);
+
+    impl Output for Memory {
+        fn put(&mut self, path: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+            self.0.insert(path.to_owned(), bytes);
+            Ok(())
+        }
+        fn append(&mut self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+            self.0.entry(path.to_owned()).or_default().extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    fn write(p: &Project) -> Vec<u8> {
+        let mut out = Memory::default();
+        let mut w = JsonFormat.writer(p);
+        for c in &p.chips {
+            w.write_chip(c, &mut out).unwrap();
+        }
+        w.finish(&mut out).unwrap();
+        out.0.remove(MANIFEST_FILE).unwrap()
+    }
+
+    fn round_trip(text: &str) -> Vec<u8> {
+        let path = Path::new("m/project.json");
+        let p = Project::from_json(text.as_bytes(), path, "m".into()).unwrap();
+        let bytes = write(&p);
+        let back = Project::from_json(&bytes, path, "m".into()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(write(&back), bytes, "second write differs");
+        bytes
+    }
+
+    #[test]
+    fn stable_output_and_round_trip() {
+        let bytes = round_trip(
+            r##"{"chips": [{"labels": [{"attributes": {"z": 1, "a": [1, "x"], "score": 0.1}, "bbox": [0.1, 2, 3e2, 4.000000000000001], "class": "ship"}],
+                 "image": "chips/a.png", "id": "a", "width": 512, "height": 512, "srid": 4326,
+                 "geotransform": [500000, 0.5, 0.1, 4649776, 0.2, -0.5]},
+                {"id": "b", "image": "b.tif", "saved_empty": true, "world_file": "b.tfw", "labels": []}],
+              "classes": [{"name": "ship", "id": 7, "color": "#E6194B"}],
+              "labeling_type": "object_detection", "name": "x \"y\"", "labelstore": 1, "srid": 32632}"##,
+        );
+        let expected = r##"{
+  "labelstore": 1,
+  "name": "x \"y\"",
+  "labeling_type": "object_detection",
+  "srid": 32632,
+  "classes": [
+    {
+      "id": 7,
+      "name": "ship",
+      "color": "#e6194b"
+    }
+  ],
+  "chips": [
+    {
+      "id": "a",
+      "image": "chips/a.png",
+      "width": 512,
+      "height": 512,
+      "geotransform": [
+        500000.0,
+        0.5,
+        0.1,
+        4649776.0,
+        0.2,
+        -0.5
+      ],
+      "srid": 4326,
+      "labels": [
+        {
+          "class": "ship",
+          "bbox": [
+            0.1,
+            2.0,
+            300.0,
+            4.000000000000001
+          ],
+          "attributes": {
+            "a": [
+              1,
+              "x"
+            ],
+            "score": 0.1,
+            "z": 1
+          }
+        }
+      ]
+    },
+    {
+      "id": "b",
+      "image": "b.tif",
+      "world_file": "b.tfw",
+      "saved_empty": true,
+      "labels": []
+    }
+  ]
+}
+"##;
+        assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+    }
+
+    #[test]
+    fn empty_scope_and_polygons() {
+        let bytes = round_trip(
+            r#"{"labelstore": 1, "name": "n", "labeling_type": "instance_segmentation", "classes": [], "chips": []}"#,
+        );
+        assert!(String::from_utf8(bytes).unwrap().ends_with("\"chips\": []\n}\n"));
+        round_trip(
+            r#"{"labelstore": 1, "name": "n", "labeling_type": "instance_segmentation",
+                "classes": [{"id": 1, "name": "roof"}],
+                "chips": [{"id": "a", "image": "a.png", "labels": [
+                  {"class": "roof", "polygon": [[[0, 0], [4, 0], [4, 4]], [[1, 1], [2, 1], [2, 2]]]},
+                  {"class": "roof", "multipolygon": [[[[5, 5], [6, 5], [6, 6]]], [[[7, 7], [8, 7], [8, 8], [7, 7]]]]}]}]}"#,
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The vocabulary: projects, classes, chips, labels.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What kind of labels a project holds, which decides the geometry of its
+/// labels and the formats it can be stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LabelingType {
+    /// Axis-aligned boxes.
+    ObjectDetection,
+    /// Polygons, one per object instance.
+    InstanceSegmentation,
+    /// A class per pixel: polygons rasterized at store time, or a mask image.
+    SemanticSegmentation,
+}
+
+impl LabelingType {
+    /// Every labeling type, in manifest order.
+    pub const ALL: [LabelingType; 3] = [
+        LabelingType::ObjectDetection,
+        LabelingType::InstanceSegmentation,
+        LabelingType::SemanticSegmentation,
+    ];
+
+    /// The name used in manifests and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelingType::ObjectDetection => "object_detection",
+            LabelingType::InstanceSegmentation => "instance_segmentation",
+            LabelingType::SemanticSegmentation => "semantic_segmentation",
+        }
+    }
+
+    /// The type with the given manifest name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+impl fmt::Display for LabelingType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A colour, `#rrggbb` in manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rgb(pub [u8; 3]);
+
+impl Rgb {
+    /// Parses `#rrggbb` (hex digits in either case).
+    pub fn parse(s: &str) -> Option<Rgb> {
+        let hex = s.strip_prefix('#')?;
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        Some(Rgb([byte(0)?, byte(2)?, byte(4)?]))
+    }
+}
+
+impl fmt::Display for Rgb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [r, g, b] = self.0;
+        write!(f, "#{r:02x}{g:02x}{b:02x}")
+    }
+}
+
+/// A label class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// Positive and unique within the project; also the pixel value in masks.
+    pub id: u32,
+    /// Unique within the project.
+    pub name: String,
+    /// The display colour, used as the palette entry of masks.
+    pub color: Option<Rgb>,
+}
+
+/// A closed ring of `[x, y]` pixel positions (the closing point may repeat the first).
+pub type Ring = Vec<[f64; 2]>;
+/// An outer ring followed by its holes.
+pub type Polygon = Vec<Ring>;
+/// A label's free attribute map (`difficult`, `truncated`, `occluded`, `pose`, `score`, ...).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
+/// The shape of a label, in continuous pixel coordinates (origin at the
+/// top-left corner of the top-left pixel, y down).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Geometry {
+    /// `[xmin, ymin, xmax, ymax]`.
+    BBox([f64; 4]),
+    /// One polygon, possibly with holes.
+    Polygon(Polygon),
+    /// Several polygons.
+    MultiPolygon(Vec<Polygon>),
+}
+
+impl Geometry {
+    /// The manifest field that holds this geometry.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Geometry::BBox(_) => "bbox",
+            Geometry::Polygon(_) => "polygon",
+            Geometry::MultiPolygon(_) => "multipolygon",
+        }
+    }
+}
+
+/// One label on a chip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    /// The id of the label's [`Class`].
+    pub class_id: u32,
+    /// Where it is.
+    pub geometry: Geometry,
+    /// Anything else the labeler recorded.
+    pub attributes: Attributes,
+}
+
+/// One image chip and its labels.
+///
+/// Paths are as the manifest gives them, relative to the manifest's folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chip {
+    /// 1 to 128 characters of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+    pub id: String,
+    /// The image file.
+    pub image: PathBuf,
+    /// Width in pixels: from the manifest, or the image header once resolved.
+    pub width: Option<u32>,
+    /// Height in pixels: from the manifest, or the image header once resolved.
+    pub height: Option<u32>,
+    /// A world file georeferencing the chip (given, or found beside the image).
+    pub world_file: Option<PathBuf>,
+    /// An inline GDAL geotransform, corner-based.
+    pub geotransform: Option<[f64; 6]>,
+    /// The chip's CRS as an EPSG code, overriding the project's.
+    pub srid: Option<u32>,
+    /// Logically deleted: never stored.
+    pub deleted: bool,
+    /// Stored even without labels, with an empty label.
+    pub saved_empty: bool,
+    /// A single-band class-id image (semantic segmentation).
+    pub mask: Option<PathBuf>,
+    /// The labels, later ones painting over earlier ones in masks.
+    pub labels: Vec<Label>,
+}
+
+impl Chip {
+    /// A chip with just an id and an image, no labels.
+    pub fn new(id: impl Into<String>, image: impl Into<PathBuf>) -> Chip {
+        Chip {
+            id: id.into(),
+            image: image.into(),
+            width: None,
+            height: None,
+            world_file: None,
+            geotransform: None,
+            srid: None,
+            deleted: false,
+            saved_empty: false,
+            mask: None,
+            labels: Vec::new(),
+        }
+    }
+
+    /// Whether the chip carries anything to store (labels or a mask).
+    pub fn is_labeled(&self) -> bool {
+        !self.labels.is_empty() || self.mask.is_some()
+    }
+}
+
+/// A labeling project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// The project's name.
+    pub name: String,
+    /// What kind of labels it holds.
+    pub labeling_type: LabelingType,
+    /// The default CRS of its chips, as an EPSG code.
+    pub srid: Option<u32>,
+    /// Its classes, in manifest order.
+    pub classes: Vec<Class>,
+    /// Its chips, in manifest order.
+    pub chips: Vec<Chip>,
+    /// The folder paths in the manifest are relative to.
+    pub base_dir: PathBuf,
+    /// The manifest file, named in diagnostics.
+    pub manifest_path: PathBuf,
+}
+
+impl Project {
+    /// The class with the given id.
+    pub fn class(&self, id: u32) -> Option<&Class> {
+        self.classes.iter().find(|c| c.id == id)
+    }
+
+    /// The chip with the given id.
+    pub fn chip(&self, id: &str) -> Option<&Chip> {
+        self.chips.iter().find(|c| c.id == id)
+    }
+}
+
+/// Whether `id` may name a chip: 1 to 128 characters of `A-Z a-z 0-9 . _ -`,
+/// not starting with `.`, so it is safe as a file name in every output.
+pub(crate) fn is_safe_chip_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_parse_and_print() {
+        assert_eq!(Rgb::parse("#E6194b"), Some(Rgb([0xe6, 0x19, 0x4b])));
+        assert_eq!(Rgb([0xe6, 0x19, 0x4b]).to_string(), "#e6194b");
+        for bad in ["e6194b", "#e6194", "#e6194bb", "#g6194b", "#+1+1+1"] {
+            assert_eq!(Rgb::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn chip_ids() {
+        assert!(is_safe_chip_id("r0_c1.v2-A"));
+        assert!(is_safe_chip_id(&"a".repeat(128)));
+        for bad in ["", ".hidden", "a/b", "..", "a b", "é", "a\\b", &"a".repeat(129)] {
+            assert!(!is_safe_chip_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Looking at the files behind the chips being stored: image headers, world
+//! files, masks; then clipping labels to their chip.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use raster_georef::{GeoTransform, world_file_candidates};
+
+use crate::clip::{Clipped, clip};
+use crate::error::{Diagnostic, Error, Result};
+use crate::image::{ImageLimits, probe};
+use crate::model::{Chip, Project};
+
+/// What resolving the stored chips found and changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Labels that crossed their chip's edge and were clipped, per chip id.
+    pub clipped: Vec<(String, usize)>,
+}
+
+impl Resolution {
+    /// Labels clipped over all chips.
+    pub fn clipped_total(&self) -> usize {
+        self.clipped.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Resolves the chips at `indices` (from [`crate::select`]) in place: reads
+/// each image's header (checking it exists, is what its extension says and
+/// is within `limits`), fills in width and height, finds and checks the world
+/// file (the given one, or a sibling as GDAL probes it), checks the mask, and
+/// clips labels to the chip. A label wholly outside its chip is an error.
+///
+/// Every problem is collected; the error lists them all.
+pub fn resolve(project: &mut Project, indices: &[usize], limits: &ImageLimits) -> Result<Resolution> {
+    let mut r = Resolver {
+        base: project.base_dir.clone(),
+        manifest: project.manifest_path.clone(),
+        limits: *limits,
+        dirs: HashMap::new(),
+        diags: Vec::new(),
+    };
+    let mut res = Resolution::default();
+    for &i in indices {
+        let chip = &mut project.chips[i];
+        let n = r.chip(i, chip);
+        if n > 0 {
+            res.clipped.push((chip.id.clone(), n));
+        }
+    }
+    if r.diags.is_empty() {
+        Ok(res)
+    } else {
+        Err(Error::Invalid(r.diags))
+    }
+}
+
+struct Resolver {
+    base: PathBuf,
+    manifest: PathBuf,
+    limits: ImageLimits,
+    /// Per folder: lower-cased file name → actual name, for case-insensitive lookups.
+    dirs: HashMap<PathBuf, HashMap<String, OsString>>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Resolver {
+    fn err(&mut self, file: &Path, chip: &Chip, field: String, message: String) {
+        self.diags.push(Diagnostic {
+            file: file.to_path_buf(),
+            chip: Some(chip.id.clone()),
+            field,
+            message,
+        });
+    }
+
+    /// Resolves one chip; returns how many labels were clipped.
+    fn chip(&mut self, i: usize, chip: &mut Chip) -> usize {
+        let image = self.base.join(&chip.image);
+        let header = match probe(&image, &self.limits) {
+            Ok(h) => h,
+            Err(msg) => {
+                self.err(&image, chip, format!("chips[{i}].image"), msg);
+                return 0;
+            }
+        };
+        for (field, given, actual) in [
+            ("width", chip.width, header.width),
+            ("height", chip.height, header.height),
+        ] {
+            if given.is_some_and(|g| g != actual) {
+                let msg = format!(
+                    "the manifest says {field} {}, the image header says {actual}",
+                    given.unwrap_or_default()
+                );
+                let manifest = self.manifest.clone();
+                self.err(&manifest, chip, format!("chips[{i}].{field}"), msg);
+            }
+        }
+        chip.width = Some(header.width);
+        chip.height = Some(header.height);
+
+        if chip.world_file.is_none() && chip.geotransform.is_none() {
+            chip.world_file = self.sibling_world_file(&chip.image);
+        }
+        if let Some(wf) = &chip.world_file {
+            let path = self.base.join(wf);
+            let checked = std::fs::read(&path)
+                .map_err(|e| format!("cannot read the world file: {e}"))
+                .and_then(|bytes| {
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| "the world file is not text".to_owned())?;
+                    GeoTransform::parse_world_file(&text, &path.display().to_string())
+                        .map(drop)
+                        .map_err(|e| match e {
+                            raster_georef::Error::WorldFile { line, message, .. } => {
+                                format!("line {line}: {message}")
+                            }
+                            other => other.to_string(),
+                        })
+                });
+            if let Err(msg) = checked {
+                self.err(&path, chip, format!("chips[{i}].world_file"), msg);
+            }
+        }
+
+        if let Some(mask) = &chip.mask {
+            let path = self.base.join(mask);
+            match probe(&path, &self.limits) {
+                Ok(m) if (m.width, m.height) != (header.width, header.height) => {
+                    let msg = format!(
+                        "the mask is {}x{} but its chip is {}x{}",
+                        m.width, m.height, header.width, header.height
+                    );
+                    self.err(&path, chip, format!("chips[{i}].mask"), msg);
+                }
+                Ok(_) => {}
+                Err(msg) => self.err(&path, chip, format!("chips[{i}].mask"), msg),
+            }
+        }
+
+        let (w, h) = (f64::from(header.width), f64::from(header.height));
+        let mut clipped = 0;
+        let mut outside = Vec::new();
+        for (j, label) in chip.labels.iter_mut().enumerate() {
+            match clip(&label.geometry, w, h) {
+                Clipped::Inside => {}
+                Clipped::Clipped(g) => {
+                    label.geometry = g;
+                    clipped += 1;
+                }
+                Clipped::Outside => outside.push((j, label.geometry.field())),
+            }
+        }
+        for (j, field) in outside {
+            let manifest = self.manifest.clone();
+            let msg = format!(
+                "the {} lies wholly outside its {}x{} chip",
+                if field == "bbox" { "box" } else { "polygon" },
+                header.width,
+                header.height
+            );
+            self.err(&manifest, chip, format!("chips[{i}].labels[{j}].{field}"), msg);
+        }
+        clipped
+    }
+
+    /// The world file GDAL would find beside `image` (relative to the base
+    /// folder), matching names case-insensitively.
+    fn sibling_world_file(&mut self, image: &Path) -> Option<PathBuf> {
+        let stem = image.file_stem()?.to_str()?.to_ascii_lowercase();
+        let ext = image.extension()?.to_str()?;
+        let rel_dir = image.parent().unwrap_or(Path::new(""));
+        let dir = self.base.join(rel_dir);
+        let names = self.dirs.entry(dir.clone()).or_insert_with(|| {
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name();
+                    let lower = name.to_str()?.to_ascii_lowercase();
+                    let is_world = Path::new(&lower)
+                        .extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| x.ends_with('w') || x == "wld");
+                    is_world.then_some((lower, name))
+                })
+                .collect()
+        });
+        world_file_candidates(ext)
+            .iter()
+            .find_map(|cand| names.get(&format!("{stem}.{cand}")))
+            .map(|name| rel_dir.join(name))
+    }
+}

@@ -1,0 +1,26 @@
+//! Georeferencing of raster chips for labelstore.
+//!
+//! A chip's place on the map is a [`GeoTransform`]: GDAL's six coefficients,
+//! corner-based, rotation and shear included. This crate converts between
+//! geotransforms and ESRI world files (whose origin is the *centre* of the
+//! upper-left pixel, see [`GeoTransform::from_world_file`]) and knows which
+//! sidecar file names GDAL probes for an image ([`world_file_candidates`]).
+//!
+//! GeoTIFF tags, CRS definitions and the PostGIS raster encoder join this
+//! crate with the georeferencing work; everything here is synchronous and pure.
+//!
+//! ```
+//! use raster_georef::GeoTransform;
+//! let gt = GeoTransform::parse_world_file("10\n0\n0\n-10\n500005\n4099995\n", "chip.pgw")?;
+//! assert_eq!(gt.0, [500000.0, 10.0, 0.0, 4100000.0, 0.0, -10.0]);
+//! assert_eq!(gt.pixel_to_map(1.0, 1.0), (500010.0, 4099990.0));
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod transform;
+mod worldfile;
+
+pub use crate::error::{Error, Result};
+pub use crate::transform::GeoTransform;
+pub use crate::worldfile::world_file_candidates;

@@ -1,0 +1,128 @@
+//! GDAL-order affine geotransforms.
+
+use crate::{Error, Result};
+
+/// GDAL's affine geotransform `[x0, dx_col, dx_row, y0, dy_col, dy_row]`.
+///
+/// Corner-based: `(x0, y0)` is the map position of the top-left *corner* of the
+/// top-left pixel, and pixel coordinate `(px, py)` (continuous, y down) maps to
+/// `x = x0 + px*dx_col + py*dx_row`, `y = y0 + px*dy_col + py*dy_row`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeoTransform(pub [f64; 6]);
+
+impl GeoTransform {
+    /// Checks that all six numbers are finite and the pixel axes span an area.
+    pub fn new(c: [f64; 6]) -> Result<Self> {
+        let det = c[1] * c[5] - c[2] * c[4];
+        if c.iter().any(|v| !v.is_finite()) || det == 0.0 || !det.is_finite() {
+            return Err(Error::Degenerate(c));
+        }
+        Ok(GeoTransform(c))
+    }
+
+    /// Map coordinates of the continuous pixel position `(px, py)`.
+    pub fn pixel_to_map(&self, px: f64, py: f64) -> (f64, f64) {
+        let c = &self.0;
+        (c[0] + px * c[1] + py * c[2], c[3] + px * c[4] + py * c[5])
+    }
+
+    /// Pixel position of the map coordinates `(x, y)`.
+    pub fn map_to_pixel(&self, x: f64, y: f64) -> (f64, f64) {
+        let c = &self.0;
+        let det = c[1] * c[5] - c[2] * c[4];
+        let (dx, dy) = (x - c[0], y - c[3]);
+        ((dx * c[5] - dy * c[2]) / det, (dy * c[1] - dx * c[4]) / det)
+    }
+
+    /// Builds a geotransform from world-file lines `A D B E C F`, shifting the
+    /// centre-of-pixel origin `(C, F)` half a pixel back to the corner.
+    pub fn from_world_file(w: [f64; 6]) -> Result<Self> {
+        let [a, d, b, e, c, f] = w;
+        Self::new([c - a / 2.0 - b / 2.0, a, b, f - d / 2.0 - e / 2.0, d, e])
+    }
+
+    /// The world-file lines `A D B E C F` of this geotransform.
+    pub fn to_world_file(&self) -> [f64; 6] {
+        let [x0, a, b, y0, d, e] = self.0;
+        [a, d, b, e, x0 + a / 2.0 + b / 2.0, y0 + d / 2.0 + e / 2.0]
+    }
+
+    /// Parses the text of a world file; `file` names it in errors.
+    ///
+    /// Six lines, each one finite number (surrounding blanks and a trailing
+    /// empty line are fine); a pixel size of zero is refused.
+    pub fn parse_world_file(text: &str, file: &str) -> Result<Self> {
+        let err = |line: usize, message: String| Error::WorldFile {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let mut values = [0.0; 6];
+        let mut n = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if n == 6 {
+                return Err(err(i + 1, "more than six values".into()));
+            }
+            let v: f64 = line
+                .parse()
+                .map_err(|_| err(i + 1, format!("{line:?} is not a number")))?;
+            if !v.is_finite() {
+                return Err(err(i + 1, format!("{line:?} is not a finite number")));
+            }
+            values[n] = v;
+            n += 1;
+        }
+        if n < 6 {
+            return Err(err(n + 1, format!("expected six values, found {n}")));
+        }
+        if values[0] == 0.0 {
+            return Err(err(1, "pixel width is zero".into()));
+        }
+        if values[3] == 0.0 {
+            return Err(err(4, "pixel height is zero".into()));
+        }
+        Self::from_world_file(values).map_err(|e| err(1, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn world_file_half_pixel_shift_matches_gdal() {
+        // GEO.md: `10,0,0,-10,500005,4099995` → GDAL origin (500000, 4100000).
+        let gt = GeoTransform::parse_world_file("10\n0\n0\n-10\n500005\n4099995\n", "a.pgw")
+            .unwrap();
+        assert_eq!(gt.0, [500000.0, 10.0, 0.0, 4100000.0, 0.0, -10.0]);
+        assert_eq!(gt.to_world_file(), [10.0, 0.0, 0.0, -10.0, 500005.0, 4099995.0]);
+    }
+
+    #[test]
+    fn rotated_world_file_lines_go_to_gdal_slots() {
+        // GEO.md: line 2 → gt[4], line 3 → gt[2].
+        let gt = GeoTransform::parse_world_file("10\n1\n2\n-10\n500005\n4099995", "a.wld")
+            .unwrap();
+        assert_eq!(gt.0, [499999.0, 10.0, 2.0, 4099999.5, 1.0, -10.0]);
+        let (px, py) = gt.map_to_pixel(gt.pixel_to_map(3.5, 7.25).0, gt.pixel_to_map(3.5, 7.25).1);
+        assert!((px - 3.5).abs() < 1e-9 && (py - 7.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_world_files_name_the_line() {
+        let e = GeoTransform::parse_world_file("1\n0\n0\nx\n5\n6\n", "c.tfw").unwrap_err();
+        assert_eq!(e.to_string(), "c.tfw: line 4: \"x\" is not a number");
+        let e = GeoTransform::parse_world_file("1\n0\n0\n-1\n5\n", "c.tfw").unwrap_err();
+        assert_eq!(e.to_string(), "c.tfw: line 6: expected six values, found 5");
+        let e = GeoTransform::parse_world_file("0\n0\n0\n-1\n5\n6", "c.tfw").unwrap_err();
+        assert_eq!(e.to_string(), "c.tfw: line 1: pixel width is zero");
+        let e = GeoTransform::parse_world_file("1\n0\n0\ninf\n5\n6", "c.tfw").unwrap_err();
+        assert_eq!(e.to_string(), "c.tfw: line 4: \"inf\" is not a finite number");
+        let e = GeoTransform::parse_world_file("1\n0\n0\n-1\n5\n6\n7", "c.tfw").unwrap_err();
+        assert_eq!(e.to_string(), "c.tfw: line 7: more than six values");
+    }
+}
