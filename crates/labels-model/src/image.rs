@@ -97,7 +97,7 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
     let by_content = imagesize::image_type(&head[..n])
         .ok()
         .and_then(ImageKind::from_imagesize)
-        .ok_or_else(|| format!("not a readable {} image (unrecognized header)", by_ext.name()))?;
+        .ok_or_else(|| format!("corrupt {} image: unrecognized header", by_ext.name()))?;
     if by_content != by_ext {
         return Err(format!(
             "the file is a {} image but its extension says {}",

@@ -1,1 +1,43 @@
-//! tbd
+//! labelstore stores AI labeling projects: image chips (often georeferenced
+//! raster tiles) with the labels drawn on them, written in the formats
+//! training tools read, together with the chips, into a local folder, an
+//! object store or PostgreSQL/PostGIS, keeping every bit of georeferencing.
+//!
+//! This facade is the crate to depend on. It re-exports the parts
+//! ([`model`], [`georef`], [`sink`], [`fs`], [`detection`], [`segmentation`])
+//! and holds the glue between them: [`label_format`], which picks a format's
+//! implementation, and the store pipeline, [`Plan`].
+//!
+//! ```
+//! use labelstore::{Plan, StoreOptions, model::{FormatId, Scope, ImageLimits}};
+//! # let dir = tempfile::tempdir()?;
+//! # let project = dir.path().join("project.json");
+//! # std::fs::write(&project, r#"{"labelstore": 1, "name": "demo",
+//! #   "labeling_type": "object_detection", "classes": [], "chips": []}"#)?;
+//! let plan = Plan::prepare(&project, StoreOptions {
+//!     formats: vec![FormatId::Json],
+//!     scope: Scope::Project,
+//!     limits: ImageLimits::default(),
+//! })?;
+//! let dest = labelstore::fs::FsDestination::open(&dir.path().join("out"), false)?;
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! let report = rt.block_on(plan.execute(dest, &mut |_| {}))?;
+//! assert_eq!(report.chips_stored, 0);
+//! assert!(dir.path().join("out/labelstore-manifest.json").exists());
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod formats;
+mod receipt;
+mod store;
+
+pub use fmt_detection as detection;
+pub use fmt_segmentation as segmentation;
+pub use labels_model as model;
+pub use raster_georef as georef;
+pub use sink_api as sink;
+pub use sink_fs as fs;
+
+pub use crate::formats::{implemented_formats, label_format};
+pub use crate::receipt::STORE_MANIFEST;
+pub use crate::store::{ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport};

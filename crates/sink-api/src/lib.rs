@@ -1,1 +1,106 @@
-//! tbd
+//! The destination extension point of labelstore.
+//!
+//! A store writes its files through a [`Destination`]: a local folder, an
+//! object store and a database are interchangeable behind it. The store
+//! pipeline [`put`](Destination::put)s every file (chips, label files, the
+//! store manifest last), then either [`commit`](Destination::commit)s, which
+//! makes the whole result appear, or [`abort`](Destination::abort)s, which
+//! leaves the destination as it was. A destination never sees a half-made
+//! store: that is the whole-or-nothing rule of SPEC §5.
+//!
+//! Files arrive one at a time; a [`Body::File`] names a local file to copy
+//! (a chip, a spooled label file) so chips stream through without being held
+//! in memory.
+//!
+//! The trait is async (destinations talk to networks and databases) but this
+//! crate does not depend on any runtime.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+
+/// The content of one stored file.
+#[derive(Debug)]
+pub enum Body {
+    /// Bytes in memory (a small label file).
+    Bytes(Vec<u8>),
+    /// A local file, copied byte for byte (a chip, a spooled label file).
+    File(PathBuf),
+}
+
+/// A place a store is written to. See the crate docs for the protocol.
+pub trait Destination: Send {
+    /// Where the store goes, for reports; never holds a secret.
+    fn describe(&self) -> String;
+
+    /// Stores one file at `path` (relative to the store's root,
+    /// `/`-separated, made of chip ids and fixed names, never `..`).
+    /// Nothing put is visible at the destination before [`Destination::commit`].
+    fn put(&mut self, path: &str, body: Body) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes everything put so far appear at the destination, whole.
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Throws away everything put so far, leaving the destination as it was.
+    fn abort(self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Why a destination failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is not acceptable as given (a non-empty folder without
+    /// `--overwrite`, a bad table name): the user must change the request.
+    #[error("{0}")]
+    Refused(String),
+    /// Reading or writing failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and to what.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] with its context.
+    pub fn io(context: impl fmt::Display, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.to_string(),
+            source,
+        }
+    }
+
+    /// Whether the user's request is at fault (exit status 2) rather than the
+    /// destination (exit status 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Refused(_))
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether `path` is a store path a destination may accept: relative,
+/// `/`-separated, no empty, `.` or `..` segment, no backslash or NUL.
+pub fn is_safe_store_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains(['\\', '\0'])
+        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_paths() {
+        assert!(is_safe_store_path("chips/a.png"));
+        assert!(is_safe_store_path("project.json"));
+        for bad in ["", "/abs", "a//b", "../x", "a/./b", "a\\b", "a/"] {
+            assert!(!is_safe_store_path(bad), "{bad}");
+        }
+    }
+}

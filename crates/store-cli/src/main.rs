@@ -1,1 +1,205 @@
-fn main(){}
+//! `labelstore`, the command-line tool: stores a labeling project's labels
+//! and chips into a destination (SPEC §5).
+//!
+//! Exit status: 0 on success, 1 when the destination fails, 2 for bad input
+//! or usage.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use labelstore::model::{FormatId, ImageLimits, Scope};
+use labelstore::{Plan, StoreError, StoreOptions, StoreReport};
+
+/// Store AI labeling projects (image chips and their labels) in the formats
+/// training tools read, keeping their georeferencing.
+#[derive(Debug, Parser)]
+#[command(name = "labelstore", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Store a project's labels (in one or more formats) and its chips.
+    ///
+    /// Deleted chips are never stored; chips without labels only when saved
+    /// empty. Everything is written to a staging folder next to the target
+    /// and moved into place at the end, so the target is either complete
+    /// or as it was.
+    #[command(after_help = "\
+Examples:
+  labelstore store examples/harbour --to local --path out/harbour --format json
+  labelstore store project.json --to local --path out --format JSON --chip r0_c1 --overwrite
+  labelstore store project.json --to local --path out --format json --json > report.json")]
+    Store(StoreArgs),
+}
+
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// The project: a project.json manifest, or a folder holding one.
+    #[arg(value_name = "PROJECT")]
+    project: PathBuf,
+
+    /// Where to store: `local` writes to the folder given by --path.
+    #[arg(long, value_enum, value_name = "DESTINATION")]
+    to: To,
+
+    /// The target folder of a local store (created if missing).
+    /// Example: --path out/harbour
+    #[arg(long, value_name = "DIR", required_if_eq("to", "local"))]
+    path: Option<PathBuf>,
+
+    /// Label formats, comma-separated or repeated, any letter case.
+    /// Object detection: json, geojson, shapefile, voc, coco, kitti, yolo;
+    /// instance segmentation: json, coco; semantic segmentation: png, tiff,
+    /// geotiff, gif, bmp. Example: --format json
+    #[arg(long, value_name = "F[,F...]", value_delimiter = ',', required = true)]
+    format: Vec<String>,
+
+    /// Store only this chip (the "current labeled chip"); it must exist,
+    /// not be deleted, and have labels or be saved empty.
+    /// Example: --chip r0_c1
+    #[arg(long, value_name = "ID")]
+    chip: Option<String>,
+
+    /// Replace the target folder when it is not empty (it is swapped out
+    /// whole once the new store is complete).
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Refuse images whose header claims more pixels than this, before
+    /// decoding anything.
+    #[arg(long, value_name = "N", default_value_t = ImageLimits::default().max_pixels)]
+    max_pixels: u64,
+
+    /// Print the closing summary as JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum To {
+    /// A local folder (--path).
+    Local,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Store(args) => match store(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("labelstore: error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
+    }
+}
+
+fn parse_formats(names: &[String]) -> Result<Vec<FormatId>, StoreError> {
+    let mut formats = Vec::new();
+    for name in names.iter().filter(|n| !n.trim().is_empty()) {
+        let f = FormatId::parse(name).ok_or_else(|| {
+            let all: Vec<_> = FormatId::ALL.iter().map(|f| f.name()).collect();
+            StoreError::Usage(format!(
+                "unknown format {name:?} (formats: {})",
+                all.join(", ")
+            ))
+        })?;
+        if !formats.contains(&f) {
+            formats.push(f);
+        }
+    }
+    Ok(formats)
+}
+
+fn store(args: &StoreArgs) -> Result<(), StoreError> {
+    let options = StoreOptions {
+        formats: parse_formats(&args.format)?,
+        scope: args.chip.clone().map_or(Scope::Project, Scope::Chip),
+        limits: ImageLimits {
+            max_pixels: args.max_pixels,
+        },
+    };
+    let plan = Plan::prepare(&args.project, options)?;
+    let dest = match args.to {
+        To::Local => {
+            let path = args
+                .path
+                .as_deref()
+                .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
+            labelstore::fs::FsDestination::open(path, args.overwrite)?
+        }
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(plan.chip_count() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} chips {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut progress = |p: labelstore::Progress| {
+        if let Some(bar) = &bar {
+            bar.set_position(p.done as u64);
+        }
+    };
+    let report = runtime.block_on(plan.execute(dest, &mut progress));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print_report(&report?, args.json);
+    Ok(())
+}
+
+fn print_report(r: &StoreReport, json: bool) {
+    let text = if json {
+        serde_json::to_string_pretty(r).unwrap_or_default() + "\n"
+    } else {
+        human(r)
+    };
+    // A closed stdout (e.g. `| head`) is not a failure of the store.
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn human(r: &StoreReport) -> String {
+    let scope = if r.scope == "project" {
+        String::new()
+    } else {
+        format!(" (chip {})", r.scope)
+    };
+    let mut s = format!(
+        "stored {} chip{} of {:?}{scope} to {} as {}\n",
+        r.chips_stored,
+        if r.chips_stored == 1 { "" } else { "s" },
+        r.project,
+        r.destination,
+        r.formats.join(", ")
+    );
+    let excluded: Vec<String> = r
+        .excluded
+        .iter()
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect();
+    s += &format!("excluded: {}\n", excluded.join(", "));
+    s += &format!("clipped labels: {}\n", r.clipped_labels);
+    if r.chips_without_georeferencing > 0 {
+        s += &format!(
+            "chips without georeferencing: {} (stored as plain images)\n",
+            r.chips_without_georeferencing
+        );
+    }
+    s += &format!(
+        "files: {}, bytes: {}, seconds: {:.2}\n",
+        r.files, r.bytes, r.seconds
+    );
+    s
+}

@@ -1,0 +1,20 @@
+//! Which label formats this build implements, and the one place that picks
+//! a format's implementation by its id.
+
+use labels_model::{FormatId, JsonFormat, LabelFormat, LabelingType};
+
+/// The implementation of `id`, or `None` when this build has none yet.
+pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
+    match id {
+        FormatId::Json => Some(Box::new(JsonFormat)),
+        _ => None,
+    }
+}
+
+/// The formats of `ty` (SPEC §3) that this build implements.
+pub fn implemented_formats(ty: LabelingType) -> Vec<FormatId> {
+    FormatId::for_type(ty)
+        .into_iter()
+        .filter(|&f| label_format(f).is_some())
+        .collect()
+}

@@ -1,0 +1,461 @@
+//! The store pipeline: a project in, its labels and chips out, through a
+//! [`Destination`].
+//!
+//! [`Plan::prepare`] does everything that can fail because of the input
+//! (reading and validating the manifest, checking the formats, selecting and
+//! resolving the chips) without writing anything. [`Plan::execute`] then
+//! streams the chips one at a time through the format writers into the
+//! destination, writes the store manifest last and commits; any failure
+//! aborts the destination, which is left as it was.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use labels_model::{
+    Chip, ExclusionReason, Excluded, FormatId, ImageKind, ImageLimits, LabelWriter, Output,
+    Project, Resolution, Scope, Selection, resolve, select,
+};
+use serde::Serialize;
+use sink_api::{Body, Destination};
+
+use crate::formats::{implemented_formats, label_format};
+use crate::receipt::{self, Header, ReceiptWriter, STORE_MANIFEST};
+
+/// What to store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The label formats to write, at least one.
+    pub formats: Vec<FormatId>,
+    /// The whole project or one chip.
+    pub scope: Scope,
+    /// Limits applied to images before decoding.
+    pub limits: ImageLimits,
+}
+
+/// Why a store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The project is wrong (exit status 2).
+    #[error("{0}")]
+    Input(#[from] labels_model::Error),
+    /// The request is wrong: a format that does not fit, a refused target (exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The destination failed (exit status 1).
+    #[error("{0}")]
+    Destination(#[from] sink_api::Error),
+    /// Local scratch space failed (exit status 1).
+    #[error("local scratch space: {0}")]
+    Scratch(#[from] io::Error),
+}
+
+impl StoreError {
+    /// The process exit status for this error: 2 for input and usage
+    /// errors, 1 for destination failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StoreError::Input(_) | StoreError::Usage(_) => 2,
+            StoreError::Destination(e) if e.is_usage() => 2,
+            StoreError::Destination(_) | StoreError::Scratch(_) => 1,
+        }
+    }
+}
+
+/// Progress of [`Plan::execute`], for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Chips written so far.
+    pub done: usize,
+    /// Chips to write.
+    pub total: usize,
+}
+
+/// What a store did, for the closing summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreReport {
+    /// The project's name.
+    pub project: String,
+    /// The project's labeling type.
+    pub labeling_type: &'static str,
+    /// Where it went (no secrets).
+    pub destination: String,
+    /// The formats written.
+    pub formats: Vec<&'static str>,
+    /// `"project"` or the one chip's id.
+    pub scope: String,
+    /// Chips stored.
+    pub chips_stored: usize,
+    /// Chips left out, counted per reason.
+    pub excluded: BTreeMap<&'static str, usize>,
+    /// Chips left out, each with its reason.
+    pub excluded_chips: Vec<ExcludedChip>,
+    /// Labels clipped to their chip's edge.
+    pub clipped_labels: usize,
+    /// Stored chips without georeferencing (labels stay in pixel coordinates).
+    pub chips_without_georeferencing: usize,
+    /// Files written, the store manifest included.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Wall-clock seconds of the whole store.
+    pub seconds: f64,
+}
+
+/// A chip left out of a store, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExcludedChip {
+    /// The chip's id.
+    pub chip: String,
+    /// Why it was left out.
+    pub reason: &'static str,
+}
+
+/// A validated store, ready to run.
+#[derive(Debug)]
+pub struct Plan {
+    project: Project,
+    selection: Selection,
+    resolution: Resolution,
+    options: StoreOptions,
+    started: Instant,
+}
+
+impl Plan {
+    /// Reads and validates the project at `project_path` (a manifest or a
+    /// folder holding `project.json`) for a store with `options`. Nothing is
+    /// written.
+    pub fn prepare(project_path: &Path, options: StoreOptions) -> Result<Plan, StoreError> {
+        let started = Instant::now();
+        let mut project = Project::load(project_path)?;
+        check_formats(&project, &options.formats)?;
+        let selection = select(&project, &options.scope)?;
+        let resolution = resolve(&mut project, &selection.chips, &options.limits)?;
+        Ok(Plan {
+            project,
+            selection,
+            resolution,
+            options,
+            started,
+        })
+    }
+
+    /// The project as read and resolved.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// How many chips the store will write.
+    pub fn chip_count(&self) -> usize {
+        self.selection.chips.len()
+    }
+
+    /// Runs the store into `dest`; `progress` hears of every chip written.
+    pub async fn execute<D: Destination>(
+        self,
+        mut dest: D,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<StoreReport, StoreError> {
+        let description = dest.describe();
+        match self.run(&mut dest, progress).await {
+            Ok((files, bytes)) => {
+                dest.commit().await?;
+                Ok(self.report(description, files, bytes))
+            }
+            Err(e) => {
+                // The original error matters more than a failed clean-up.
+                let _ = dest.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn run<D: Destination>(
+        &self,
+        dest: &mut D,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<(usize, u64), StoreError> {
+        let project = &self.project;
+        let spool = tempfile::Builder::new().prefix("labelstore-spool-").tempdir()?;
+        let header = Project {
+            chips: Vec::new(),
+            ..project.clone()
+        };
+        let mut writers: Vec<Box<dyn LabelWriter>> = self
+            .options
+            .formats
+            .iter()
+            .filter_map(|&f| label_format(f))
+            .map(|f| f.writer(&header))
+            .collect();
+        let mut out = SpoolOutput::new(spool.path().join("appended"));
+        let mut receipt = ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
+        let mut sent = Sent { files: 0, bytes: 0 };
+        let total = self.selection.chips.len();
+        for (done, &i) in self.selection.chips.iter().enumerate() {
+            let chip = &project.chips[i];
+            let stored = stored_chip(chip);
+            let base = &project.base_dir;
+            let mut files = vec![(&stored.image, &chip.image)];
+            if let (Some(s), Some(o)) = (&stored.world_file, &chip.world_file) {
+                files.push((s, o));
+            }
+            if let (Some(s), Some(o)) = (&stored.mask, &chip.mask) {
+                files.push((s, o));
+            }
+            for (to, from) in files {
+                let src = base.join(from);
+                let (size, sha) = receipt::digest_file(&src).map_err(|e| {
+                    labels_model::Error::Io {
+                        path: src.clone(),
+                        source: e,
+                    }
+                })?;
+                let to = path_str(to);
+                dest.put(&to, Body::File(src)).await?;
+                sent.record(&mut receipt, &to, size, &sha)?;
+            }
+            for w in &mut writers {
+                w.write_chip(&stored, &mut out)?;
+            }
+            out.flush_puts(dest, &mut receipt, &mut sent).await?;
+            progress(Progress {
+                done: done + 1,
+                total,
+            });
+        }
+        for w in &mut writers {
+            w.finish(&mut out)?;
+        }
+        out.flush_puts(dest, &mut receipt, &mut sent).await?;
+        for (path, file) in out.finish_appended()? {
+            let (size, sha) = receipt::digest_file(&file)?;
+            dest.put(&path, Body::File(file)).await?;
+            sent.record(&mut receipt, &path, size, &sha)?;
+        }
+        receipt.finish()?;
+        let manifest = spool.path().join(STORE_MANIFEST);
+        let size = std::fs::metadata(&manifest)?.len();
+        dest.put(STORE_MANIFEST, Body::File(manifest)).await?;
+        Ok((sent.files + 1, sent.bytes + size))
+    }
+
+    fn scope_name(&self) -> String {
+        match &self.options.scope {
+            Scope::Project => "project".to_owned(),
+            Scope::Chip(id) => id.clone(),
+        }
+    }
+
+    fn header(&self) -> Header<'_> {
+        let scope = match &self.options.scope {
+            Scope::Project => serde_json::json!("project"),
+            Scope::Chip(id) => serde_json::json!({ "chip": id }),
+        };
+        Header {
+            labelstore_store: Header::VERSION,
+            project: &self.project.name,
+            labeling_type: self.project.labeling_type.name(),
+            formats: self.options.formats.iter().map(|f| f.name()).collect(),
+            scope,
+            stored_chips: self.selection.chips.len(),
+            excluded: self
+                .selection
+                .excluded
+                .iter()
+                .map(|Excluded { chip, reason }| {
+                    serde_json::json!({ "chip": chip, "reason": reason.name() })
+                })
+                .collect(),
+            clipped_labels: self
+                .resolution
+                .clipped
+                .iter()
+                .map(|(chip, n)| serde_json::json!({ "chip": chip, "labels": n }))
+                .collect(),
+        }
+    }
+
+    fn report(&self, destination: String, files: usize, bytes: u64) -> StoreReport {
+        let mut excluded = BTreeMap::new();
+        for e in &self.selection.excluded {
+            *excluded.entry(e.reason.name()).or_insert(0) += 1;
+        }
+        for r in [ExclusionReason::Deleted, ExclusionReason::Unlabeled] {
+            excluded.entry(r.name()).or_insert(0);
+        }
+        let stored = self.selection.chips.iter().map(|&i| &self.project.chips[i]);
+        StoreReport {
+            project: self.project.name.clone(),
+            labeling_type: self.project.labeling_type.name(),
+            destination,
+            formats: self.options.formats.iter().map(|f| f.name()).collect(),
+            scope: self.scope_name(),
+            chips_stored: self.selection.chips.len(),
+            excluded,
+            excluded_chips: self
+                .selection
+                .excluded
+                .iter()
+                .map(|e| ExcludedChip {
+                    chip: e.chip.clone(),
+                    reason: e.reason.name(),
+                })
+                .collect(),
+            clipped_labels: self.resolution.clipped_total(),
+            chips_without_georeferencing: stored
+                .filter(|c| {
+                    c.world_file.is_none()
+                        && c.geotransform.is_none()
+                        && ImageKind::from_path(&c.image) != Some(ImageKind::Tiff)
+                })
+                .count(),
+            files,
+            bytes,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Checks the requested formats against the project's labeling type and
+/// this build.
+fn check_formats(project: &Project, formats: &[FormatId]) -> Result<(), StoreError> {
+    let ty = project.labeling_type;
+    let names = |v: Vec<FormatId>| v.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+    if formats.is_empty() {
+        return Err(StoreError::Usage(format!(
+            "no format given; a {ty} project can be stored as: {}",
+            names(FormatId::for_type(ty))
+        )));
+    }
+    for &f in formats {
+        if !f.fits(ty) {
+            return Err(StoreError::Usage(format!(
+                "format {f} does not fit a {ty} project ({}); valid formats: {}",
+                project.manifest_path.display(),
+                names(FormatId::for_type(ty))
+            )));
+        }
+        if label_format(f).is_none() {
+            return Err(StoreError::Usage(format!(
+                "format {f} is not implemented yet; this build stores a {ty} project as: {}",
+                names(implemented_formats(ty))
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The chip as stored: its files renamed after its id under `chips/` and
+/// `masks/`, extensions in lower case.
+fn stored_chip(chip: &Chip) -> Chip {
+    let ext = |p: &Path| {
+        p.extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let image_ext = ext(&chip.image);
+    let world_ext = raster_georef::world_file_candidates(&image_ext)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "wld".to_owned());
+    Chip {
+        image: PathBuf::from(format!("chips/{}.{image_ext}", chip.id)),
+        world_file: chip
+            .world_file
+            .as_ref()
+            .map(|_| PathBuf::from(format!("chips/{}.{world_ext}", chip.id))),
+        mask: chip
+            .mask
+            .as_ref()
+            .map(|m| PathBuf::from(format!("masks/{}.{}", chip.id, ext(m)))),
+        ..chip.clone()
+    }
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().replace('\\', "/")
+}
+
+struct Sent {
+    files: usize,
+    bytes: u64,
+}
+
+impl Sent {
+    fn record(&mut self, r: &mut ReceiptWriter, path: &str, size: u64, sha: &str) -> io::Result<()> {
+        self.files += 1;
+        self.bytes += size;
+        r.add(path, size, sha)
+    }
+}
+
+/// The [`Output`] format writers write to: whole files wait in memory until
+/// the chip is done; appended files are spooled to local disk.
+struct SpoolOutput {
+    dir: PathBuf,
+    puts: Vec<(String, Vec<u8>)>,
+    appended: BTreeMap<String, BufWriter<File>>,
+}
+
+impl SpoolOutput {
+    fn new(dir: PathBuf) -> SpoolOutput {
+        SpoolOutput {
+            dir,
+            puts: Vec::new(),
+            appended: BTreeMap::new(),
+        }
+    }
+
+    async fn flush_puts<D: Destination>(
+        &mut self,
+        dest: &mut D,
+        receipt: &mut ReceiptWriter,
+        sent: &mut Sent,
+    ) -> Result<(), StoreError> {
+        for (path, bytes) in self.puts.drain(..) {
+            let (size, sha) = receipt::digest_bytes(&bytes);
+            dest.put(&path, Body::Bytes(bytes)).await?;
+            sent.record(receipt, &path, size, &sha)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the appended files; gives each store path with its spool file.
+    fn finish_appended(&mut self) -> io::Result<Vec<(String, PathBuf)>> {
+        let mut out = Vec::new();
+        for (path, w) in std::mem::take(&mut self.appended) {
+            w.into_inner().map_err(io::IntoInnerError::into_error)?;
+            out.push((path.clone(), self.dir.join(&path)));
+        }
+        Ok(out)
+    }
+}
+
+impl Output for SpoolOutput {
+    fn put(&mut self, path: &str, bytes: Vec<u8>) -> io::Result<()> {
+        self.puts.push((path.to_owned(), bytes));
+        Ok(())
+    }
+
+    fn append(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
+        if !sink_api::is_safe_store_path(path) {
+            return Err(io::Error::other(format!("unsafe store path {path:?}")));
+        }
+        if !self.appended.contains_key(path) {
+            let file = self.dir.join(path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            self.appended
+                .insert(path.to_owned(), BufWriter::new(File::create(file)?));
+        }
+        match self.appended.get_mut(path) {
+            Some(w) => w.write_all(bytes),
+            None => Err(io::Error::other("spool file vanished")),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Bad input (SPEC §6): each case under `tests/bad/<case>/` holds a
+//! `project.json` and `expect.txt`, the message that must appear (naming the
+//! file, chip and field). `cli-expect.txt` overrides it where the command
+//! line stops earlier (a labeling type with no format to ask for yet).
+
+use crate::util::{root, run, snapshot, stderr};
+
+#[test]
+fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
+    let cases = root().join("tests/bad");
+    let mut names: Vec<_> = std::fs::read_dir(&cases)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 14, "bad cases went missing: {names:?}");
+    for case in names {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let expect_file = ["cli-expect.txt", "expect.txt"]
+            .iter()
+            .map(|f| case.join(f))
+            .find(|p| p.exists())
+            .unwrap();
+        let expect = std::fs::read_to_string(expect_file).unwrap();
+        let expect = expect.trim();
+
+        // A target that does not exist stays absent, with no staging left.
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let o = run(&[
+            "store".as_ref(),
+            case.as_os_str(),
+            "--to".as_ref(),
+            "local".as_ref(),
+            "--path".as_ref(),
+            target.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{name}: expected {expect:?} in {:?}", stderr(&o));
+        assert!(stderr(&o).starts_with("labelstore: error: "), "{name}: {}", stderr(&o));
+        assert!(snapshot(tmp.path()).is_empty(), "{name}: wrote {:?}", snapshot(tmp.path()).keys());
+
+        // A non-empty target, even with --overwrite, is left exactly as it was.
+        std::fs::create_dir_all(target.join("keep")).unwrap();
+        std::fs::write(target.join("keep/old.txt"), b"old store").unwrap();
+        let before = snapshot(tmp.path());
+        let o = run(&[
+            "store".as_ref(),
+            case.as_os_str(),
+            "--to".as_ref(),
+            "local".as_ref(),
+            "--path".as_ref(),
+            target.as_os_str(),
+            "--format".as_ref(),
+            "JSON".as_ref(),
+            "--overwrite".as_ref(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{name}: {}", stderr(&o));
+        assert_eq!(snapshot(tmp.path()), before, "{name}: target changed");
+    }
+}

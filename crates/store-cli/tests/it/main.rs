@@ -1,0 +1,6 @@
+//! End-to-end tests of the `labelstore` binary.
+
+mod bad_input; // every case under tests/bad: exit 2, chip and field named, target untouched
+mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
+mod store; // successful stores, the summary, usage and destination errors
+mod util;
