@@ -1,2 +1,44 @@
-//! x
-fn main(){}
+//! labelstore's project automation, run as `cargo xtask <command>` (the
+//! cargo-xtask convention: plain Rust instead of shell scripts).
+//!
+//! - `cargo xtask test`: format check, clippy with warnings denied, every
+//!   crate's tests, then the conformance suite. README's test command and CI.
+//! - `cargo xtask conformance`: the cross-crate suite over `tests/fixtures`.
+//! - `cargo xtask gen-example`: regenerates the example project in `examples/`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod conformance;
+mod gen_example;
+mod test;
+
+use std::path::{Path, PathBuf};
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(&root),
+        Some("conformance") => conformance::run(&root),
+        Some("gen-example") => gen_example::run(&root.join("examples/harbour")),
+        _ => {
+            eprintln!("usage: cargo xtask <test|conformance|gen-example>");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's folder.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}

@@ -4,7 +4,7 @@ use crate::model::{Geometry, Polygon, Ring};
 
 /// What clipping did to a geometry.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Clipped {
+pub(crate) enum ClipOutcome {
     /// Wholly inside the chip: unchanged.
     Inside,
     /// Crossed the chip's edge: the clipped geometry.
@@ -14,36 +14,36 @@ pub(crate) enum Clipped {
 }
 
 /// Clips `g` to the chip rectangle `[0, w] x [0, h]`.
-pub(crate) fn clip(g: &Geometry, w: f64, h: f64) -> Clipped {
+pub(crate) fn clip(g: &Geometry, w: f64, h: f64) -> ClipOutcome {
     match g {
         Geometry::BBox([x0, y0, x1, y1]) => {
             let c = [x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h)];
             if c[0] >= c[2] || c[1] >= c[3] {
-                Clipped::Outside
+                ClipOutcome::Outside
             } else if c == [*x0, *y0, *x1, *y1] {
-                Clipped::Inside
+                ClipOutcome::Inside
             } else {
-                Clipped::Clipped(Geometry::BBox(c))
+                ClipOutcome::Clipped(Geometry::BBox(c))
             }
         }
         Geometry::Polygon(p) => {
             if polygon_inside(p, w, h) {
-                return Clipped::Inside;
+                return ClipOutcome::Inside;
             }
             match clip_polygon(p, w, h) {
-                Some(p) => Clipped::Clipped(Geometry::Polygon(p)),
-                None => Clipped::Outside,
+                Some(p) => ClipOutcome::Clipped(Geometry::Polygon(p)),
+                None => ClipOutcome::Outside,
             }
         }
         Geometry::MultiPolygon(m) => {
             if m.iter().all(|p| polygon_inside(p, w, h)) {
-                return Clipped::Inside;
+                return ClipOutcome::Inside;
             }
             let parts: Vec<Polygon> = m.iter().filter_map(|p| clip_polygon(p, w, h)).collect();
             if parts.is_empty() {
-                Clipped::Outside
+                ClipOutcome::Outside
             } else {
-                Clipped::Clipped(Geometry::MultiPolygon(parts))
+                ClipOutcome::Clipped(Geometry::MultiPolygon(parts))
             }
         }
     }
@@ -71,16 +71,26 @@ fn clip_ring(ring: &Ring, w: f64, h: f64) -> Option<Ring> {
     let closed = ring.len() > 1 && ring.first() == ring.last();
     let mut pts: Vec<[f64; 2]> = ring[..ring.len() - usize::from(closed)].to_vec();
     // Each edge: is a point inside, and where does a segment cross it.
-    let edges: [(usize, f64, bool); 4] = [(0, 0.0, true), (0, w, false), (1, 0.0, true), (1, h, false)];
+    let edges: [(usize, f64, bool); 4] =
+        [(0, 0.0, true), (0, w, false), (1, 0.0, true), (1, h, false)];
     for (axis, limit, keep_above) in edges {
-        let inside = |p: &[f64; 2]| if keep_above { p[axis] >= limit } else { p[axis] <= limit };
+        let inside = |p: &[f64; 2]| {
+            if keep_above {
+                p[axis] >= limit
+            } else {
+                p[axis] <= limit
+            }
+        };
         let mut next = Vec::with_capacity(pts.len() + 4);
         for i in 0..pts.len() {
             let cur = pts[i];
             let prev = pts[(i + pts.len() - 1) % pts.len()];
             let cross = || {
                 let t = (limit - prev[axis]) / (cur[axis] - prev[axis]);
-                let mut q = [prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])];
+                let mut q = [
+                    prev[0] + t * (cur[0] - prev[0]),
+                    prev[1] + t * (cur[1] - prev[1]),
+                ];
                 q[axis] = limit;
                 q
             };
@@ -127,41 +137,73 @@ mod tests {
     #[test]
     fn boxes() {
         let b = |c| Geometry::BBox(c);
-        assert_eq!(clip(&b([0.0, 0.0, 64.0, 64.0]), 64.0, 64.0), Clipped::Inside);
+        assert_eq!(
+            clip(&b([0.0, 0.0, 64.0, 64.0]), 64.0, 64.0),
+            ClipOutcome::Inside
+        );
         assert_eq!(
             clip(&b([-5.0, 10.0, 20.5, 80.0]), 64.0, 64.0),
-            Clipped::Clipped(b([0.0, 10.0, 20.5, 64.0]))
+            ClipOutcome::Clipped(b([0.0, 10.0, 20.5, 64.0]))
         );
-        assert_eq!(clip(&b([64.0, 0.0, 70.0, 10.0]), 64.0, 64.0), Clipped::Outside);
-        assert_eq!(clip(&b([-9.0, -9.0, -1.0, -1.0]), 64.0, 64.0), Clipped::Outside);
+        assert_eq!(
+            clip(&b([64.0, 0.0, 70.0, 10.0]), 64.0, 64.0),
+            ClipOutcome::Outside
+        );
+        assert_eq!(
+            clip(&b([-9.0, -9.0, -1.0, -1.0]), 64.0, 64.0),
+            ClipOutcome::Outside
+        );
     }
 
     #[test]
     fn polygons() {
         let tri: Polygon = vec![vec![[-10.0, 5.0], [10.0, 5.0], [10.0, 25.0], [-10.0, 5.0]]];
-        let Clipped::Clipped(Geometry::Polygon(p)) = clip(&Geometry::Polygon(tri), 64.0, 64.0)
+        let ClipOutcome::Clipped(Geometry::Polygon(p)) = clip(&Geometry::Polygon(tri), 64.0, 64.0)
         else {
             panic!("expected a clipped polygon")
         };
-        assert_eq!(p, vec![vec![[0.0, 15.0], [0.0, 5.0], [10.0, 5.0], [10.0, 25.0], [0.0, 15.0]]]);
+        assert_eq!(
+            p,
+            vec![vec![
+                [0.0, 15.0],
+                [0.0, 5.0],
+                [10.0, 5.0],
+                [10.0, 25.0],
+                [0.0, 15.0]
+            ]]
+        );
         assert!((ring_area(&p[0][..4]).abs() - 150.0).abs() < 1e-9);
 
         let outside: Polygon = vec![vec![[70.0, 0.0], [80.0, 0.0], [80.0, 10.0]]];
-        assert_eq!(clip(&Geometry::Polygon(outside.clone()), 64.0, 64.0), Clipped::Outside);
+        assert_eq!(
+            clip(&Geometry::Polygon(outside.clone()), 64.0, 64.0),
+            ClipOutcome::Outside
+        );
         // A hole outside the chip is dropped; the outer ring is kept.
         let holed: Polygon = vec![
             vec![[10.0, 10.0], [70.0, 10.0], [70.0, 20.0], [10.0, 20.0]],
             vec![[65.0, 12.0], [68.0, 12.0], [68.0, 15.0]],
         ];
-        let Clipped::Clipped(Geometry::Polygon(p)) = clip(&Geometry::Polygon(holed), 64.0, 64.0)
+        let ClipOutcome::Clipped(Geometry::Polygon(p)) =
+            clip(&Geometry::Polygon(holed), 64.0, 64.0)
         else {
             panic!("expected a clipped polygon")
         };
-        assert_eq!(p, vec![vec![[10.0, 10.0], [64.0, 10.0], [64.0, 20.0], [10.0, 20.0]]]);
-        let multi = Geometry::MultiPolygon(vec![outside, vec![vec![[1.0, 1.0], [2.0, 1.0], [2.0, 2.0]]]]);
+        assert_eq!(
+            p,
+            vec![vec![[10.0, 10.0], [64.0, 10.0], [64.0, 20.0], [10.0, 20.0]]]
+        );
+        let multi = Geometry::MultiPolygon(vec![
+            outside,
+            vec![vec![[1.0, 1.0], [2.0, 1.0], [2.0, 2.0]]],
+        ]);
         assert_eq!(
             clip(&multi, 64.0, 64.0),
-            Clipped::Clipped(Geometry::MultiPolygon(vec![vec![vec![[1.0, 1.0], [2.0, 1.0], [2.0, 2.0]]]]))
+            ClipOutcome::Clipped(Geometry::MultiPolygon(vec![vec![vec![
+                [1.0, 1.0],
+                [2.0, 1.0],
+                [2.0, 2.0]
+            ]]]))
         );
     }
 }

@@ -165,12 +165,28 @@ mod tests {
 
     #[test]
     fn formats_per_type_follow_spec() {
-        let names = |t| FormatId::for_type(t).iter().map(|f| f.name()).collect::<Vec<_>>();
+        let names = |t| {
+            FormatId::for_type(t)
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             names(LabelingType::ObjectDetection),
-            ["json", "geojson", "shapefile", "voc", "coco", "kitti", "yolo"]
+            [
+                "json",
+                "geojson",
+                "shapefile",
+                "voc",
+                "coco",
+                "kitti",
+                "yolo"
+            ]
         );
         assert_eq!(names(LabelingType::InstanceSegmentation), ["json", "coco"]);
-        assert_eq!(names(LabelingType::SemanticSegmentation), ["png", "tiff", "geotiff", "gif", "bmp"]);
+        assert_eq!(
+            names(LabelingType::SemanticSegmentation),
+            ["png", "tiff", "geotiff", "gif", "bmp"]
+        );
     }
 }

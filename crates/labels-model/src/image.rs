@@ -89,7 +89,10 @@ pub(crate) struct Header {
 /// is a message for a diagnostic about this file.
 pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String> {
     let by_ext = ImageKind::from_path(path).ok_or_else(|| {
-        let ext = path.extension().map(|e| e.to_string_lossy()).unwrap_or_default();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy())
+            .unwrap_or_default();
         format!("unsupported image type {ext:?} (PNG, JPEG, TIFF, GIF or BMP)")
     })?;
     let mut head = [0u8; 64];
@@ -109,7 +112,10 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
         .map_err(|e| format!("corrupt {} image header: {e}", by_ext.name()))?;
     let (width, height) = (size.width as u64, size.height as u64);
     if width == 0 || height == 0 {
-        return Err(format!("corrupt {} image: its header says {width}x{height}", by_ext.name()));
+        return Err(format!(
+            "corrupt {} image: its header says {width}x{height}",
+            by_ext.name()
+        ));
     }
     if width.saturating_mul(height) > limits.max_pixels {
         return Err(format!(

@@ -9,11 +9,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::MANIFEST_FILE;
 use crate::codec::{FormatId, LabelFormat, LabelWriter, Output};
 use crate::error::{Error, Result};
 use crate::manifest::{chip_to_wire, header_to_wire};
 use crate::model::Project;
-use crate::MANIFEST_FILE;
 
 /// labelstore's own `json` format (object detection and instance segmentation).
 #[derive(Debug, Clone, Copy, Default)]
@@ -114,7 +114,10 @@ mod tests {
             Ok(())
         }
         fn append(&mut self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
-            self.0.entry(path.to_owned()).or_default().extend_from_slice(bytes);
+            self.0
+                .entry(path.to_owned())
+                .or_default()
+                .extend_from_slice(bytes);
             Ok(())
         }
     }
@@ -214,7 +217,11 @@ mod tests {
         let bytes = round_trip(
             r#"{"labelstore": 1, "name": "n", "labeling_type": "instance_segmentation", "classes": [], "chips": []}"#,
         );
-        assert!(String::from_utf8(bytes).unwrap().ends_with("\"chips\": []\n}\n"));
+        assert!(
+            String::from_utf8(bytes)
+                .unwrap()
+                .ends_with("\"chips\": []\n}\n")
+        );
         round_trip(
             r#"{"labelstore": 1, "name": "n", "labeling_type": "instance_segmentation",
                 "classes": [{"id": 1, "name": "roof"}],

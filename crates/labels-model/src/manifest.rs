@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Diagnostic, Error, Result};
 use crate::model::{
-    Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb,
-    is_safe_chip_id,
+    Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, is_safe_chip_id,
 };
 
 /// The manifest version this crate reads and writes.
@@ -136,7 +135,11 @@ impl Project {
                 return Err(Error::invalid(&file, chip.as_deref(), field, message));
             }
         };
-        Validator { file, diags: Vec::new() }.project(wire, base_dir)
+        Validator {
+            file,
+            diags: Vec::new(),
+        }
+        .project(wire, base_dir)
     }
 }
 
@@ -245,7 +248,11 @@ impl Validator {
                     format!("class id {} is not an integer from 1 to {max}", c.id),
                 );
             } else if out.iter().any(|o| i64::from(o.id) == c.id) {
-                self.err(None, format!("{field}.id"), format!("duplicate class id {}", c.id));
+                self.err(
+                    None,
+                    format!("{field}.id"),
+                    format!("duplicate class id {}", c.id),
+                );
             }
             if c.name.trim().is_empty() {
                 self.err(None, format!("{field}.name"), "the class name is empty");
@@ -276,13 +283,7 @@ impl Validator {
         out
     }
 
-    fn chip(
-        &mut self,
-        i: usize,
-        w: WireChip,
-        ty: Option<LabelingType>,
-        classes: &[Class],
-    ) -> Chip {
+    fn chip(&mut self, i: usize, w: WireChip, ty: Option<LabelingType>, classes: &[Class]) -> Chip {
         let id = w.id;
         let chip = Some(id.as_str());
         let field = |name: &str| format!("chips[{i}].{name}");
@@ -380,11 +381,19 @@ impl Validator {
         let geometry = match geometries.len() {
             1 => geometries.pop(),
             0 => {
-                self.err(chip, field, "a label needs a geometry: bbox, polygon or multipolygon");
+                self.err(
+                    chip,
+                    field,
+                    "a label needs a geometry: bbox, polygon or multipolygon",
+                );
                 None
             }
             _ => {
-                self.err(chip, field, "a label has one geometry: bbox, polygon or multipolygon");
+                self.err(
+                    chip,
+                    field,
+                    "a label has one geometry: bbox, polygon or multipolygon",
+                );
                 None
             }
         }?;
@@ -405,7 +414,10 @@ impl Validator {
                 self.err(
                     chip,
                     &gfield,
-                    format!("a {ty} project labels with {want}, not {}", geometry.field()),
+                    format!(
+                        "a {ty} project labels with {want}, not {}",
+                        geometry.field()
+                    ),
                 );
             }
         }
@@ -429,7 +441,9 @@ fn check_geometry(g: &Geometry) -> std::result::Result<(), String> {
         }
         for (k, ring) in p.iter().enumerate() {
             if ring.iter().flatten().any(|v| !v.is_finite()) {
-                return Err(format!("{what} ring {k} has a coordinate that is not a finite number"));
+                return Err(format!(
+                    "{what} ring {k} has a coordinate that is not a finite number"
+                ));
             }
             let mut distinct: Vec<[f64; 2]> = ring.clone();
             if distinct.len() > 1 && distinct.first() == distinct.last() {
@@ -437,7 +451,9 @@ fn check_geometry(g: &Geometry) -> std::result::Result<(), String> {
             }
             distinct.dedup();
             if distinct.len() < 3 {
-                return Err(format!("{what} ring {k} has fewer than three distinct points"));
+                return Err(format!(
+                    "{what} ring {k} has fewer than three distinct points"
+                ));
             }
         }
         Ok(())
@@ -593,15 +609,29 @@ mod tests {
 
     #[test]
     fn type_errors_are_located() {
-        let m = messages(&with_chips(r#"{"id": "a", "image": "a.png", "saved_empty": "yes"}"#));
+        let m = messages(&with_chips(
+            r#"{"id": "a", "image": "a.png", "saved_empty": "yes"}"#,
+        ));
         assert_eq!(
             m,
-            ["p/project.json: chip \"a\": chips[0].saved_empty: invalid type: string \"yes\", expected a boolean"]
+            [
+                "p/project.json: chip \"a\": chips[0].saved_empty: invalid type: string \"yes\", expected a boolean"
+            ]
         );
-        let m = messages(&with_chips(r#"{"id": "a", "image": "a.png", "saved_emtpy": true}"#));
-        assert!(m[0].starts_with("p/project.json: chip \"a\": chips[0].saved_emtpy: unknown field `saved_emtpy`"), "{m:?}");
+        let m = messages(&with_chips(
+            r#"{"id": "a", "image": "a.png", "saved_emtpy": true}"#,
+        ));
+        assert!(
+            m[0].starts_with(
+                "p/project.json: chip \"a\": chips[0].saved_emtpy: unknown field `saved_emtpy`"
+            ),
+            "{m:?}"
+        );
         let m = messages("{\"labelstore\": 1,\n \"name\": }");
-        assert_eq!(m, ["p/project.json: line 2, column 10: malformed JSON: expected value"]);
+        assert_eq!(
+            m,
+            ["p/project.json: line 2, column 10: malformed JSON: expected value"]
+        );
     }
 
     #[test]
@@ -631,15 +661,42 @@ mod tests {
                    "chips": [{{"id": "a", "image": "a.png", "labels": [{labels}]}}]}}"#
             )
         };
-        assert!(parse(&seg(r#"{"class": "roof", "polygon": [[[0,0],[4,0],[4,4],[0,0]]]}"#)).is_ok());
-        let m = messages(&seg(r#"{"class": "roof", "polygon": [[[0,0],[4,0],[0,0]]]}"#));
-        assert_eq!(m, ["p/project.json: chip \"a\": chips[0].labels[0].polygon: polygon ring 0 has fewer than three distinct points"]);
+        assert!(
+            parse(&seg(
+                r#"{"class": "roof", "polygon": [[[0,0],[4,0],[4,4],[0,0]]]}"#
+            ))
+            .is_ok()
+        );
+        let m = messages(&seg(
+            r#"{"class": "roof", "polygon": [[[0,0],[4,0],[0,0]]]}"#,
+        ));
+        assert_eq!(
+            m,
+            [
+                "p/project.json: chip \"a\": chips[0].labels[0].polygon: polygon ring 0 has fewer than three distinct points"
+            ]
+        );
         let m = messages(&seg(r#"{"class": "roof", "bbox": [0, 0, 1, 1]}"#));
-        assert_eq!(m, ["p/project.json: chip \"a\": chips[0].labels[0].bbox: a instance_segmentation project labels with polygon or multipolygon, not bbox"]);
+        assert_eq!(
+            m,
+            [
+                "p/project.json: chip \"a\": chips[0].labels[0].bbox: a instance_segmentation project labels with polygon or multipolygon, not bbox"
+            ]
+        );
         let m = messages(&seg(r#"{"class": "roof"}"#));
-        assert_eq!(m, ["p/project.json: chip \"a\": chips[0].labels[0]: a label needs a geometry: bbox, polygon or multipolygon"]);
+        assert_eq!(
+            m,
+            [
+                "p/project.json: chip \"a\": chips[0].labels[0]: a label needs a geometry: bbox, polygon or multipolygon"
+            ]
+        );
         let m = messages(&seg(r#"{"class": "roof", "multipolygon": []}"#));
-        assert_eq!(m, ["p/project.json: chip \"a\": chips[0].labels[0].multipolygon: multipolygon has no polygons"]);
+        assert_eq!(
+            m,
+            [
+                "p/project.json: chip \"a\": chips[0].labels[0].multipolygon: multipolygon has no polygons"
+            ]
+        );
     }
 
     #[test]
@@ -649,8 +706,14 @@ mod tests {
                {"id": "b", "image": "b.png", "geotransform": [0, 0, 0, 0, 0, -1], "mask": "m.png"}"#,
         ));
         assert_eq!(m.len(), 3, "{m:?}");
-        assert!(m[0].contains("chip \"a\": chips[0].geotransform: a chip has at most one georeferencing"));
+        assert!(
+            m[0].contains(
+                "chip \"a\": chips[0].geotransform: a chip has at most one georeferencing"
+            )
+        );
         assert!(m[1].contains("chip \"b\": chips[1].geotransform: geotransform"));
-        assert!(m[2].contains("chip \"b\": chips[1].mask: a mask image belongs to semantic_segmentation projects only"));
+        assert!(m[2].contains(
+            "chip \"b\": chips[1].mask: a mask image belongs to semantic_segmentation projects only"
+        ));
     }
 }

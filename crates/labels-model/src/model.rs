@@ -232,7 +232,16 @@ mod tests {
     fn chip_ids() {
         assert!(is_safe_chip_id("r0_c1.v2-A"));
         assert!(is_safe_chip_id(&"a".repeat(128)));
-        for bad in ["", ".hidden", "a/b", "..", "a b", "é", "a\\b", &"a".repeat(129)] {
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "..",
+            "a b",
+            "é",
+            "a\\b",
+            &"a".repeat(129),
+        ] {
             assert!(!is_safe_chip_id(bad), "{bad}");
         }
     }

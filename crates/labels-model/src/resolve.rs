@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use raster_georef::{GeoTransform, world_file_candidates};
 
-use crate::clip::{Clipped, clip};
+use crate::clip::{ClipOutcome, clip};
 use crate::error::{Diagnostic, Error, Result};
 use crate::image::{ImageLimits, probe};
 use crate::model::{Chip, Project};
@@ -33,7 +33,11 @@ impl Resolution {
 /// clips labels to the chip. A label wholly outside its chip is an error.
 ///
 /// Every problem is collected; the error lists them all.
-pub fn resolve(project: &mut Project, indices: &[usize], limits: &ImageLimits) -> Result<Resolution> {
+pub fn resolve(
+    project: &mut Project,
+    indices: &[usize],
+    limits: &ImageLimits,
+) -> Result<Resolution> {
     let mut r = Resolver {
         base: project.base_dir.clone(),
         manifest: project.manifest_path.clone(),
@@ -145,12 +149,12 @@ impl Resolver {
         let mut outside = Vec::new();
         for (j, label) in chip.labels.iter_mut().enumerate() {
             match clip(&label.geometry, w, h) {
-                Clipped::Inside => {}
-                Clipped::Clipped(g) => {
+                ClipOutcome::Inside => {}
+                ClipOutcome::Clipped(g) => {
                     label.geometry = g;
                     clipped += 1;
                 }
-                Clipped::Outside => outside.push((j, label.geometry.field())),
+                ClipOutcome::Outside => outside.push((j, label.geometry.field())),
             }
         }
         for (j, field) in outside {
@@ -161,7 +165,12 @@ impl Resolver {
                 header.width,
                 header.height
             );
-            self.err(&manifest, chip, format!("chips[{i}].labels[{j}].{field}"), msg);
+            self.err(
+                &manifest,
+                chip,
+                format!("chips[{i}].labels[{j}].{field}"),
+                msg,
+            );
         }
         clipped
     }

@@ -145,8 +145,14 @@ mod tests {
         assert_eq!(
             s.excluded,
             [
-                Excluded { chip: "deleted".into(), reason: ExclusionReason::Deleted },
-                Excluded { chip: "bare".into(), reason: ExclusionReason::Unlabeled },
+                Excluded {
+                    chip: "deleted".into(),
+                    reason: ExclusionReason::Deleted
+                },
+                Excluded {
+                    chip: "bare".into(),
+                    reason: ExclusionReason::Unlabeled
+                },
             ]
         );
     }
@@ -157,8 +163,17 @@ mod tests {
         let one = |id: &str| select(&p, &Scope::Chip(id.into()));
         assert_eq!(one("empty").unwrap().chips, [3]);
         let msg = |id: &str| one(id).unwrap_err().to_string();
-        assert_eq!(msg("nope"), "project.json: chip \"nope\": --chip: no chip has this id in the project");
-        assert_eq!(msg("deleted"), "project.json: chip \"deleted\": --chip: the chip is deleted, so it cannot be stored");
-        assert!(msg("bare").ends_with("the chip has no labels and is not saved empty, so it cannot be stored"));
+        assert_eq!(
+            msg("nope"),
+            "project.json: chip \"nope\": --chip: no chip has this id in the project"
+        );
+        assert_eq!(
+            msg("deleted"),
+            "project.json: chip \"deleted\": --chip: the chip is deleted, so it cannot be stored"
+        );
+        assert!(
+            msg("bare")
+                .ends_with("the chip has no labels and is not saved empty, so it cannot be stored")
+        );
     }
 }

@@ -59,15 +59,23 @@ impl ReceiptWriter {
     }
 
     pub(crate) fn add(&mut self, path: &str, size: u64, sha256: &str) -> io::Result<()> {
-        let entry = serde_json::to_string(&Entry { path, size, sha256 }).map_err(io::Error::other)?;
+        let entry =
+            serde_json::to_string(&Entry { path, size, sha256 }).map_err(io::Error::other)?;
         let sep = if self.files == 0 { "\n    " } else { ",\n    " };
         self.files += 1;
         write!(self.out, "{sep}{entry}")
     }
 
     pub(crate) fn finish(mut self) -> io::Result<()> {
-        self.out.write_all(if self.files == 0 { b"]\n}\n" } else { b"\n  ]\n}\n" })?;
-        self.out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()
+        self.out.write_all(if self.files == 0 {
+            b"]\n}\n"
+        } else {
+            b"\n  ]\n}\n"
+        })?;
+        self.out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()
     }
 }
 
@@ -132,7 +140,10 @@ mod tests {
         assert_eq!(v["files"][0]["size"], 3);
         assert_eq!(v["stored_chips"], 1);
         let empty = dir.path().join("e.json");
-        ReceiptWriter::create(&empty, &header).unwrap().finish().unwrap();
+        ReceiptWriter::create(&empty, &header)
+            .unwrap()
+            .finish()
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&empty).unwrap()).unwrap();
         assert_eq!(v["files"], serde_json::json!([]));
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use labels_model::{
-    Chip, ExclusionReason, Excluded, FormatId, ImageKind, ImageLimits, LabelWriter, Output,
+    Chip, Excluded, ExclusionReason, FormatId, ImageKind, ImageLimits, LabelWriter, Output,
     Project, Resolution, Scope, Selection, resolve, select,
 };
 use serde::Serialize;
@@ -179,7 +179,9 @@ impl Plan {
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(usize, u64), StoreError> {
         let project = &self.project;
-        let spool = tempfile::Builder::new().prefix("labelstore-spool-").tempdir()?;
+        let spool = tempfile::Builder::new()
+            .prefix("labelstore-spool-")
+            .tempdir()?;
         let header = Project {
             chips: Vec::new(),
             ..project.clone()
@@ -192,7 +194,8 @@ impl Plan {
             .map(|f| f.writer(&header))
             .collect();
         let mut out = SpoolOutput::new(spool.path().join("appended"));
-        let mut receipt = ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
+        let mut receipt =
+            ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
         let mut sent = Sent { files: 0, bytes: 0 };
         let total = self.selection.chips.len();
         for (done, &i) in self.selection.chips.iter().enumerate() {
@@ -208,12 +211,11 @@ impl Plan {
             }
             for (to, from) in files {
                 let src = base.join(from);
-                let (size, sha) = receipt::digest_file(&src).map_err(|e| {
-                    labels_model::Error::Io {
+                let (size, sha) =
+                    receipt::digest_file(&src).map_err(|e| labels_model::Error::Io {
                         path: src.clone(),
                         source: e,
-                    }
-                })?;
+                    })?;
                 let to = path_str(to);
                 dest.put(&to, Body::File(src)).await?;
                 sent.record(&mut receipt, &to, size, &sha)?;
@@ -386,7 +388,13 @@ struct Sent {
 }
 
 impl Sent {
-    fn record(&mut self, r: &mut ReceiptWriter, path: &str, size: u64, sha: &str) -> io::Result<()> {
+    fn record(
+        &mut self,
+        r: &mut ReceiptWriter,
+        path: &str,
+        size: u64,
+        sha: &str,
+    ) -> io::Result<()> {
         self.files += 1;
         self.bytes += size;
         r.add(path, size, sha)

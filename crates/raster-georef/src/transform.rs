@@ -96,17 +96,19 @@ mod tests {
     #[test]
     fn world_file_half_pixel_shift_matches_gdal() {
         // GEO.md: `10,0,0,-10,500005,4099995` → GDAL origin (500000, 4100000).
-        let gt = GeoTransform::parse_world_file("10\n0\n0\n-10\n500005\n4099995\n", "a.pgw")
-            .unwrap();
+        let gt =
+            GeoTransform::parse_world_file("10\n0\n0\n-10\n500005\n4099995\n", "a.pgw").unwrap();
         assert_eq!(gt.0, [500000.0, 10.0, 0.0, 4100000.0, 0.0, -10.0]);
-        assert_eq!(gt.to_world_file(), [10.0, 0.0, 0.0, -10.0, 500005.0, 4099995.0]);
+        assert_eq!(
+            gt.to_world_file(),
+            [10.0, 0.0, 0.0, -10.0, 500005.0, 4099995.0]
+        );
     }
 
     #[test]
     fn rotated_world_file_lines_go_to_gdal_slots() {
         // GEO.md: line 2 → gt[4], line 3 → gt[2].
-        let gt = GeoTransform::parse_world_file("10\n1\n2\n-10\n500005\n4099995", "a.wld")
-            .unwrap();
+        let gt = GeoTransform::parse_world_file("10\n1\n2\n-10\n500005\n4099995", "a.wld").unwrap();
         assert_eq!(gt.0, [499999.0, 10.0, 2.0, 4099999.5, 1.0, -10.0]);
         let (px, py) = gt.map_to_pixel(gt.pixel_to_map(3.5, 7.25).0, gt.pixel_to_map(3.5, 7.25).1);
         assert!((px - 3.5).abs() < 1e-9 && (py - 7.25).abs() < 1e-9);
@@ -121,7 +123,10 @@ mod tests {
         let e = GeoTransform::parse_world_file("0\n0\n0\n-1\n5\n6", "c.tfw").unwrap_err();
         assert_eq!(e.to_string(), "c.tfw: line 1: pixel width is zero");
         let e = GeoTransform::parse_world_file("1\n0\n0\ninf\n5\n6", "c.tfw").unwrap_err();
-        assert_eq!(e.to_string(), "c.tfw: line 4: \"inf\" is not a finite number");
+        assert_eq!(
+            e.to_string(),
+            "c.tfw: line 4: \"inf\" is not a finite number"
+        );
         let e = GeoTransform::parse_world_file("1\n0\n0\n-1\n5\n6\n7", "c.tfw").unwrap_err();
         assert_eq!(e.to_string(), "c.tfw: line 7: more than six values");
     }

@@ -88,7 +88,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub fn is_safe_store_path(path: &str) -> bool {
     !path.is_empty()
         && !path.contains(['\\', '\0'])
-        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 #[cfg(test)]

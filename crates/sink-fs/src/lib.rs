@@ -53,7 +53,9 @@ impl FsDestination {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(_) if target.exists() => {
-                return Err(Error::Refused(format!("{shown} exists and is not a folder")));
+                return Err(Error::Refused(format!(
+                    "{shown} exists and is not a folder"
+                )));
             }
             Err(e) => return Err(Error::io(format_args!("cannot read {shown}"), e)),
         }
@@ -84,7 +86,9 @@ impl FsDestination {
             // Left by an earlier process with our pid that was killed.
             tokio::fs::remove_dir_all(&self.staging)
                 .await
-                .map_err(|e| Error::io(format_args!("cannot clear {}", self.staging.display()), e))?;
+                .map_err(|e| {
+                    Error::io(format_args!("cannot clear {}", self.staging.display()), e)
+                })?;
         }
         tokio::fs::create_dir_all(&self.staging)
             .await
@@ -122,10 +126,14 @@ impl Destination for FsDestination {
         let (target, staging) = (&self.target, &self.staging);
         let io = |what: &str, e| Error::io(format_args!("cannot {what} {}", target.display()), e);
         if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| io("create the parent of", e))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io("create the parent of", e))?;
         }
         if !target.exists() {
-            return tokio::fs::rename(staging, target).await.map_err(|e| io("move the store into", e));
+            return tokio::fs::rename(staging, target)
+                .await
+                .map_err(|e| io("move the store into", e));
         }
         // Replace: move the old folder aside, the new one in, then drop the old.
         let old = staging.with_file_name(
@@ -134,7 +142,9 @@ impl Destination for FsDestination {
                 .map(|n| n.to_string_lossy().replace("-staging-", "-old-"))
                 .unwrap_or_default(),
         );
-        tokio::fs::rename(target, &old).await.map_err(|e| io("move aside", e))?;
+        tokio::fs::rename(target, &old)
+            .await
+            .map_err(|e| io("move aside", e))?;
         if let Err(e) = tokio::fs::rename(staging, target).await {
             // Put the old folder back: the target stays as it was.
             let _ = tokio::fs::rename(&old, target).await;
@@ -149,7 +159,9 @@ impl Destination for FsDestination {
         if self.staged {
             tokio::fs::remove_dir_all(&self.staging)
                 .await
-                .map_err(|e| Error::io(format_args!("cannot remove {}", self.staging.display()), e))?;
+                .map_err(|e| {
+                    Error::io(format_args!("cannot remove {}", self.staging.display()), e)
+                })?;
         }
         Ok(())
     }
@@ -160,7 +172,9 @@ mod tests {
     use super::*;
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     fn listing(dir: &Path) -> Vec<String> {
@@ -180,7 +194,10 @@ mod tests {
             let mut d = FsDestination::open(&target, false).unwrap();
             d.put("a/b.txt", Body::Bytes(b"x".to_vec())).await.unwrap();
             assert!(!target.exists());
-            assert_eq!(std::fs::read(d.staging_dir().join("a/b.txt")).unwrap(), b"x");
+            assert_eq!(
+                std::fs::read(d.staging_dir().join("a/b.txt")).unwrap(),
+                b"x"
+            );
             d.abort().await.unwrap();
         });
         assert!(listing(tmp.path()).is_empty());
@@ -204,7 +221,10 @@ mod tests {
             d.commit().await.unwrap();
         });
         assert_eq!(listing(&target), ["chips"]);
-        assert_eq!(std::fs::read(target.join("chips/c.bin")).unwrap(), [0u8, 1, 2, 255]);
+        assert_eq!(
+            std::fs::read(target.join("chips/c.bin")).unwrap(),
+            [0u8, 1, 2, 255]
+        );
         assert_eq!(listing(tmp.path()), ["out", "src.bin"]);
     }
 

@@ -39,9 +39,21 @@ fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
             "json".as_ref(),
         ]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains(expect), "{name}: expected {expect:?} in {:?}", stderr(&o));
-        assert!(stderr(&o).starts_with("labelstore: error: "), "{name}: {}", stderr(&o));
-        assert!(snapshot(tmp.path()).is_empty(), "{name}: wrote {:?}", snapshot(tmp.path()).keys());
+        assert!(
+            stderr(&o).contains(expect),
+            "{name}: expected {expect:?} in {:?}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).starts_with("labelstore: error: "),
+            "{name}: {}",
+            stderr(&o)
+        );
+        assert!(
+            snapshot(tmp.path()).is_empty(),
+            "{name}: wrote {:?}",
+            snapshot(tmp.path()).keys()
+        );
 
         // A non-empty target, even with --overwrite, is left exactly as it was.
         std::fs::create_dir_all(target.join("keep")).unwrap();

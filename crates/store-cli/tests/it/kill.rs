@@ -30,7 +30,9 @@ fn big_project(dir: &Path, n: usize) {
 /// chip, and returns whether the staging folder was seen.
 fn kill_midway(project: &Path, target: &Path, overwrite: bool) {
     let mut cmd = labelstore();
-    cmd.arg("store").arg(project).args(["--to", "local", "--format", "json"]);
+    cmd.arg("store")
+        .arg(project)
+        .args(["--to", "local", "--format", "json"]);
     cmd.arg("--path").arg(target);
     if overwrite {
         cmd.arg("--overwrite");
@@ -47,8 +49,14 @@ fn kill_midway(project: &Path, target: &Path, overwrite: bool) {
         if staged {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "the store ended before it could be killed");
-        assert!(Instant::now() < deadline, "no chip was staged within a minute");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the store ended before it could be killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no chip was staged within a minute"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     child.kill().unwrap(); // SIGKILL

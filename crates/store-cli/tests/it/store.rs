@@ -30,7 +30,11 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
     assert_eq!(
         stdout(&o).lines().take(4).collect::<Vec<_>>(),
         [
-            format!("stored 5 chips of \"detection basic\" to local folder {} as json", out.display()).as_str(),
+            format!(
+                "stored 5 chips of \"detection basic\" to local folder {} as json",
+                out.display()
+            )
+            .as_str(),
             "excluded: 1 deleted, 1 unlabeled",
             "clipped labels: 2",
             "chips without georeferencing: 1 (stored as plain images)",
@@ -63,7 +67,11 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
         ("chips/f.pgw", "sub/f.pgw"),
         ("chips/g.bmp", "g.bmp"),
     ] {
-        assert_eq!(files[stored], std::fs::read(src.join(source)).unwrap(), "{stored}");
+        assert_eq!(
+            files[stored],
+            std::fs::read(src.join(source)).unwrap(),
+            "{stored}"
+        );
     }
 
     // The store manifest lists every other file with its size and SHA-256.
@@ -76,14 +84,21 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
         serde_json::json!([{"chip": "d", "reason": "deleted"}, {"chip": "e", "reason": "unlabeled"}])
     );
     let listed = m["files"].as_array().unwrap();
-    assert_eq!(listed.len(), files.len() - 2, "every file but the manifest and the folder");
+    assert_eq!(
+        listed.len(),
+        files.len() - 2,
+        "every file but the manifest and the folder"
+    );
     for f in listed {
         let bytes = &files[f["path"].as_str().unwrap()];
         assert_eq!(f["size"], bytes.len());
         assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
     }
     let sha_of_a = listed.iter().find(|f| f["path"] == "chips/a.png").unwrap()["sha256"].clone();
-    assert_eq!(sha_of_a, "529598b5642ecb92705f8c8b42a3244fff4345902a3af9b5b6920b10a9467f34");
+    assert_eq!(
+        sha_of_a,
+        "529598b5642ecb92705f8c8b42a3244fff4345902a3af9b5b6920b10a9467f34"
+    );
 
     // The stored project.json is itself a project: storing it again gives
     // the same label file and chips.
@@ -102,20 +117,34 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
 fn one_chip_and_json_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("one");
-    let o = store(&fixture("detection-basic"), &out, &["--format", "json", "--chip", "b", "--json"]);
+    let o = store(
+        &fixture("detection-basic"),
+        &out,
+        &["--format", "json", "--chip", "b", "--json"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["chips_stored"], 1);
     assert_eq!(r["scope"], "b");
     assert_eq!(r["clipped_labels"], 1);
     assert_eq!(r["files"], 3);
-    assert_eq!(r["excluded"], serde_json::json!({"deleted": 0, "unlabeled": 0}));
-    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("project.json")).unwrap()).unwrap();
+    assert_eq!(
+        r["excluded"],
+        serde_json::json!({"deleted": 0, "unlabeled": 0})
+    );
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("project.json")).unwrap()).unwrap();
     assert_eq!(p["chips"].as_array().unwrap().len(), 1);
     assert_eq!(p["chips"][0]["id"], "b");
     // The box [-3, 5, 8, 9] crossed the left edge and was clipped.
-    assert_eq!(p["chips"][0]["labels"][0]["bbox"], serde_json::json!([0.0, 5.0, 8.0, 9.0]));
-    assert_eq!(p["chips"][0]["geotransform"], serde_json::json!([300000.0, 0.8, 0.1, 5100000.0, 0.1, -0.8]));
+    assert_eq!(
+        p["chips"][0]["labels"][0]["bbox"],
+        serde_json::json!([0.0, 5.0, 8.0, 9.0])
+    );
+    assert_eq!(
+        p["chips"][0]["geotransform"],
+        serde_json::json!([300000.0, 0.8, 0.1, 5100000.0, 0.1, -0.8])
+    );
 }
 
 #[test]
@@ -124,13 +153,34 @@ fn usage_errors_exit_2_and_write_nothing() {
     let out = tmp.path().join("out");
     let det = fixture("detection-basic");
     let cases: &[(&[&str], &str)] = &[
-        (&["--format", "jsonl"], "unknown format \"jsonl\" (formats: json, geojson, shapefile, voc, coco, kitti, yolo, png, tiff, geotiff, gif, bmp)"),
-        (&["--format", "PNG"], "format png does not fit a object_detection project"),
-        (&["--format", "png"], "valid formats: json, geojson, shapefile, voc, coco, kitti, yolo"),
-        (&["--format", "json", "--chip", "zz"], "chip \"zz\": --chip: no chip has this id in the project"),
-        (&["--format", "json", "--chip", "d"], "chip \"d\": --chip: the chip is deleted"),
-        (&["--format", "json", "--chip", "e"], "chip \"e\": --chip: the chip has no labels and is not saved empty"),
-        (&["--format", "json", "--max-pixels", "1000"], "chips/a.png: chip \"a\": chips[0].image: the image is 32x32 pixels, more than the limit of 1000 pixels"),
+        (
+            &["--format", "jsonl"],
+            "unknown format \"jsonl\" (formats: json, geojson, shapefile, voc, coco, kitti, yolo, png, tiff, geotiff, gif, bmp)",
+        ),
+        (
+            &["--format", "PNG"],
+            "format png does not fit a object_detection project",
+        ),
+        (
+            &["--format", "png"],
+            "valid formats: json, geojson, shapefile, voc, coco, kitti, yolo",
+        ),
+        (
+            &["--format", "json", "--chip", "zz"],
+            "chip \"zz\": --chip: no chip has this id in the project",
+        ),
+        (
+            &["--format", "json", "--chip", "d"],
+            "chip \"d\": --chip: the chip is deleted",
+        ),
+        (
+            &["--format", "json", "--chip", "e"],
+            "chip \"e\": --chip: the chip has no labels and is not saved empty",
+        ),
+        (
+            &["--format", "json", "--max-pixels", "1000"],
+            "chips/a.png: chip \"a\": chips[0].image: the image is 32x32 pixels, more than the limit of 1000 pixels",
+        ),
     ];
     for (extra, expect) in cases {
         let o = store(&det, &out, extra);
@@ -139,7 +189,14 @@ fn usage_errors_exit_2_and_write_nothing() {
         assert!(snapshot(tmp.path()).is_empty(), "{extra:?}");
     }
     // Missing required options are clap usage errors, also status 2.
-    let o = run(&["store", det.to_str().unwrap(), "--to", "local", "--format", "json"]);
+    let o = run(&[
+        "store",
+        det.to_str().unwrap(),
+        "--to",
+        "local",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--path"), "{}", stderr(&o));
 
@@ -161,9 +218,17 @@ fn a_failing_destination_exits_1() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let o = store(&fixture("detection-basic"), &file.join("out"), &["--format", "json"]);
+    let o = store(
+        &fixture("detection-basic"),
+        &file.join("out"),
+        &["--format", "json"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).starts_with("labelstore: error: cannot"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("labelstore: error: cannot"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(&file).unwrap(), b"");
 }
 
@@ -173,8 +238,15 @@ fn help_explains_every_option_with_examples() {
     assert_eq!(o.status.code(), Some(0));
     let help = stdout(&o);
     for needle in [
-        "--to", "--path", "--format", "--chip", "--overwrite", "--max-pixels", "--json",
-        "Examples:", "labelstore store examples/harbour --to local --path out/harbour --format json",
+        "--to",
+        "--path",
+        "--format",
+        "--chip",
+        "--overwrite",
+        "--max-pixels",
+        "--json",
+        "Examples:",
+        "labelstore store examples/harbour --to local --path out/harbour --format json",
     ] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
