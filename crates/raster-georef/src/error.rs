@@ -14,6 +14,26 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// An EPSG code this build has no definition for.
+    #[error("EPSG:{0} is not a coordinate reference system labelstore knows")]
+    UnknownCrs(u32),
+    /// A CRS definition that cannot be used for what was asked.
+    #[error("EPSG:{epsg}: {message}")]
+    Crs {
+        /// The EPSG code.
+        epsg: u32,
+        /// What went wrong.
+        message: String,
+    },
+    /// A TIFF whose structure or georeferencing tags are broken, or that
+    /// cannot be written as asked.
+    #[error("{file}: {message}")]
+    GeoTiff {
+        /// The file's name, as given by the caller.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Six coefficients that do not make an invertible geotransform.
     #[error("geotransform {0:?} is degenerate: its pixel axes do not span an area")]
     Degenerate([f64; 6]),

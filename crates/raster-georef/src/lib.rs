@@ -17,10 +17,15 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod chip;
 mod error;
+mod geotiff;
+mod tiffio;
 mod transform;
 mod worldfile;
 
+pub use crate::chip::chip_to_geotiff;
 pub use crate::error::{Error, Result};
+pub use crate::geotiff::{CrsKeys, EmbeddedGeoref, read_embedded};
 pub use crate::transform::GeoTransform;
 pub use crate::worldfile::world_file_candidates;
