@@ -46,3 +46,31 @@ png("bad/mask-size/mask.png", 8, 8, 0, gray)
 png("bad/mask-size/chip.png", 16, 16, 0, gray)
 os.makedirs("bad/corrupt-image", exist_ok=True)
 open("bad/corrupt-image/broken.png", "wb").write(b"\x89PNG\r\n\x1a\n\x00\x00")
+
+def tiff(path, w, h, pixel, extra=()):
+    """Uncompressed 8-bit gray little-endian TIFF, one strip; `extra` adds
+    (tag, type, values) entries (type 12 = DOUBLE, 3 = SHORT)."""
+    data = bytes(pixel(x, y) for y in range(h) for x in range(w))
+    entries = [(256, 3, [w]), (257, 3, [h]), (258, 3, [8]), (259, 3, [1]), (262, 3, [1]),
+               (273, 4, [0]), (277, 3, [1]), (278, 3, [h]), (279, 4, [len(data)])] + list(extra)
+    entries.sort()
+    fmt = {3: "H", 4: "I", 12: "d"}
+    ifd_at = 8 + len(data) + (len(data) & 1)
+    blob_at = ifd_at + 2 + 12 * len(entries) + 4
+    ifd, blob = struct.pack("<H", len(entries)), b""
+    for tag, typ, vals in entries:
+        if tag == 273:
+            vals = [8]
+        raw = struct.pack("<" + fmt[typ] * len(vals), *vals)
+        if len(raw) <= 4:
+            ifd += struct.pack("<HHI", tag, typ, len(vals)) + raw.ljust(4, b"\0")
+        else:
+            ifd += struct.pack("<HHII", tag, typ, len(vals), blob_at + len(blob))
+            blob += raw
+    out = b"II*\0" + struct.pack("<I", ifd_at) + data + b"\0" * (len(data) & 1) + ifd + b"\0\0\0\0" + blob
+    open(path, "wb").write(out)
+
+tiff(d + "t.tif", 15, 9, lambda x, y: (x * 17 + y) % 256)
+os.makedirs("bad/broken-geotiff", exist_ok=True)
+tiff("bad/broken-geotiff/broken.tif", 4, 4, lambda x, y: x,
+     [(33550, 12, [1.0, 1.0, 0.0]), (33922, 12, [0.0, 0.0, 0.0, 5.0])])

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
-use labelstore::model::{Chip, FormatId, ImageLimits, Project, Scope, select};
+use labelstore::model::{Chip, ChipGeoref, FormatId, GeorefSource, ImageLimits, Project, Scope};
 use labelstore::{Plan, StoreOptions, implemented_formats, label_format};
 
 /// Runs the suite; fails when any case fails.
@@ -64,29 +64,40 @@ fn options(format: FormatId) -> StoreOptions {
     }
 }
 
-fn store(project: &Path, format: FormatId, target: &Path) -> anyhow::Result<Project> {
+/// The stored scope of a store: its chips (resolved) with their georeferencing.
+struct Scoped {
+    project: Project,
+    chips: Vec<(Chip, ChipGeoref)>,
+}
+
+fn scope_of(plan: &Plan) -> Scoped {
+    let project = plan.project().clone();
+    let chips = plan
+        .selection()
+        .chips
+        .iter()
+        .zip(&plan.resolution().georef)
+        .map(|(&i, g)| (project.chips[i].clone(), *g))
+        .collect();
+    Scoped { project, chips }
+}
+
+fn store(project: &Path, format: FormatId, target: &Path) -> anyhow::Result<Scoped> {
     let plan = Plan::prepare(project, options(format))?;
-    let resolved = plan.project().clone();
+    let scoped = scope_of(&plan);
     let dest = labelstore::fs::FsDestination::open(target, false)?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     rt.block_on(plan.execute(dest, &mut |_| {}))?;
-    Ok(resolved)
+    Ok(scoped)
 }
 
 fn check(fixture: &Path, format: FormatId) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
-    let resolved = store(fixture, format, &first)?;
+    let stored = store(fixture, format, &first)?;
+    let resolved = &stored.project;
     let reader = label_format(format).context("no implementation")?;
     let back = reader.read(&first).context("reading the store back")?;
-
-    // The stored scope: the resolved project without excluded chips.
-    let selection = select(&resolved, &Scope::Project)?;
-    let expected: Vec<&Chip> = selection
-        .chips
-        .iter()
-        .map(|&i| &resolved.chips[i])
-        .collect();
     ensure!(
         back.name == resolved.name,
         "name {:?} != {:?}",
@@ -109,13 +120,25 @@ fn check(fixture: &Path, format: FormatId) -> anyhow::Result<()> {
         back.classes
     );
     ensure!(
-        back.chips.len() == expected.len(),
+        back.chips.len() == stored.chips.len(),
         "{} chips read back, {} stored",
         back.chips.len(),
-        expected.len()
+        stored.chips.len()
     );
-    for (got, want) in back.chips.iter().zip(expected) {
+    // Resolve what was read back, as a new store would.
+    let back_scope = scope_of(&Plan::prepare(&first, options(format))?);
+    for ((got, got_georef), (want, want_georef)) in back_scope.chips.iter().zip(&stored.chips) {
         compare_chip(got, want, &first, &resolved.base_dir)
+            .and_then(|()| {
+                compare_georef(
+                    got,
+                    got_georef,
+                    want,
+                    want_georef,
+                    &first,
+                    &resolved.base_dir,
+                )
+            })
             .with_context(|| format!("chip {:?}", want.id))?;
     }
 
@@ -146,11 +169,6 @@ fn compare_chip(got: &Chip, want: &Chip, stored: &Path, source: &Path) -> anyhow
         got.width,
         got.height
     );
-    ensure!(
-        got.geotransform == want.geotransform,
-        "geotransform {:?}",
-        got.geotransform
-    );
     ensure!(got.srid == want.srid, "srid {:?}", got.srid);
     ensure!(
         !got.deleted && got.saved_empty == want.saved_empty,
@@ -162,30 +180,114 @@ fn compare_chip(got: &Chip, want: &Chip, stored: &Path, source: &Path) -> anyhow
         got.labels,
         want.labels
     );
-    let pairs = [
-        (Some(&got.image), Some(&want.image)),
-        (got.world_file.as_ref(), want.world_file.as_ref()),
-        (got.mask.as_ref(), want.mask.as_ref()),
-    ];
-    for pair in pairs {
-        match pair {
-            (Some(g), Some(w)) => {
-                let (a, b) = (
-                    std::fs::read(stored.join(g))?,
-                    std::fs::read(source.join(w))?,
-                );
-                ensure!(
-                    a == b,
-                    "{} is not byte-identical to {}",
-                    g.display(),
-                    w.display()
-                );
-            }
-            (None, None) => {}
-            (g, w) => bail!("stored file {g:?} where the source has {w:?}"),
-        }
+    match (&got.mask, &want.mask) {
+        (Some(g), Some(w)) => same_bytes(&stored.join(g), &source.join(w))?,
+        (None, None) => {}
+        (g, w) => bail!("stored mask {g:?} where the source has {w:?}"),
     }
     Ok(())
+}
+
+fn same_bytes(a: &Path, b: &Path) -> anyhow::Result<()> {
+    ensure!(
+        std::fs::read(a)? == std::fs::read(b)?,
+        "{} is not byte-identical to {}",
+        a.display(),
+        b.display()
+    );
+    Ok(())
+}
+
+/// The georeferencing survives the store: a chip georeferenced by a world
+/// file or a geotransform comes back as a GeoTIFF that GDAL reads with the
+/// same geotransform, EPSG code and pixels; any other chip is byte-identical.
+fn compare_georef(
+    got: &Chip,
+    got_georef: &ChipGeoref,
+    want: &Chip,
+    want_georef: &ChipGeoref,
+    stored: &Path,
+    source: &Path,
+) -> anyhow::Result<()> {
+    ensure!(
+        got_georef.transform == want_georef.transform && got_georef.epsg == want_georef.epsg,
+        "georeferencing {got_georef:?} read back, {want_georef:?} stored"
+    );
+    let (stored_image, source_image) = (stored.join(&got.image), source.join(&want.image));
+    if !want_georef.needs_geotiff() {
+        ensure!(
+            got_georef.source == want_georef.source,
+            "georeferencing source changed"
+        );
+        return same_bytes(&stored_image, &source_image);
+    }
+    ensure!(
+        got_georef.source == GeorefSource::Embedded,
+        "not stored as a GeoTIFF"
+    );
+    ensure!(
+        got.world_file.is_none() && got.geotransform.is_none(),
+        "georeferencing left outside the GeoTIFF"
+    );
+    let (a, b) = (gdalinfo(&source_image)?, gdalinfo(&stored_image)?);
+    ensure!(
+        b["driverShortName"] == "GTiff",
+        "GDAL does not read it as a GeoTIFF"
+    );
+    let checksums = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["bands"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| b["checksum"].clone())
+            .collect()
+    };
+    ensure!(
+        checksums(&a) == checksums(&b),
+        "pixel checksums {:?} != source {:?}",
+        checksums(&b),
+        checksums(&a)
+    );
+    let gt: Vec<f64> = b["geoTransform"]
+        .as_array()
+        .context("GDAL sees no geotransform")?
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    let want_gt = want_georef.transform.context("no geotransform")?.0;
+    for (g, w) in gt.iter().zip(want_gt) {
+        ensure!(
+            (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+            "GDAL geotransform {gt:?} != {want_gt:?}"
+        );
+    }
+    ensure!(
+        b["stac"]["proj:epsg"].as_u64().map(|c| c as u32) == want_georef.epsg,
+        "GDAL sees EPSG {} not {:?}",
+        b["stac"]["proj:epsg"],
+        want_georef.epsg
+    );
+    ensure!(
+        b["metadata"][""]["AREA_OR_POINT"] == "Area",
+        "not AREA_OR_POINT=Area"
+    );
+    Ok(())
+}
+
+/// `gdalinfo -json -checksum` of a file.
+fn gdalinfo(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let out = std::process::Command::new("gdalinfo")
+        .args(["-json", "-checksum"])
+        .arg(path)
+        .output()
+        .context("running gdalinfo: install GDAL's tools (Debian package gdal-bin)")?;
+    ensure!(
+        out.status.success(),
+        "gdalinfo {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// Every file under `dir`, relative to it.

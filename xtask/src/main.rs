@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
     let root = project_root();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&root),
-        Some("conformance") => conformance::run(&root),
+        Some("conformance") => test::ensure_tools().and_then(|()| conformance::run(&root)),
         Some("gen-example") => gen_example::run(&root.join("examples/harbour")),
         _ => {
             eprintln!("usage: cargo xtask <test|conformance|gen-example>");

@@ -48,7 +48,7 @@ pub use crate::json::JsonFormat;
 pub use crate::model::{
     Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, Ring,
 };
-pub use crate::resolve::{Resolution, resolve};
+pub use crate::resolve::{ChipGeoref, GeorefSource, Resolution, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, select};
 
 /// The file name a project folder holds its manifest under.

@@ -9,14 +9,61 @@ use raster_georef::{GeoTransform, world_file_candidates};
 
 use crate::clip::{ClipOutcome, clip};
 use crate::error::{Diagnostic, Error, Result};
-use crate::image::{ImageLimits, probe};
+use crate::image::{ImageKind, ImageLimits, probe};
 use crate::model::{Chip, Project};
 
+/// Where a chip's georeferencing comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum GeorefSource {
+    /// A world file, named in the manifest or found beside the image.
+    WorldFile,
+    /// The manifest's inline `geotransform`.
+    Inline,
+    /// Tags embedded in a GeoTIFF image.
+    Embedded,
+    /// None: the chip is a plain image.
+    None,
+}
+
+impl GeorefSource {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            GeorefSource::WorldFile => "world_file",
+            GeorefSource::Inline => "inline",
+            GeorefSource::Embedded => "embedded",
+            GeorefSource::None => "none",
+        }
+    }
+}
+
+/// A stored chip's resolved georeferencing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChipGeoref {
+    /// Where it comes from.
+    pub source: GeorefSource,
+    /// The pixel-corner geotransform, when the chip has one.
+    pub transform: Option<GeoTransform>,
+    /// The CRS: the chip's `srid`, else the project's, else the GeoTIFF's own keys.
+    pub epsg: Option<u32>,
+}
+
+impl ChipGeoref {
+    /// Whether the chip must be rewritten as a GeoTIFF to carry its
+    /// georeferencing (SPEC §4): world-file and inline georeferencing.
+    pub fn needs_geotiff(&self) -> bool {
+        matches!(self.source, GeorefSource::WorldFile | GeorefSource::Inline)
+    }
+}
+
 /// What resolving the stored chips found and changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resolution {
     /// Labels that crossed their chip's edge and were clipped, per chip id.
     pub clipped: Vec<(String, usize)>,
+    /// The georeferencing of each resolved chip, in the order of the indices given.
+    pub georef: Vec<ChipGeoref>,
 }
 
 impl Resolution {
@@ -43,12 +90,32 @@ pub fn resolve(
         manifest: project.manifest_path.clone(),
         limits: *limits,
         dirs: HashMap::new(),
+        crs: HashMap::new(),
         diags: Vec::new(),
     };
     let mut res = Resolution::default();
+    let project_srid = project.srid;
     for &i in indices {
         let chip = &mut project.chips[i];
-        let n = r.chip(i, chip);
+        let (n, mut georef) = r.chip(i, chip);
+        if georef.source != GeorefSource::None {
+            let given = chip
+                .srid
+                .map(|c| (c, format!("chips[{i}].srid")))
+                .or(project_srid.map(|c| (c, "srid".to_owned())));
+            if let Some((code, field)) = given {
+                georef.epsg = Some(code);
+                if !r.known_crs(code) {
+                    let manifest = r.manifest.clone();
+                    let msg = format!(
+                        "EPSG:{code} is not a coordinate reference system labelstore knows \
+                         (a projected or geographic 2D CRS of the EPSG registry)"
+                    );
+                    r.err(&manifest, chip, field, msg);
+                }
+            }
+        }
+        res.georef.push(georef);
         if n > 0 {
             res.clipped.push((chip.id.clone(), n));
         }
@@ -66,10 +133,19 @@ struct Resolver {
     limits: ImageLimits,
     /// Per folder: lower-cased file name → actual name, for case-insensitive lookups.
     dirs: HashMap<PathBuf, HashMap<String, OsString>>,
+    /// EPSG codes already looked up, and whether they are known.
+    crs: HashMap<u32, bool>,
     diags: Vec<Diagnostic>,
 }
 
 impl Resolver {
+    fn known_crs(&mut self, code: u32) -> bool {
+        *self
+            .crs
+            .entry(code)
+            .or_insert_with(|| raster_georef::Crs::from_epsg(code).is_ok())
+    }
+
     fn err(&mut self, file: &Path, chip: &Chip, field: String, message: String) {
         self.diags.push(Diagnostic {
             file: file.to_path_buf(),
@@ -79,14 +155,20 @@ impl Resolver {
         });
     }
 
-    /// Resolves one chip; returns how many labels were clipped.
-    fn chip(&mut self, i: usize, chip: &mut Chip) -> usize {
+    /// Resolves one chip; returns how many labels were clipped, and its
+    /// georeferencing (CRS from the GeoTIFF keys only).
+    fn chip(&mut self, i: usize, chip: &mut Chip) -> (usize, ChipGeoref) {
         let image = self.base.join(&chip.image);
+        let mut georef = ChipGeoref {
+            source: GeorefSource::None,
+            transform: None,
+            epsg: None,
+        };
         let header = match probe(&image, &self.limits) {
             Ok(h) => h,
             Err(msg) => {
                 self.err(&image, chip, format!("chips[{i}].image"), msg);
-                return 0;
+                return (0, georef);
             }
         };
         for (field, given, actual) in [
@@ -105,7 +187,43 @@ impl Resolver {
         chip.width = Some(header.width);
         chip.height = Some(header.height);
 
-        if chip.world_file.is_none() && chip.geotransform.is_none() {
+        if let Some(gt) = chip.geotransform {
+            georef.source = GeorefSource::Inline;
+            georef.transform = GeoTransform::new(gt).ok();
+        }
+        if chip.world_file.is_none()
+            && chip.geotransform.is_none()
+            && header.kind == ImageKind::Tiff
+        {
+            // Tags inside a GeoTIFF win over a sibling world file, as in GDAL.
+            let embedded = std::fs::File::open(&image)
+                .map_err(|e| format!("cannot read the file: {e}"))
+                .and_then(|f| {
+                    raster_georef::read_embedded(std::io::BufReader::new(f), "").map_err(
+                        |e| match e {
+                            raster_georef::Error::GeoTiff { message, .. } => {
+                                format!("broken GeoTIFF tags: {message}")
+                            }
+                            other => other.to_string(),
+                        },
+                    )
+                });
+            match embedded {
+                Ok(Some(e)) => {
+                    georef.epsg = e.epsg;
+                    if e.transform.is_some() {
+                        georef.source = GeorefSource::Embedded;
+                        georef.transform = e.transform;
+                    }
+                }
+                Ok(None) => {}
+                Err(msg) => self.err(&image, chip, format!("chips[{i}].image"), msg),
+            }
+        }
+        if chip.world_file.is_none()
+            && chip.geotransform.is_none()
+            && georef.source == GeorefSource::None
+        {
             chip.world_file = self.sibling_world_file(&chip.image);
         }
         if let Some(wf) = &chip.world_file {
@@ -115,17 +233,21 @@ impl Resolver {
                 .and_then(|bytes| {
                     let text = String::from_utf8(bytes)
                         .map_err(|_| "the world file is not text".to_owned())?;
-                    GeoTransform::parse_world_file(&text, &path.display().to_string())
-                        .map(drop)
-                        .map_err(|e| match e {
+                    GeoTransform::parse_world_file(&text, &path.display().to_string()).map_err(
+                        |e| match e {
                             raster_georef::Error::WorldFile { line, message, .. } => {
                                 format!("line {line}: {message}")
                             }
                             other => other.to_string(),
-                        })
+                        },
+                    )
                 });
-            if let Err(msg) = checked {
-                self.err(&path, chip, format!("chips[{i}].world_file"), msg);
+            match checked {
+                Ok(gt) => {
+                    georef.source = GeorefSource::WorldFile;
+                    georef.transform = Some(gt);
+                }
+                Err(msg) => self.err(&path, chip, format!("chips[{i}].world_file"), msg),
             }
         }
 
@@ -172,7 +294,10 @@ impl Resolver {
                 msg,
             );
         }
-        clipped
+        if georef.source == GeorefSource::None {
+            georef.epsg = None;
+        }
+        (clipped, georef)
     }
 
     /// The world file GDAL would find beside `image` (relative to the base

@@ -40,4 +40,6 @@ pub use sink_fs as fs;
 
 pub use crate::formats::{implemented_formats, label_format};
 pub use crate::receipt::STORE_MANIFEST;
-pub use crate::store::{ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport};
+pub use crate::store::{
+    ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport, StoredChipReport,
+};

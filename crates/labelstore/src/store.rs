@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use labels_model::{
-    Chip, Excluded, ExclusionReason, FormatId, ImageKind, ImageLimits, LabelWriter, Output,
-    Project, Resolution, Scope, Selection, resolve, select,
+    Chip, ChipGeoref, Excluded, ExclusionReason, FormatId, GeorefSource, ImageLimits, LabelWriter,
+    Output, Project, Resolution, Scope, Selection, resolve, select,
 };
 use serde::Serialize;
 use sink_api::{Body, Destination};
@@ -97,12 +97,30 @@ pub struct StoreReport {
     pub clipped_labels: usize,
     /// Stored chips without georeferencing (labels stay in pixel coordinates).
     pub chips_without_georeferencing: usize,
+    /// Stored chips counted per georeferencing source
+    /// (`world_file`, `inline`, `embedded`, `none`).
+    pub georeferencing: BTreeMap<&'static str, usize>,
+    /// Every stored chip: its georeferencing, CRS and stored image.
+    pub chips: Vec<StoredChipReport>,
     /// Files written, the store manifest included.
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
     /// Wall-clock seconds of the whole store.
     pub seconds: f64,
+}
+
+/// A stored chip, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredChipReport {
+    /// The chip's id.
+    pub chip: String,
+    /// Where its georeferencing came from: `world_file`, `inline`, `embedded` or `none`.
+    pub georeferencing: &'static str,
+    /// Its CRS, `EPSG:<code>`, when known.
+    pub crs: Option<String>,
+    /// The stored image, relative to the store's root.
+    pub image: String,
 }
 
 /// A chip left out of a store, as reported.
@@ -146,6 +164,16 @@ impl Plan {
     /// The project as read and resolved.
     pub fn project(&self) -> &Project {
         &self.project
+    }
+
+    /// The chips the store will write and those it leaves out.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// What resolving the selected chips found: clipping and georeferencing.
+    pub fn resolution(&self) -> &Resolution {
+        &self.resolution
     }
 
     /// How many chips the store will write.
@@ -198,27 +226,59 @@ impl Plan {
             ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
         let mut sent = Sent { files: 0, bytes: 0 };
         let total = self.selection.chips.len();
-        for (done, &i) in self.selection.chips.iter().enumerate() {
+        for (done, (&i, georef)) in self
+            .selection
+            .chips
+            .iter()
+            .zip(&self.resolution.georef)
+            .enumerate()
+        {
             let chip = &project.chips[i];
-            let stored = stored_chip(chip);
+            let stored = stored_chip(chip, georef);
             let base = &project.base_dir;
-            let mut files = vec![(&stored.image, &chip.image)];
-            if let (Some(s), Some(o)) = (&stored.world_file, &chip.world_file) {
-                files.push((s, o));
+            let image = base.join(&chip.image);
+            let stored_image = path_str(&stored.image);
+            if let (true, Some(gt)) = (georef.needs_geotiff(), &georef.transform) {
+                let bytes = std::fs::read(&image).map_err(|source| labels_model::Error::Io {
+                    path: image.clone(),
+                    source,
+                })?;
+                let crs = crs_keys(georef.epsg).map_err(|e| {
+                    labels_model::Error::invalid(&image, Some(&chip.id), "srid", e.to_string())
+                })?;
+                let keys = crs
+                    .as_ref()
+                    .map(|(name, geographic, epsg)| raster_georef::CrsKeys {
+                        epsg: *epsg,
+                        geographic: *geographic,
+                        name,
+                    });
+                let tiff =
+                    raster_georef::chip_to_geotiff(&bytes, &image.display().to_string(), gt, keys)
+                        .map_err(|e| {
+                            let msg = match e {
+                                raster_georef::Error::GeoTiff { message, .. } => message,
+                                other => other.to_string(),
+                            };
+                            labels_model::Error::invalid(
+                                &image,
+                                Some(&chip.id),
+                                format!("chips[{i}].image"),
+                                format!("cannot be stored as a GeoTIFF: {msg}"),
+                            )
+                        })?;
+                drop(bytes);
+                let (size, sha) = receipt::digest_bytes(&tiff);
+                dest.put(&stored_image, Body::Bytes(tiff)).await?;
+                sent.record(&mut receipt, &stored_image, size, &sha)?;
+            } else {
+                // Embedded or no georeferencing: the chip as it is.
+                self.put_file(dest, &mut receipt, &mut sent, &image, &stored_image)
+                    .await?;
             }
             if let (Some(s), Some(o)) = (&stored.mask, &chip.mask) {
-                files.push((s, o));
-            }
-            for (to, from) in files {
-                let src = base.join(from);
-                let (size, sha) =
-                    receipt::digest_file(&src).map_err(|e| labels_model::Error::Io {
-                        path: src.clone(),
-                        source: e,
-                    })?;
-                let to = path_str(to);
-                dest.put(&to, Body::File(src)).await?;
-                sent.record(&mut receipt, &to, size, &sha)?;
+                self.put_file(dest, &mut receipt, &mut sent, &base.join(o), &path_str(s))
+                    .await?;
             }
             for w in &mut writers {
                 w.write_chip(&stored, &mut out)?;
@@ -243,6 +303,23 @@ impl Plan {
         let size = std::fs::metadata(&manifest)?.len();
         dest.put(STORE_MANIFEST, Body::File(manifest)).await?;
         Ok((sent.files + 1, sent.bytes + size))
+    }
+
+    async fn put_file<D: Destination>(
+        &self,
+        dest: &mut D,
+        receipt: &mut ReceiptWriter,
+        sent: &mut Sent,
+        src: &Path,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        let (size, sha) = receipt::digest_file(src).map_err(|source| labels_model::Error::Io {
+            path: src.to_path_buf(),
+            source,
+        })?;
+        dest.put(to, Body::File(src.to_path_buf())).await?;
+        sent.record(receipt, to, size, &sha)?;
+        Ok(())
     }
 
     fn scope_name(&self) -> String {
@@ -289,7 +366,25 @@ impl Plan {
         for r in [ExclusionReason::Deleted, ExclusionReason::Unlabeled] {
             excluded.entry(r.name()).or_insert(0);
         }
-        let stored = self.selection.chips.iter().map(|&i| &self.project.chips[i]);
+        let mut georeferencing = BTreeMap::new();
+        for g in &self.resolution.georef {
+            *georeferencing.entry(g.source.name()).or_insert(0) += 1;
+        }
+        let chips = self
+            .selection
+            .chips
+            .iter()
+            .zip(&self.resolution.georef)
+            .map(|(&i, g)| {
+                let chip = &self.project.chips[i];
+                StoredChipReport {
+                    chip: chip.id.clone(),
+                    georeferencing: g.source.name(),
+                    crs: g.epsg.map(|c| format!("EPSG:{c}")),
+                    image: path_str(&stored_chip(chip, g).image),
+                }
+            })
+            .collect();
         StoreReport {
             project: self.project.name.clone(),
             labeling_type: self.project.labeling_type.name(),
@@ -308,13 +403,12 @@ impl Plan {
                 })
                 .collect(),
             clipped_labels: self.resolution.clipped_total(),
-            chips_without_georeferencing: stored
-                .filter(|c| {
-                    c.world_file.is_none()
-                        && c.geotransform.is_none()
-                        && ImageKind::from_path(&c.image) != Some(ImageKind::Tiff)
-                })
-                .count(),
+            chips_without_georeferencing: georeferencing
+                .get(GeorefSource::None.name())
+                .copied()
+                .unwrap_or(0),
+            georeferencing,
+            chips,
             files,
             bytes,
             seconds: self.started.elapsed().as_secs_f64(),
@@ -351,14 +445,33 @@ fn check_formats(project: &Project, formats: &[FormatId]) -> Result<(), StoreErr
     Ok(())
 }
 
-/// The chip as stored: its files renamed after its id under `chips/` and
-/// `masks/`, extensions in lower case.
-fn stored_chip(chip: &Chip) -> Chip {
-    let ext = |p: &Path| {
-        p.extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default()
+/// The CRS facts a GeoTIFF's keys record for `epsg`: name, whether
+/// geographic, and the code.
+fn crs_keys(epsg: Option<u32>) -> raster_georef::Result<Option<(String, bool, u32)>> {
+    let Some(code) = epsg else {
+        return Ok(None);
     };
+    let crs = raster_georef::Crs::from_epsg(code)?;
+    Ok(Some((crs.name().to_owned(), crs.is_geographic(), code)))
+}
+
+/// The chip as stored: its files renamed after its id under `chips/` and
+/// `masks/`, extensions in lower case; a chip georeferenced by a world file
+/// or a geotransform becomes `chips/<id>.tif`, a GeoTIFF carrying it.
+fn stored_chip(chip: &Chip, georef: &ChipGeoref) -> Chip {
+    if georef.needs_geotiff() {
+        return Chip {
+            image: PathBuf::from(format!("chips/{}.tif", chip.id)),
+            world_file: None,
+            geotransform: None,
+            mask: chip
+                .mask
+                .as_ref()
+                .map(|m| PathBuf::from(format!("masks/{}.{}", chip.id, lower_ext(m)))),
+            ..chip.clone()
+        };
+    }
+    let ext = lower_ext;
     let image_ext = ext(&chip.image);
     let world_ext = raster_georef::world_file_candidates(&image_ext)
         .into_iter()
@@ -376,6 +489,12 @@ fn stored_chip(chip: &Chip) -> Chip {
             .map(|m| PathBuf::from(format!("masks/{}.{}", chip.id, ext(m)))),
         ..chip.clone()
     }
+}
+
+fn lower_ext(p: &Path) -> String {
+    p.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn path_str(p: &Path) -> String {

@@ -18,6 +18,7 @@
 //! ```
 
 mod chip;
+mod crs;
 mod error;
 mod geotiff;
 mod tiffio;
@@ -25,6 +26,7 @@ mod transform;
 mod worldfile;
 
 pub use crate::chip::chip_to_geotiff;
+pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::geotiff::{CrsKeys, EmbeddedGeoref, read_embedded};
 pub use crate::transform::GeoTransform;

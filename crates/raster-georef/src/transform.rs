@@ -47,6 +47,15 @@ impl GeoTransform {
         [a, d, b, e, x0 + a / 2.0 + b / 2.0, y0 + d / 2.0 + e / 2.0]
     }
 
+    /// The text of a world file for this geotransform, written as GDAL
+    /// writes it: six lines of ten decimals.
+    pub fn to_world_file_text(&self) -> String {
+        self.to_world_file()
+            .iter()
+            .map(|v| format!("{v:.10}\n"))
+            .collect()
+    }
+
     /// Parses the text of a world file; `file` names it in errors.
     ///
     /// Six lines, each one finite number (surrounding blanks and a trailing

@@ -394,3 +394,61 @@ fn unsupported_sources_are_refused_with_the_file_named() {
         "x.png: not a PNG, JPEG, TIFF, GIF or BMP image"
     );
 }
+
+#[test]
+fn world_file_round_trip_matches_gdal_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("a.png");
+    write_png(
+        &png,
+        4,
+        3,
+        png::ColorType::Grayscale,
+        png::BitDepth::Eight,
+        None,
+        &[1u8; 12],
+    );
+    let cases = [
+        "10\n1\n2\n-10\n500005\n4099995\n",
+        "0.3333333333333333\n0\n0\n-0.1\n123456.789012345678\n-0.000001\n",
+        "0.5\n0\n0\n-0.5\n500000.25\n4649775.75\n",
+        "2.5e-5\n-1.25e-6\n3.75e-6\n-2.5e-5\n-73.98765432109876\n40.7512345678901\n",
+        " 30 \r\n 0\r\n0 \r\n -30\r\n 300015\r\n 5100015\r\n",
+    ];
+    for (i, text) in cases.iter().enumerate() {
+        std::fs::write(tmp.path().join("a.pgw"), text).unwrap();
+        let out = tmp.path().join(format!("out{i}.png"));
+        gdal(
+            "gdal_translate",
+            &[
+                "-q",
+                "-of",
+                "PNG",
+                "-co",
+                "WORLDFILE=YES",
+                png.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ],
+        );
+        let gdal_text = std::fs::read_to_string(tmp.path().join(format!("out{i}.wld"))).unwrap();
+        let ours = GeoTransform::parse_world_file(text, "a.pgw")
+            .unwrap()
+            .to_world_file_text();
+        assert_eq!(ours, gdal_text, "case {i}");
+        // And the geotransform is GDAL's own.
+        let g = info(&png);
+        let want: Vec<f64> = g["geoTransform"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let got = GeoTransform::parse_world_file(text, "a.pgw").unwrap().0;
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                "case {i}: {got:?} != {want:?}"
+            );
+        }
+    }
+}

@@ -170,6 +170,9 @@ fn print_report(r: &StoreReport, json: bool) {
     let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
+/// Up to this many stored chips, the text summary lists each one.
+const PER_CHIP_LINES: usize = 50;
+
 fn human(r: &StoreReport) -> String {
     let scope = if r.scope == "project" {
         String::new()
@@ -191,9 +194,28 @@ fn human(r: &StoreReport) -> String {
         .collect();
     s += &format!("excluded: {}\n", excluded.join(", "));
     s += &format!("clipped labels: {}\n", r.clipped_labels);
+    let georef: Vec<String> = r
+        .georeferencing
+        .iter()
+        .map(|(source, n)| format!("{n} {source}"))
+        .collect();
+    s += &format!("georeferencing: {}\n", georef.join(", "));
+    if r.chips.len() <= PER_CHIP_LINES {
+        for c in &r.chips {
+            s += &format!(
+                "  {}: {} {} -> {}\n",
+                c.chip,
+                c.georeferencing,
+                c.crs.as_deref().unwrap_or("(no CRS)"),
+                c.image
+            );
+        }
+    } else {
+        s += "  (per-chip georeferencing: --json)\n";
+    }
     if r.chips_without_georeferencing > 0 {
         s += &format!(
-            "chips without georeferencing: {} (stored as plain images)\n",
+            "chips without georeferencing: {} (stored as plain images, labels in pixel coordinates)\n",
             r.chips_without_georeferencing
         );
     }

@@ -28,16 +28,23 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
     let o = store(&fixture("detection-basic"), &out, &["--format", "Json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
-        stdout(&o).lines().take(4).collect::<Vec<_>>(),
+        stdout(&o).lines().collect::<Vec<_>>()[..11],
         [
             format!(
-                "stored 5 chips of \"detection basic\" to local folder {} as json",
+                "stored 6 chips of \"detection basic\" to local folder {} as json",
                 out.display()
             )
             .as_str(),
             "excluded: 1 deleted, 1 unlabeled",
             "clipped labels: 2",
-            "chips without georeferencing: 1 (stored as plain images)",
+            "georeferencing: 1 inline, 1 none, 4 world_file",
+            "  a: world_file EPSG:32633 -> chips/a.tif",
+            "  b: inline EPSG:32632 -> chips/b.tif",
+            "  c-upper.case: world_file EPSG:32633 -> chips/c-upper.case.tif",
+            "  f: world_file EPSG:32633 -> chips/f.tif",
+            "  g: none (no CRS) -> chips/g.bmp",
+            "  t: world_file EPSG:32631 -> chips/t.tif",
+            "chips without georeferencing: 1 (stored as plain images, labels in pixel coordinates)",
         ]
     );
     let files = snapshot(&out);
@@ -46,39 +53,30 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
         names,
         [
             "chips/",
-            "chips/a.pgw",
-            "chips/a.png",
-            "chips/b.png",
-            "chips/c-upper.case.pgw",
-            "chips/c-upper.case.png",
-            "chips/f.pgw",
-            "chips/f.png",
+            "chips/a.tif",
+            "chips/b.tif",
+            "chips/c-upper.case.tif",
+            "chips/f.tif",
             "chips/g.bmp",
+            "chips/t.tif",
             "labelstore-manifest.json",
             "project.json",
         ]
     );
+    // A chip without georeferencing is copied byte for byte; the others
+    // became GeoTIFFs (judged by GDAL in the conformance suite).
     let src = fixture("detection-basic/chips");
-    for (stored, source) in [
-        ("chips/a.png", "a.png"),
-        ("chips/a.pgw", "a.pgw"),
-        ("chips/c-upper.case.png", "c.PNG"),
-        ("chips/c-upper.case.pgw", "c.Wld"),
-        ("chips/f.pgw", "sub/f.pgw"),
-        ("chips/g.bmp", "g.bmp"),
-    ] {
-        assert_eq!(
-            files[stored],
-            std::fs::read(src.join(source)).unwrap(),
-            "{stored}"
-        );
-    }
+    assert_eq!(
+        files["chips/g.bmp"],
+        std::fs::read(src.join("g.bmp")).unwrap()
+    );
+    assert!(files["chips/a.tif"].starts_with(b"II*\0"));
 
     // The store manifest lists every other file with its size and SHA-256.
     let m: serde_json::Value = serde_json::from_slice(&files["labelstore-manifest.json"]).unwrap();
     assert_eq!(m["formats"], serde_json::json!(["json"]));
     assert_eq!(m["scope"], "project");
-    assert_eq!(m["stored_chips"], 5);
+    assert_eq!(m["stored_chips"], 6);
     assert_eq!(
         m["excluded"],
         serde_json::json!([{"chip": "d", "reason": "deleted"}, {"chip": "e", "reason": "unlabeled"}])
@@ -94,10 +92,10 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
         assert_eq!(f["size"], bytes.len());
         assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
     }
-    let sha_of_a = listed.iter().find(|f| f["path"] == "chips/a.png").unwrap()["sha256"].clone();
+    let sha_of_g = listed.iter().find(|f| f["path"] == "chips/g.bmp").unwrap()["sha256"].clone();
     assert_eq!(
-        sha_of_a,
-        "529598b5642ecb92705f8c8b42a3244fff4345902a3af9b5b6920b10a9467f34"
+        sha_of_g,
+        "442647b6ff830f07bacf19faedf10b4182a2a97ecc1eb1d246cda9dafe494f07"
     );
 
     // The stored project.json is itself a project: storing it again gives
@@ -129,6 +127,10 @@ fn one_chip_and_json_summary() {
     assert_eq!(r["clipped_labels"], 1);
     assert_eq!(r["files"], 3);
     assert_eq!(
+        r["chips"],
+        serde_json::json!([{"chip": "b", "georeferencing": "inline", "crs": "EPSG:32632", "image": "chips/b.tif"}])
+    );
+    assert_eq!(
         r["excluded"],
         serde_json::json!({"deleted": 0, "unlabeled": 0})
     );
@@ -141,10 +143,9 @@ fn one_chip_and_json_summary() {
         p["chips"][0]["labels"][0]["bbox"],
         serde_json::json!([0.0, 5.0, 8.0, 9.0])
     );
-    assert_eq!(
-        p["chips"][0]["geotransform"],
-        serde_json::json!([300000.0, 0.8, 0.1, 5100000.0, 0.1, -0.8])
-    );
+    // Its inline geotransform now lives inside the GeoTIFF.
+    assert_eq!(p["chips"][0]["image"], "chips/b.tif");
+    assert_eq!(p["chips"][0]["geotransform"], serde_json::Value::Null);
 }
 
 #[test]
