@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::model::{Chip, LabelingType, Project};
+use crate::resolve::ChipGeoref;
 
 /// Every label format of SPEC §3, whether or not this build implements it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,14 +124,75 @@ pub trait Output {
     /// and the file is stored once the writers have finished. The pipeline
     /// spools such files to disk, so they do not grow in memory.
     fn append(&mut self, path: &str, bytes: &[u8]) -> io::Result<()>;
+
+    /// Places, at `path`, the same bytes as the already-stored file
+    /// `existing` (a chip's image, under `chips/`): how a format's folder
+    /// holds the images its loaders expect beside the labels. A local
+    /// folder makes a hard link where it can, a copy otherwise; the bytes
+    /// are never re-encoded.
+    fn alias(&mut self, path: &str, existing: &str) -> io::Result<()>;
+}
+
+/// An [`Output`] that keeps every file in memory: for tests and small
+/// conversions. Aliases copy the bytes of the file they name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MemoryOutput(pub std::collections::BTreeMap<String, Vec<u8>>);
+
+impl Output for MemoryOutput {
+    fn put(&mut self, path: &str, bytes: Vec<u8>) -> io::Result<()> {
+        self.0.insert(path.to_owned(), bytes);
+        Ok(())
+    }
+
+    fn append(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {
+        self.0
+            .entry(path.to_owned())
+            .or_default()
+            .extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn alias(&mut self, path: &str, existing: &str) -> io::Result<()> {
+        let bytes = self.0.get(existing).cloned().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no file {existing}"))
+        })?;
+        self.0.insert(path.to_owned(), bytes);
+        Ok(())
+    }
+}
+
+/// How closely a format's reader gives back what its writer was given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fidelity {
+    /// Geometry: the largest difference in pixels a round trip may leave.
+    /// `None`: exact.
+    pub pixel_tolerance: Option<f64>,
+    /// Class ids survive (otherwise classes come back in id order with
+    /// ids 1, 2, 3...; names always survive).
+    pub class_ids: bool,
+    /// The attribute keys that survive; `None`: all of them.
+    pub attributes: Option<&'static [&'static str]>,
+    /// Chips without labels (saved empty) survive.
+    pub empty_chips: bool,
+}
+
+impl Fidelity {
+    /// Everything survives exactly.
+    pub const EXACT: Fidelity = Fidelity {
+        pixel_tolerance: None,
+        class_ids: true,
+        attributes: None,
+        empty_chips: true,
+    };
 }
 
 /// Writes one project's labels in one format, a chip at a time.
 pub trait LabelWriter {
     /// Writes the labels of one stored chip. The chip's paths (`image`,
     /// `world_file`, `mask`) are those of the stored files, relative to the
-    /// store's root; its width and height are known.
-    fn write_chip(&mut self, chip: &Chip, out: &mut dyn Output) -> Result<()>;
+    /// store's root; its width and height are known; `georef` is its
+    /// resolved georeferencing (geotransform and CRS, when it has them).
+    fn write_chip(&mut self, chip: &Chip, georef: &ChipGeoref, out: &mut dyn Output) -> Result<()>;
 
     /// Writes whatever closes the store in this format.
     fn finish(&mut self, out: &mut dyn Output) -> Result<()>;
@@ -145,8 +207,15 @@ pub trait LabelFormat {
     /// (its `chips` is empty: chips arrive through [`LabelWriter::write_chip`]).
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter>;
 
-    /// Reads a folder this format wrote back into a project.
+    /// Reads a store this format wrote (its root folder) back into a
+    /// project whose chip paths point at the images the format's folder
+    /// holds.
     fn read(&self, root: &Path) -> Result<Project>;
+
+    /// What survives a round trip through this format.
+    fn fidelity(&self) -> Fidelity {
+        Fidelity::EXACT
+    }
 }
 
 #[cfg(test)]

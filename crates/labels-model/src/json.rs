@@ -78,7 +78,12 @@ impl JsonWriter {
 }
 
 impl LabelWriter for JsonWriter {
-    fn write_chip(&mut self, chip: &crate::Chip, out: &mut dyn Output) -> Result<()> {
+    fn write_chip(
+        &mut self,
+        chip: &crate::Chip,
+        _georef: &crate::ChipGeoref,
+        out: &mut dyn Output,
+    ) -> Result<()> {
         let mut text = if self.chips == 0 {
             self.head() + "\n    "
         } else {
@@ -101,32 +106,18 @@ impl LabelWriter for JsonWriter {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
-    #[derive(Default)]
-    struct Memory(BTreeMap<String, Vec<u8>>);
-
-    impl Output for Memory {
-        fn put(&mut self, path: &str, bytes: Vec<u8>) -> std::io::Result<()> {
-            self.0.insert(path.to_owned(), bytes);
-            Ok(())
-        }
-        fn append(&mut self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
-            self.0
-                .entry(path.to_owned())
-                .or_default()
-                .extend_from_slice(bytes);
-            Ok(())
-        }
-    }
-
     fn write(p: &Project) -> Vec<u8> {
-        let mut out = Memory::default();
+        let mut out = crate::MemoryOutput::default();
         let mut w = JsonFormat.writer(p);
         for c in &p.chips {
-            w.write_chip(c, &mut out).unwrap();
+            let none = crate::ChipGeoref {
+                source: crate::GeorefSource::None,
+                transform: None,
+                epsg: None,
+            };
+            w.write_chip(c, &none, &mut out).unwrap();
         }
         w.finish(&mut out).unwrap();
         out.0.remove(MANIFEST_FILE).unwrap()

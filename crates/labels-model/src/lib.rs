@@ -41,7 +41,7 @@ mod model;
 mod resolve;
 mod select;
 
-pub use crate::codec::{FormatId, LabelFormat, LabelWriter, Output};
+pub use crate::codec::{Fidelity, FormatId, LabelFormat, LabelWriter, MemoryOutput, Output};
 pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits};
 pub use crate::json::JsonFormat;

@@ -148,7 +148,21 @@ impl Plan {
     /// written.
     pub fn prepare(project_path: &Path, options: StoreOptions) -> Result<Plan, StoreError> {
         let started = Instant::now();
-        let mut project = Project::load(project_path)?;
+        let project = Project::load(project_path)?;
+        Self::prepare_loaded(project, options, started)
+    }
+
+    /// Like [`Plan::prepare`], for a project already in memory (read from
+    /// another format, imported); its paths are relative to its `base_dir`.
+    pub fn prepare_project(project: Project, options: StoreOptions) -> Result<Plan, StoreError> {
+        Self::prepare_loaded(project, options, Instant::now())
+    }
+
+    fn prepare_loaded(
+        mut project: Project,
+        options: StoreOptions,
+        started: Instant,
+    ) -> Result<Plan, StoreError> {
         check_formats(&project, &options.formats)?;
         let selection = select(&project, &options.scope)?;
         let resolution = resolve(&mut project, &selection.chips, &options.limits)?;
@@ -224,7 +238,11 @@ impl Plan {
         let mut out = SpoolOutput::new(spool.path().join("appended"));
         let mut receipt =
             ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
-        let mut sent = Sent { files: 0, bytes: 0 };
+        let mut sent = Sent {
+            files: 0,
+            bytes: 0,
+            chip_files: Vec::new(),
+        };
         let total = self.selection.chips.len();
         for (done, (&i, georef)) in self
             .selection
@@ -281,7 +299,7 @@ impl Plan {
                     .await?;
             }
             for w in &mut writers {
-                w.write_chip(&stored, &mut out)?;
+                w.write_chip(&stored, georef, &mut out)?;
             }
             out.flush_puts(dest, &mut receipt, &mut sent).await?;
             progress(Progress {
@@ -501,9 +519,12 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
 }
 
+/// Counts what was sent, and remembers the current chip's files so that
+/// aliases of them can be listed with their size and checksum.
 struct Sent {
     files: usize,
     bytes: u64,
+    chip_files: Vec<(String, u64, String)>,
 }
 
 impl Sent {
@@ -516,15 +537,23 @@ impl Sent {
     ) -> io::Result<()> {
         self.files += 1;
         self.bytes += size;
+        self.chip_files
+            .push((path.to_owned(), size, sha.to_owned()));
         r.add(path, size, sha)
     }
+}
+
+/// A file a format writer handed over, waiting for the chip to be done.
+enum Pending {
+    Bytes(Vec<u8>),
+    Alias(String),
 }
 
 /// The [`Output`] format writers write to: whole files wait in memory until
 /// the chip is done; appended files are spooled to local disk.
 struct SpoolOutput {
     dir: PathBuf,
-    puts: Vec<(String, Vec<u8>)>,
+    puts: Vec<(String, Pending)>,
     appended: BTreeMap<String, BufWriter<File>>,
 }
 
@@ -543,11 +572,30 @@ impl SpoolOutput {
         receipt: &mut ReceiptWriter,
         sent: &mut Sent,
     ) -> Result<(), StoreError> {
-        for (path, bytes) in self.puts.drain(..) {
-            let (size, sha) = receipt::digest_bytes(&bytes);
-            dest.put(&path, Body::Bytes(bytes)).await?;
-            sent.record(receipt, &path, size, &sha)?;
+        for (path, pending) in std::mem::take(&mut self.puts) {
+            match pending {
+                Pending::Bytes(bytes) => {
+                    let (size, sha) = receipt::digest_bytes(&bytes);
+                    dest.put(&path, Body::Bytes(bytes)).await?;
+                    sent.record(receipt, &path, size, &sha)?;
+                }
+                Pending::Alias(existing) => {
+                    let Some((_, size, sha)) = sent
+                        .chip_files
+                        .iter()
+                        .find(|(p, ..)| *p == existing)
+                        .cloned()
+                    else {
+                        return Err(StoreError::Scratch(io::Error::other(format!(
+                            "{path} refers to {existing}, which is not a file of this chip"
+                        ))));
+                    };
+                    dest.put(&path, Body::Copy(existing)).await?;
+                    sent.record(receipt, &path, size, &sha)?;
+                }
+            }
         }
+        sent.chip_files.clear();
         Ok(())
     }
 
@@ -564,7 +612,13 @@ impl SpoolOutput {
 
 impl Output for SpoolOutput {
     fn put(&mut self, path: &str, bytes: Vec<u8>) -> io::Result<()> {
-        self.puts.push((path.to_owned(), bytes));
+        self.puts.push((path.to_owned(), Pending::Bytes(bytes)));
+        Ok(())
+    }
+
+    fn alias(&mut self, path: &str, existing: &str) -> io::Result<()> {
+        self.puts
+            .push((path.to_owned(), Pending::Alias(existing.to_owned())));
         Ok(())
     }
 

@@ -26,6 +26,10 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// A local file, copied byte for byte (a chip, a spooled label file).
     File(PathBuf),
+    /// The same bytes as a file already put in this store, at the given
+    /// store path (a chip's image placed again in a format's folder). A
+    /// local folder hard-links it where it can.
+    Copy(String),
 }
 
 /// A place a store is written to. See the crate docs for the protocol.

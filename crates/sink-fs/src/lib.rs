@@ -117,6 +117,17 @@ impl Destination for FsDestination {
         let written = match body {
             Body::Bytes(bytes) => tokio::fs::write(&dest, bytes).await,
             Body::File(src) => tokio::fs::copy(&src, &dest).await.map(drop),
+            Body::Copy(existing) => {
+                if !is_safe_store_path(&existing) {
+                    return Err(Error::Refused(format!("unsafe store path {existing:?}")));
+                }
+                let src = self.staging.join(&existing);
+                match tokio::fs::hard_link(&src, &dest).await {
+                    Ok(()) => Ok(()),
+                    // Filesystems without hard links get a copy.
+                    Err(_) => tokio::fs::copy(&src, &dest).await.map(drop),
+                }
+            }
         };
         written.map_err(|e| Error::io(format_args!("cannot write {}", dest.display()), e))
     }
@@ -226,6 +237,34 @@ mod tests {
             [0u8, 1, 2, 255]
         );
         assert_eq!(listing(tmp.path()), ["out", "src.bin"]);
+    }
+
+    #[test]
+    fn copies_are_hard_links_within_the_store() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        rt().block_on(async {
+            let mut d = FsDestination::open(&target, false).unwrap();
+            d.put("chips/a.png", Body::Bytes(b"png".to_vec()))
+                .await
+                .unwrap();
+            d.put("voc/JPEGImages/a.png", Body::Copy("chips/a.png".into()))
+                .await
+                .unwrap();
+            let e = d.put("b.png", Body::Copy("../x".into())).await.unwrap_err();
+            assert!(e.is_usage());
+            d.commit().await.unwrap();
+        });
+        let (a, b) = (
+            target.join("chips/a.png"),
+            target.join("voc/JPEGImages/a.png"),
+        );
+        assert_eq!(std::fs::read(&b).unwrap(), b"png");
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().ino(),
+            std::fs::metadata(&b).unwrap().ino()
+        );
     }
 
     #[test]
