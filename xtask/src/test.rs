@@ -8,9 +8,23 @@ use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
 
+/// Environment variables every cargo command run by xtask gets.
+static CHILD_ENV: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Records a variable for the cargo commands xtask runs (setting the
+/// process environment is unsafe in edition 2024; children get it instead).
+fn unsafe_free_set_env(key: &str, value: &Path) {
+    if let Ok(mut env) = CHILD_ENV.lock() {
+        env.push((key.to_owned(), value.to_path_buf()));
+    }
+}
+
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     println!("xtask: cargo {}", args.join(" "));
+    let env = CHILD_ENV.lock().map(|e| e.clone()).unwrap_or_default();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .envs(env)
         .args(args)
         .current_dir(root)
         .status()
@@ -80,9 +94,57 @@ pub(crate) fn ensure_tools() -> anyhow::Result<()> {
     apt(&install)
 }
 
+/// The Python packages the tests use as outside judges.
+const PYTHON_PACKAGES: &[&str] = &["pycocotools", "datumaro"];
+
+/// A Python virtual environment under `target/py` with the judges
+/// installed; returns its interpreter, which tests find through
+/// `LABELSTORE_PYTHON`.
+pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let venv = root.join("target/py");
+    let python = venv.join("bin/python");
+    let imports = PYTHON_PACKAGES.join(", ");
+    let ready = Command::new(&python)
+        .args(["-c", &format!("import {imports}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ready {
+        return Ok(python);
+    }
+    if !python.exists() {
+        println!("xtask: python3 -m venv {}", venv.display());
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("running python3 -m venv (install Python 3 with venv)")?;
+        ensure!(status.success(), "python3 -m venv failed");
+    }
+    println!("xtask: pip install {}", PYTHON_PACKAGES.join(" "));
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(PYTHON_PACKAGES)
+        .status()
+        .context("running pip")?;
+    ensure!(
+        status.success(),
+        "pip install {} failed",
+        PYTHON_PACKAGES.join(" ")
+    );
+    Ok(python)
+}
+
 /// Runs the whole test suite.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     ensure_tools()?;
+    let python = ensure_python(root)?;
+    unsafe_free_set_env("LABELSTORE_PYTHON", &python);
     cargo(root, &["fmt", "--all", "--", "--check"])?;
     cargo(
         root,
