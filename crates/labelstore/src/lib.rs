@@ -28,6 +28,7 @@
 //! ```
 
 mod formats;
+mod import;
 mod receipt;
 mod store;
 
@@ -39,6 +40,7 @@ pub use sink_api as sink;
 pub use sink_fs as fs;
 
 pub use crate::formats::{implemented_formats, label_format};
+pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::receipt::STORE_MANIFEST;
 pub use crate::store::{
     ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport, StoredChipReport,

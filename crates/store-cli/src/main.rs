@@ -37,6 +37,44 @@ Examples:
   labelstore store project.json --to local --path out --format JSON --chip r0_c1 --overwrite
   labelstore store project.json --to local --path out --format json --json > report.json")]
     Store(StoreArgs),
+
+    /// Bring a dataset made by another tool (COCO, Pascal VOC, YOLO, KITTI)
+    /// into a labelstore project: a folder with project.json and the chips,
+    /// ready for `labelstore store`. Images without labels become chips
+    /// saved empty.
+    #[command(after_help = "\
+Examples:
+  labelstore import --from coco annotations/instances_default.json --output my-project
+  labelstore import --from voc VOCdevkit/VOC2012 --output my-project --overwrite
+  labelstore import --from yolo datasets/ships --output my-project")]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The dataset's format: coco, voc, yolo or kitti (any letter case).
+    #[arg(long, value_name = "FORMAT")]
+    from: String,
+
+    /// The dataset: its folder (or, for COCO, its annotation file).
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+
+    /// The project folder to create (created if missing).
+    #[arg(long, value_name = "DIR")]
+    output: PathBuf,
+
+    /// Replace the output folder when it is not empty.
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Refuse images whose header claims more pixels than this.
+    #[arg(long, value_name = "N", default_value_t = ImageLimits::default().max_pixels)]
+    max_pixels: u64,
+
+    /// Print the closing summary as JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -90,15 +128,39 @@ enum To {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Store(args) => match store(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("labelstore: error: {e}");
-                ExitCode::from(e.exit_code())
-            }
-        },
+    let result = match cli.command {
+        Command::Store(args) => store(&args),
+        Command::Import(args) => import(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("labelstore: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
+}
+
+fn import(args: &ImportArgs) -> Result<(), StoreError> {
+    let from = FormatId::parse(&args.from)
+        .filter(|f| labelstore::IMPORT_FORMATS.contains(f))
+        .ok_or_else(|| {
+            StoreError::Usage(format!(
+                "cannot import from {:?}; import reads: coco, voc, yolo, kitti",
+                args.from
+            ))
+        })?;
+    let limits = ImageLimits {
+        max_pixels: args.max_pixels,
+    };
+    let plan = labelstore::prepare_import(from, &args.path, limits)?;
+    let dest = labelstore::fs::FsDestination::open(&args.output, args.overwrite)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
+    print_report(&report, args.json);
+    Ok(())
 }
 
 fn parse_formats(names: &[String]) -> Result<Vec<FormatId>, StoreError> {

@@ -1,0 +1,72 @@
+//! Bringing a dataset made elsewhere (COCO, VOC, YOLO, KITTI) into a
+//! labelstore project: the format's reader gives the model, and a local
+//! store in format `json` writes it out as a project folder (manifest plus
+//! chips), whole or not at all.
+
+use std::path::Path;
+
+use labels_model::{FormatId, ImageLimits, LabelingType, Scope};
+use sink_api::Destination;
+
+use crate::formats::label_format;
+use crate::store::{Plan, StoreError, StoreOptions, StoreReport};
+
+/// The formats `import` reads.
+pub const IMPORT_FORMATS: [FormatId; 4] = [
+    FormatId::Coco,
+    FormatId::Voc,
+    FormatId::Yolo,
+    FormatId::Kitti,
+];
+
+/// Reads the dataset at `path` in format `from` and prepares a store of it
+/// as a labelstore project (format `json`). Every image of the dataset is
+/// kept: images without labels become chips saved empty.
+pub fn prepare_import(
+    from: FormatId,
+    path: &Path,
+    limits: ImageLimits,
+) -> Result<Plan, StoreError> {
+    if !IMPORT_FORMATS.contains(&from) {
+        let names: Vec<_> = IMPORT_FORMATS.iter().map(|f| f.name()).collect();
+        return Err(StoreError::Usage(format!(
+            "cannot import from {from}; import reads: {}",
+            names.join(", ")
+        )));
+    }
+    let reader = label_format(from)
+        .ok_or_else(|| StoreError::Usage(format!("format {from} is not implemented yet")))?;
+    let mut project = reader.read(path)?;
+    if project.labeling_type != LabelingType::ObjectDetection {
+        return Err(StoreError::Usage(format!(
+            "{} holds {} labels; import brings object detection datasets",
+            path.display(),
+            project.labeling_type
+        )));
+    }
+    for chip in &mut project.chips {
+        if chip.labels.is_empty() {
+            chip.saved_empty = true;
+        }
+    }
+    Plan::prepare_project(
+        project,
+        StoreOptions {
+            formats: vec![FormatId::Json],
+            scope: Scope::Project,
+            limits,
+        },
+    )
+}
+
+/// Imports and stores in one go (see [`prepare_import`]).
+pub async fn import<D: Destination>(
+    from: FormatId,
+    path: &Path,
+    dest: D,
+    limits: ImageLimits,
+) -> Result<StoreReport, StoreError> {
+    prepare_import(from, path, limits)?
+        .execute(dest, &mut |_| {})
+        .await
+}

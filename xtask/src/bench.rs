@@ -1,0 +1,171 @@
+//! `cargo xtask bench formats`: labelstore against Datumaro on the same
+//! machine, in one run.
+//!
+//! It generates a 10,000-chip COCO dataset (64x64 chips, three boxes each;
+//! the images are hard links to one small PNG), then times
+//! - labelstore (release build): `import --from coco`, then `store` as VOC,
+//!   YOLO and KITTI;
+//! - Datumaro (Python API, as `datum convert` does it): import the COCO
+//!   dataset and export it as VOC, YOLO and KITTI, labels only;
+//!
+//! and prints each side's wall time and peak memory (GNU time's maximum
+//! resident set size) and the ratios. Numbers are printed, never asserted:
+//! speed is checked here, not in the tests.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+
+/// Chips in the generated dataset.
+const CHIPS: usize = 10_000;
+
+/// Runs the benchmark named by `what`.
+pub(crate) fn run(root: &Path, what: Option<&str>) -> anyhow::Result<()> {
+    ensure!(what == Some("formats"), "usage: cargo xtask bench formats");
+    crate::test::ensure_tools()?;
+    ensure!(
+        Path::new("/usr/bin/time").exists(),
+        "the benchmark measures peak memory with GNU time: apt-get install time"
+    );
+    let python = crate::test::ensure_python(root)?;
+    println!("xtask: cargo build --release -p store-cli");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-q", "-p", "store-cli"])
+        .current_dir(root)
+        .status()?;
+    ensure!(status.success(), "release build failed");
+    let labelstore = root.join("target/release/labelstore");
+
+    let tmp = tempfile::tempdir()?;
+    let coco = tmp.path().join("coco");
+    generate_coco(root, &coco)?;
+    println!("generated {CHIPS} chips of COCO in {}", coco.display());
+
+    let project = tmp.path().join("project");
+    let ours_import = measure(
+        Command::new(&labelstore)
+            .args(["import", "--from", "coco"])
+            .arg(&coco)
+            .arg("--output")
+            .arg(&project),
+    )?;
+    let ours_store = measure(
+        Command::new(&labelstore)
+            .arg("store")
+            .arg(&project)
+            .args(["--to", "local", "--format", "voc,yolo,kitti", "--path"])
+            .arg(tmp.path().join("ours")),
+    )?;
+    let script = format!(
+        "import datumaro as dm\n\
+         ds = dm.Dataset.import_from({src:?}, 'coco_instances')\n\
+         for fmt in ('voc_detection', 'yolo', 'kitti_detection'):\n\
+         \x20   ds.export({out:?} + '/' + fmt, fmt, save_media=False)\n",
+        src = coco.display().to_string(),
+        out = tmp.path().join("datumaro").display().to_string(),
+    );
+    let theirs = measure(Command::new(&python).args(["-c", &script]))?;
+
+    let ours_seconds = ours_import.0 + ours_store.0;
+    let ours_peak = ours_import.1.max(ours_store.1);
+    let mut report = String::new();
+    writeln!(report, "COCO -> VOC + YOLO + KITTI, {CHIPS} chips, labels")?;
+    writeln!(
+        report,
+        "  labelstore: {ours_seconds:.2} s (import {:.2} s, store {:.2} s), peak {} MB",
+        ours_import.0,
+        ours_store.0,
+        ours_peak / 1024
+    )?;
+    writeln!(
+        report,
+        "  datumaro:   {:.2} s, peak {} MB",
+        theirs.0,
+        theirs.1 / 1024
+    )?;
+    writeln!(
+        report,
+        "  labelstore is {:.1}x as fast, with {:.2}x the peak memory",
+        theirs.0 / ours_seconds,
+        ours_peak as f64 / theirs.1.max(1) as f64
+    )?;
+    print!("{report}");
+    Ok(())
+}
+
+/// Wall seconds and peak resident kilobytes of a command, through GNU time.
+fn measure(cmd: &mut Command) -> anyhow::Result<(f64, u64)> {
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+    let tmp = tempfile::NamedTempFile::new()?;
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(tmp.path())
+        .arg(&program)
+        .args(&args)
+        .output()
+        .with_context(|| format!("running {}", program.to_string_lossy()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        program.to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak = std::fs::read_to_string(tmp.path())?
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .context("GNU time gave no peak memory")?;
+    Ok((seconds, peak))
+}
+
+/// Writes a COCO dataset in Datumaro's layout: `annotations/instances_default.json`
+/// and `images/default/<n>.png`.
+fn generate_coco(root: &Path, dir: &Path) -> anyhow::Result<()> {
+    let images = dir.join("images/default");
+    std::fs::create_dir_all(&images)?;
+    std::fs::create_dir_all(dir.join("annotations"))?;
+    let png: PathBuf = root.join("tests/fixtures/detection-basic/chips/a.png");
+    let (w, h) = (32, 32);
+    let mut json = String::from(
+        "{\"info\": {}, \"licenses\": [], \"categories\": [\
+         {\"id\": 1, \"name\": \"ship\", \"supercategory\": \"\"}, \
+         {\"id\": 2, \"name\": \"buoy\", \"supercategory\": \"\"}, \
+         {\"id\": 3, \"name\": \"small boat\", \"supercategory\": \"\"}], \"images\": [",
+    );
+    for i in 0..CHIPS {
+        std::fs::hard_link(&png, images.join(format!("c{i}.png")))?;
+        let sep = if i == 0 { "" } else { ", " };
+        write!(
+            json,
+            "{sep}{{\"id\": {}, \"file_name\": \"c{i}.png\", \"width\": {w}, \"height\": {h}}}",
+            i + 1
+        )?;
+    }
+    json.push_str("], \"annotations\": [");
+    let mut id = 0;
+    for i in 0..CHIPS {
+        for k in 0..3usize {
+            id += 1;
+            let sep = if id == 1 { "" } else { ", " };
+            let (x, y) = ((i * 7 + k * 5) % 20, (i * 3 + k * 9) % 20);
+            write!(
+                json,
+                "{sep}{{\"id\": {id}, \"image_id\": {}, \"category_id\": {}, \"bbox\": [{x}.5, {y}, 10, 8.25], \
+                 \"area\": 82.5, \"iscrowd\": 0}}",
+                i + 1,
+                k + 1
+            )?;
+        }
+    }
+    json.push_str("]}\n");
+    std::fs::write(dir.join("annotations/instances_default.json"), json)?;
+    Ok(())
+}
