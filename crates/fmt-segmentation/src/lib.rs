@@ -1,9 +1,12 @@
 //! Segmentation label formats for labelstore.
 //!
-//! This crate will hold instance segmentation (COCO polygons and RLE) and the
-//! semantic-segmentation mask writers and readers of SPEC §3 (`png`, `tiff`,
-//! `geotiff`, `gif`, `bmp`), together with the polygon rasterizer that turns a
-//! chip's polygons into a class mask the way GDAL rasterizes (pixel centres decide).
-//! Each format implements [`labels_model`]'s `LabelFormat` trait.
-//!
-//! Nothing is implemented here yet.
+//! This crate holds the polygon rasterizer ([`rasterize`], [`Mask`]) that
+//! turns a chip's polygons into a class mask the way GDAL rasterizes
+//! (pixel centres decide), COCO's run-length encoding ([`rle`]), and (to
+//! come) the semantic-segmentation mask formats of SPEC §3 (`png`, `tiff`,
+//! `geotiff`, `gif`, `bmp`).
+
+mod raster;
+pub mod rle;
+
+pub use crate::raster::{Mask, pixel_area, rasterize};
