@@ -74,3 +74,5 @@ tiff(d + "t.tif", 15, 9, lambda x, y: (x * 17 + y) % 256)
 os.makedirs("bad/broken-geotiff", exist_ok=True)
 tiff("bad/broken-geotiff/broken.tif", 4, 4, lambda x, y: x,
      [(33550, 12, [1.0, 1.0, 0.0]), (33922, 12, [0.0, 0.0, 0.0, 5.0])])
+png("bad/mask-value/chip.png", 16, 16, 0, gray)
+png("bad/mask-value/mask.png", 16, 16, 0, lambda x, y: (7 if (x, y) == (5, 3) else 1,))

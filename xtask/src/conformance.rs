@@ -13,12 +13,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use labelstore::model::{
     Attributes, Chip, ChipGeoref, Class, Fidelity, FormatId, Geometry, GeorefSource, ImageLimits,
-    Project, Scope,
+    LabelingType, Project, Scope,
 };
+use labelstore::segmentation::class_mask;
 use labelstore::{Plan, StoreOptions, implemented_formats, label_format};
 
 /// Runs the suite; fails when any case fails.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    let python = match std::env::var_os("LABELSTORE_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => crate::test::ensure_python(root)?,
+    };
     let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("project.json").exists())
@@ -42,7 +47,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             skipped += 1;
         }
         for format in formats {
-            match check(fixture, format) {
+            match check(fixture, format, &python) {
                 Ok(()) => {
                     println!("conformance {name} {format} ... ok");
                     passed += 1;
@@ -94,7 +99,7 @@ fn store(project: &Path, format: FormatId, target: &Path) -> anyhow::Result<Scop
     Ok(scoped)
 }
 
-fn check(fixture: &Path, format: FormatId) -> anyhow::Result<()> {
+fn check(fixture: &Path, format: FormatId, python: &Path) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
     let stored = store(fixture, format, &first)?;
@@ -159,6 +164,10 @@ fn check(fixture: &Path, format: FormatId) -> anyhow::Result<()> {
             .with_context(|| format!("chip {:?}", w.id))?;
     }
 
+    if resolved.labeling_type == LabelingType::SemanticSegmentation {
+        judge_masks(&first, format, &stored, python)?;
+    }
+
     // labelstore's own format: what was read back stores again to identical files.
     if format == FormatId::Json {
         store(&first, format, &second)?;
@@ -217,6 +226,15 @@ fn compare_chip(
         got.width,
         got.height
     );
+    if want_project.labeling_type == LabelingType::SemanticSegmentation {
+        // Polygons and mask files both come back as the class mask.
+        let (g, w) = (
+            class_mask(got, &got_project.base_dir)?,
+            class_mask(want, &want_project.base_dir)?,
+        );
+        ensure!(g == w, "class mask differs:\n{:?}\n{:?}", g.data, w.data);
+        return Ok(());
+    }
     if fidelity == Fidelity::EXACT {
         ensure!(got.srid == want.srid, "srid {:?}", got.srid);
         ensure!(
@@ -388,6 +406,101 @@ fn compare_georef(
         b["metadata"][""]["AREA_OR_POINT"] == "Area",
         "not AREA_OR_POINT=Area"
     );
+    Ok(())
+}
+
+/// Pillow opens every stored mask with the expected mode (`P` for palette
+/// formats, `L` for TIFF) and exactly the expected values; GDAL reads every
+/// GeoTIFF mask with its chip's geotransform and EPSG code.
+fn judge_masks(
+    store: &Path,
+    format: FormatId,
+    stored: &Scoped,
+    python: &Path,
+) -> anyhow::Result<()> {
+    let dir = store.join(format.name()).join("masks");
+    let script = "import glob, json, os, sys\n\
+                  from PIL import Image\n\
+                  out = {}\n\
+                  for f in sorted(glob.glob(os.path.join(sys.argv[1], '*'))):\n\
+                  \x20   im = Image.open(f)\n\
+                  \x20   out[os.path.splitext(os.path.basename(f))[0]] = \
+                  {'mode': im.mode, 'size': list(im.size), 'data': list(im.getdata())}\n\
+                  print(json.dumps(out))\n";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(&dir)
+        .output()
+        .context("running Pillow")?;
+    ensure!(
+        out.status.success(),
+        "Pillow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mode = if matches!(format, FormatId::Tiff | FormatId::Geotiff) {
+        "L"
+    } else {
+        "P"
+    };
+    ensure!(
+        seen.as_object().map(serde_json::Map::len) == Some(stored.chips.len()),
+        "Pillow found {} masks for {} chips",
+        seen.as_object().map_or(0, serde_json::Map::len),
+        stored.chips.len()
+    );
+    for (chip, georef) in &stored.chips {
+        let m = &seen[&chip.id];
+        let want = class_mask(chip, &stored.project.base_dir)?;
+        ensure!(
+            m["mode"] == mode,
+            "mask {}: Pillow mode {} not {mode}",
+            chip.id,
+            m["mode"]
+        );
+        ensure!(
+            m["size"] == serde_json::json!([want.width, want.height]),
+            "mask {}: size {}",
+            chip.id,
+            m["size"]
+        );
+        let values: Vec<u64> = m["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_u64)
+            .collect();
+        let expected: Vec<u64> = want.data.iter().map(|&v| u64::from(v)).collect();
+        ensure!(
+            values == expected,
+            "mask {}: Pillow reads other values",
+            chip.id
+        );
+        if format == FormatId::Geotiff
+            && let Some(gt) = georef.transform
+        {
+            let info = gdalinfo(&dir.join(format!("{}.tif", chip.id)))?;
+            let got: Vec<f64> = info["geoTransform"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            ensure!(
+                got == gt.0,
+                "mask {}: GDAL geotransform {got:?} != {:?}",
+                chip.id,
+                gt.0
+            );
+            ensure!(
+                info["stac"]["proj:epsg"].as_u64().map(|c| c as u32) == georef.epsg,
+                "mask {}: GDAL EPSG {} != {:?}",
+                chip.id,
+                info["stac"]["proj:epsg"],
+                georef.epsg
+            );
+        }
+    }
     Ok(())
 }
 

@@ -6,7 +6,9 @@
 //! come) the semantic-segmentation mask formats of SPEC §3 (`png`, `tiff`,
 //! `geotiff`, `gif`, `bmp`).
 
+mod masks;
 mod raster;
 pub mod rle;
 
+pub use crate::masks::{MaskFormat, class_mask, palette, voc_colour};
 pub use crate::raster::{Mask, pixel_area, rasterize};

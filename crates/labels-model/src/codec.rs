@@ -188,10 +188,11 @@ impl Fidelity {
 
 /// Writes one project's labels in one format, a chip at a time.
 pub trait LabelWriter {
-    /// Writes the labels of one stored chip. The chip's paths (`image`,
-    /// `world_file`, `mask`) are those of the stored files, relative to the
-    /// store's root; its width and height are known; `georef` is its
-    /// resolved georeferencing (geotransform and CRS, when it has them).
+    /// Writes the labels of one stored chip. The chip's `image` is the
+    /// stored file, relative to the store's root; its `mask` (semantic
+    /// segmentation) is the source mask file, relative to the header's
+    /// `base_dir`; its width and height are known; `georef` is its resolved
+    /// georeferencing (geotransform and CRS, when it has them).
     fn write_chip(&mut self, chip: &Chip, georef: &ChipGeoref, out: &mut dyn Output) -> Result<()>;
 
     /// Writes whatever closes the store in this format.

@@ -91,6 +91,17 @@ pub fn resolve(
         limits: *limits,
         dirs: HashMap::new(),
         crs: HashMap::new(),
+        mask_values: {
+            let mut ok = [false; 256];
+            ok[0] = true;
+            ok[255] = true;
+            for c in &project.classes {
+                if let Some(v) = usize::try_from(c.id).ok().filter(|&v| v < 256) {
+                    ok[v] = true;
+                }
+            }
+            ok
+        },
         diags: Vec::new(),
     };
     let mut res = Resolution::default();
@@ -133,12 +144,37 @@ struct Resolver {
     limits: ImageLimits,
     /// Per folder: lower-cased file name → actual name, for case-insensitive lookups.
     dirs: HashMap<PathBuf, HashMap<String, OsString>>,
+    /// Which mask values are allowed: the class ids, 0 and 255.
+    mask_values: [bool; 256],
     /// EPSG codes already looked up, and whether they are known.
     crs: HashMap<u32, bool>,
     diags: Vec<Diagnostic>,
 }
 
 impl Resolver {
+    /// Checks that every value of a mask file is a class id, 0 or 255.
+    fn check_mask_values(&self, path: &Path) -> std::result::Result<(), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read the mask: {e}"))?;
+        let band = raster_georef::decode_band8(&bytes, "").map_err(|e| match e {
+            raster_georef::Error::GeoTiff { message, .. } => message,
+            other => other.to_string(),
+        })?;
+        let w = band.width as usize;
+        match band
+            .data
+            .iter()
+            .position(|&v| !self.mask_values[usize::from(v)])
+        {
+            None => Ok(()),
+            Some(k) => Err(format!(
+                "mask value {} at pixel ({}, {}) is not a class id, 0 (background) or 255 (ignore)",
+                band.data[k],
+                k % w.max(1),
+                k / w.max(1)
+            )),
+        }
+    }
+
     fn known_crs(&mut self, code: u32) -> bool {
         *self
             .crs
@@ -261,7 +297,11 @@ impl Resolver {
                     );
                     self.err(&path, chip, format!("chips[{i}].mask"), msg);
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Err(msg) = self.check_mask_values(&path) {
+                        self.err(&path, chip, format!("chips[{i}].mask"), msg);
+                    }
+                }
                 Err(msg) => self.err(&path, chip, format!("chips[{i}].mask"), msg),
             }
         }

@@ -294,10 +294,6 @@ impl Plan {
                 self.put_file(dest, &mut receipt, &mut sent, &image, &stored_image)
                     .await?;
             }
-            if let (Some(s), Some(o)) = (&stored.mask, &chip.mask) {
-                self.put_file(dest, &mut receipt, &mut sent, &base.join(o), &path_str(s))
-                    .await?;
-            }
             for w in &mut writers {
                 w.write_chip(&stored, georef, &mut out)?;
             }
@@ -473,19 +469,17 @@ fn crs_keys(epsg: Option<u32>) -> raster_georef::Result<Option<(String, bool, u3
     Ok(Some((crs.name().to_owned(), crs.is_geographic(), code)))
 }
 
-/// The chip as stored: its files renamed after its id under `chips/` and
-/// `masks/`, extensions in lower case; a chip georeferenced by a world file
-/// or a geotransform becomes `chips/<id>.tif`, a GeoTIFF carrying it.
+/// The chip as stored: its image renamed after its id under `chips/`,
+/// extension in lower case; a chip georeferenced by a world file or a
+/// geotransform becomes `chips/<id>.tif`, a GeoTIFF carrying it. A mask
+/// file keeps its source path (relative to the project's folder): the mask
+/// formats read it and write the stored masks.
 fn stored_chip(chip: &Chip, georef: &ChipGeoref) -> Chip {
     if georef.needs_geotiff() {
         return Chip {
             image: PathBuf::from(format!("chips/{}.tif", chip.id)),
             world_file: None,
             geotransform: None,
-            mask: chip
-                .mask
-                .as_ref()
-                .map(|m| PathBuf::from(format!("masks/{}.{}", chip.id, lower_ext(m)))),
             ..chip.clone()
         };
     }
@@ -501,10 +495,6 @@ fn stored_chip(chip: &Chip, georef: &ChipGeoref) -> Chip {
             .world_file
             .as_ref()
             .map(|_| PathBuf::from(format!("chips/{}.{world_ext}", chip.id))),
-        mask: chip
-            .mask
-            .as_ref()
-            .map(|m| PathBuf::from(format!("masks/{}.{}", chip.id, ext(m)))),
         ..chip.clone()
     }
 }

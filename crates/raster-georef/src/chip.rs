@@ -62,9 +62,9 @@ pub fn chip_to_geotiff(
     let mut b = match sniff(bytes) {
         Some(Kind::Tiff) => from_tiff(bytes),
         Some(Kind::Jpeg) => from_jpeg(bytes),
-        Some(Kind::Png) => from_png(bytes),
-        Some(Kind::Gif) => from_gif(bytes),
-        Some(Kind::Bmp) => from_bmp(bytes),
+        Some(Kind::Png) => decode_png(bytes).map(Raster::into_tiff),
+        Some(Kind::Gif) => decode_gif(bytes).map(Raster::into_tiff),
+        Some(Kind::Bmp) => decode_bmp(bytes).map(Raster::into_tiff),
         None => Err("not a PNG, JPEG, TIFF, GIF or BMP image".to_owned()),
     }
     .map_err(err)?;
@@ -208,7 +208,7 @@ fn from_jpeg(bytes: &[u8]) -> std::result::Result<TiffBuilder<'_>, String> {
     }
 }
 
-/// Tags and Deflate-compressed strips for decoded, packed rows.
+/// Decoded, packed rows of an image, with what describes them.
 struct Raster {
     width: u32,
     height: u32,
@@ -272,7 +272,7 @@ impl Raster {
     }
 }
 
-fn from_png(bytes: &[u8]) -> std::result::Result<TiffBuilder<'static>, String> {
+fn decode_png(bytes: &[u8]) -> std::result::Result<Raster, String> {
     use png::ColorType as C;
     let fail = |e: png::DecodingError| format!("corrupt PNG: {e}");
     let mut dec = png::Decoder::new(Cursor::new(bytes));
@@ -320,11 +320,10 @@ fn from_png(bytes: &[u8]) -> std::result::Result<TiffBuilder<'static>, String> {
         nodata,
         data,
         line: out.line_size,
-    }
-    .into_tiff())
+    })
 }
 
-fn from_gif(bytes: &[u8]) -> std::result::Result<TiffBuilder<'static>, String> {
+fn decode_gif(bytes: &[u8]) -> std::result::Result<Raster, String> {
     let fail = |e: gif::DecodingError| format!("corrupt GIF: {e}");
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::Indexed);
@@ -372,11 +371,10 @@ fn from_gif(bytes: &[u8]) -> std::result::Result<TiffBuilder<'static>, String> {
         nodata: None,
         data,
         line: w,
-    }
-    .into_tiff())
+    })
 }
 
-fn from_bmp(b: &[u8]) -> std::result::Result<TiffBuilder<'static>, String> {
+fn decode_bmp(b: &[u8]) -> std::result::Result<Raster, String> {
     let u16_at = |i: usize| b.get(i..i + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
     let u32_at = |i: usize| {
         b.get(i..i + 4)
@@ -454,6 +452,103 @@ fn from_bmp(b: &[u8]) -> std::result::Result<TiffBuilder<'static>, String> {
         nodata: None,
         data,
         line,
+    })
+}
+
+/// A single-band 8-bit image: one byte per pixel, rows top first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Band8 {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// One value per pixel (a palette index for palette images).
+    pub data: Vec<u8>,
+}
+
+/// Decodes a single-band image of at most 8 bits per pixel (gray or
+/// palette PNG, GIF, 1/4/8-bit BMP, 8-bit gray or palette TIFF) into one
+/// byte per pixel: what a class mask is. `file` names it in errors.
+pub fn decode_band8(bytes: &[u8], file: &str) -> Result<Band8> {
+    let err = |message: String| Error::GeoTiff {
+        file: file.to_owned(),
+        message,
+    };
+    let r = match sniff(bytes) {
+        Some(Kind::Png) => decode_png(bytes),
+        Some(Kind::Gif) => decode_gif(bytes),
+        Some(Kind::Bmp) => decode_bmp(bytes),
+        Some(Kind::Tiff) => return decode_tiff_band8(bytes).map_err(err),
+        Some(Kind::Jpeg) => Err("a JPEG cannot hold a class mask (it is lossy)".to_owned()),
+        None => Err("not a PNG, TIFF, GIF or BMP image".to_owned()),
     }
-    .into_tiff())
+    .map_err(err)?;
+    if r.samples != 1 || r.bits > 8 {
+        return Err(err(format!(
+            "a mask has one band of at most 8 bits; this image has {} of {} bits",
+            r.samples, r.bits
+        )));
+    }
+    let (w, bits) = (r.width as usize, usize::from(r.bits));
+    let mut data = Vec::with_capacity(w * r.height as usize);
+    for row in r.data.chunks(r.line).take(r.height as usize) {
+        if bits == 8 {
+            data.extend_from_slice(&row[..w]);
+        } else {
+            let mask = (1u16 << bits) as u8 - 1;
+            data.extend((0..w).map(|x| {
+                let bit = x * bits;
+                (row[bit / 8] >> (8 - bits - bit % 8)) & mask
+            }));
+        }
+    }
+    Ok(Band8 {
+        width: r.width,
+        height: r.height,
+        data,
+    })
+}
+
+fn decode_tiff_band8(bytes: &[u8]) -> std::result::Result<Band8, String> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    let fail = |e: tiff::TiffError| format!("corrupt TIFF: {e}");
+    let mut dec = Decoder::new(Cursor::new(bytes)).map_err(fail)?;
+    let (width, height) = dec.dimensions().map_err(fail)?;
+    match dec.read_image().map_err(fail)? {
+        DecodingResult::U8(data) if data.len() == width as usize * height as usize => Ok(Band8 {
+            width,
+            height,
+            data,
+        }),
+        _ => Err("a mask has one band of 8 bits; this TIFF has more bands or bits".into()),
+    }
+}
+
+/// A single-band 8-bit TIFF of a mask, Deflate-compressed; a GeoTIFF when
+/// `georef` is given. Pillow opens it in mode `L`.
+pub fn encode_band8_tiff(
+    band: &Band8,
+    georef: Option<(&GeoTransform, Option<CrsKeys<'_>>)>,
+) -> Result<Vec<u8>> {
+    let err = |message: String| Error::GeoTiff {
+        file: "mask".to_owned(),
+        message,
+    };
+    let mut b = Raster {
+        width: band.width,
+        height: band.height,
+        bits: 8,
+        samples: 1,
+        photometric: 1,
+        alpha: false,
+        palette: None,
+        nodata: None,
+        data: band.data.clone(),
+        line: band.width as usize,
+    }
+    .into_tiff();
+    if let Some((gt, crs)) = georef {
+        set_geo_tags(&mut b, gt, crs).map_err(err)?;
+    }
+    b.finish().map_err(err)
 }

@@ -177,34 +177,39 @@ pub(crate) fn set_geo_tags(
             ]),
         );
     }
+    // Without a CRS, no key directory: GDAL reads a directory holding only
+    // the raster type as a broken CRS, and PixelIsArea is the default.
+    let Some(crs) = crs else {
+        return Ok(());
+    };
+    let code = u16::try_from(crs.epsg)
+        .map_err(|_| format!("EPSG:{} does not fit a 16-bit GeoKey", crs.epsg))?;
+    let citation: String = crs
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && c != '|' && c != '\0' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        + "|";
+    let len = u16::try_from(citation.len()).map_err(|_| "CRS name too long")?;
     // Keys sorted by id: [id, location, count, value].
-    let mut keys: Vec<[u16; 4]> = vec![[RASTER_TYPE, 0, 1, 1]];
-    if let Some(crs) = crs {
-        let code = u16::try_from(crs.epsg)
-            .map_err(|_| format!("EPSG:{} does not fit a 16-bit GeoKey", crs.epsg))?;
-        let citation: String = crs
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii() && c != '|' && c != '\0' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-            + "|";
-        let len = u16::try_from(citation.len()).map_err(|_| "CRS name too long")?;
-        keys.push([MODEL_TYPE, 0, 1, if crs.geographic { 2 } else { 1 }]);
-        keys.push([CITATION, tag::GEO_ASCII_PARAMS, len, 0]);
-        if crs.geographic {
-            keys.push([GEOGRAPHIC_TYPE, 0, 1, code]);
-            keys.push([GEOG_ANGULAR_UNITS, 0, 1, 9102]);
-        } else {
-            keys.push([PROJECTED_TYPE, 0, 1, code]);
-        }
-        b.set(tag::GEO_ASCII_PARAMS, Value::Ascii(citation.into_bytes()));
+    let mut keys: Vec<[u16; 4]> = vec![
+        [RASTER_TYPE, 0, 1, 1],
+        [MODEL_TYPE, 0, 1, if crs.geographic { 2 } else { 1 }],
+        [CITATION, tag::GEO_ASCII_PARAMS, len, 0],
+    ];
+    if crs.geographic {
+        keys.push([GEOGRAPHIC_TYPE, 0, 1, code]);
+        keys.push([GEOG_ANGULAR_UNITS, 0, 1, 9102]);
+    } else {
+        keys.push([PROJECTED_TYPE, 0, 1, code]);
     }
+    b.set(tag::GEO_ASCII_PARAMS, Value::Ascii(citation.into_bytes()));
     keys.sort();
     let mut dir = vec![1, 1, 0, u16::try_from(keys.len()).unwrap_or(0)];
     dir.extend(keys.iter().flatten());

@@ -25,7 +25,7 @@ mod tiffio;
 mod transform;
 mod worldfile;
 
-pub use crate::chip::chip_to_geotiff;
+pub use crate::chip::{Band8, chip_to_geotiff, decode_band8, encode_band8_tiff};
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::geotiff::{CrsKeys, EmbeddedGeoref, read_embedded};

@@ -1,7 +1,7 @@
 //! Bad input (SPEC §6): each case under `tests/bad/<case>/` holds a
 //! `project.json` and `expect.txt`, the message that must appear (naming the
-//! file, chip and field). `cli-expect.txt` overrides it where the command
-//! line stops earlier (a labeling type with no format to ask for yet).
+//! file, chip and field), and optionally `format.txt`, the format to ask
+//! for (`json` otherwise).
 
 use crate::util::{root, run, snapshot, stderr};
 
@@ -17,13 +17,11 @@ fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
     assert!(names.len() >= 14, "bad cases went missing: {names:?}");
     for case in names {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let expect_file = ["cli-expect.txt", "expect.txt"]
-            .iter()
-            .map(|f| case.join(f))
-            .find(|p| p.exists())
-            .unwrap();
-        let expect = std::fs::read_to_string(expect_file).unwrap();
+        let expect = std::fs::read_to_string(case.join("expect.txt")).unwrap();
         let expect = expect.trim();
+        let format = std::fs::read_to_string(case.join("format.txt"))
+            .map(|f| f.trim().to_owned())
+            .unwrap_or_else(|_| "json".to_owned());
 
         // A target that does not exist stays absent, with no staging left.
         let tmp = tempfile::tempdir().unwrap();
@@ -36,7 +34,7 @@ fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
             "--path".as_ref(),
             target.as_os_str(),
             "--format".as_ref(),
-            "json".as_ref(),
+            format.as_ref(),
         ]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         assert!(
@@ -67,7 +65,7 @@ fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
             "--path".as_ref(),
             target.as_os_str(),
             "--format".as_ref(),
-            "JSON".as_ref(),
+            format.to_uppercase().as_ref(),
             "--overwrite".as_ref(),
         ]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
