@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use labelstore::model::{
-    Attributes, Chip, ChipGeoref, Class, Fidelity, FormatId, Geometry, GeorefSource, ImageLimits,
+    Chip, ChipGeoref, Class, Fidelity, FormatId, Geometry, GeorefSource, ImageLimits, LabelFormat,
     LabelingType, Project, Scope,
 };
 use labelstore::segmentation::class_mask;
@@ -144,7 +144,7 @@ fn check(fixture: &Path, format: FormatId, python: &Path) -> anyhow::Result<()> 
         ids(&mut want.iter().map(|(c, _)| c))
     );
     for ((g, g_georef), (w, w_georef)) in got.iter().zip(want) {
-        compare_chip(g, w, resolved, &back, fidelity)
+        compare_chip(g, w, resolved, &back, reader.as_ref())
             .and_then(|()| {
                 compare_georef(
                     Side {
@@ -217,8 +217,9 @@ fn compare_chip(
     want: &Chip,
     want_project: &Project,
     got_project: &Project,
-    fidelity: Fidelity,
+    format: &dyn LabelFormat,
 ) -> anyhow::Result<()> {
+    let fidelity = format.fidelity();
     ensure!(got.id == want.id, "id {:?}", got.id);
     ensure!(
         (got.width, got.height) == (want.width, want.height),
@@ -270,22 +271,11 @@ fn compare_chip(
                 ),
                 (a, b) => ensure!(a == b, "label {k}: geometry {a:?} != {b:?}"),
             }
-            let kept = |attrs: &Attributes| -> Attributes {
-                attrs
-                    .iter()
-                    .filter(|(k, _)| {
-                        fidelity
-                            .attributes
-                            .is_none_or(|keep| keep.contains(&k.as_str()))
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            };
+            let expected = format.expected_attributes(&w.attributes);
             ensure!(
-                kept(&g.attributes) == kept(&w.attributes),
-                "label {k}: attributes {:?} != {:?}",
-                kept(&g.attributes),
-                kept(&w.attributes)
+                g.attributes == expected,
+                "label {k}: attributes {:?} read back, {expected:?} expected",
+                g.attributes
             );
         }
     }

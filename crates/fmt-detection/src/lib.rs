@@ -1,11 +1,23 @@
 //! Object-detection label formats for labelstore.
 //!
-//! This crate will hold one module per format of SPEC §3 for object detection:
-//! `geojson`, `shapefile`, `voc` (Pascal VOC), `coco`, `kitti` and `yolo`.
-//! Each module implements [`labels_model`]'s `LabelFormat` trait: it writes one
-//! chip's labels at a time (and later reads them back) following its ecosystem's
-//! conventions exactly (VOC's 1-based pixels, YOLO's normalized centres, COCO's
-//! `[x, y, w, h]`, KITTI's 15 columns, Shapefile ring order).
+//! One module per format of SPEC §3 for object detection, each implementing
+//! [`labels_model::LabelFormat`]: it writes one chip's labels at a time (and
+//! reads them back) following its ecosystem's conventions exactly (VOC's
+//! 1-based pixels, YOLO's normalized centres, COCO's `[x, y, w, h]`, KITTI's
+//! 15 columns, Shapefile ring order), and lays its folder out the way that
+//! ecosystem's loaders expect, with the chips placed beside the labels.
 //!
-//! Nothing is implemented here yet; labelstore's own `json` format lives in
-//! `labels_model::json` because it *is* the project manifest.
+//! | format | type | folder in a store |
+//! |---|---|---|
+//! | Pascal VOC | [`VocFormat`] | `voc/` |
+//! | KITTI | [`KittiFormat`] | `kitti/` |
+//!
+//! COCO, YOLO, GeoJSON and Shapefile are being added. labelstore's own
+//! `json` format lives in `labels_model::JsonFormat` because it *is* the
+//! project manifest.
+
+mod kitti;
+mod voc;
+
+pub use crate::kitti::KittiFormat;
+pub use crate::voc::VocFormat;

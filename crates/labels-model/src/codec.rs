@@ -11,7 +11,7 @@ use std::io;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::model::{Chip, LabelingType, Project};
+use crate::model::{Attributes, Chip, LabelingType, Project};
 use crate::resolve::ChipGeoref;
 
 /// Every label format of SPEC §3, whether or not this build implements it.
@@ -216,6 +216,20 @@ pub trait LabelFormat {
     /// What survives a round trip through this format.
     fn fidelity(&self) -> Fidelity {
         Fidelity::EXACT
+    }
+
+    /// The attributes a reader gives back for a label written with
+    /// `written`: by default those [`Fidelity::attributes`] names, as they
+    /// are. Formats whose fields normalize values (VOC's 0/1 flags) say how.
+    fn expected_attributes(&self, written: &Attributes) -> Attributes {
+        match self.fidelity().attributes {
+            None => written.clone(),
+            Some(keep) => written
+                .iter()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
     }
 }
 

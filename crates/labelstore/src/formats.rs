@@ -7,6 +7,8 @@ use labels_model::{FormatId, JsonFormat, LabelFormat, LabelingType};
 pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
     match id {
         FormatId::Json => Some(Box::new(JsonFormat)),
+        FormatId::Voc => Some(Box::new(fmt_detection::VocFormat)),
+        FormatId::Kitti => Some(Box::new(fmt_detection::KittiFormat)),
         FormatId::Png | FormatId::Tiff | FormatId::Geotiff | FormatId::Gif | FormatId::Bmp => {
             fmt_segmentation::MaskFormat::new(id).map(|f| Box::new(f) as Box<dyn LabelFormat>)
         }

@@ -1,0 +1,915 @@
+//! Format `voc`: Pascal VOC detection annotations, one XML file per stored
+//! chip, in the VOC folder layout, so the folder imports as it is
+//! (Datumaro's `voc_detection`, detectron2/mmdetection-style loaders).
+//!
+//! # Layout written (FORMATS.md §1.2, §6, §6.1)
+//!
+//! ```text
+//! voc/Annotations/<chip id>.xml      one per stored chip, chips saved empty included
+//! voc/JPEGImages/<chip id>.<ext>     the stored chip again (Output::alias: same bytes)
+//! voc/ImageSets/Main/train.txt       every stored chip id, one a line, in store order
+//! voc/labelmap.txt                   the class table, `name:r,g,b::` lines, in class-id order
+//! voc/dataset_meta.json              only when a class name cannot be a labelmap.txt line
+//! ```
+//!
+//! * One split, `train`: labelstore has no notion of splits, and a second
+//!   list (`trainval.txt`) would make Datumaro import every chip twice.
+//!   Per-class lists (`<class>_train.txt`) are not written: detection
+//!   loaders do not read them.
+//! * The images keep their stored extension (`JPEGImages/a.png`,
+//!   `JPEGImages/b.tif`); chips are never re-encoded. `<filename>` names the
+//!   file, which is what Datumaro and mmdetection follow; loaders that
+//!   assume `<id>.jpg` (detectron2's `load_voc_instances`) need JPEG chips.
+//! * `labelmap.txt` is what lets Datumaro's VOC importer accept class names
+//!   outside VOC's 20 (FORMATS.md §6.1). Its lines are `:`-separated and
+//!   stripped, so a class name holding `:`, a line break, a leading `#` or
+//!   leading/trailing white space cannot be one; when some class is such,
+//!   that class is left out of `labelmap.txt` and `dataset_meta.json`
+//!   (Datumaro's JSON class table, which Datumaro reads in preference to
+//!   `labelmap.txt`) is written as well, holding every class.
+//!   No `background` class is added: detection does not need one.
+//!
+//! # The XML
+//!
+//! ```xml
+//! <?xml version="1.0" encoding="utf-8"?>
+//! <annotation>
+//!   <folder>JPEGImages</folder>
+//!   <filename>a.png</filename>
+//!   <source>
+//!     <database>harbour-ships</database>     <!-- the project's name -->
+//!     <annotation>labelstore</annotation>
+//!   </source>
+//!   <size><width>512</width><height>512</height><depth>3</depth></size>
+//!   <segmented>0</segmented>
+//!   <object>
+//!     <name>ship</name>
+//!     <pose>Unspecified</pose>
+//!     <truncated>1</truncated>
+//!     <difficult>0</difficult>
+//!     <occluded>0</occluded>
+//!     <bndbox><xmin>11</xmin><ymin>21</ymin><xmax>110</xmax><ymax>64</ymax></bndbox>
+//!   </object>
+//! </annotation>
+//! ```
+//!
+//! * Text is escaped by quick-xml (`&`, `<`, `>`, quotes) and written as
+//!   UTF-8; a name holding a character XML 1.0 cannot carry (control
+//!   characters other than tab and line breaks, U+FFFE, U+FFFF) is an error.
+//! * `depth` is always `3`: labelstore does not decode chips when it stores
+//!   them, so the band count is not known to the writer; 3 is VOC's value
+//!   and none of the loaders aimed at (Datumaro, detectron2, mmdetection,
+//!   torchvision) reads it.
+//! * `folder` is the folder holding the image, relative to `voc/`
+//!   (LabelImg's convention); `segmented` is `0` (no masks).
+//!
+//! # Coordinates (FORMATS.md §1.2 "integers, 1-based, inclusive")
+//!
+//! labelstore's boxes are continuous pixel-edge coordinates `[x0, y0, x1,
+//! y1]`; VOC's are the first and last pixel a box covers, counted from 1.
+//! Written: `xmin = round(x0) + 1`, `ymin = round(y0) + 1`, `xmax =
+//! round(x1)`, `ymax = round(y1)` (halves round up), after clamping to the
+//! chip, so `1 <= xmin <= xmax <= width`. A box thinner than a pixel that
+//! would round to no pixel at all becomes the one pixel holding its centre.
+//! Read: `[xmin - 1, ymin - 1, xmax, ymax]` (detectron2's convention, and
+//! Datumaro's `coordinate_mode="voc-one-based"`), clamped to the image size
+//! when `<size>` gives it. Integer-aligned boxes are exact both ways:
+//! `[0, 0, 512, 512]` on a 512x512 chip is `1 1 512 512` and reads back as
+//! `[0, 0, 512, 512]`. Other boxes move by at most half a pixel per edge
+//! (less than a pixel for boxes under a pixel wide).
+//!
+//! Reading accepts what other tools write: float coordinates (`10.5`),
+//! extra elements (LabelImg's `path`, `verified`, `part`, `actions`,
+//! Roboflow's `polygon`), missing `pose`/`truncated`/`difficult`/
+//! `occluded`, and Datumaro's `<attributes>` block (kept as string
+//! attributes). Files written in the 0-based "VOC" dialect (Datumaro's
+//! default, CVAT, LabelImg) are read as 1-based, i.e. one pixel further
+//! left and up; a 0 there is clamped to the image edge.
+//!
+//! # Classes and attributes
+//!
+//! * Classes are written by name, in class-id order in `labelmap.txt`; ids
+//!   do not survive (they come back as 1, 2, 3... in that order). Names may
+//!   hold spaces and any Unicode: XML and `labelmap.txt` carry them as they
+//!   are. Colours survive through `labelmap.txt` (`name:r,g,b::`, or
+//!   `name:::` for a class without one).
+//! * `difficult`, `truncated`, `occluded`: VOC's 0/1 fields. `true` or a
+//!   non-zero number writes `1`; absent, `null`, `false` or `0` writes `0`;
+//!   anything else is an error. Read back, `1` is `true` for `difficult`
+//!   and `truncated` (booleans, as manifests write them) and the integer
+//!   `1` for `occluded` (an occlusion level, as KITTI counts them; another
+//!   integer a foreign file holds is kept); `0` is absent. So `false`/`0`
+//!   come back absent, an `occluded` of `true` comes back `1` and KITTI's
+//!   levels 2 and 3 come back `1`.
+//! * `pose`: a string, `Unspecified` when absent; read back absent when
+//!   `Unspecified` or empty.
+//! * Other attributes (`score`, free keys) are not written.
+//! * The project's name is `<source><database>`; its CRS is not kept (the
+//!   chips stored as GeoTIFF keep their own).
+//!
+//! # Reading
+//!
+//! `read(path)` takes the store root (holding `voc/`), the VOC folder
+//! itself (holding `Annotations/`), a `VOCdevkit` folder with one
+//! `VOC20xx` inside, a LabelImg folder (XML files beside the images), or
+//! one XML file. Chips come in the order of the split lists of
+//! `ImageSets/Main/` (train, val, trainval, test, then the others), then
+//! the annotation files no list names, by name; a listed chip without an
+//! XML file (Datumaro writes none for unlabelled images) is a chip without
+//! labels if its image is found. Chip ids are the XML file stems; the image
+//! is `<filename>` in `JPEGImages/`, or the image with the chip's stem.
+//! Classes: `dataset_meta.json`, else `labelmap.txt`, then any name met in
+//! an object (in order); Datumaro's `background` (first, black, unused) is
+//! dropped. A chip without objects is read as saved empty.
+
+mod support;
+mod xml;
+
+pub(crate) use support::{
+    ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, fmt_num, io_err,
+    list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
+};
+
+use std::path::{Component, Path, PathBuf};
+
+use labels_model::{
+    Attributes, Chip, ChipGeoref, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
+    LabelWriter, LabelingType, Output, Project, Result, Rgb,
+};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+use self::xml::Element;
+
+/// The format's folder in a store.
+const DIR: &str = "voc";
+/// The split list written.
+const TRAIN_LIST: &str = "voc/ImageSets/Main/train.txt";
+/// Datumaro's class table.
+const LABELMAP: &str = "labelmap.txt";
+
+/// Pascal VOC detection (`voc/`): see the module documentation for the
+/// layout and conventions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VocFormat;
+
+impl LabelFormat for VocFormat {
+    fn id(&self) -> FormatId {
+        FormatId::Voc
+    }
+
+    fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
+        Box::new(VocWriter {
+            name: header.name.clone(),
+            classes: ClassTable::new(header),
+        })
+    }
+
+    fn read(&self, root: &Path) -> Result<Project> {
+        read_voc(root)
+    }
+
+    /// Boxes move by at most half a pixel per edge (one pixel for boxes
+    /// under a pixel wide); class names and colours survive, ids do not;
+    /// `difficult` and `truncated` survive as `true`, `occluded` as `1`
+    /// (`false`/0 values come back absent), `pose` as it is; chips saved
+    /// empty survive. The project's name survives, its CRS does not.
+    fn fidelity(&self) -> Fidelity {
+        Fidelity {
+            pixel_tolerance: Some(1.0),
+            class_ids: false,
+            attributes: Some(&["difficult", "truncated", "occluded", "pose"]),
+            empty_chips: true,
+        }
+    }
+
+    /// The module docs' rules: set flags come back `true` (`occluded`: 1),
+    /// unset ones absent; a pose other than `Unspecified` as it is.
+    fn expected_attributes(&self, written: &Attributes) -> Attributes {
+        let mut out = Attributes::new();
+        for key in ["difficult", "truncated"] {
+            if flag_attr(written, key).unwrap_or(false) {
+                out.insert(key.into(), true.into());
+            }
+        }
+        if flag_attr(written, "occluded").unwrap_or(false) {
+            out.insert("occluded".into(), 1.into());
+        }
+        if let Some(serde_json::Value::String(pose)) = written.get("pose")
+            && !pose.is_empty()
+            && pose != "Unspecified"
+        {
+            out.insert("pose".into(), pose.clone().into());
+        }
+        out
+    }
+}
+
+#[derive(Debug)]
+struct VocWriter {
+    name: String,
+    classes: ClassTable,
+}
+
+/// One `<object>` as written.
+#[derive(Debug)]
+struct Object<'a> {
+    name: &'a str,
+    pose: &'a str,
+    truncated: bool,
+    difficult: bool,
+    occluded: bool,
+    bndbox: [i64; 4],
+}
+
+/// Converts pixel edges `[lo, hi)` on an axis of `size` pixels to VOC's
+/// first and last pixel, 1-based and inclusive (see the module docs).
+fn edges_to_voc(lo: f64, hi: f64, size: u32) -> (i64, i64) {
+    let s = f64::from(size);
+    let (lo, hi) = (lo.clamp(0.0, s), hi.clamp(0.0, s));
+    let first = lo.round() as i64 + 1;
+    let last = hi.round() as i64;
+    if last >= first {
+        return (first, last);
+    }
+    let centre = ((lo + hi) / 2.0).floor().clamp(0.0, (s - 1.0).max(0.0)) as i64;
+    (centre + 1, centre + 1)
+}
+
+/// Whether XML 1.0 can carry `c` in text.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+}
+
+/// A VOC 0/1 field from an attribute: absent, `null`, `false` and `0` are
+/// 0; `true` and other numbers are 1.
+fn flag_attr(attrs: &Attributes, key: &str) -> std::result::Result<bool, String> {
+    match attrs.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(serde_json::Value::Number(n)) => Ok(n.as_f64().is_some_and(|v| v != 0.0)),
+        Some(other) => Err(format!("expected true, false or a number, not {other}")),
+    }
+}
+
+/// Whether `name` can be a line of Datumaro's `labelmap.txt`, which is
+/// split on `:` after Python's `strip()`, with `#` lines skipped.
+fn labelmap_safe(name: &str) -> bool {
+    let py_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+    !name.is_empty()
+        && !name.contains([':', '\n', '\r'])
+        && !name.starts_with('#')
+        && !name.starts_with(py_space)
+        && !name.ends_with(py_space)
+}
+
+fn text_el<W: std::io::Write>(w: &mut Writer<W>, name: &str, text: &str) -> std::io::Result<()> {
+    w.create_element(name)
+        .write_text_content(BytesText::new(text))?;
+    Ok(())
+}
+
+impl VocWriter {
+    fn xml(
+        &self,
+        filename: &str,
+        width: u32,
+        height: u32,
+        objects: &[Object<'_>],
+    ) -> std::io::Result<Vec<u8>> {
+        let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
+        w.create_element("annotation").write_inner_content(|w| {
+            text_el(w, "folder", "JPEGImages")?;
+            text_el(w, "filename", filename)?;
+            w.create_element("source").write_inner_content(|w| {
+                text_el(w, "database", &self.name)?;
+                text_el(w, "annotation", "labelstore")
+            })?;
+            w.create_element("size").write_inner_content(|w| {
+                text_el(w, "width", &width.to_string())?;
+                text_el(w, "height", &height.to_string())?;
+                text_el(w, "depth", "3")
+            })?;
+            text_el(w, "segmented", "0")?;
+            for o in objects {
+                w.create_element("object").write_inner_content(|w| {
+                    text_el(w, "name", o.name)?;
+                    text_el(w, "pose", o.pose)?;
+                    text_el(w, "truncated", if o.truncated { "1" } else { "0" })?;
+                    text_el(w, "difficult", if o.difficult { "1" } else { "0" })?;
+                    text_el(w, "occluded", if o.occluded { "1" } else { "0" })?;
+                    w.create_element("bndbox").write_inner_content(|w| {
+                        let [x0, y0, x1, y1] = o.bndbox;
+                        text_el(w, "xmin", &x0.to_string())?;
+                        text_el(w, "ymin", &y0.to_string())?;
+                        text_el(w, "xmax", &x1.to_string())?;
+                        text_el(w, "ymax", &y1.to_string())
+                    })?;
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })?;
+        let mut bytes = w.into_inner();
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+impl LabelWriter for VocWriter {
+    fn write_chip(
+        &mut self,
+        chip: &Chip,
+        _georef: &ChipGeoref,
+        out: &mut dyn Output,
+    ) -> Result<()> {
+        let xml_path = format!("{DIR}/Annotations/{}.xml", chip.id);
+        let (image, ext) = chip_files(chip, &xml_path)?;
+        let id = chip.id.as_str();
+        let bad = |field: String, msg: String| Error::invalid(&xml_path, Some(id), field, msg);
+        if !self.name.chars().all(xml_char) {
+            return Err(bad(
+                "name".into(),
+                "the project name holds a character XML cannot carry".into(),
+            ));
+        }
+        let (Some(width), Some(height)) = (chip.width, chip.height) else {
+            return Err(bad("width".into(), "the chip's size is not known".into()));
+        };
+        let mut objects = Vec::with_capacity(chip.labels.len());
+        for (i, label) in chip.labels.iter().enumerate() {
+            let field = |f: &str| format!("labels[{i}]{f}");
+            let Geometry::BBox([x0, y0, x1, y1]) = label.geometry else {
+                return Err(bad(field(""), "Pascal VOC holds boxes only".into()));
+            };
+            if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+                return Err(bad(field(".bbox"), "a coordinate is not finite".into()));
+            }
+            let name = self.classes.name(label.class_id).ok_or_else(|| {
+                bad(
+                    field(".class"),
+                    format!("no class with id {}", label.class_id),
+                )
+            })?;
+            if !name.chars().all(xml_char) {
+                return Err(bad(
+                    field(".class"),
+                    format!("the class name {name:?} holds a character XML cannot carry"),
+                ));
+            }
+            let a = &label.attributes;
+            let flag = |key: &str| {
+                flag_attr(a, key).map_err(|m| bad(field(&format!(".attributes.{key}")), m))
+            };
+            let pose = match a.get("pose") {
+                None | Some(serde_json::Value::Null) => "Unspecified",
+                Some(serde_json::Value::String(s)) if s.is_empty() => "Unspecified",
+                Some(serde_json::Value::String(s)) if s.chars().all(xml_char) => s.as_str(),
+                Some(other) => {
+                    return Err(bad(
+                        field(".attributes.pose"),
+                        format!("expected a string XML can carry, not {other}"),
+                    ));
+                }
+            };
+            let (xmin, xmax) = edges_to_voc(x0, x1, width);
+            let (ymin, ymax) = edges_to_voc(y0, y1, height);
+            objects.push(Object {
+                name,
+                pose,
+                truncated: flag("truncated")?,
+                difficult: flag("difficult")?,
+                occluded: flag("occluded")?,
+                bndbox: [xmin, ymin, xmax, ymax],
+            });
+        }
+        let filename = format!("{id}.{ext}");
+        let xml = self
+            .xml(&filename, width, height, &objects)
+            .map_err(|e| io_err(&xml_path, e))?;
+        out.put(&xml_path, xml).map_err(|e| io_err(&xml_path, e))?;
+        let alias = format!("{DIR}/JPEGImages/{filename}");
+        out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
+        out.append(TRAIN_LIST, format!("{id}\n").as_bytes())
+            .map_err(|e| io_err(TRAIN_LIST, e))
+    }
+
+    fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
+        // The list exists even when no chip was stored.
+        out.append(TRAIN_LIST, b"")
+            .map_err(|e| io_err(TRAIN_LIST, e))?;
+        let mut labelmap = String::from("# label:color_rgb:parts:actions\n");
+        let mut all_safe = true;
+        for (name, color) in &self.classes.ordered {
+            if !labelmap_safe(name) {
+                all_safe = false;
+                continue;
+            }
+            let color = color
+                .map(|Rgb([r, g, b])| format!("{r},{g},{b}"))
+                .unwrap_or_default();
+            labelmap += &format!("{name}:{color}::\n");
+        }
+        let path = format!("{DIR}/{LABELMAP}");
+        out.put(&path, labelmap.into_bytes())
+            .map_err(|e| io_err(&path, e))?;
+        if !all_safe {
+            let path = format!("{DIR}/{DATASET_META}");
+            out.put(&path, meta_json(&self.classes.ordered))
+                .map_err(|e| io_err(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Where a VOC dataset's parts are.
+#[derive(Debug)]
+struct Layout {
+    /// The dataset folder: the project's `base_dir`.
+    root: PathBuf,
+    /// The folder of the XML files.
+    annotations: PathBuf,
+    /// The folder of the images, relative to `root` (empty: `root` itself).
+    images: PathBuf,
+    /// Only this XML file (one file was given).
+    single: Option<PathBuf>,
+}
+
+fn not_found(path: &Path, msg: &str) -> Error {
+    Error::invalid(path, None, "", msg)
+}
+
+fn layout_of(dir: &Path) -> Option<Layout> {
+    (dir.join("Annotations").is_dir() || dir.join("ImageSets").join("Main").is_dir()).then(|| {
+        Layout {
+            root: dir.to_path_buf(),
+            annotations: dir.join("Annotations"),
+            images: PathBuf::from("JPEGImages"),
+            single: None,
+        }
+    })
+}
+
+fn locate(path: &Path) -> Result<Layout> {
+    if path.is_file() {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if strip_ext(name, "xml").is_none() {
+            return Err(not_found(path, "not a Pascal VOC .xml file"));
+        }
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let in_annotations = parent.file_name().is_some_and(|n| n == "Annotations");
+        let root = match (in_annotations, parent.parent()) {
+            (true, Some(r)) if !r.as_os_str().is_empty() => r.to_path_buf(),
+            (true, _) => PathBuf::from("."),
+            (false, _) => parent.to_path_buf(),
+        };
+        let images = if in_annotations && root.join("JPEGImages").is_dir() {
+            PathBuf::from("JPEGImages")
+        } else {
+            PathBuf::new()
+        };
+        return Ok(Layout {
+            root,
+            annotations: parent.to_path_buf(),
+            images,
+            single: Some(path.to_path_buf()),
+        });
+    }
+    if !path.is_dir() {
+        return Err(not_found(path, "no such file or folder"));
+    }
+    let dir = if path.join(DIR).is_dir() {
+        path.join(DIR)
+    } else {
+        path.to_path_buf()
+    };
+    if let Some(l) = layout_of(&dir) {
+        return Ok(l);
+    }
+    let entries = list_dir(&dir)?;
+    let inner: Vec<Layout> = entries
+        .iter()
+        .filter(|(_, is_dir)| *is_dir)
+        .filter_map(|(n, _)| layout_of(&dir.join(n)))
+        .collect();
+    match inner.len() {
+        1 => return inner.into_iter().next().ok_or_else(|| not_found(&dir, "")),
+        0 => {}
+        _ => {
+            return Err(not_found(
+                &dir,
+                "several VOC datasets in this folder: give one of them",
+            ));
+        }
+    }
+    if entries
+        .iter()
+        .any(|(n, is_dir)| !is_dir && strip_ext(n, "xml").is_some())
+    {
+        // LabelImg: the XML files beside the images.
+        return Ok(Layout {
+            root: dir.clone(),
+            annotations: dir,
+            images: PathBuf::new(),
+            single: None,
+        });
+    }
+    Err(not_found(
+        path,
+        "no Pascal VOC dataset here: expected voc/, Annotations/ or .xml files",
+    ))
+}
+
+/// One chip as read, its labels still naming their class.
+#[derive(Debug)]
+struct RawChip {
+    id: String,
+    image: PathBuf,
+    width: Option<u32>,
+    height: Option<u32>,
+    labels: Vec<(String, [f64; 4], Attributes)>,
+}
+
+/// Parses Datumaro's `labelmap.txt`: `name:r,g,b:parts:actions` lines.
+fn read_labelmap(path: &Path) -> Result<Vec<(String, Option<Rgb>)>> {
+    let text = read_text(path)?;
+    let mut out: Vec<(String, Option<Rgb>)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |msg: String| Error::invalid(path, None, format!("line {}", i + 1), msg);
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.len() > 4 {
+            return Err(bad(format!(
+                "{} ':'-separated fields, expected name:color:parts:actions",
+                fields.len()
+            )));
+        }
+        let name = fields.first().copied().unwrap_or("");
+        let color = match fields.get(1).map(|c| c.trim()) {
+            None | Some("") => None,
+            Some(c) => {
+                let parts: Vec<Option<u8>> =
+                    c.split(',').map(|v| v.trim().parse::<u8>().ok()).collect();
+                match parts.as_slice() {
+                    [Some(r), Some(g), Some(b)] => Some(Rgb([*r, *g, *b])),
+                    _ => {
+                        return Err(bad(format!(
+                            "the colour {c:?} of {name:?} is not r,g,b with values 0 to 255"
+                        )));
+                    }
+                }
+            }
+        };
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(bad(format!("the class {name:?} is listed twice")));
+        }
+        out.push((name.to_owned(), color));
+    }
+    Ok(out)
+}
+
+/// Path of an element below `annotation`, for messages:
+/// `annotation/object[2]/bndbox/xmin, line 14`.
+fn at(path: &str, el: &Element) -> String {
+    format!("{path}, line {}", el.line)
+}
+
+fn number(el: &Element, path: &str, file: &Path, id: &str) -> Result<f64> {
+    let t = el.text.trim();
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            Error::invalid(
+                file,
+                Some(id),
+                at(path, el),
+                format!("{t:?} is not a number"),
+            )
+        })
+}
+
+fn read_flag(el: &Element, path: &str, file: &Path, id: &str) -> Result<bool> {
+    let t = el.text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("false") {
+        return Ok(false);
+    }
+    if t.eq_ignore_ascii_case("true") {
+        return Ok(true);
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v != 0.0),
+        _ => Err(Error::invalid(
+            file,
+            Some(id),
+            at(path, el),
+            format!("{t:?} is not 0 or 1"),
+        )),
+    }
+}
+
+/// A size field: a positive integer (`512` or `512.0`); 0 means unknown.
+fn size_field(el: Option<&Element>, path: &str, file: &Path, id: &str) -> Result<Option<u32>> {
+    let Some(el) = el else { return Ok(None) };
+    let v = number(el, path, file, id)?;
+    if v < 0.0 || v.fract() != 0.0 || v > f64::from(u32::MAX) {
+        return Err(Error::invalid(
+            file,
+            Some(id),
+            at(path, el),
+            format!("{:?} is not a pixel count", el.text.trim()),
+        ));
+    }
+    Ok((v > 0.0).then_some(v as u32))
+}
+
+/// Whether a `<filename>` is a plain relative path inside the image folder.
+fn safe_relative(name: &str) -> bool {
+    let p = Path::new(name);
+    !name.is_empty()
+        && !name.contains('\\')
+        && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Reads one annotation file. Returns the chip and the project name its
+/// `<source><database>` gives.
+fn read_annotation(
+    file: &Path,
+    id: &str,
+    layout: &Layout,
+    images: &mut ImageIndex,
+) -> Result<(RawChip, Option<String>)> {
+    let text = read_text(file)?;
+    let root = xml::parse(&text, file)?;
+    if root.name != "annotation" {
+        return Err(Error::invalid(
+            file,
+            Some(id),
+            at(&root.name, &root),
+            "the root element is not <annotation>",
+        ));
+    }
+    let size = root.child("size");
+    let width = size_field(
+        size.and_then(|s| s.child("width")),
+        "annotation/size/width",
+        file,
+        id,
+    )?;
+    let height = size_field(
+        size.and_then(|s| s.child("height")),
+        "annotation/size/height",
+        file,
+        id,
+    )?;
+    let database = root
+        .child("source")
+        .and_then(|s| s.child("database"))
+        .map(|d| d.text.clone())
+        .filter(|d| d != "Unknown");
+
+    let dir = layout.root.join(&layout.images);
+    let named = root
+        .child("filename")
+        .map(|f| f.text.trim().to_owned())
+        .filter(|f| safe_relative(f));
+    let image = match named {
+        Some(f) if dir.join(&f).is_file() => layout.images.join(f),
+        named => match (images.find(id)?, named) {
+            (Some(found), _) => layout.images.join(found),
+            (None, Some(f)) => layout.images.join(f),
+            (None, None) => {
+                return Err(Error::invalid(
+                    file,
+                    Some(id),
+                    "annotation/filename",
+                    format!(
+                        "no <filename> and no image named {id}.* in {}",
+                        dir.display()
+                    ),
+                ));
+            }
+        },
+    };
+
+    let mut labels = Vec::new();
+    for (i, obj) in root.children_named("object").enumerate() {
+        let p = format!("annotation/object[{}]", i + 1);
+        let name = obj.child("name").ok_or_else(|| {
+            Error::invalid(file, Some(id), at(&p, obj), "the object has no <name>")
+        })?;
+        let bndbox = obj.child("bndbox").ok_or_else(|| {
+            Error::invalid(file, Some(id), at(&p, obj), "the object has no <bndbox>")
+        })?;
+        let mut c = [0.0; 4];
+        for (slot, key) in c.iter_mut().zip(["xmin", "ymin", "xmax", "ymax"]) {
+            let el = bndbox.child(key).ok_or_else(|| {
+                Error::invalid(
+                    file,
+                    Some(id),
+                    at(&format!("{p}/bndbox"), bndbox),
+                    format!("<bndbox> has no <{key}>"),
+                )
+            })?;
+            *slot = number(el, &format!("{p}/bndbox/{key}"), file, id)?;
+        }
+        let [xmin, ymin, xmax, ymax] = c;
+        let mut b = [xmin - 1.0, ymin - 1.0, xmax, ymax];
+        for (k, v) in b.iter_mut().enumerate() {
+            let limit = if k % 2 == 0 { width } else { height };
+            *v = v.max(0.0);
+            if let Some(l) = limit {
+                *v = v.min(f64::from(l));
+            }
+        }
+        let b = check_box(b)
+            .map_err(|m| Error::invalid(file, Some(id), at(&format!("{p}/bndbox"), bndbox), m))?;
+
+        let mut attrs = Attributes::new();
+        for key in ["difficult", "truncated", "occluded"] {
+            if let Some(el) = obj.child(key)
+                && read_flag(el, &format!("{p}/{key}"), file, id)?
+            {
+                let value = if key == "occluded" {
+                    // An occlusion level, as KITTI counts them: VOC's 1.
+                    serde_json::Value::from(el.text.trim().parse::<i64>().unwrap_or(1))
+                } else {
+                    serde_json::Value::Bool(true)
+                };
+                attrs.insert(key.to_owned(), value);
+            }
+        }
+        if let Some(pose) = obj.child("pose") {
+            let pose = pose.text.trim();
+            if !pose.is_empty() && pose != "Unspecified" {
+                attrs.insert("pose".to_owned(), pose.into());
+            }
+        }
+        // Datumaro's extension: <attributes><attribute><name/><value/></attribute>...
+        if let Some(extra) = obj.child("attributes") {
+            for a in extra.children_named("attribute") {
+                if let (Some(k), Some(v)) = (a.child("name"), a.child("value"))
+                    && !k.text.is_empty()
+                    && !attrs.contains_key(&k.text)
+                {
+                    attrs.insert(k.text.clone(), v.text.clone().into());
+                }
+            }
+        }
+        labels.push((name.text.clone(), b, attrs));
+    }
+    Ok((
+        RawChip {
+            id: id.to_owned(),
+            image,
+            width,
+            height,
+            labels,
+        },
+        database,
+    ))
+}
+
+fn read_voc(path: &Path) -> Result<Project> {
+    let layout = locate(path)?;
+    let mut images = ImageIndex::new(layout.root.join(&layout.images));
+
+    // Which chips, in which order.
+    let mut order: Vec<(String, Option<PathBuf>)> = Vec::new();
+    let manifest_path;
+    if let Some(single) = &layout.single {
+        let name = single.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let id = strip_ext(name, "xml").unwrap_or(name);
+        order.push((id.to_owned(), Some(single.clone())));
+        manifest_path = single.clone();
+    } else {
+        let mut xmls = std::collections::HashMap::new();
+        let mut sorted = Vec::new();
+        if layout.annotations.is_dir() {
+            for (name, is_dir) in list_dir(&layout.annotations)? {
+                if let (false, Some(stem)) = (is_dir, strip_ext(&name, "xml")) {
+                    sorted.push(stem.to_owned());
+                    xmls.insert(stem.to_owned(), layout.annotations.join(&name));
+                }
+            }
+        }
+        let (listed, list_file) = read_split_lists(&layout.root.join("ImageSets").join("Main"))?;
+        let mut seen = std::collections::HashSet::new();
+        for id in listed.into_iter().chain(sorted) {
+            if seen.insert(id.clone()) {
+                let xml = xmls.get(&id).cloned();
+                order.push((id, xml));
+            }
+        }
+        manifest_path = list_file.unwrap_or_else(|| layout.annotations.clone());
+    }
+
+    let mut name = None;
+    let mut raw = Vec::with_capacity(order.len());
+    for (id, xml) in order {
+        match xml {
+            Some(file) => {
+                let (chip, database) = read_annotation(&file, &id, &layout, &mut images)?;
+                if name.is_none() {
+                    name = database;
+                }
+                raw.push(chip);
+            }
+            None => {
+                let Some(found) = images.find(&id)? else {
+                    return Err(Error::invalid(
+                        &manifest_path,
+                        Some(&id),
+                        "",
+                        format!(
+                            "the chip is listed but has neither Annotations/{id}.xml nor an image in {}",
+                            layout.root.join(&layout.images).display()
+                        ),
+                    ));
+                };
+                raw.push(RawChip {
+                    id: id.clone(),
+                    image: layout.images.join(found),
+                    width: None,
+                    height: None,
+                    labels: Vec::new(),
+                });
+            }
+        }
+    }
+
+    // Classes: the class file first, then the names met.
+    let mut classes = ClassCollector::default();
+    let meta = layout.root.join(DATASET_META);
+    let labelmap = layout.root.join(LABELMAP);
+    let declared = if meta.is_file() {
+        read_meta(&meta)?
+    } else if labelmap.is_file() {
+        read_labelmap(&labelmap)?
+    } else {
+        Vec::new()
+    };
+    for (n, c) in &declared {
+        classes.declare(n, *c);
+    }
+    if let Some(first) = classes.first()
+        && first.name == "background"
+        && first.color.is_none_or(|c| c == Rgb([0, 0, 0]))
+        && !raw
+            .iter()
+            .any(|c| c.labels.iter().any(|(n, _, _)| n == "background"))
+    {
+        classes.drop_first();
+    }
+
+    let chips = raw
+        .into_iter()
+        .map(|r| {
+            let labels: Vec<Label> = r
+                .labels
+                .into_iter()
+                .map(|(n, b, attributes)| Label {
+                    class_id: classes.id(&n),
+                    geometry: Geometry::BBox(b),
+                    attributes,
+                })
+                .collect();
+            let mut chip = Chip::new(r.id, r.image);
+            chip.width = r.width;
+            chip.height = r.height;
+            chip.saved_empty = labels.is_empty();
+            chip.labels = labels;
+            chip
+        })
+        .collect();
+
+    let name = name.unwrap_or_else(|| {
+        layout
+            .root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| DIR.to_owned())
+    });
+    Ok(Project {
+        name,
+        labeling_type: LabelingType::ObjectDetection,
+        srid: None,
+        classes: classes.into_classes(),
+        chips,
+        base_dir: layout.root,
+        manifest_path,
+    })
+}
+
+#[cfg(test)]
+mod tests;
