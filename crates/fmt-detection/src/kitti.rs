@@ -141,14 +141,12 @@ impl LabelFormat for KittiFormat {
     /// another as its integer.
     fn expected_attributes(&self, written: &Attributes) -> Attributes {
         let mut out = Attributes::new();
-        match truncated_attr(written) {
-            Ok(t) if t == 1.0 => {
+        if let Ok(t) = truncated_attr(written) {
+            if t == 1.0 {
                 out.insert("truncated".into(), true.into());
-            }
-            Ok(t) if t != 0.0 => {
+            } else if t != 0.0 {
                 out.insert("truncated".into(), t.into());
             }
-            _ => {}
         }
         if let Ok(o) = occluded_attr(written)
             && o != 0

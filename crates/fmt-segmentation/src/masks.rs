@@ -70,9 +70,9 @@ pub fn voc_colour(i: u8) -> [u8; 3] {
     let (mut r, mut g, mut b) = (0u8, 0u8, 0u8);
     let mut c = i;
     for j in 0..8 {
-        r |= ((c & 1) << (7 - j)) as u8;
-        g |= (((c >> 1) & 1) << (7 - j)) as u8;
-        b |= (((c >> 2) & 1) << (7 - j)) as u8;
+        r |= (c & 1) << (7 - j);
+        g |= ((c >> 1) & 1) << (7 - j);
+        b |= ((c >> 2) & 1) << (7 - j);
         c >>= 3;
     }
     [r, g, b]
@@ -85,10 +85,10 @@ pub fn palette(classes: &[Class]) -> [[u8; 3]; 256] {
         *entry = voc_colour(i as u8);
     }
     for c in classes {
-        if let (Some(Rgb(rgb)), Ok(i)) = (c.color, usize::try_from(c.id)) {
-            if let Some(entry) = p.get_mut(i) {
-                *entry = rgb;
-            }
+        if let (Some(Rgb(rgb)), Ok(i)) = (c.color, usize::try_from(c.id))
+            && let Some(entry) = p.get_mut(i)
+        {
+            *entry = rgb;
         }
     }
     p
