@@ -298,6 +298,16 @@ impl Plan {
                 w.write_chip(&stored, georef, &mut out)?;
             }
             out.flush_puts(dest, &mut receipt, &mut sent).await?;
+            dest.chip_stored(&sink_api::ChipRecord {
+                id: &chip.id,
+                image: &stored_image,
+                georeferencing: georef.source.name(),
+                epsg: georef.epsg,
+                labels: chip.labels.len() + usize::from(chip.mask.is_some()),
+                files: &sent.chip_files,
+            })
+            .await?;
+            sent.chip_files.clear();
             progress(Progress {
                 done: done + 1,
                 total,
@@ -306,6 +316,7 @@ impl Plan {
         for w in &mut writers {
             w.finish(&mut out)?;
         }
+        sent.chip_files.clear();
         out.flush_puts(dest, &mut receipt, &mut sent).await?;
         for (path, file) in out.finish_appended()? {
             let (size, sha) = receipt::digest_file(&file)?;
@@ -585,7 +596,6 @@ impl SpoolOutput {
                 }
             }
         }
-        sent.chip_files.clear();
         Ok(())
     }
 

@@ -42,11 +42,38 @@ pub trait Destination: Send {
     /// Nothing put is visible at the destination before [`Destination::commit`].
     fn put(&mut self, path: &str, body: Body) -> impl Future<Output = Result<()>> + Send;
 
+    /// Hears that every file of one chip has been put (its image, then the
+    /// per-chip label files of each format, in `record.files`). Destinations
+    /// that keep chips as units (a database row per chip) build them here;
+    /// the default does nothing.
+    fn chip_stored(&mut self, record: &ChipRecord<'_>) -> impl Future<Output = Result<()>> + Send {
+        let _ = record;
+        async { Ok(()) }
+    }
+
     /// Makes everything put so far appear at the destination, whole.
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
 
     /// Throws away everything put so far, leaving the destination as it was.
     fn abort(self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What the pipeline knows of a chip once its files are put.
+#[derive(Debug, Clone)]
+pub struct ChipRecord<'a> {
+    /// The chip's id.
+    pub id: &'a str,
+    /// The store path of its image (`chips/<id>.<ext>`).
+    pub image: &'a str,
+    /// Its georeferencing: `world_file`, `inline`, `embedded` or `none`.
+    pub georeferencing: &'a str,
+    /// Its CRS as an EPSG code, when known.
+    pub epsg: Option<u32>,
+    /// How many labels it has.
+    pub labels: usize,
+    /// The store paths put for this chip, in order, image first; with their
+    /// size and SHA-256 (lower-case hex).
+    pub files: &'a [(String, u64, String)],
 }
 
 /// Why a destination failed.
