@@ -9,15 +9,20 @@
 //!
 //! | format | type | folder in a store |
 //! |---|---|---|
+//! | COCO | [`CocoFormat`] | `coco/` |
 //! | Pascal VOC | [`VocFormat`] | `voc/` |
 //! | KITTI | [`KittiFormat`] | `kitti/` |
+//! | YOLO | [`YoloFormat`] | `yolo/` |
 //!
-//! COCO, YOLO, GeoJSON and Shapefile are being added. labelstore's own
-//! `json` format lives in `labels_model::JsonFormat` because it *is* the
-//! project manifest.
+//! GeoJSON and Shapefile are being added. labelstore's own `json` format
+//! lives in `labels_model::JsonFormat` because it *is* the project manifest.
 
+mod coco;
 mod kitti;
 mod voc;
+mod yolo;
 
+pub use crate::coco::CocoFormat;
 pub use crate::kitti::KittiFormat;
 pub use crate::voc::VocFormat;
+pub use crate::yolo::YoloFormat;

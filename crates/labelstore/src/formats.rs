@@ -9,6 +9,8 @@ pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
         FormatId::Json => Some(Box::new(JsonFormat)),
         FormatId::Voc => Some(Box::new(fmt_detection::VocFormat)),
         FormatId::Kitti => Some(Box::new(fmt_detection::KittiFormat)),
+        FormatId::Coco => Some(Box::new(fmt_detection::CocoFormat)),
+        FormatId::Yolo => Some(Box::new(fmt_detection::YoloFormat)),
         FormatId::Png | FormatId::Tiff | FormatId::Geotiff | FormatId::Gif | FormatId::Bmp => {
             fmt_segmentation::MaskFormat::new(id).map(|f| Box::new(f) as Box<dyn LabelFormat>)
         }
@@ -16,10 +18,18 @@ pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
     }
 }
 
+/// Whether this build can store a project of type `ty` in format `id`.
+pub fn is_implemented(id: FormatId, ty: LabelingType) -> bool {
+    // COCO holds boxes so far; its polygons and RLE come with instance
+    // segmentation.
+    let pending = id == FormatId::Coco && ty == LabelingType::InstanceSegmentation;
+    id.fits(ty) && !pending && label_format(id).is_some()
+}
+
 /// The formats of `ty` (SPEC §3) that this build implements.
 pub fn implemented_formats(ty: LabelingType) -> Vec<FormatId> {
     FormatId::for_type(ty)
         .into_iter()
-        .filter(|&f| label_format(f).is_some())
+        .filter(|&f| is_implemented(f, ty))
         .collect()
 }

@@ -39,7 +39,7 @@ pub use raster_georef as georef;
 pub use sink_api as sink;
 pub use sink_fs as fs;
 
-pub use crate::formats::{implemented_formats, label_format};
+pub use crate::formats::{implemented_formats, is_implemented, label_format};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::receipt::STORE_MANIFEST;
 pub use crate::store::{

@@ -21,7 +21,7 @@ use labels_model::{
 use serde::Serialize;
 use sink_api::{Body, Destination};
 
-use crate::formats::{implemented_formats, label_format};
+use crate::formats::{implemented_formats, is_implemented, label_format};
 use crate::receipt::{self, Header, ReceiptWriter, STORE_MANIFEST};
 
 /// What to store.
@@ -460,7 +460,7 @@ fn check_formats(project: &Project, formats: &[FormatId]) -> Result<(), StoreErr
                 names(FormatId::for_type(ty))
             )));
         }
-        if label_format(f).is_none() {
+        if !is_implemented(f, ty) {
             return Err(StoreError::Usage(format!(
                 "format {f} is not implemented yet; this build stores a {ty} project as: {}",
                 names(implemented_formats(ty))

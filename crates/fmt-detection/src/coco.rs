@@ -1,0 +1,1320 @@
+//! COCO object detection (FORMATS.md 1.1, 6 and 6.1).
+//!
+//! # Layout written
+//!
+//! ```text
+//! coco/annotations/instances_train.json   the one COCO file of the store
+//! coco/images/train/<chip id>.<ext>       every stored chip, placed again (an alias)
+//! ```
+//!
+//! This is the layout Datumaro's `coco_instances` importer detects
+//! (`annotations/instances_<subset>.json`, images in `images/<subset>/`,
+//! `file_name` relative to that folder: FORMATS.md 6.1); pycocotools and
+//! Detectron-style loaders take the JSON file and the image folder as they
+//! are. labelstore makes no train/val split: every chip is in subset `train`.
+//!
+//! # The file
+//!
+//! One JSON object with the five keys of the COCO data format, in this
+//! order: `info` (`year` an integer, `date_created` an ISO 8601 UTC time,
+//! `SOURCE_DATE_EPOCH` honoured; `description` is the project's name),
+//! `licenses` (one placeholder licence, id 0, that every image names),
+//! `images`, `annotations`, `categories`. Each image and annotation is one
+//! compact line, so the file stays small and diffs well.
+//!
+//! - `images`: one per stored chip, in store order, ids 1, 2, 3...;
+//!   `file_name` is `<chip id>.<ext>`, `width`/`height` the chip's. A chip
+//!   saved empty is an image that no annotation names (SPEC §2).
+//! - `annotations`: one per box, ids 1, 2, 3... unique across the file;
+//!   `bbox` is `[x, y, w, h]` in pixel-edge coordinates, the model's
+//!   `[xmin, ymin, xmax, ymax]` with `w = xmax - xmin`, floats at full
+//!   precision (no rounding); `area` is `w * h`; `segmentation` is `[]`
+//!   (boxes only: Datumaro and Detectron then make no mask of it).
+//! - `categories`: one per class, in the project's order. **`category_id`
+//!   is the labelstore class id**, never renumbered (1, 2, 7 stay 1, 2, 7),
+//!   so ids are stable across exports and 0 (Datumaro's "no label") is
+//!   never used; `name` is the class name as it is (spaces, non-ASCII:
+//!   JSON holds any string); `supercategory` is `""`.
+//!
+//! # Attributes
+//!
+//! `iscrowd` is COCO's own field: 1 when the label's `iscrowd` attribute is
+//! `true` or a non-zero number, else 0 (the default). Every other attribute
+//! goes into an `attributes` object on the annotation, as CVAT and Datumaro
+//! write it, so all of them survive a round trip; an `iscrowd` attribute
+//! whose value is not exactly the integer 1 is kept there too, so that
+//! `true`, `false` and `0` come back as they were. On reading, `iscrowd: 1`
+//! gives the attribute `iscrowd: 1` unless `attributes` holds one, and a
+//! top-level `score` (results files, Datumaro) becomes the `score`
+//! attribute unless `attributes` holds one.
+//!
+//! # Streaming
+//!
+//! The file is appended to the [`Output`] as chips arrive, so it never sits
+//! in memory. Images and annotations are two arrays of one object, and a
+//! chip adds to both, so one of them must wait: the annotations are spooled
+//! to a private anonymous temporary file (deleted by the system when the
+//! writer is dropped, even on a crash) and copied after the images in
+//! [`LabelWriter::finish`]. Memory stays constant; nothing extra is left in
+//! the store.
+//!
+//! # Reading
+//!
+//! [`CocoFormat::read`] takes a store root (holding `coco/`), a COCO folder
+//! (holding `annotations/`, or one `.json` file), or the JSON file itself,
+//! so it also imports datasets made elsewhere:
+//!
+//! - category ids need not be 1..n: they become the class ids as they are;
+//!   a file using id 0 or negative ids (0-based exports) has all its ids
+//!   shifted so that the smallest is 1;
+//! - images are looked for, relative to the dataset root (the folder above
+//!   `annotations/`, else the JSON file's folder), in `images/<subset>/`,
+//!   `images/`, `<subset>/` and the root itself, the first that holds the
+//!   file winning; `file_name` may hold subfolders or be absolute;
+//! - chip ids are the file name's stem, with any character outside
+//!   `A-Z a-z 0-9 . _ -` replaced by `_`, and `-2`, `-3`... added to make
+//!   repeated stems unique;
+//! - `width`/`height` are taken when present; image and annotation ids may be
+//!   integers or strings; an annotation without `bbox` gets the bounds of its
+//!   polygons.
+//!
+//! Every problem is an [`Error::Invalid`] naming the file and the JSON path
+//! (`annotations[3].bbox`).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use labels_model::{
+    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
+    LabelWriter, LabelingType, Output, Project, Result,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// The COCO file in a store.
+const ANNOTATION_FILE: &str = "coco/annotations/instances_train.json";
+/// Where the chips are placed again, `file_name` being relative to it.
+const IMAGE_DIR: &str = "coco/images/train";
+/// The files of a labelstore store root that are not COCO files.
+const NOT_COCO: [&str; 2] = ["project.json", "labelstore-manifest.json"];
+
+/// COCO object detection: one `instances_train.json` for the whole store,
+/// category ids equal to labelstore class ids.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CocoFormat;
+
+impl LabelFormat for CocoFormat {
+    fn id(&self) -> FormatId {
+        FormatId::Coco
+    }
+
+    fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
+        Box::new(CocoWriter::new(header, creation_time()))
+    }
+
+    fn read(&self, path: &Path) -> Result<Project> {
+        read_coco(path)
+    }
+
+    /// Boxes come back within 1e-6 px (`xmax` is recomputed as `x + w`),
+    /// class ids and every attribute as they were, chips saved empty too.
+    fn fidelity(&self) -> Fidelity {
+        Fidelity {
+            pixel_tolerance: Some(1e-6),
+            class_ids: true,
+            attributes: None,
+            empty_chips: true,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch the file says it was created:
+/// `SOURCE_DATE_EPOCH` when set (reproducible output), else now.
+fn creation_time() -> i64 {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        return secs;
+    }
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Year, month, day, hour, minute, second (UTC) of a Unix time.
+fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+// ---------------------------------------------------------------------------
+// Wire structs
+
+#[derive(Serialize)]
+struct WireInfo<'a> {
+    year: i64,
+    version: &'a str,
+    description: &'a str,
+    contributor: &'a str,
+    url: &'a str,
+    date_created: String,
+}
+
+#[derive(Serialize)]
+struct WireLicense<'a> {
+    id: u32,
+    name: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireImage<'a> {
+    id: u64,
+    width: u32,
+    height: u32,
+    file_name: &'a str,
+    license: u32,
+    flickr_url: &'a str,
+    coco_url: &'a str,
+    date_captured: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireAnnotation {
+    id: u64,
+    image_id: u64,
+    category_id: u32,
+    segmentation: Segmentation,
+    area: f64,
+    bbox: [f64; 4],
+    iscrowd: u8,
+    #[serde(skip_serializing_if = "Attributes::is_empty")]
+    attributes: Attributes,
+}
+
+#[derive(Serialize)]
+struct WireCategory<'a> {
+    id: u32,
+    name: &'a str,
+    supercategory: &'a str,
+}
+
+/// An annotation's `segmentation`: polygons (flat `[x1, y1, x2, y2, ...]`
+/// lists, one per part) or a run-length-encoded mask. Object detection
+/// writes empty polygons; instance segmentation will write the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Segmentation {
+    /// Parts of one object, each a flat list of coordinates.
+    Polygons(Vec<Vec<f64>>),
+    /// A mask, column-major, `size` being `[height, width]`.
+    Rle(Rle),
+}
+
+/// A run-length-encoded mask (FORMATS.md 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Rle {
+    size: [u32; 2],
+    counts: RleCounts,
+}
+
+/// RLE runs: a list (uncompressed) or pycocotools' compressed string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum RleCounts {
+    Runs(Vec<u64>),
+    Compressed(String),
+}
+
+/// An image or annotation id as other tools write it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(untagged)]
+enum AnyId {
+    Int(i64),
+    Str(String),
+}
+
+impl std::fmt::Display for AnyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyId::Int(i) => write!(f, "{i}"),
+            AnyId::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ReadFile {
+    #[serde(default)]
+    info: Option<Value>,
+    images: Vec<ReadImage>,
+    #[serde(default)]
+    annotations: Vec<ReadAnnotation>,
+    categories: Vec<ReadCategory>,
+}
+
+#[derive(Deserialize)]
+struct ReadImage {
+    id: AnyId,
+    #[serde(default)]
+    width: Option<f64>,
+    #[serde(default)]
+    height: Option<f64>,
+    file_name: String,
+}
+
+#[derive(Deserialize)]
+struct ReadAnnotation {
+    image_id: AnyId,
+    category_id: i64,
+    #[serde(default)]
+    bbox: Option<Vec<f64>>,
+    #[serde(default)]
+    iscrowd: Option<Value>,
+    #[serde(default, deserialize_with = "lenient_segmentation")]
+    segmentation: Option<Segmentation>,
+    #[serde(default)]
+    attributes: Option<Attributes>,
+    #[serde(default)]
+    score: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct ReadCategory {
+    id: i64,
+    name: String,
+}
+
+/// A `segmentation` of a shape this reader does not know is ignored:
+/// detection needs only the box.
+fn lenient_segmentation<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Segmentation>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+// ---------------------------------------------------------------------------
+// Writer
+
+/// Streams the COCO file of one store.
+struct CocoWriter {
+    name: String,
+    /// `(id, name)` of every class, in the project's order.
+    classes: Vec<(u32, String)>,
+    created: i64,
+    images: u64,
+    annotations: u64,
+    /// The annotations so far, waiting for the images array to close.
+    spool: Option<BufWriter<File>>,
+}
+
+impl std::fmt::Debug for CocoWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CocoWriter")
+            .field("images", &self.images)
+            .field("annotations", &self.annotations)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Plain structs and maps with string keys always serialize.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn out_err(e: io::Error) -> Error {
+    Error::Io {
+        path: ANNOTATION_FILE.into(),
+        source: e,
+    }
+}
+
+fn spool_err(e: io::Error) -> Error {
+    Error::Io {
+        path: std::env::temp_dir().join("(labelstore COCO annotation spool)"),
+        source: e,
+    }
+}
+
+/// Whether a label's `iscrowd` attribute marks a crowd region.
+fn is_crowd(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+        _ => false,
+    }
+}
+
+impl CocoWriter {
+    fn new(header: &Project, created: i64) -> CocoWriter {
+        CocoWriter {
+            name: header.name.clone(),
+            classes: header
+                .classes
+                .iter()
+                .map(|c| (c.id, c.name.clone()))
+                .collect(),
+            created,
+            images: 0,
+            annotations: 0,
+            spool: None,
+        }
+    }
+
+    /// Everything before the first image.
+    fn head(&self) -> String {
+        let (year, mo, d, h, mi, s) = civil(self.created);
+        let info = WireInfo {
+            year,
+            version: "1.0",
+            description: &self.name,
+            contributor: "labelstore",
+            url: "",
+            date_created: format!("{year:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+        };
+        let licenses = [WireLicense {
+            id: 0,
+            name: "",
+            url: "",
+        }];
+        format!(
+            "{{\n  \"info\": {},\n  \"licenses\": {},\n  \"images\": [",
+            to_json(&info),
+            to_json(&licenses)
+        )
+    }
+
+    fn annotation(
+        &mut self,
+        chip: &Chip,
+        image_id: u64,
+        k: usize,
+        label: &Label,
+    ) -> Result<String> {
+        let Geometry::BBox([x0, y0, x1, y1]) = label.geometry else {
+            return Err(Error::invalid(
+                &chip.image,
+                Some(&chip.id),
+                format!("labels[{k}].{}", label.geometry.field()),
+                "COCO object detection holds boxes only",
+            ));
+        };
+        let (w, h) = (x1 - x0, y1 - y0);
+        let crowd = label.attributes.get("iscrowd");
+        let mut attributes = label.attributes.clone();
+        if crowd.is_some_and(|v| v.as_u64() == Some(1)) {
+            attributes.remove("iscrowd");
+        }
+        self.annotations += 1;
+        Ok(to_json(&WireAnnotation {
+            id: self.annotations,
+            image_id,
+            category_id: label.class_id,
+            segmentation: Segmentation::Polygons(Vec::new()),
+            area: w * h,
+            bbox: [x0, y0, w, h],
+            iscrowd: u8::from(is_crowd(crowd)),
+            attributes,
+        }))
+    }
+
+    fn spool(&mut self, text: &str) -> io::Result<()> {
+        if self.spool.is_none() {
+            self.spool = Some(BufWriter::new(tempfile::tempfile()?));
+        }
+        match &mut self.spool {
+            Some(w) => w.write_all(text.as_bytes()),
+            None => Err(io::Error::other("the spool vanished")),
+        }
+    }
+
+    /// Copies the spooled annotations to `out`.
+    fn unspool(&mut self, out: &mut dyn Output) -> Result<()> {
+        let Some(w) = self.spool.take() else {
+            return Ok(());
+        };
+        let mut file = w.into_inner().map_err(|e| spool_err(e.into_error()))?;
+        file.rewind().map_err(spool_err)?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf).map_err(spool_err)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.append(ANNOTATION_FILE, &buf[..n]).map_err(out_err)?;
+        }
+    }
+}
+
+impl LabelWriter for CocoWriter {
+    fn write_chip(
+        &mut self,
+        chip: &Chip,
+        _georef: &ChipGeoref,
+        out: &mut dyn Output,
+    ) -> Result<()> {
+        let (Some(width), Some(height)) = (chip.width, chip.height) else {
+            return Err(Error::invalid(
+                &chip.image,
+                Some(&chip.id),
+                "width",
+                "the chip's size is unknown",
+            ));
+        };
+        let stored = chip.image.to_string_lossy().replace('\\', "/");
+        let file_name = match chip.image.extension() {
+            Some(ext) => format!("{}.{}", chip.id, ext.to_string_lossy()),
+            None => chip.id.clone(),
+        };
+        self.images += 1;
+        let image_id = self.images;
+        let mut text = if image_id == 1 {
+            self.head()
+        } else {
+            ",".to_owned()
+        };
+        text += "\n    ";
+        text += &to_json(&WireImage {
+            id: image_id,
+            width,
+            height,
+            file_name: &file_name,
+            license: 0,
+            flickr_url: "",
+            coco_url: "",
+            date_captured: "",
+        });
+        out.append(ANNOTATION_FILE, text.as_bytes())
+            .map_err(out_err)?;
+        out.alias(&format!("{IMAGE_DIR}/{file_name}"), &stored)
+            .map_err(|e| Error::Io {
+                path: PathBuf::from(IMAGE_DIR).join(&file_name),
+                source: e,
+            })?;
+        for (k, label) in chip.labels.iter().enumerate() {
+            let sep = if self.annotations == 0 { "" } else { "," };
+            let line = self.annotation(chip, image_id, k, label)?;
+            self.spool(&format!("{sep}\n    {line}"))
+                .map_err(spool_err)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
+        let mut text = if self.images == 0 {
+            self.head() + "]"
+        } else {
+            "\n  ]".to_owned()
+        };
+        text += ",\n  \"annotations\": [";
+        out.append(ANNOTATION_FILE, text.as_bytes())
+            .map_err(out_err)?;
+        self.unspool(out)?;
+        let mut text = if self.annotations == 0 {
+            "]".to_owned()
+        } else {
+            "\n  ]".to_owned()
+        };
+        text += ",\n  \"categories\": [";
+        for (i, (id, name)) in self.classes.iter().enumerate() {
+            text += if i == 0 { "\n    " } else { ",\n    " };
+            text += &to_json(&WireCategory {
+                id: *id,
+                name,
+                supercategory: "",
+            });
+        }
+        text += if self.classes.is_empty() {
+            "]"
+        } else {
+            "\n  ]"
+        };
+        text += "\n}\n";
+        out.append(ANNOTATION_FILE, text.as_bytes())
+            .map_err(out_err)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Chip ids for datasets made elsewhere
+
+/// Makes chip ids from image file stems: characters outside
+/// `A-Z a-z 0-9 . _ -` become `_`, a leading `.` becomes `_`, and repeated
+/// ids get `-2`, `-3`... so that every id is valid and unique.
+#[derive(Debug, Default)]
+pub(crate) struct ChipIds {
+    used: HashSet<String>,
+}
+
+impl ChipIds {
+    /// The id for an image whose file stem is `stem`.
+    pub(crate) fn id_for(&mut self, stem: &str) -> String {
+        let mut base: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(120)
+            .collect();
+        if base.is_empty() {
+            base = "chip".to_owned();
+        }
+        if base.starts_with('.') {
+            base.replace_range(0..1, "_");
+        }
+        let mut id = base.clone();
+        let mut n = 1u64;
+        while self.used.contains(&id) {
+            n += 1;
+            id = format!("{base}-{n}");
+        }
+        self.used.insert(id.clone());
+        id
+    }
+}
+
+/// The stem of the last component of a `/`- or `\`-separated file name.
+pub(crate) fn file_stem(name: &str) -> &str {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    match last.rfind('.') {
+        Some(0) | None => last,
+        Some(i) => &last[..i],
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reader
+
+/// Finds the COCO file `path` names: the file itself, or the one file in
+/// `<path>/coco/annotations/`, `<path>/annotations/` or `<path>`.
+fn find_file(path: &Path) -> Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if !path.is_dir() {
+        return Err(Error::invalid(path, None, "", "no such file or folder"));
+    }
+    let json_in = |dir: &Path, prefix: &str| -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                    && p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.starts_with(prefix) && !NOT_COCO.contains(&n.as_ref())
+                    })
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let roots = [path.join("coco"), path.to_path_buf()];
+    for root in roots.iter().filter(|r| r.is_dir()) {
+        let ann = root.join("annotations");
+        for found in [
+            json_in(&ann, "instances_"),
+            json_in(&ann, ""),
+            json_in(root, ""),
+        ] {
+            match found.len() {
+                0 => continue,
+                1 => return Ok(found.into_iter().next().unwrap_or_default()),
+                _ => {
+                    let names: Vec<_> = found.iter().map(|p| p.display().to_string()).collect();
+                    return Err(Error::invalid(
+                        path,
+                        None,
+                        "",
+                        format!(
+                            "several COCO files found ({}): give the one to read",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Err(Error::invalid(
+        path,
+        None,
+        "",
+        "no COCO file found (annotations/instances_<subset>.json, or a .json file)",
+    ))
+}
+
+fn parse(file: &Path) -> Result<ReadFile> {
+    let f = File::open(file).map_err(|e| Error::Io {
+        path: file.to_path_buf(),
+        source: e,
+    })?;
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(f));
+    let data: ReadFile = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => String::new(),
+            p => p,
+        };
+        Error::invalid(file, None, field, e.inner().to_string())
+    })?;
+    de.end()
+        .map_err(|e| Error::invalid(file, None, "", e.to_string()))?;
+    Ok(data)
+}
+
+/// Where a COCO file's images are: its dataset root and the folders
+/// (relative to it) that may hold `file_name`.
+struct ImageFolders {
+    root: PathBuf,
+    prefixes: Vec<PathBuf>,
+    last: usize,
+}
+
+impl ImageFolders {
+    fn new(file: &Path) -> ImageFolders {
+        let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
+        let root = match (dir.file_name(), dir.parent()) {
+            (Some(n), Some(parent)) if n == "annotations" => parent.to_path_buf(),
+            _ => dir,
+        };
+        let subset = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .and_then(|s| s.split_once('_').map(|(_, sub)| sub.to_owned()))
+            .filter(|s| !s.is_empty());
+        let mut prefixes = Vec::new();
+        if let Some(s) = &subset {
+            prefixes.push(Path::new("images").join(s));
+        }
+        prefixes.push(PathBuf::from("images"));
+        if let Some(s) = &subset {
+            prefixes.push(PathBuf::from(s));
+        }
+        prefixes.push(PathBuf::new());
+        // Until an image is found, the first folder that exists is the guess.
+        let last = prefixes
+            .iter()
+            .position(|p| root.join(p).is_dir() && !p.as_os_str().is_empty())
+            .unwrap_or(prefixes.len() - 1);
+        ImageFolders {
+            root,
+            prefixes,
+            last,
+        }
+    }
+
+    /// The image path (relative to the root, unless absolute) for `file_name`.
+    fn locate(&mut self, file_name: &str) -> PathBuf {
+        let name = PathBuf::from(file_name.replace('\\', "/"));
+        if name.is_absolute() {
+            return name;
+        }
+        let order = std::iter::once(self.last).chain(0..self.prefixes.len());
+        for i in order {
+            let candidate = self.prefixes[i].join(&name);
+            if self.root.join(&candidate).is_file() {
+                self.last = i;
+                return candidate;
+            }
+        }
+        self.prefixes[self.last].join(&name)
+    }
+}
+
+fn positive_size(v: Option<f64>) -> Option<Option<u32>> {
+    match v {
+        None => Some(None),
+        Some(x) if x.fract() == 0.0 && x >= 1.0 && x <= f64::from(u32::MAX) => Some(Some(x as u32)),
+        Some(_) => None,
+    }
+}
+
+/// The bounds of polygon parts, as `[x, y, w, h]`.
+fn polygon_bounds(parts: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for pt in parts.iter().flat_map(|p| p.chunks_exact(2)) {
+        b = [
+            b[0].min(pt[0]),
+            b[1].min(pt[1]),
+            b[2].max(pt[0]),
+            b[3].max(pt[1]),
+        ];
+    }
+    b.iter()
+        .all(|v| v.is_finite())
+        .then(|| vec![b[0], b[1], b[2] - b[0], b[3] - b[1]])
+}
+
+fn read_coco(path: &Path) -> Result<Project> {
+    let file = find_file(path)?;
+    let data = parse(&file)?;
+    let bad = |field: String, msg: String| Error::invalid(&file, None, field, msg);
+
+    // Classes: ids as they are, shifted when some are below 1.
+    let min_id = data.categories.iter().map(|c| c.id).min().unwrap_or(1);
+    let shift = if min_id < 1 { 1 - min_id } else { 0 };
+    let mut classes: Vec<Class> = Vec::with_capacity(data.categories.len());
+    for (i, c) in data.categories.iter().enumerate() {
+        let id =
+            c.id.checked_add(shift)
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or_else(|| {
+                    bad(
+                        format!("categories[{i}].id"),
+                        format!("id {} is out of range", c.id),
+                    )
+                })?;
+        if classes.iter().any(|k| k.id == id) {
+            return Err(bad(
+                format!("categories[{i}].id"),
+                format!("duplicate category id {}", c.id),
+            ));
+        }
+        if c.name.trim().is_empty() {
+            return Err(bad(
+                format!("categories[{i}].name"),
+                "the category name is empty".into(),
+            ));
+        }
+        if classes.iter().any(|k| k.name == c.name) {
+            return Err(bad(
+                format!("categories[{i}].name"),
+                format!("duplicate category name {:?}", c.name),
+            ));
+        }
+        classes.push(Class {
+            id,
+            name: c.name.clone(),
+            color: None,
+        });
+    }
+
+    // Chips, one per image.
+    let mut folders = ImageFolders::new(&file);
+    let mut ids = ChipIds::default();
+    let mut by_image: HashMap<AnyId, usize> = HashMap::with_capacity(data.images.len());
+    let mut chips: Vec<Chip> = Vec::with_capacity(data.images.len());
+    for (i, img) in data.images.iter().enumerate() {
+        if by_image.insert(img.id.clone(), i).is_some() {
+            return Err(bad(
+                format!("images[{i}].id"),
+                format!("duplicate image id {}", img.id),
+            ));
+        }
+        if img.file_name.trim().is_empty() {
+            return Err(bad(
+                format!("images[{i}].file_name"),
+                "the file name is empty".into(),
+            ));
+        }
+        let mut chip = Chip::new(
+            ids.id_for(file_stem(&img.file_name)),
+            folders.locate(&img.file_name),
+        );
+        for (field, v, slot) in [
+            ("width", img.width, &mut chip.width),
+            ("height", img.height, &mut chip.height),
+        ] {
+            *slot = positive_size(v).ok_or_else(|| {
+                bad(
+                    format!("images[{i}].{field}"),
+                    format!(
+                        "{} is not a positive whole number of pixels",
+                        v.unwrap_or_default()
+                    ),
+                )
+            })?;
+        }
+        chips.push(chip);
+    }
+
+    // Labels.
+    for (i, a) in data.annotations.into_iter().enumerate() {
+        let field = |f: &str| format!("annotations[{i}].{f}");
+        let &c = by_image
+            .get(&a.image_id)
+            .ok_or_else(|| bad(field("image_id"), format!("no image has id {}", a.image_id)))?;
+        let class_id = a
+            .category_id
+            .checked_add(shift)
+            .and_then(|id| u32::try_from(id).ok())
+            .filter(|id| classes.iter().any(|k| k.id == *id))
+            .ok_or_else(|| {
+                bad(
+                    field("category_id"),
+                    format!("no category has id {}", a.category_id),
+                )
+            })?;
+        let bbox = match (a.bbox, &a.segmentation) {
+            (Some(b), _) if !b.is_empty() => b,
+            (_, Some(Segmentation::Polygons(parts))) => polygon_bounds(parts).ok_or_else(|| {
+                bad(
+                    field("bbox"),
+                    "missing, and no polygon to take it from".into(),
+                )
+            })?,
+            _ => return Err(bad(field("bbox"), "missing".into())),
+        };
+        let &[x, y, w, h] = bbox.as_slice() else {
+            return Err(bad(
+                field("bbox"),
+                format!("{} numbers, expected 4 (x, y, w, h)", bbox.len()),
+            ));
+        };
+        if ![x, y, w, h].iter().all(|v| v.is_finite()) || w < 0.0 || h < 0.0 {
+            return Err(bad(
+                field("bbox"),
+                format!("[{x}, {y}, {w}, {h}] is not a box (finite x, y and w, h >= 0)"),
+            ));
+        }
+        let mut attributes = a.attributes.unwrap_or_default();
+        if is_crowd(a.iscrowd.as_ref()) && !attributes.contains_key("iscrowd") {
+            attributes.insert("iscrowd".into(), Value::from(1));
+        }
+        if let Some(score) = a.score.filter(|_| !attributes.contains_key("score")) {
+            attributes.insert("score".into(), Value::from(score));
+        }
+        chips[c].labels.push(Label {
+            class_id,
+            geometry: Geometry::BBox([x, y, x + w, y + h]),
+            attributes,
+        });
+    }
+    for chip in &mut chips {
+        chip.saved_empty = chip.labels.is_empty();
+    }
+
+    let description = data
+        .info
+        .as_ref()
+        .and_then(|i| i.get("description"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty());
+    let name = match description {
+        Some(d) => d.to_owned(),
+        None => folder_name(&folders.root),
+    };
+    Ok(Project {
+        name,
+        labeling_type: LabelingType::ObjectDetection,
+        srid: None,
+        classes,
+        chips,
+        base_dir: folders.root,
+        manifest_path: file,
+    })
+}
+
+/// A name for a dataset in `dir`: the folder's name (its parent's for a
+/// store's `coco/` or `yolo/` folder).
+pub(crate) fn folder_name(dir: &Path) -> String {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let named = match abs.file_name() {
+        Some(n) if n == "coco" || n == "yolo" => abs.parent().unwrap_or(&abs),
+        _ => &abs,
+    };
+    named
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labels_model::{GeorefSource, MemoryOutput};
+
+    fn none() -> ChipGeoref {
+        ChipGeoref {
+            source: GeorefSource::None,
+            transform: None,
+            epsg: None,
+        }
+    }
+
+    fn project() -> Project {
+        let class = |id, name: &str| Class {
+            id,
+            name: name.into(),
+            color: None,
+        };
+        let label = |class_id, b: [f64; 4], attrs: Value| Label {
+            class_id,
+            geometry: Geometry::BBox(b),
+            attributes: attrs.as_object().cloned().unwrap_or_default(),
+        };
+        let mut a = Chip::new("a", "chips/a.png");
+        (a.width, a.height) = (Some(32), Some(32));
+        a.labels = vec![
+            label(
+                1,
+                [1.5, 2.25, 10.0, 12.125],
+                serde_json::json!({"truncated": true, "score": 0.875, "iscrowd": 1}),
+            ),
+            label(
+                7,
+                [0.0, 0.0, 32.0, 32.0],
+                serde_json::json!({"iscrowd": false}),
+            ),
+        ];
+        let mut e = Chip::new("e", "chips/e.tif");
+        (e.width, e.height) = (Some(16), Some(8));
+        e.saved_empty = true;
+        let mut b = Chip::new("b", "chips/b.png");
+        (b.width, b.height) = (Some(40), Some(30));
+        b.labels = vec![label(2, [0.1, 0.2, 0.3, 0.7], Value::Null)];
+        Project {
+            name: "détection \"x\"".into(),
+            labeling_type: LabelingType::ObjectDetection,
+            srid: Some(32633),
+            classes: vec![class(1, "car"), class(2, "truck"), class(7, "vélo lourd")],
+            chips: vec![a, e, b],
+            base_dir: PathBuf::new(),
+            manifest_path: PathBuf::new(),
+        }
+    }
+
+    fn write(p: &Project) -> MemoryOutput {
+        let mut out = MemoryOutput::default();
+        for c in &p.chips {
+            out.put(&c.image.to_string_lossy(), c.id.as_bytes().to_vec())
+                .unwrap();
+        }
+        let header = Project {
+            chips: Vec::new(),
+            ..p.clone()
+        };
+        let mut w = CocoWriter::new(&header, 1_764_040_380);
+        for c in &p.chips {
+            w.write_chip(c, &none(), &mut out).unwrap();
+        }
+        w.finish(&mut out).unwrap();
+        out
+    }
+
+    const EXPECTED: &str = r#"{
+  "info": {"year":2025,"version":"1.0","description":"détection \"x\"","contributor":"labelstore","url":"","date_created":"2025-11-25T03:13:00Z"},
+  "licenses": [{"id":0,"name":"","url":""}],
+  "images": [
+    {"id":1,"width":32,"height":32,"file_name":"a.png","license":0,"flickr_url":"","coco_url":"","date_captured":""},
+    {"id":2,"width":16,"height":8,"file_name":"e.tif","license":0,"flickr_url":"","coco_url":"","date_captured":""},
+    {"id":3,"width":40,"height":30,"file_name":"b.png","license":0,"flickr_url":"","coco_url":"","date_captured":""}
+  ],
+  "annotations": [
+    {"id":1,"image_id":1,"category_id":1,"segmentation":[],"area":83.9375,"bbox":[1.5,2.25,8.5,9.875],"iscrowd":1,"attributes":{"score":0.875,"truncated":true}},
+    {"id":2,"image_id":1,"category_id":7,"segmentation":[],"area":1024.0,"bbox":[0.0,0.0,32.0,32.0],"iscrowd":0,"attributes":{"iscrowd":false}},
+    {"id":3,"image_id":3,"category_id":2,"segmentation":[],"area":0.09999999999999998,"bbox":[0.1,0.2,0.19999999999999998,0.49999999999999994],"iscrowd":0}
+  ],
+  "categories": [
+    {"id":1,"name":"car","supercategory":""},
+    {"id":2,"name":"truck","supercategory":""},
+    {"id":7,"name":"vélo lourd","supercategory":""}
+  ]
+}
+"#;
+
+    #[test]
+    fn writes_exact_bytes_and_aliases() {
+        let out = write(&project());
+        let text = String::from_utf8(out.0[ANNOTATION_FILE].clone()).unwrap();
+        assert_eq!(text, EXPECTED);
+        assert_eq!(out.0["coco/images/train/a.png"], b"a");
+        assert_eq!(out.0["coco/images/train/e.tif"], b"e");
+        assert_eq!(out.0.len(), 3 + 3 + 1);
+    }
+
+    #[test]
+    fn empty_store_is_valid_json() {
+        let mut p = project();
+        p.chips.clear();
+        p.classes.clear();
+        let out = write(&p);
+        let text = String::from_utf8(out.0[ANNOTATION_FILE].clone()).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["images"], serde_json::json!([]));
+        assert_eq!(v["annotations"], serde_json::json!([]));
+        assert_eq!(v["categories"], serde_json::json!([]));
+        assert!(text.ends_with("\"annotations\": [],\n  \"categories\": []\n}\n"));
+    }
+
+    #[test]
+    fn streams_many_chips_through_the_spool() {
+        // Enough annotations to need several spool chunks.
+        let mut p = project();
+        let template = p.chips[0].clone();
+        p.chips = (0..3000)
+            .map(|i| Chip {
+                id: format!("c{i}"),
+                image: PathBuf::from(format!("chips/c{i}.png")),
+                ..template.clone()
+            })
+            .collect();
+        let out = write(&p);
+        let v: Value = serde_json::from_slice(&out.0[ANNOTATION_FILE]).unwrap();
+        let anns = v["annotations"].as_array().unwrap();
+        assert_eq!(v["images"].as_array().unwrap().len(), 3000);
+        assert_eq!(anns.len(), 6000);
+        let ids: HashSet<u64> = anns.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids.len(), 6000);
+        assert_eq!(anns[5999]["image_id"], 3000);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(civil(-1), (1969, 12, 31, 23, 59, 59));
+        assert_eq!(civil(1_764_040_380), (2025, 11, 25, 3, 13, 0));
+    }
+
+    fn store(p: &Project) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, bytes) in write(p).0 {
+            let f = dir.path().join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, bytes).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn round_trip_from_every_entry_point() {
+        let p = project();
+        let dir = store(&p);
+        for entry in [
+            dir.path().to_path_buf(),
+            dir.path().join("coco"),
+            dir.path().join(ANNOTATION_FILE),
+        ] {
+            let back = CocoFormat.read(&entry).unwrap();
+            assert_eq!(back.name, p.name);
+            assert_eq!(back.classes, p.classes);
+            assert_eq!(back.base_dir, dir.path().join("coco"));
+            assert_eq!(back.manifest_path, dir.path().join(ANNOTATION_FILE));
+            let ids: Vec<_> = back.chips.iter().map(|c| c.id.as_str()).collect();
+            assert_eq!(ids, ["a", "e", "b"]);
+            for (g, w) in back.chips.iter().zip(&p.chips) {
+                assert!(back.base_dir.join(&g.image).is_file(), "{:?}", g.image);
+                assert_eq!((g.width, g.height), (w.width, w.height));
+                assert_eq!(g.saved_empty, w.labels.is_empty());
+                assert_eq!(g.labels.len(), w.labels.len());
+                for (gl, wl) in g.labels.iter().zip(&w.labels) {
+                    assert_eq!(gl.class_id, wl.class_id);
+                    assert_eq!(gl.attributes, wl.attributes);
+                    let (Geometry::BBox(a), Geometry::BBox(b)) = (&gl.geometry, &wl.geometry)
+                    else {
+                        panic!()
+                    };
+                    assert!(
+                        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9),
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
+            assert_eq!(back.chips[0].image, Path::new("images/train/a.png"));
+        }
+    }
+
+    fn read_text(text: &str) -> Result<Project> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.json");
+        std::fs::write(&f, text).unwrap();
+        CocoFormat.read(&f).map_err(|e| {
+            // Make messages independent of the temporary folder.
+            let mut d = e.diagnostics().to_vec();
+            for d in &mut d {
+                d.file = PathBuf::from("x.json");
+            }
+            Error::Invalid(d)
+        })
+    }
+
+    fn message(text: &str) -> String {
+        read_text(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reader_errors_name_file_and_field() {
+        let head = r#""categories": [{"id": 1, "name": "a"}], "images": [{"id": 5, "file_name": "p.png"}]"#;
+        let cases = [
+            (
+                "{\"images\": [}".to_owned(),
+                "x.json: images[0]: expected value at line 1 column 13",
+            ),
+            (
+                format!(r#"{{{head}, "annotations": [{{"image_id": 5, "category_id": 1, "bbox": [1, 2, "3", 4]}}]}}"#),
+                "x.json: annotations[0].bbox[2]: invalid type: string \"3\", expected f64 at line 1 column 154",
+            ),
+            (
+                format!(r#"{{{head}, "annotations": [{{"image_id": 6, "category_id": 1, "bbox": [1, 2, 3, 4]}}]}}"#),
+                "x.json: annotations[0].image_id: no image has id 6",
+            ),
+            (
+                format!(r#"{{{head}, "annotations": [{{"image_id": 5, "category_id": 2, "bbox": [1, 2, 3, 4]}}]}}"#),
+                "x.json: annotations[0].category_id: no category has id 2",
+            ),
+            (
+                format!(r#"{{{head}, "annotations": [{{"image_id": 5, "category_id": 1, "bbox": [1, 2, 3]}}]}}"#),
+                "x.json: annotations[0].bbox: 3 numbers, expected 4 (x, y, w, h)",
+            ),
+            (
+                format!(r#"{{{head}, "annotations": [{{"image_id": 5, "category_id": 1, "bbox": [1, 2, -3, 4]}}]}}"#),
+                "x.json: annotations[0].bbox: [1, 2, -3, 4] is not a box (finite x, y and w, h >= 0)",
+            ),
+            (
+                format!(r#"{{{head}, "annotations": [{{"image_id": 5, "category_id": 1}}]}}"#),
+                "x.json: annotations[0].bbox: missing",
+            ),
+            (
+                r#"{"categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}], "images": []}"#.to_owned(),
+                "x.json: categories[1].id: duplicate category id 1",
+            ),
+            (
+                r#"{"categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "a"}], "images": []}"#.to_owned(),
+                "x.json: categories[1].name: duplicate category name \"a\"",
+            ),
+            (
+                r#"{"categories": [], "images": [{"id": 1, "file_name": "a.png", "width": 0}]}"#.to_owned(),
+                "x.json: images[0].width: 0 is not a positive whole number of pixels",
+            ),
+            (
+                r#"{"categories": [], "images": [{"id": 1, "file_name": "a.png"}, {"id": 1, "file_name": "b.png"}]}"#.to_owned(),
+                "x.json: images[1].id: duplicate image id 1",
+            ),
+            (
+                r#"{"categories": []}"#.to_owned(),
+                "x.json: missing field `images` at line 1 column 18",
+            ),
+            (r#"{"categories": [], "images": []} x"#.to_owned(), "x.json: trailing characters at line 1 column 34"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(message(&text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn reads_datasets_made_elsewhere() {
+        // 0-based category ids, string image ids, subfolders, no sizes,
+        // a polygon-only annotation, a results-style score, Datumaro-style
+        // attributes, images in a folder of their own.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("annotations")).unwrap();
+        std::fs::create_dir_all(root.join("val2017/sub")).unwrap();
+        std::fs::write(root.join("val2017/sub/x y.jpg"), b"").unwrap();
+        std::fs::write(
+            root.join("annotations/instances_val2017.json"),
+            r#"{"info": {"year": ""}, "categories": [{"id": 0, "name": "bg thing"}, {"id": 4, "name": "vélo"}],
+                "images": [{"id": "i1", "file_name": "sub/x y.jpg", "width": 640.0, "height": 480},
+                           {"id": "i2", "file_name": "other/x y.jpg"}],
+                "annotations": [
+                  {"id": 9, "image_id": "i1", "category_id": 4, "bbox": [1, 2, 3, 4], "iscrowd": 1, "score": 0.5,
+                   "attributes": {"occluded": false}, "segmentation": {"size": [480, 640], "counts": "05?"}},
+                  {"id": 9, "image_id": "i2", "category_id": 0, "segmentation": [[1, 1, 5, 1, 5, 7]], "iscrowd": 0}]}"#,
+        )
+        .unwrap();
+        let p = CocoFormat.read(root).unwrap();
+        assert_eq!(p.name, folder_name(root));
+        assert_eq!(p.base_dir, root);
+        let classes: Vec<_> = p.classes.iter().map(|c| (c.id, c.name.as_str())).collect();
+        assert_eq!(classes, [(1, "bg thing"), (5, "vélo")]);
+        assert_eq!(p.chips[0].id, "x_y");
+        assert_eq!(p.chips[0].image, Path::new("val2017/sub/x y.jpg"));
+        assert_eq!(
+            (p.chips[0].width, p.chips[0].height),
+            (Some(640), Some(480))
+        );
+        assert_eq!(p.chips[1].id, "x_y-2");
+        assert_eq!(p.chips[1].width, None);
+        let l = &p.chips[0].labels[0];
+        assert_eq!(
+            (l.class_id, &l.geometry),
+            (5, &Geometry::BBox([1.0, 2.0, 4.0, 6.0]))
+        );
+        assert_eq!(
+            Value::Object(l.attributes.clone()),
+            serde_json::json!({"occluded": false, "iscrowd": 1, "score": 0.5})
+        );
+        let l = &p.chips[1].labels[0];
+        assert_eq!(
+            (l.class_id, &l.geometry),
+            (1, &Geometry::BBox([1.0, 1.0, 5.0, 7.0]))
+        );
+        assert!(l.attributes.is_empty());
+    }
+
+    #[test]
+    fn finding_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = CocoFormat.read(dir.path()).unwrap_err().to_string();
+        assert!(
+            msg.ends_with(
+                "no COCO file found (annotations/instances_<subset>.json, or a .json file)"
+            ),
+            "{msg}"
+        );
+        std::fs::create_dir(dir.path().join("annotations")).unwrap();
+        for n in ["instances_train.json", "instances_val.json"] {
+            std::fs::write(dir.path().join("annotations").join(n), "{}").unwrap();
+        }
+        let msg = CocoFormat.read(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("several COCO files found"), "{msg}");
+        let msg = CocoFormat
+            .read(&dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.ends_with("nope: no such file or folder"), "{msg}");
+    }
+
+    #[test]
+    fn chip_ids() {
+        let mut ids = ChipIds::default();
+        assert_eq!(ids.id_for("a"), "a");
+        assert_eq!(ids.id_for("a"), "a-2");
+        assert_eq!(ids.id_for(".hidden é"), "_hidden__");
+        assert_eq!(ids.id_for(""), "chip");
+        assert_eq!(ids.id_for(&"x".repeat(200)).len(), 120);
+        assert_eq!(file_stem("a/b\\c.d.png"), "c.d");
+        assert_eq!(file_stem(".png"), ".png");
+    }
+
+    #[test]
+    fn polygons_are_refused_by_the_detection_writer() {
+        let mut p = project();
+        p.chips[0].labels[0].geometry =
+            Geometry::Polygon(vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]]);
+        let mut out = MemoryOutput::default();
+        out.put("chips/a.png", Vec::new()).unwrap();
+        let mut w = CocoFormat.writer(&p);
+        let e = w.write_chip(&p.chips[0], &none(), &mut out).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "chips/a.png: chip \"a\": labels[0].polygon: COCO object detection holds boxes only"
+        );
+    }
+}
