@@ -69,6 +69,7 @@ fn options(format: FormatId) -> StoreOptions {
         formats: vec![format],
         scope: Scope::Project,
         limits: ImageLimits::default(),
+        format_options: Default::default(),
     }
 }
 

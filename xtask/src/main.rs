@@ -13,6 +13,7 @@
 mod bench;
 mod conformance;
 mod gen_example;
+mod pg;
 mod test;
 
 use std::path::{Path, PathBuf};

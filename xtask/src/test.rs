@@ -52,7 +52,7 @@ fn has(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -157,7 +157,12 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
+    // The database tests run against a throwaway PostgreSQL + PostGIS,
+    // stopped when `cluster` is dropped, also when a step fails.
+    let mut cluster = crate::pg::Cluster::start()?;
+    unsafe_free_set_env("LABELSTORE_TEST_PG", Path::new(cluster.url()));
     cargo(root, &["test", "--workspace"])?;
     println!("xtask: conformance");
-    crate::conformance::run(root)
+    crate::conformance::run(root)?;
+    cluster.stop()
 }

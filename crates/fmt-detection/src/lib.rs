@@ -13,16 +13,22 @@
 //! | Pascal VOC | [`VocFormat`] | `voc/` |
 //! | KITTI | [`KittiFormat`] | `kitti/` |
 //! | YOLO | [`YoloFormat`] | `yolo/` |
+//! | GeoJSON | [`GeojsonFormat`] | `geojson/` |
+//! | Shapefile | [`ShapefileFormat`] | `shapefile/` |
 //!
-//! GeoJSON and Shapefile are being added. labelstore's own `json` format
-//! lives in `labels_model::JsonFormat` because it *is* the project manifest.
+//! labelstore's own `json` format lives in `labels_model::JsonFormat`
+//! because it *is* the project manifest.
 
 mod coco;
+mod geojson;
 mod kitti;
+mod shapefile;
 mod voc;
 mod yolo;
 
 pub use crate::coco::CocoFormat;
+pub use crate::geojson::GeojsonFormat;
 pub use crate::kitti::KittiFormat;
+pub use crate::shapefile::ShapefileFormat;
 pub use crate::voc::VocFormat;
 pub use crate::yolo::YoloFormat;

@@ -3,6 +3,23 @@
 
 use labels_model::{FormatId, JsonFormat, LabelFormat, LabelingType};
 
+/// Options of formats that have some.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// GeoJSON keeps each chip's own CRS (with the legacy `crs` member)
+    /// instead of RFC 7946's WGS 84 longitude/latitude.
+    pub geojson_native_crs: bool,
+}
+
+/// The implementation of `id` with `options`, or `None` when this build
+/// has none yet.
+pub fn label_format_with(id: FormatId, options: &FormatOptions) -> Option<Box<dyn LabelFormat>> {
+    if id == FormatId::Geojson && options.geojson_native_crs {
+        return Some(Box::new(fmt_detection::GeojsonFormat::native()));
+    }
+    label_format(id)
+}
+
 /// The implementation of `id`, or `None` when this build has none yet.
 pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
     match id {
@@ -11,6 +28,8 @@ pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
         FormatId::Kitti => Some(Box::new(fmt_detection::KittiFormat)),
         FormatId::Coco => Some(Box::new(fmt_detection::CocoFormat)),
         FormatId::Yolo => Some(Box::new(fmt_detection::YoloFormat)),
+        FormatId::Geojson => Some(Box::new(fmt_detection::GeojsonFormat::default())),
+        FormatId::Shapefile => Some(Box::new(fmt_detection::ShapefileFormat)),
         FormatId::Png | FormatId::Tiff | FormatId::Geotiff | FormatId::Gif | FormatId::Bmp => {
             fmt_segmentation::MaskFormat::new(id).map(|f| Box::new(f) as Box<dyn LabelFormat>)
         }

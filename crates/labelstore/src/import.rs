@@ -55,6 +55,7 @@ pub fn prepare_import(
             formats: vec![FormatId::Json],
             scope: Scope::Project,
             limits,
+            format_options: Default::default(),
         },
     )
 }

@@ -18,6 +18,7 @@
 //!     formats: vec![FormatId::Json],
 //!     scope: Scope::Project,
 //!     limits: ImageLimits::default(),
+//!     format_options: Default::default(),
 //! })?;
 //! let dest = labelstore::fs::FsDestination::open(&dir.path().join("out"), false)?;
 //! let rt = tokio::runtime::Builder::new_current_thread().build()?;
@@ -39,7 +40,9 @@ pub use raster_georef as georef;
 pub use sink_api as sink;
 pub use sink_fs as fs;
 
-pub use crate::formats::{implemented_formats, is_implemented, label_format};
+pub use crate::formats::{
+    FormatOptions, implemented_formats, is_implemented, label_format, label_format_with,
+};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::receipt::STORE_MANIFEST;
 pub use crate::store::{

@@ -21,7 +21,7 @@ use labels_model::{
 use serde::Serialize;
 use sink_api::{Body, Destination};
 
-use crate::formats::{implemented_formats, is_implemented, label_format};
+use crate::formats::{FormatOptions, implemented_formats, is_implemented, label_format_with};
 use crate::receipt::{self, Header, ReceiptWriter, STORE_MANIFEST};
 
 /// What to store.
@@ -33,6 +33,8 @@ pub struct StoreOptions {
     pub scope: Scope,
     /// Limits applied to images before decoding.
     pub limits: ImageLimits,
+    /// Options of the formats that have some.
+    pub format_options: FormatOptions,
 }
 
 /// Why a store failed.
@@ -232,7 +234,7 @@ impl Plan {
             .options
             .formats
             .iter()
-            .filter_map(|&f| label_format(f))
+            .filter_map(|&f| label_format_with(f, &self.options.format_options))
             .map(|f| f.writer(&header))
             .collect();
         let mut out = SpoolOutput::new(spool.path().join("appended"));

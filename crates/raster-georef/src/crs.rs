@@ -3,7 +3,7 @@
 //! A [`Crs`] answers three questions about an EPSG code: is it geographic
 //! (longitude/latitude) or projected, what is its ESRI-flavoured WKT for a
 //! `.prj` sidecar, and where on WGS 84 (longitude/latitude, as RFC 7946
-//! GeoJSON wants) is a point given in it. Everything is pure Rust: the
+//! GeoJSON wants) is a point given in it, and back. Everything is pure Rust: the
 //! definitions come from the [`crs_definitions`] crate (PostGIS's
 //! `spatial_ref_sys`: a PROJ.4 string and an OGC WKT1 text per code), the
 //! arithmetic from [`proj4rs`] (a port of PROJ's projections).
@@ -48,6 +48,17 @@
 //! up to hundreds of metres), 237 needing a grid file labelstore does not
 //! ship (NAD27's `conus`, New Zealand's `nzgd2kgrid0005.gsb`) and EPSG:8441,
 //! whose Laborde projection `proj4rs` lacks.
+//!
+//! [`Crs::from_wgs84`] goes the other way (the datum shift reversed, then
+//! the projection), for the same codes; it refuses what `to_wgs84` refuses,
+//! and agrees with `cs2cs` to 5 nm in the tests. The two directions are not
+//! exact inverses of each other: a round trip comes back within 10 nm where
+//! the inverse projection is closed-form (Transverse Mercator, Mercator),
+//! ~1 µm where `proj4rs` iterates it (Lambert Conformal Conic), and through a
+//! 7-parameter Helmert shift, which PROJ.4 semantics undo to first order
+//! only, up to a millimetre (OSGB 1936). A caller that needs a point to come
+//! back exactly polishes the longitude/latitude against `from_wgs84`, as the
+//! GeoJSON writer does.
 //!
 //! **Axis order.** Coordinates are in traditional GIS order everywhere, as
 //! GDAL's "data axis to CRS axis mapping" 2,1 for EPSG:4326: `x` is the
@@ -95,6 +106,8 @@
 //! assert!(utm.esri_wkt()?.starts_with(r#"PROJCS["WGS_1984_UTM_Zone_32N",GEOGCS["GCS_WGS_1984""#));
 //! let (lon, lat) = utm.to_wgs84(500000.0, 0.0)?;
 //! assert!((lon - 9.0).abs() < 1e-12 && lat.abs() < 1e-12);
+//! let (x, y) = utm.from_wgs84(9.0, 0.0)?;
+//! assert!((x - 500000.0).abs() < 1e-6 && y.abs() < 1e-6);
 //! # Ok::<(), raster_georef::Error>(())
 //! ```
 
@@ -264,6 +277,70 @@ impl Crs {
                 return Err(self.error(format!("point {i} cannot be converted to WGS 84")));
             }
             *p = (lon, lat);
+        }
+        Ok(())
+    }
+
+    /// Converts WGS 84 `(longitude, latitude)` in degrees to map
+    /// coordinates in this CRS: the inverse of [`to_wgs84`](Self::to_wgs84),
+    /// with the same datum shift (reversed) and the same axis order (`x` the
+    /// easting or longitude, `y` the northing or latitude, in the CRS's own
+    /// unit and relative to its own prime meridian).
+    ///
+    /// [`Error::Crs`] for coordinates that are not finite, a latitude beyond
+    /// ±90°, a point off the projection, and for the CRSs
+    /// [`to_wgs84`](Self::to_wgs84) refuses.
+    pub fn from_wgs84(&self, lon: f64, lat: f64) -> Result<(f64, f64)> {
+        let mut point = [(lon, lat)];
+        self.from_wgs84_many(&mut point)?;
+        Ok(point[0])
+    }
+
+    /// Converts many points in place, as [`from_wgs84`](Self::from_wgs84)
+    /// does one; faster than calling it per point.
+    ///
+    /// On error the message names the first point that failed, and the
+    /// slice holds partly converted values.
+    pub fn from_wgs84_many(&self, points: &mut [(f64, f64)]) -> Result<()> {
+        let pipeline = self.to_wgs84.as_ref().map_err(|m| self.error(m.clone()))?;
+        if let Some(i) = points
+            .iter()
+            .position(|(x, y)| !x.is_finite() || !y.is_finite())
+        {
+            let (x, y) = points[i];
+            return Err(self.error(format!("point {i} ({x}, {y}) is not finite")));
+        }
+        if let Some(i) = points
+            .iter()
+            .position(|&(_, lat)| lat.abs() > 90.0 * (1.0 + 1e-12))
+        {
+            let (x, y) = points[i];
+            return Err(self.error(format!("point {i} ({x}, {y}): latitude beyond ±90°")));
+        }
+        if pipeline.identity {
+            return Ok(());
+        }
+        for p in points.iter_mut() {
+            *p = (p.0.to_radians(), p.1.to_radians());
+        }
+        let mut batch = Batch { points, failed: 0 };
+        transform(&pipeline.dst, &pipeline.src, &mut batch).map_err(|e| {
+            self.error(format!(
+                "point {} cannot be converted from WGS 84: {e}",
+                batch.failed
+            ))
+        })?;
+        let k = if self.geographic {
+            pipeline.angle_to_rad
+        } else {
+            1.0
+        };
+        for (i, p) in batch.points.iter_mut().enumerate() {
+            let (x, y) = (p.0 / k, p.1 / k);
+            if !x.is_finite() || !y.is_finite() {
+                return Err(self.error(format!("point {i} cannot be converted from WGS 84")));
+            }
+            *p = (x, y);
         }
         Ok(())
     }

@@ -118,6 +118,20 @@ struct StoreArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// GeoJSON coordinates: `rfc7946` (WGS 84 longitude/latitude, the
+    /// standard) or `native` (each chip's own CRS, with the legacy `crs`
+    /// member GDAL reads).
+    #[arg(long, value_enum, value_name = "CRS", default_value = "rfc7946")]
+    geojson_crs: GeojsonCrs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GeojsonCrs {
+    /// WGS 84 longitude/latitude (RFC 7946).
+    Rfc7946,
+    /// Each chip's own CRS.
+    Native,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -186,6 +200,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         scope: args.chip.clone().map_or(Scope::Project, Scope::Chip),
         limits: ImageLimits {
             max_pixels: args.max_pixels,
+        },
+        format_options: labelstore::FormatOptions {
+            geojson_native_crs: args.geojson_crs == GeojsonCrs::Native,
         },
     };
     let plan = Plan::prepare(&args.project, options)?;

@@ -434,3 +434,197 @@ fn prj_is_read_back_by_gdal() {
         report.join(", ")
     );
 }
+
+#[test]
+fn from_wgs84_basics_and_refusals() {
+    // EPSG:4326 is the identity, bit for bit.
+    assert_eq!(
+        crs(4326).from_wgs84(12.345678901234, -45.6).unwrap(),
+        (12.345678901234, -45.6)
+    );
+    let (x, y) = crs(32632).from_wgs84(9.0, 0.0).unwrap();
+    assert!((x - 500000.0).abs() < 1e-6 && y.abs() < 1e-6, "{x} {y}");
+    assert_eq!(crs(3857).from_wgs84(0.0, 0.0).unwrap(), (0.0, 0.0));
+    // Grads from the Paris meridian.
+    let (x, y) = crs(4807).from_wgs84(2.33722917, 45.0).unwrap();
+    assert!(x.abs() < 0.01 && (y - 50.0).abs() < 0.01, "{x} {y}");
+    // Many points at once give what one at a time gives.
+    let utm = crs(32632);
+    let mut many = [(7.5, 45.0), (10.25, 61.0), (9.0, 0.0)];
+    let one: Vec<_> = many
+        .iter()
+        .map(|&(x, y)| utm.from_wgs84(x, y).unwrap())
+        .collect();
+    utm.from_wgs84_many(&mut many).unwrap();
+    assert_eq!(many.to_vec(), one);
+    utm.from_wgs84_many(&mut []).unwrap();
+    // What it refuses.
+    let (epsg, m) = crs_error(utm.from_wgs84(f64::NAN, 0.0));
+    assert_eq!(epsg, 32632);
+    assert!(m.contains("point 0") && m.contains("not finite"), "{m}");
+    let (_, m) = crs_error(utm.from_wgs84(9.0, 90.5));
+    assert!(m.contains("latitude"), "{m}");
+    let (_, m) = crs_error(utm.from_wgs84_many(&mut [(9.0, 1.0), (9.0, f64::INFINITY)]));
+    assert!(m.contains("point 1"), "{m}");
+    let (_, m) = crs_error(crs(26711).from_wgs84(-117.0, 36.0));
+    assert!(m.contains("grid"), "{m}");
+    let (_, m) = crs_error(crs(4024).from_wgs84(13.0, 52.0));
+    assert!(m.contains("no datum shift"), "{m}");
+}
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn from_wgs84_inverts_to_wgs84() {
+    // Map coordinates -> WGS 84 -> map coordinates. On datums equal to
+    // WGS 84 the two directions invert each other to within 10 nm where the
+    // inverse projection is closed-form, ~1 µm where proj4rs iterates it
+    // (Lambert Conformal Conic); through a Helmert shift PROJ.4 semantics
+    // undo the shift to first order only, up to a millimetre off for OSGB 1936.
+    // (The GeoJSON writer polishes its longitudes and latitudes against
+    // `from_wgs84` for that reason.) Tolerances in the CRS's unit.
+    type Points = &'static [(f64, f64)];
+    let cases: &[(u32, f64, Points)] = &[
+        (
+            32632,
+            1e-8,
+            &[
+                (166_021.4, 1.5),
+                (500_000.0, 5_500_000.0),
+                (833_978.6, 8_300_000.25),
+            ],
+        ),
+        (
+            32733,
+            1e-8,
+            &[(200_000.0, 1_700_000.0), (701_234.5, 9_999_999.0)],
+        ),
+        (
+            3857,
+            1e-8,
+            &[(-19_000_000.0, -5_000_000.0), (1_234_567.89, 7_000_000.0)],
+        ),
+        (
+            2154,
+            2e-6,
+            &[(100_000.0, 6_040_000.0), (1_240_000.0, 7_120_000.0)],
+        ),
+        (2227, 1e-5, &[(6_000_000.0, 2_000_000.0)]),
+        (
+            27700,
+            2e-3,
+            &[(1.0, 1.0), (400_000.0, 500_000.0), (650_000.0, 1_200_000.0)],
+        ),
+        (4326, 0.0, &[(-179.5, -89.0), (45.6, 51.5)]),
+        (4258, 1e-12, &[(-10.0, 35.0), (25.5, 70.0)]),
+        (4277, 1e-7, &[(-7.5, 50.0), (1.7, 60.5)]),
+        (4807, 1e-7, &[(0.0, 50.0), (-3.5, 55.25)]),
+    ];
+    let mut report = Vec::new();
+    for &(code, tolerance, points) in cases {
+        let c = crs(code);
+        let mut p = points.to_vec();
+        c.to_wgs84_many(&mut p).unwrap();
+        c.from_wgs84_many(&mut p).unwrap();
+        let mut worst = 0.0_f64;
+        for (a, b) in points.iter().zip(&p) {
+            let d = (a.0 - b.0).abs().max((a.1 - b.1).abs());
+            worst = worst.max(d);
+            assert!(
+                d <= tolerance,
+                "EPSG:{code}: {a:?} came back as {b:?}, {d:e} off"
+            );
+        }
+        report.push(format!("EPSG:{code} {worst:.1e}"));
+    }
+    eprintln!("map -> WGS 84 -> map, worst: {}", report.join(", "));
+}
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn from_wgs84_matches_cs2cs() {
+    let grid = |xs: &[f64], ys: &[f64]| -> Vec<(f64, f64)> {
+        xs.iter()
+            .flat_map(|&x| ys.iter().map(move |&y| (x, y)))
+            .collect()
+    };
+    // (code, lon/lat points on WGS 84, tolerance in the CRS's unit)
+    type Case = (u32, Vec<(f64, f64)>, f64);
+    let cases: Vec<Case> = vec![
+        (
+            32632,
+            grid(&[6.0, 9.0, 11.9], &[0.0, 20.0, 49.5, 75.0]),
+            1e-3,
+        ),
+        (
+            32733,
+            grid(&[12.1, 15.0, 17.9], &[-75.0, -45.0, -0.001]),
+            1e-3,
+        ),
+        (
+            3857,
+            grid(
+                &[-179.0, -11.1, 0.0, 135.0],
+                &[-84.0, -40.0, 0.0, 53.0, 84.0],
+            ),
+            1e-3,
+        ),
+        (2154, grid(&[-4.5, 3.0, 9.5], &[41.5, 46.5, 51.0]), 1e-3),
+        (27700, grid(&[-7.5, -2.0, 1.7], &[50.0, 54.0, 60.5]), 1e-3),
+        (25832, grid(&[6.0, 9.0, 12.0], &[45.0, 54.0, 63.0]), 1e-3),
+        (2227, grid(&[-122.5, -121.0], &[36.5, 37.9]), 1e-3),
+        (
+            4326,
+            grid(&[-179.5, 0.0, 179.9], &[-89.0, 0.0, 89.9]),
+            1e-10,
+        ),
+        (4258, grid(&[-10.0, 0.0, 25.5], &[35.0, 52.0, 70.0]), 1e-10),
+        (4277, grid(&[-7.5, -2.0, 1.7], &[50.0, 54.0, 60.5]), 1e-8),
+    ];
+    let mut report = Vec::new();
+    for (code, points, tolerance) in cases {
+        let c = crs(code);
+        let mut ours = points.clone();
+        c.from_wgs84_many(&mut ours).unwrap();
+        // cs2cs in EPSG axis order: latitude first for the geographic CRSs.
+        let input: String = points
+            .iter()
+            .map(|&(lon, lat)| format!("{lat:.12} {lon:.12}\n"))
+            .collect();
+        let output = run(
+            "cs2cs",
+            "proj-bin",
+            &["-f", "%.12f", "EPSG:4326", &format!("EPSG:{code}")],
+            &input,
+        );
+        let theirs: Vec<(f64, f64)> = output
+            .lines()
+            .map(|l| {
+                let v: Vec<f64> = l
+                    .split_whitespace()
+                    .take(2)
+                    .map(|t| t.parse().unwrap_or_else(|_| panic!("cs2cs said {l:?}")))
+                    .collect();
+                if c.is_geographic() {
+                    (v[1], v[0])
+                } else {
+                    (v[0], v[1])
+                }
+            })
+            .collect();
+        assert_eq!(theirs.len(), points.len(), "cs2cs output: {output}");
+        let mut worst = 0.0_f64;
+        for ((p, a), b) in points.iter().zip(&ours).zip(&theirs) {
+            let d = (a.0 - b.0).abs().max((a.1 - b.1).abs());
+            worst = worst.max(d);
+            assert!(
+                d < tolerance,
+                "EPSG:{code} {p:?}: ours {a:?}, cs2cs {b:?}: {d} apart"
+            );
+        }
+        report.push(format!(
+            "EPSG:{code} max {worst:.2e} over {} points",
+            points.len()
+        ));
+    }
+    eprintln!("from_wgs84 vs cs2cs:\n  {}", report.join("\n  "));
+}

@@ -1,0 +1,238 @@
+//! A throwaway PostgreSQL 15 + PostGIS cluster for the database tests:
+//! `initdb` in a temporary folder, `pg_ctl start` on a free loopback port,
+//! the `postgis` and `postgis_raster` extensions created, password
+//! authentication (SCRAM) for the `postgres` role so that a wrong password
+//! is refused as it would be on a real server. [`Cluster`] stops the server
+//! and removes the folder when dropped, so a failing step still stops it.
+//!
+//! As root, the server runs as the `postgres` user (initdb refuses root);
+//! missing packages are installed with apt-get as root, and named otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail, ensure};
+
+/// Where Debian puts PostgreSQL 15's server programs.
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The files that show PostGIS (with raster) is installed for PostgreSQL 15.
+const POSTGIS_CONTROL: &[&str] = &[
+    "/usr/share/postgresql/15/extension/postgis.control",
+    "/usr/share/postgresql/15/extension/postgis_raster.control",
+];
+/// The Debian package providing both.
+const PACKAGE: &str = "postgresql-15-postgis-3";
+
+/// A running throwaway cluster; stopped and removed on drop.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    run_as: Option<&'static str>,
+    url: String,
+    stopped: bool,
+}
+
+fn installed() -> bool {
+    Path::new(PG_BIN).join("initdb").exists()
+        && POSTGIS_CONTROL.iter().all(|p| Path::new(p).exists())
+}
+
+/// Installs PostgreSQL 15 with PostGIS when missing (as root), or says what
+/// to install.
+fn ensure_installed() -> anyhow::Result<()> {
+    if installed() {
+        return Ok(());
+    }
+    if !crate::test::is_root() {
+        bail!(
+            "the database tests need PostgreSQL 15 with PostGIS 3: install it \
+             (e.g. `sudo apt-get install {PACKAGE}`), or run as root to let xtask do it"
+        );
+    }
+    println!("xtask: apt-get install {PACKAGE}");
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        ensure!(status.success(), "apt-get {} failed", args.join(" "));
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "--no-install-recommends", PACKAGE])?;
+    ensure!(
+        installed(),
+        "{PACKAGE} installed but {PG_BIN}/initdb or PostGIS is missing"
+    );
+    Ok(())
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the server takes it
+/// right away).
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A password for the throwaway cluster's superuser: not a secret worth
+/// more than this run, but not guessable across runs either.
+fn password() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("t{:x}{:x}", nanos, std::process::id())
+}
+
+impl Cluster {
+    /// Installs what is missing, then initialises and starts a cluster.
+    pub(crate) fn start() -> anyhow::Result<Cluster> {
+        ensure_installed()?;
+        let run_as = crate::test::is_root().then_some("postgres");
+        let dir = tempfile::Builder::new()
+            .prefix("labelstore-pg-")
+            .tempdir()
+            .context("creating the cluster's folder")?
+            .keep();
+        let port = free_port()?;
+        let pw = password();
+        let mut cluster = Cluster {
+            dir,
+            bin: PathBuf::from(PG_BIN),
+            run_as,
+            url: format!("postgres://postgres:{pw}@127.0.0.1:{port}/postgres"),
+            stopped: true,
+        };
+        let pwfile = cluster.dir.join("pwfile");
+        std::fs::write(&pwfile, format!("{pw}\n")).context("writing the password file")?;
+        if let Some(user) = run_as {
+            let status = Command::new("chown")
+                .args(["-R", &format!("{user}:{user}")])
+                .arg(&cluster.dir)
+                .status()
+                .context("running chown")?;
+            ensure!(
+                status.success(),
+                "chown {user} {} failed",
+                cluster.dir.display()
+            );
+        }
+        let data = cluster.dir.join("data");
+        let log = cluster.dir.join("server.log");
+        cluster.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--auth=scram-sha-256".as_ref(),
+                format!("--pwfile={}", pwfile.display()).as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+                "--locale=C.UTF-8".as_ref(),
+            ],
+        )?;
+        let _ = std::fs::remove_file(&pwfile);
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            cluster.dir.display()
+        );
+        cluster.stopped = false;
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "60".as_ref(),
+                "-o".as_ref(),
+                opts.as_ref(),
+                "start".as_ref(),
+            ],
+        )?;
+        let status = Command::new(cluster.bin.join("psql"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-c",
+                "CREATE EXTENSION postgis; CREATE EXTENSION postgis_raster;",
+            ])
+            .env("PGPASSWORD", &pw)
+            .status()
+            .context("running psql")?;
+        ensure!(status.success(), "creating the PostGIS extensions failed");
+        println!("xtask: PostgreSQL 15 + PostGIS on 127.0.0.1:{port}");
+        Ok(cluster)
+    }
+
+    /// The connection URL (with the password: for the tests' environment only).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+        let exe = self.bin.join(program);
+        let mut cmd = match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .with_context(|| format!("running {}", exe.display()))?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            bail!(
+                "{program} failed ({}):\n{}{}\n{log}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops the server and removes its folder.
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
+        if !self.stopped {
+            self.stopped = true;
+            let data = self.dir.join("data");
+            self.run(
+                "pg_ctl",
+                &[
+                    "-D".as_ref(),
+                    data.as_os_str(),
+                    "-m".as_ref(),
+                    "fast".as_ref(),
+                    "-w".as_ref(),
+                    "stop".as_ref(),
+                ],
+            )?;
+        }
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("removing {}", self.dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("xtask: stopping the PostgreSQL cluster: {e:#}");
+        }
+    }
+}
