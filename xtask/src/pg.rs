@@ -236,3 +236,23 @@ impl Drop for Cluster {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "installs and starts PostgreSQL; run with --ignored"]
+    fn starts_answers_and_stops() {
+        let mut c = Cluster::start().unwrap();
+        let dir = c.dir.clone();
+        let out = Command::new(c.bin.join("psql"))
+            .arg(c.url())
+            .args(["-Atc", "SELECT postgis_raster_lib_version() IS NOT NULL"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t");
+        c.stop().unwrap();
+        assert!(!dir.exists());
+    }
+}

@@ -258,11 +258,10 @@ impl LabelWriter for YoloWriter {
         let image = format!("{IMAGE_DIR}/{image_name}");
         out.alias(&image, &stored).map_err(io_at(image))?;
         let ultralytics = format!("{LABEL_DIR}/{}.txt", chip.id);
-        out.put(&ultralytics, text.clone().into_bytes())
-            .map_err(io_at(ultralytics))?;
+        out.put(&ultralytics, text.into_bytes())
+            .map_err(io_at(ultralytics.clone()))?;
         let darknet = format!("{IMAGE_DIR}/{}.txt", chip.id);
-        out.put(&darknet, text.into_bytes())
-            .map_err(io_at(darknet))?;
+        out.alias(&darknet, &ultralytics).map_err(io_at(darknet))?;
         out.append(
             TRAIN_LIST,
             format!("images/train/{image_name}\n").as_bytes(),

@@ -38,6 +38,7 @@ pub use fmt_segmentation as segmentation;
 pub use labels_model as model;
 pub use raster_georef as georef;
 pub use sink_api as sink;
+pub use sink_db as db;
 pub use sink_fs as fs;
 
 pub use crate::formats::{

@@ -23,6 +23,7 @@ mod error;
 mod geotiff;
 mod tiffio;
 mod transform;
+mod wkb;
 mod worldfile;
 
 pub use crate::chip::{Band8, chip_to_geotiff, decode_band8, encode_band8_tiff};
@@ -30,4 +31,5 @@ pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::geotiff::{CrsKeys, EmbeddedGeoref, read_embedded};
 pub use crate::transform::GeoTransform;
+pub use crate::wkb::{PixelType, Pixels, RasterBand, WkbError, WkbRaster};
 pub use crate::worldfile::world_file_candidates;

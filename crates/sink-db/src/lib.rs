@@ -1,9 +1,853 @@
-//! The PostgreSQL/PostGIS destination of labelstore.
+//! The PostgreSQL/PostGIS destination of labelstore (SPEC §4, §5).
 //!
-//! This crate will implement `sink_api::Destination` for a PostgreSQL database
-//! with PostGIS: one row per stored chip holding the chip (and its semantic
-//! mask) as a PostGIS raster with its SRID and geotransform, the labels in the
-//! chosen format, one transaction per store, and a table name that is
-//! validated and quoted so it can never inject SQL.
+//! [`DbDestination`] stores a project into a table with one row per stored
+//! chip: the chip as a PostGIS raster (every band in its pixel type, its
+//! SRID and geotransform, nodata when the chip has one), the mask of a
+//! semantic-segmentation store as a second raster on the same grid, the
+//! chip's label file in the store's one format, and its metadata. Project-wide
+//! files (a COCO file, `project.json`, a GeoJSON collection, the store
+//! manifest) go to a companion table `<table>_files`. See [`TableName`] for
+//! the DDL and [`DbDestination::open`] for what happens when.
 //!
-//! Nothing is implemented here yet.
+//! One store is one transaction: the tables are created (or checked) and the
+//! rows being replaced deleted when the destination opens, rows are streamed
+//! with one `COPY` as chips arrive, and [`commit`](sink_api::Destination::commit)
+//! commits; any failure rolls everything back, so the tables are as they
+//! were. The table name is validated and quoted, every value is a parameter
+//! or a COPY field, and the password never appears in a message.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use sink_api::{Body, ChipRecord, Destination, Error, Result, is_safe_store_path};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::{Client, CopyInSink, NoTls};
+
+pub mod raster;
+
+pub use raster::{chip_raster, mask_raster};
+
+/// The longest table name accepted: PostgreSQL's 63-byte identifier limit
+/// less the `_files` suffix of the companion table.
+pub const MAX_TABLE_NAME: usize = 63 - FILES_SUFFIX.len();
+const FILES_SUFFIX: &str = "_files";
+
+/// A validated table name, optionally schema-qualified: each part 1 to
+/// [`MAX_TABLE_NAME`] characters of ASCII letters, digits and `_`, not
+/// starting with a digit. Letters are folded to lower case, as PostgreSQL
+/// folds unquoted names, and the parts are always sent quoted.
+///
+/// The table it names has these columns (the companion `<name>_files` holds
+/// the project-wide files):
+///
+/// ```sql
+/// CREATE TABLE t (
+///   project text NOT NULL, chip_id text NOT NULL,
+///   rast raster NOT NULL,          -- the chip
+///   mask raster,                   -- its class mask (semantic segmentation)
+///   image_path text NOT NULL,      -- chips/<id>.<ext>, as a local store names it
+///   image_size bigint NOT NULL, image_sha256 text NOT NULL,
+///   georeferencing text NOT NULL,  -- world_file, inline, embedded or none
+///   epsg integer,                  -- the chip's CRS, when known
+///   format text NOT NULL,          -- the store's label format
+///   label_path text, labels bytea, -- the chip's label file in that format
+///   label_count integer NOT NULL,
+///   files jsonb NOT NULL,          -- [{path, size, sha256}] of the chip's files
+///   stored_at timestamptz NOT NULL DEFAULT now(),
+///   PRIMARY KEY (project, chip_id));
+/// CREATE INDEX ON t USING gist (ST_ConvexHull(rast));
+/// CREATE TABLE t_files (
+///   project text NOT NULL, path text NOT NULL,
+///   chip_id text,                  -- set for a chip's extra files
+///   format text NOT NULL, data bytea NOT NULL, size bigint NOT NULL,
+///   stored_at timestamptz NOT NULL DEFAULT now(),
+///   PRIMARY KEY (project, path));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    schema: Option<String>,
+    name: String,
+}
+
+impl TableName {
+    /// Checks `s` (`name` or `schema.name`).
+    pub fn parse(s: &str) -> Result<TableName> {
+        let refuse = |why: &str| {
+            Err(Error::Refused(format!(
+                "bad table name {}: {why}; use letters, digits and _ \
+                 (optionally schema.table), at most {MAX_TABLE_NAME} characters each",
+                shown(s)
+            )))
+        };
+        let parts: Vec<&str> = s.split('.').collect();
+        if parts.len() > 2 {
+            return refuse("more than one '.'");
+        }
+        for p in &parts {
+            if p.is_empty() {
+                return refuse("empty name");
+            }
+            if p.len() > MAX_TABLE_NAME {
+                return refuse("too long");
+            }
+            if !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return refuse("it holds characters other than letters, digits and _");
+            }
+            if p.as_bytes()[0].is_ascii_digit() {
+                return refuse("it starts with a digit");
+            }
+        }
+        let lower = |p: &str| p.to_ascii_lowercase();
+        Ok(match parts.as_slice() {
+            [name] => TableName {
+                schema: None,
+                name: lower(name),
+            },
+            [schema, name] => TableName {
+                schema: Some(lower(schema)),
+                name: lower(name),
+            },
+            _ => unreachable!("checked above"),
+        })
+    }
+
+    fn quoted_with(&self, suffix: &str) -> String {
+        // Safe: the parts hold only [a-z0-9_].
+        match &self.schema {
+            Some(s) => format!("\"{s}\".\"{}{suffix}\"", self.name),
+            None => format!("\"{}{suffix}\"", self.name),
+        }
+    }
+
+    /// The chips table, quoted for SQL.
+    pub fn quoted(&self) -> String {
+        self.quoted_with("")
+    }
+
+    /// The companion table of project-wide files, quoted for SQL.
+    pub fn files_quoted(&self) -> String {
+        self.quoted_with(FILES_SUFFIX)
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// A name shown in a message: quoted, control characters escaped, cut.
+fn shown(s: &str) -> String {
+    let cut: String = s.chars().take(80).collect();
+    format!("{cut:?}{}", if cut.len() < s.len() { "..." } else { "" })
+}
+
+/// Which rows a store replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replace {
+    /// Every row of the project (a whole-project store).
+    Project,
+    /// The rows of these chips, and project-wide files of the same paths
+    /// (a `--chip` store).
+    Chips(Vec<String>),
+}
+
+/// What [`DbDestination::open`] needs.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// A PostgreSQL URL (`postgres://user@host:port/db?sslmode=...`) or
+    /// key=value string (`host=... user=... dbname=...`). Missing parts come
+    /// from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE` (then `localhost`,
+    /// 5432, the login name).
+    pub connection: String,
+    /// A file whose first line is the password; else the connection's own,
+    /// else `PGPASSWORD`.
+    pub password_file: Option<PathBuf>,
+    /// The table (`[schema.]name`).
+    pub table: String,
+    /// The project's name: the rows' key with the chip id.
+    pub project: String,
+    /// The store's one label format (its name).
+    pub format: String,
+    /// Whether the format's per-chip files are class masks, stored as a
+    /// raster too.
+    pub masks: bool,
+    /// Which rows the store replaces.
+    pub replace: Replace,
+}
+
+/// A file put and not yet made into a row.
+#[derive(Debug)]
+enum Pending {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Pending {
+    fn read(self, path: &str) -> Result<Vec<u8>> {
+        match self {
+            Pending::Bytes(b) => Ok(b),
+            Pending::File(f) => std::fs::read(&f)
+                .map_err(|e| Error::io(format_args!("cannot read {} for {path}", f.display()), e)),
+        }
+    }
+}
+
+/// Rows are sent to the COPY in pieces of about this size.
+const COPY_CHUNK: usize = 1 << 20;
+
+type Copy = Pin<Box<CopyInSink<Cursor<Vec<u8>>>>>;
+
+/// A PostgreSQL/PostGIS table as a store destination. See the crate docs.
+pub struct DbDestination {
+    client: Client,
+    table: TableName,
+    where_: String,
+    project: String,
+    format: String,
+    masks: bool,
+    secret: Option<String>,
+    /// Files put since the last chip (after the last chip: project-wide).
+    pending: Vec<(String, Pending)>,
+    aliases: HashSet<String>,
+    /// Extra per-chip files, for the companion table: (path, chip, bytes).
+    extras: Vec<(String, String, Vec<u8>)>,
+    copy: Option<Copy>,
+    rows: Vec<u8>,
+    done: bool,
+}
+
+impl std::fmt::Debug for DbDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbDestination")
+            .field("table", &self.table)
+            .field("at", &self.where_)
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The columns of the chips table: name, type as `format_type` shows it,
+/// DDL.
+const CHIP_COLUMNS: &[(&str, &str, &str)] = &[
+    ("project", "text", "text NOT NULL"),
+    ("chip_id", "text", "text NOT NULL"),
+    ("rast", "raster", "raster NOT NULL"),
+    ("mask", "raster", "raster"),
+    ("image_path", "text", "text NOT NULL"),
+    ("image_size", "bigint", "bigint NOT NULL"),
+    ("image_sha256", "text", "text NOT NULL"),
+    ("georeferencing", "text", "text NOT NULL"),
+    ("epsg", "integer", "integer"),
+    ("format", "text", "text NOT NULL"),
+    ("label_path", "text", "text"),
+    ("labels", "bytea", "bytea"),
+    ("label_count", "integer", "integer NOT NULL"),
+    ("files", "jsonb", "jsonb NOT NULL"),
+    (
+        "stored_at",
+        "timestamp with time zone",
+        "timestamptz NOT NULL DEFAULT now()",
+    ),
+];
+
+const FILE_COLUMNS: &[(&str, &str, &str)] = &[
+    ("project", "text", "text NOT NULL"),
+    ("path", "text", "text NOT NULL"),
+    ("chip_id", "text", "text"),
+    ("format", "text", "text NOT NULL"),
+    ("data", "bytea", "bytea NOT NULL"),
+    ("size", "bigint", "bigint NOT NULL"),
+    (
+        "stored_at",
+        "timestamp with time zone",
+        "timestamptz NOT NULL DEFAULT now()",
+    ),
+];
+
+impl DbDestination {
+    /// Connects, begins the store's transaction, creates the tables when
+    /// missing (or checks their shape) and deletes the rows the store
+    /// replaces. Nothing is visible to others before the commit.
+    ///
+    /// A bad table name or connection string, or a table of another shape,
+    /// is [`Error::Refused`]; a failing connection or query is
+    /// [`Error::Io`]. No message holds the password.
+    pub async fn open(opts: DbOptions) -> Result<DbDestination> {
+        let table = TableName::parse(&opts.table)?;
+        let (config, secret) = config(&opts)?;
+        let where_ = describe_config(&config);
+        let scrub = Scrub(secret.clone());
+        let connected = config.connect(NoTls).await.map_err(|e| {
+            io_err(scrub.apply(format!(
+                "cannot connect to PostgreSQL at {where_}: {}",
+                pg_message(&e)
+            )))
+        })?;
+        let (client, connection) = connected;
+        tokio::spawn(async move {
+            // Its error reaches the client's next call.
+            let _ = connection.await;
+        });
+        let mut d = DbDestination {
+            client,
+            table,
+            where_,
+            project: opts.project,
+            format: opts.format,
+            masks: opts.masks,
+            secret,
+            pending: Vec::new(),
+            aliases: HashSet::new(),
+            extras: Vec::new(),
+            copy: None,
+            rows: Vec::new(),
+            done: false,
+        };
+        d.begin(&opts.replace).await?;
+        Ok(d)
+    }
+
+    fn db_err(&self, what: &str, e: &tokio_postgres::Error) -> Error {
+        io_err(Scrub(self.secret.clone()).apply(format!(
+            "PostgreSQL at {}, table {}: {what}: {}",
+            self.where_,
+            self.table,
+            pg_message(e)
+        )))
+    }
+
+    async fn exec(&self, what: &str, sql: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.db_err(what, &e))
+    }
+
+    async fn begin(&mut self, replace: &Replace) -> Result<()> {
+        self.exec("cannot begin a transaction", "BEGIN").await?;
+        let row = self
+            .client
+            .query_one("SELECT to_regtype('raster') IS NOT NULL", &[])
+            .await
+            .map_err(|e| self.db_err("cannot query the server", &e))?;
+        if !row.get::<_, bool>(0) {
+            return Err(io_err(format!(
+                "PostgreSQL at {}: the database has no PostGIS raster type; \
+                 run CREATE EXTENSION postgis; CREATE EXTENSION postgis_raster; \
+                 (PostGIS 3) in it first",
+                self.where_
+            )));
+        }
+        let (t, f) = (self.table.quoted(), self.table.files_quoted());
+        if self
+            .ensure_table(&t, CHIP_COLUMNS, "PRIMARY KEY (project, chip_id)")
+            .await?
+        {
+            self.exec(
+                "cannot create the raster index",
+                &format!("CREATE INDEX ON {t} USING gist (ST_ConvexHull(rast))"),
+            )
+            .await?;
+        }
+        self.ensure_table(&f, FILE_COLUMNS, "PRIMARY KEY (project, path)")
+            .await?;
+        let chips: Vec<&str> = match replace {
+            Replace::Project => Vec::new(),
+            Replace::Chips(ids) => ids.iter().map(String::as_str).collect(),
+        };
+        let (rows_sql, files_sql) = match replace {
+            Replace::Project => (
+                format!("DELETE FROM {t} WHERE project = $1"),
+                format!("DELETE FROM {f} WHERE project = $1"),
+            ),
+            Replace::Chips(_) => (
+                format!("DELETE FROM {t} WHERE project = $1 AND chip_id = ANY($2)"),
+                format!("DELETE FROM {f} WHERE project = $1 AND chip_id = ANY($2)"),
+            ),
+        };
+        for sql in [rows_sql, files_sql] {
+            let r = match replace {
+                Replace::Project => self.client.execute(&sql, &[&self.project]).await,
+                Replace::Chips(_) => self.client.execute(&sql, &[&self.project, &chips]).await,
+            };
+            r.map_err(|e| self.db_err("cannot delete the rows being replaced", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Creates `table` when missing (true), else checks its columns.
+    async fn ensure_table(
+        &self,
+        table: &str,
+        columns: &[(&str, &str, &str)],
+        key: &str,
+    ) -> Result<bool> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+                 FROM pg_attribute a \
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&table],
+            )
+            .await
+            .map_err(|e| self.db_err("cannot read the table's columns", &e))?;
+        if rows.is_empty() {
+            let exists = self
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+                .await
+                .map_err(|e| self.db_err("cannot look the table up", &e))?;
+            if exists.get::<_, bool>(0) {
+                return Err(Error::Refused(format!(
+                    "table {table} exists and has no columns: choose another --table"
+                )));
+            }
+            let mut ddl = format!("CREATE TABLE {table} (");
+            for (name, _, def) in columns {
+                let _ = write!(ddl, "{name} {def}, ");
+            }
+            let _ = write!(ddl, "{key})");
+            self.exec("cannot create the table", &ddl).await?;
+            return Ok(true);
+        }
+        let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut wrong = Vec::new();
+        for (name, ty, _) in columns {
+            match have.iter().find(|(n, _)| n == name) {
+                Some((_, t)) if t == ty => {}
+                Some((_, t)) => wrong.push(format!("{name} is {t}, not {ty}")),
+                None => wrong.push(format!("no column {name} ({ty})")),
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(Error::Refused(format!(
+                "table {table} exists with another shape than a labelstore table ({}): \
+                 choose another --table",
+                wrong.join("; ")
+            )));
+        }
+        Ok(false)
+    }
+
+    async fn send_rows(&mut self, force: bool) -> Result<()> {
+        if self.rows.is_empty() || (!force && self.rows.len() < COPY_CHUNK) {
+            return Ok(());
+        }
+        if self.copy.is_none() {
+            let sql = format!(
+                "COPY {} (project, chip_id, rast, mask, image_path, image_size, image_sha256, \
+                 georeferencing, epsg, format, label_path, labels, label_count, files) FROM STDIN",
+                self.table.quoted()
+            );
+            let sink = self
+                .client
+                .copy_in::<_, Cursor<Vec<u8>>>(&sql)
+                .await
+                .map_err(|e| self.db_err("cannot start the COPY", &e))?;
+            self.copy = Some(Box::pin(sink));
+        }
+        let chunk = std::mem::take(&mut self.rows);
+        let result = match self.copy.as_mut() {
+            Some(sink) => sink.send(Cursor::new(chunk)).await,
+            None => return Ok(()),
+        };
+        result.map_err(|e| self.db_err("cannot send rows", &e))
+    }
+
+    fn take_pending(&mut self, path: &str) -> Option<Pending> {
+        let at = self.pending.iter().position(|(p, _)| p == path)?;
+        Some(self.pending.swap_remove(at).1)
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.send_rows(true).await?;
+        if let Some(mut sink) = self.copy.take() {
+            sink.as_mut()
+                .finish()
+                .await
+                .map_err(|e| self.db_err("cannot finish the COPY", &e))?;
+        }
+        let sql = format!(
+            "INSERT INTO {} (project, path, chip_id, format, data, size) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (project, path) DO UPDATE SET chip_id = EXCLUDED.chip_id, \
+             format = EXCLUDED.format, data = EXCLUDED.data, size = EXCLUDED.size, \
+             stored_at = EXCLUDED.stored_at",
+            self.table.files_quoted()
+        );
+        let stmt = self
+            .client
+            .prepare(&sql)
+            .await
+            .map_err(|e| self.db_err("cannot prepare the file insert", &e))?;
+        let mut files: Vec<(String, Option<String>, Vec<u8>)> = std::mem::take(&mut self.extras)
+            .into_iter()
+            .map(|(p, c, b)| (p, Some(c), b))
+            .collect();
+        for (path, body) in std::mem::take(&mut self.pending) {
+            let bytes = body.read(&path)?;
+            files.push((path, None, bytes));
+        }
+        for (path, chip, data) in files {
+            let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
+            self.client
+                .execute(
+                    &stmt,
+                    &[&self.project, &path, &chip, &self.format, &data, &size],
+                )
+                .await
+                .map_err(|e| self.db_err(&format!("cannot store {path}"), &e))?;
+        }
+        self.exec("cannot commit", "COMMIT").await?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Destination for DbDestination {
+    fn describe(&self) -> String {
+        format!("PostgreSQL table {} at {}", self.table, self.where_)
+    }
+
+    async fn put(&mut self, path: &str, body: Body) -> Result<()> {
+        if !is_safe_store_path(path) {
+            return Err(Error::Refused(format!("unsafe store path {path:?}")));
+        }
+        match body {
+            Body::Bytes(b) => self.pending.push((path.to_owned(), Pending::Bytes(b))),
+            // Read now: the pipeline's spool files are gone by the commit.
+            Body::File(f) => {
+                let bytes = Pending::File(f).read(path)?;
+                self.pending.push((path.to_owned(), Pending::Bytes(bytes)));
+            }
+            // A chip image placed again in a format's folder: the raster
+            // already holds it.
+            Body::Copy(_) => {
+                self.aliases.insert(path.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    async fn chip_stored(&mut self, record: &ChipRecord<'_>) -> Result<()> {
+        let image = self
+            .take_pending(record.image)
+            .ok_or_else(|| {
+                io_err(format!(
+                    "chip {}: its image {} was not put",
+                    record.id, record.image
+                ))
+            })?
+            .read(record.image)?;
+        let srid = record.epsg.and_then(|c| i32::try_from(c).ok()).unwrap_or(0);
+        let refuse =
+            |m: String| Error::Refused(format!("chip {} ({}): {m}", record.id, record.image));
+        let rast = chip_raster(&image, record.image, srid).map_err(&refuse)?;
+        drop(image);
+        let mut label: Option<(String, Vec<u8>)> = None;
+        for (path, ..) in record.files.iter().skip(1) {
+            if self.aliases.remove(path.as_str()) {
+                continue;
+            }
+            let Some(body) = self.take_pending(path) else {
+                continue;
+            };
+            let bytes = body.read(path)?;
+            if label.is_none() {
+                label = Some((path.clone(), bytes));
+            } else {
+                self.extras
+                    .push((path.clone(), record.id.to_owned(), bytes));
+            }
+        }
+        let mask = match (&label, self.masks) {
+            (Some((path, bytes)), true) => Some(mask_raster(bytes, path, &rast).map_err(&refuse)?),
+            _ => None,
+        };
+        let hex = |r: &raster_georef::WkbRaster| r.to_hex_wkb().map_err(|e| refuse(e.to_string()));
+        let (img_size, img_sha) = record
+            .files
+            .first()
+            .map(|(_, s, h)| (*s, h.as_str()))
+            .unwrap_or((0, ""));
+        let files = serde_json::Value::Array(
+            record
+                .files
+                .iter()
+                .map(|(p, s, h)| serde_json::json!({"path": p, "size": s, "sha256": h}))
+                .collect(),
+        )
+        .to_string();
+        let row = &mut self.rows;
+        text_field(row, &self.project);
+        text_field(row, record.id);
+        row.extend_from_slice(hex(&rast)?.as_bytes());
+        row.push(b'\t');
+        match &mask {
+            Some(m) => row.extend_from_slice(hex(m)?.as_bytes()),
+            None => row.extend_from_slice(b"\\N"),
+        }
+        row.push(b'\t');
+        text_field(row, record.image);
+        text_field(row, &img_size.to_string());
+        text_field(row, img_sha);
+        text_field(row, record.georeferencing);
+        match record.epsg {
+            Some(c) => text_field(row, &c.to_string()),
+            None => row.extend_from_slice(b"\\N\t"),
+        }
+        text_field(row, &self.format);
+        match &label {
+            Some((path, bytes)) => {
+                text_field(row, path);
+                row.extend_from_slice(b"\\\\x");
+                for b in bytes {
+                    let _ = write!(HexOut(row), "{b:02x}");
+                }
+                row.push(b'\t');
+            }
+            None => row.extend_from_slice(b"\\N\t\\N\t"),
+        }
+        text_field(row, &record.labels.to_string());
+        text_field(row, &files);
+        // The last field ends the row instead of a tab.
+        if let Some(last) = row.last_mut() {
+            *last = b'\n';
+        }
+        self.aliases.clear();
+        self.send_rows(false).await
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        self.finish().await
+    }
+
+    async fn abort(mut self) -> Result<()> {
+        // Dropping an unfinished COPY makes the server fail it; then the
+        // transaction is rolled back (a lost connection rolls back too).
+        drop(self.copy.take());
+        if !self.done {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `s` as a COPY text field followed by a tab.
+fn text_field(row: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => row.extend_from_slice(b"\\\\"),
+            b'\t' => row.extend_from_slice(b"\\t"),
+            b'\n' => row.extend_from_slice(b"\\n"),
+            b'\r' => row.extend_from_slice(b"\\r"),
+            other => row.push(other),
+        }
+    }
+    row.push(b'\t');
+}
+
+struct HexOut<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for HexOut<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn io_err(message: String) -> Error {
+    Error::io("database", std::io::Error::other(message))
+}
+
+/// Replaces the password wherever it shows up in a message.
+struct Scrub(Option<String>);
+
+impl Scrub {
+    fn apply(&self, s: String) -> String {
+        match &self.0 {
+            Some(pw) if !pw.is_empty() => s.replace(pw.as_str(), "<password>"),
+            _ => s,
+        }
+    }
+}
+
+/// A tokio-postgres error as a readable message: the server's message
+/// (with detail and hint) or the client's error and its causes.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            let _ = write!(s, " ({d})");
+        }
+        if let Some(h) = db.hint() {
+            let _ = write!(s, " hint: {h}");
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        let _ = write!(s, ": {cause}");
+        src = cause.source();
+    }
+    s
+}
+
+/// The connection's configuration with the fallbacks applied, and the
+/// password (to scrub from messages).
+fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>)> {
+    let mut config = tokio_postgres::Config::from_str(opts.connection.trim()).map_err(|e| {
+        // The parser's messages name options, not values; scrub anyway.
+        let pw = password_in(&opts.connection);
+        Error::Refused(Scrub(pw).apply(format!(
+            "bad --connection (a postgres:// URL or key=value string): {e}"
+        )))
+    })?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if config.get_hosts().is_empty() {
+        config.host(env("PGHOST").as_deref().unwrap_or("localhost"));
+    }
+    if config.get_ports().is_empty()
+        && let Some(p) = env("PGPORT")
+    {
+        let port = p
+            .parse()
+            .map_err(|_| Error::Refused(format!("PGPORT {p:?} is not a port number")))?;
+        config.port(port);
+    }
+    if config.get_user().is_none() {
+        let user = env("PGUSER")
+            .or_else(|| env("USER"))
+            .or_else(|| env("LOGNAME"))
+            .ok_or_else(|| Error::Refused("no user in --connection, PGUSER or USER".into()))?;
+        config.user(&user);
+    }
+    if config.get_dbname().is_none()
+        && let Some(db) = env("PGDATABASE")
+    {
+        config.dbname(&db);
+    }
+    if let Some(file) = &opts.password_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Refused(format!(
+                "cannot read --password-file {}: {e}",
+                file.display()
+            ))
+        })?;
+        let pw = text.lines().next().unwrap_or("").to_owned();
+        config.password(pw);
+    } else if config.get_password().is_none()
+        && let Some(pw) = env("PGPASSWORD")
+    {
+        config.password(pw);
+    }
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(Error::Refused(
+            "sslmode=require: this build of labelstore has no TLS support yet; \
+             connect without TLS (sslmode=disable or prefer) or through a TLS tunnel"
+                .into(),
+        ));
+    }
+    config.application_name("labelstore");
+    config.connect_timeout(Duration::from_secs(20));
+    let secret = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    Ok((config, secret))
+}
+
+/// The password of a connection string, if one can be picked out (for
+/// scrubbing a parse error).
+fn password_in(conn: &str) -> Option<String> {
+    if let Some(rest) = conn.split("://").nth(1) {
+        let userinfo = rest.split('@').next().filter(|_| rest.contains('@'))?;
+        return userinfo.split_once(':').map(|(_, p)| p.to_owned());
+    }
+    conn.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("password="))
+        .map(|p| p.trim_matches('\'').to_owned())
+}
+
+/// `host:port/dbname as user`, never the password.
+fn describe_config(c: &tokio_postgres::Config) -> String {
+    let host = match c.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = c.get_user().unwrap_or("");
+    let db = c.get_dbname().unwrap_or(user);
+    format!("{host}:{port}/{db} as {user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        let t = TableName::parse("Chips").unwrap();
+        assert_eq!(t.quoted(), "\"chips\"");
+        assert_eq!(t.files_quoted(), "\"chips_files\"");
+        let t = TableName::parse("geo.harbour_2024").unwrap();
+        assert_eq!(t.quoted(), "\"geo\".\"harbour_2024\"");
+        assert_eq!(t.to_string(), "geo.harbour_2024");
+        let long = "a".repeat(MAX_TABLE_NAME + 1);
+        for bad in [
+            "",
+            ".",
+            "a.",
+            ".a",
+            "a.b.c",
+            "x\"; DROP TABLE t; --",
+            "chips;",
+            "chips--",
+            "chips/*c*/",
+            "a b",
+            "1chips",
+            "tbl'",
+            "é",
+            long.as_str(),
+        ] {
+            let e = TableName::parse(bad).unwrap_err();
+            assert!(e.is_usage(), "{bad}");
+        }
+        assert!(TableName::parse(&"a".repeat(MAX_TABLE_NAME)).is_ok());
+    }
+
+    #[test]
+    fn copy_text_fields_are_escaped() {
+        let mut row = Vec::new();
+        text_field(&mut row, "a\\b\tc\nd\re");
+        assert_eq!(row, b"a\\\\b\\tc\\nd\\re\t");
+    }
+
+    #[test]
+    fn passwords_are_found_for_scrubbing() {
+        assert_eq!(
+            password_in("postgres://u:s3cret@h/db").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            password_in("host=h password=s3cret user=u").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(password_in("postgres://u@h/db"), None);
+        let s = Scrub(Some("s3cret".into()));
+        assert_eq!(s.apply("x s3cret y".into()), "x <password> y");
+    }
+}

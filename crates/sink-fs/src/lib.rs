@@ -36,6 +36,8 @@ pub struct FsDestination {
     target: PathBuf,
     staging: PathBuf,
     staged: bool,
+    /// Folders already made inside the staging folder.
+    made: std::collections::HashSet<PathBuf>,
 }
 
 impl FsDestination {
@@ -70,6 +72,7 @@ impl FsDestination {
             target: target.to_path_buf(),
             staging,
             staged: false,
+            made: std::collections::HashSet::new(),
         })
     }
 
@@ -108,25 +111,27 @@ impl Destination for FsDestination {
             return Err(Error::Refused(format!("unsafe store path {path:?}")));
         }
         self.start_staging().await?;
+        // Plain blocking calls: the pipeline puts one file at a time and
+        // waits for each, so handing every small write to a thread pool
+        // would only add a round trip per file.
         let dest = self.staging.join(path);
-        if let Some(dir) = dest.parent() {
-            tokio::fs::create_dir_all(dir)
-                .await
+        if let Some(dir) = dest.parent()
+            && !self.made.contains(dir)
+        {
+            std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
+            self.made.insert(dir.to_path_buf());
         }
         let written = match body {
-            Body::Bytes(bytes) => tokio::fs::write(&dest, bytes).await,
-            Body::File(src) => tokio::fs::copy(&src, &dest).await.map(drop),
+            Body::Bytes(bytes) => std::fs::write(&dest, bytes),
+            Body::File(src) => std::fs::copy(&src, &dest).map(drop),
             Body::Copy(existing) => {
                 if !is_safe_store_path(&existing) {
                     return Err(Error::Refused(format!("unsafe store path {existing:?}")));
                 }
                 let src = self.staging.join(&existing);
-                match tokio::fs::hard_link(&src, &dest).await {
-                    Ok(()) => Ok(()),
-                    // Filesystems without hard links get a copy.
-                    Err(_) => tokio::fs::copy(&src, &dest).await.map(drop),
-                }
+                // Filesystems without hard links get a copy.
+                std::fs::hard_link(&src, &dest).or_else(|_| std::fs::copy(&src, &dest).map(drop))
             }
         };
         written.map_err(|e| Error::io(format_args!("cannot write {}", dest.display()), e))

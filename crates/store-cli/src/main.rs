@@ -83,7 +83,8 @@ struct StoreArgs {
     #[arg(value_name = "PROJECT")]
     project: PathBuf,
 
-    /// Where to store: `local` writes to the folder given by --path.
+    /// Where to store: `local` writes to the folder given by --path, `db`
+    /// to the PostgreSQL/PostGIS table --table through --connection.
     #[arg(long, value_enum, value_name = "DESTINATION")]
     to: To,
 
@@ -104,6 +105,21 @@ struct StoreArgs {
     /// Example: --chip r0_c1
     #[arg(long, value_name = "ID")]
     chip: Option<String>,
+
+    /// The database of a `--to db` store: a PostgreSQL URL or key=value
+    /// string. The password may come from it, --password-file or PGPASSWORD.
+    /// Example: --connection postgres://labels@db.example:5432/gis
+    #[arg(long, value_name = "URL", required_if_eq("to", "db"))]
+    connection: Option<String>,
+
+    /// The table of a `--to db` store, optionally schema-qualified (letters,
+    /// digits, _); created when missing. Example: --table public.harbour_chips
+    #[arg(long, value_name = "NAME", required_if_eq("to", "db"))]
+    table: Option<String>,
+
+    /// A file whose first line is the database password (`--to db`).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
 
     /// Replace the target folder when it is not empty (it is swapped out
     /// whole once the new store is complete).
@@ -138,6 +154,8 @@ enum GeojsonCrs {
 enum To {
     /// A local folder (--path).
     Local,
+    /// A PostgreSQL/PostGIS table (--connection, --table; one format).
+    Db,
 }
 
 fn main() -> ExitCode {
@@ -205,16 +223,78 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             geojson_native_crs: args.geojson_crs == GeojsonCrs::Native,
         },
     };
+    if args.to == To::Db && options.formats.len() > 1 {
+        return Err(StoreError::Usage(format!(
+            "--to db stores one format per store, not {} (SPEC §5): give one --format",
+            options.formats.len()
+        )));
+    }
     let plan = Plan::prepare(&args.project, options)?;
-    let dest = match args.to {
+    match args.to {
         To::Local => {
             let path = args
                 .path
                 .as_deref()
                 .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
-            labelstore::fs::FsDestination::open(path, args.overwrite)?
+            let dest = labelstore::fs::FsDestination::open(path, args.overwrite)?;
+            run_store(plan, dest, args)
         }
-    };
+        To::Db => {
+            let (Some(connection), Some(table)) = (&args.connection, &args.table) else {
+                return Err(StoreError::Usage(
+                    "--to db needs --connection URL and --table NAME".into(),
+                ));
+            };
+            let format = args
+                .format
+                .iter()
+                .find_map(|f| FormatId::parse(f))
+                .ok_or_else(|| StoreError::Usage("no format given".into()))?;
+            let opts = labelstore::db::DbOptions {
+                connection: connection.clone(),
+                password_file: args.password_file.clone(),
+                table: table.clone(),
+                project: plan.project().name.clone(),
+                format: format.name().to_owned(),
+                masks: matches!(
+                    format,
+                    FormatId::Png
+                        | FormatId::Tiff
+                        | FormatId::Geotiff
+                        | FormatId::Gif
+                        | FormatId::Bmp
+                ),
+                replace: match &args.chip {
+                    Some(id) => labelstore::db::Replace::Chips(vec![id.clone()]),
+                    None => labelstore::db::Replace::Project,
+                },
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
+            run_store_on(&runtime, plan, dest, args)
+        }
+    }
+}
+
+fn run_store<D: labelstore::sink::Destination>(
+    plan: Plan,
+    dest: D,
+    args: &StoreArgs,
+) -> Result<(), StoreError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    run_store_on(&runtime, plan, dest, args)
+}
+
+fn run_store_on<D: labelstore::sink::Destination>(
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+    dest: D,
+    args: &StoreArgs,
+) -> Result<(), StoreError> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(plan.chip_count() as u64);
         bar.set_style(
@@ -223,9 +303,6 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         );
         bar
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut progress = |p: labelstore::Progress| {
         if let Some(bar) = &bar {
             bar.set_position(p.done as u64);

@@ -1,0 +1,548 @@
+//! Database tests against a real PostgreSQL + PostGIS: the one `cargo xtask
+//! test` starts, named by `LABELSTORE_TEST_PG` (a postgres:// URL with the
+//! password). Without it these tests fail, saying so: they never pass
+//! silently.
+//!
+//! The CLI tests run the `labelstore` binary of this target folder, which
+//! `cargo test --workspace` builds (store-cli's own tests need it).
+
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use raster_georef::{GeoTransform, PixelType, Pixels, RasterBand, WkbRaster};
+use tokio_postgres::{Client, NoTls};
+
+fn url() -> String {
+    std::env::var("LABELSTORE_TEST_PG").unwrap_or_else(|_| {
+        panic!(
+            "LABELSTORE_TEST_PG is not set: the database tests need the throwaway \
+             PostgreSQL + PostGIS cluster that `cargo xtask test` starts; run `cargo xtask test`"
+        )
+    })
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn client() -> Client {
+    let (c, conn) = tokio_postgres::connect(&url(), NoTls)
+        .await
+        .expect("connecting to LABELSTORE_TEST_PG");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    c
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn labelstore() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("labelstore"))
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p store-cli` (cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}
+
+fn store(args: &[&str]) -> Output {
+    Command::new(labelstore())
+        .arg("store")
+        .args(args)
+        .current_dir(root())
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap()
+}
+
+fn store_db(project: &str, table: &str, format: &str, extra: &[&str]) -> Output {
+    let u = url();
+    let mut args = vec![
+        project,
+        "--to",
+        "db",
+        "--connection",
+        &u,
+        "--table",
+        table,
+        "--format",
+        format,
+    ];
+    args.extend_from_slice(extra);
+    store(&args)
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+async fn drop_tables(c: &Client, table: &str) {
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_files;"
+    ))
+    .await
+    .unwrap();
+}
+
+fn every_type() -> WkbRaster {
+    let band = |pixtype, nodata, pixels| RasterBand {
+        pixtype,
+        nodata,
+        pixels,
+    };
+    WkbRaster {
+        width: 3,
+        height: 2,
+        geotransform: GeoTransform([440720.0, 60.0, 2.0, 3751320.0, 1.0, -60.0]),
+        srid: 32611,
+        bands: vec![
+            band(PixelType::Bool1, None, Pixels::U8(vec![0, 1, 1, 0, 1, 0])),
+            band(PixelType::U2, Some(3.0), Pixels::U8(vec![0, 1, 2, 3, 2, 1])),
+            band(PixelType::U4, None, Pixels::U8(vec![0, 15, 7, 8, 1, 2])),
+            band(
+                PixelType::I8,
+                Some(-128.0),
+                Pixels::I8(vec![-128, -1, 0, 127, 5, 6]),
+            ),
+            band(PixelType::U8, None, Pixels::U8(vec![0, 1, 254, 255, 9, 10])),
+            band(
+                PixelType::I16,
+                Some(-9999.0),
+                Pixels::I16(vec![-32768, -1, 0, 32767, -9999, 3]),
+            ),
+            band(
+                PixelType::U16,
+                None,
+                Pixels::U16(vec![0, 1, 65534, 65535, 7, 8]),
+            ),
+            band(
+                PixelType::I32,
+                None,
+                Pixels::I32(vec![i32::MIN, -1, 0, i32::MAX, 4, 5]),
+            ),
+            band(
+                PixelType::U32,
+                Some(0.0),
+                Pixels::U32(vec![0, 1, 7, u32::MAX, 2, 3]),
+            ),
+            band(
+                PixelType::F32,
+                Some(-3.5),
+                Pixels::F32(vec![-3.5, 0.0, 1.25, 3.0e38, 0.5, 2.0]),
+            ),
+            band(
+                PixelType::F64,
+                None,
+                Pixels::F64(vec![-1e300, 0.0, 0.1, 1e300, 2.5, -7.0]),
+            ),
+        ],
+    }
+}
+
+#[test]
+fn wkb_encoder_agrees_with_postgis_in_both_byte_orders() {
+    rt().block_on(async {
+        let c = client().await;
+        let r = every_type();
+        let ndr = r.to_wkb(false).unwrap();
+        for big in [false, true] {
+            let wkb = r.to_wkb(big).unwrap();
+            let row = c
+                .query_one(
+                    "SELECT ST_SRID(x), ST_NumBands(x), ST_Width(x), ST_Height(x), \
+                     ST_GeoReference(x, 'GDAL'), ST_AsBinary(x) \
+                     FROM ST_RastFromWKB($1) AS x",
+                    &[&wkb],
+                )
+                .await
+                .unwrap();
+            assert_eq!(row.get::<_, i32>(0), 32611);
+            assert_eq!(row.get::<_, i32>(1), 11);
+            assert_eq!((row.get::<_, i32>(2), row.get::<_, i32>(3)), (3, 2));
+            let georef: String = row.get(4);
+            let nums: Vec<f64> = georef
+                .split_whitespace()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            // World-file order: scaleX, skewY, skewX, scaleY, ulx, uly.
+            assert_eq!(nums, [60.0, 1.0, 2.0, -60.0, 440720.0, 3751320.0]);
+            // PostGIS writes NDR: byte-identical to our NDR.
+            assert_eq!(row.get::<_, Vec<u8>>(5), ndr, "big-endian {big}");
+            for (i, b) in r.bands.iter().enumerate() {
+                let n = i32::try_from(i + 1).unwrap();
+                let row = c
+                    .query_one(
+                        "SELECT ST_BandPixelType(x, $2), ST_BandNoDataValue(x, $2), \
+                         ARRAY[ST_Value(x, $2, 1, 1, false), ST_Value(x, $2, 2, 1, false), \
+                               ST_Value(x, $2, 3, 1, false), ST_Value(x, $2, 1, 2, false), \
+                               ST_Value(x, $2, 2, 2, false), ST_Value(x, $2, 3, 2, false)] \
+                         FROM ST_RastFromWKB($1) AS x",
+                        &[&wkb, &n],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(row.get::<_, String>(0), b.pixtype.name(), "band {n}");
+                assert_eq!(row.get::<_, Option<f64>>(1), b.nodata, "band {n}");
+                let values: Vec<f64> = row.get(2);
+                let want: Vec<f64> = (0..6).map(|k| b.pixels.get(k).unwrap()).collect();
+                if b.pixtype == PixelType::F32 {
+                    let got: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+                    let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+                    assert_eq!(got, want, "band {n}");
+                } else {
+                    assert_eq!(values, want, "band {n}");
+                }
+            }
+        }
+        // And what PostGIS writes, we read.
+        let row = c
+            .query_one("SELECT ST_AsBinary(ST_RastFromWKB($1))", &[&ndr])
+            .await
+            .unwrap();
+        assert_eq!(WkbRaster::from_wkb(&row.get::<_, Vec<u8>>(0)).unwrap(), r);
+    });
+}
+
+/// The chips table's rows: chip id to (raster WKB, mask WKB, label path,
+/// label bytes).
+type Rows = Vec<(
+    String,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<Vec<u8>>,
+)>;
+
+async fn rows(c: &Client, table: &str, project: &str) -> Rows {
+    c.query(
+        &format!(
+            "SELECT chip_id, ST_AsBinary(rast), ST_AsBinary(mask), label_path, labels \
+             FROM {table} WHERE project = $1 ORDER BY chip_id"
+        ),
+        &[&project],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+    .collect()
+}
+
+/// Stores `project` locally and to the database in `format`; checks every
+/// chip raster against the local chip file (georeferencing, SRID, size,
+/// decoded pixels), masks against the local mask files, and every label
+/// file (per chip and project-wide) byte for byte.
+fn check_project(project: &str, format: &str, table: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("out");
+    ok(&store(&[
+        project,
+        "--to",
+        "local",
+        "--path",
+        local.to_str().unwrap(),
+        "--format",
+        format,
+        "--json",
+    ]));
+    let o = store_db(project, table, format, &["--json"]);
+    ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let name = report["project"].as_str().unwrap().to_owned();
+    rt().block_on(async {
+        let c = client().await;
+        let got = rows(&c, table, &name).await;
+        let chips = report["chips"].as_array().unwrap();
+        assert_eq!(got.len(), chips.len());
+        for chip in chips {
+            let id = chip["chip"].as_str().unwrap();
+            let image = chip["image"].as_str().unwrap();
+            let (_, rast, mask, label_path, labels) =
+                got.iter().find(|r| r.0 == id).expect("a row per chip");
+            let bytes = std::fs::read(local.join(image)).unwrap();
+            let epsg = chip["crs"]
+                .as_str()
+                .map(|c| c.trim_start_matches("EPSG:").parse::<i32>().unwrap())
+                .unwrap_or(0);
+            let want = sink_db::chip_raster(&bytes, image, epsg).unwrap();
+            let have = WkbRaster::from_wkb(rast).unwrap();
+            assert_eq!(have, want, "{project} chip {id}");
+            if chip["georeferencing"] != "none" {
+                let gt = raster_georef::read_embedded(std::io::Cursor::new(&bytes), image)
+                    .unwrap()
+                    .and_then(|g| g.transform)
+                    .unwrap();
+                assert_eq!(have.geotransform, gt, "{id}");
+            }
+            let Some(label_path) = label_path.as_deref() else {
+                // Formats with project-wide files only.
+                assert!(["json", "coco", "geojson", "shapefile"].contains(&format));
+                assert!(labels.is_none() && mask.is_none());
+                continue;
+            };
+            let local_label = std::fs::read(local.join(label_path)).unwrap();
+            assert_eq!(labels.as_deref(), Some(&local_label[..]), "{label_path}");
+            match mask {
+                Some(m) => {
+                    let m = WkbRaster::from_wkb(m).unwrap();
+                    let band = raster_georef::decode_band8(&local_label, label_path).unwrap();
+                    assert_eq!(m.bands[0].pixels, Pixels::U8(band.data));
+                    assert_eq!((m.geotransform, m.srid), (have.geotransform, have.srid));
+                }
+                None => assert!(!["png", "tiff", "geotiff", "gif", "bmp"].contains(&format)),
+            }
+        }
+        let files = c
+            .query(
+                &format!("SELECT path, data FROM {table}_files WHERE project = $1"),
+                &[&name],
+            )
+            .await
+            .unwrap();
+        assert!(!files.is_empty());
+        for f in files {
+            let path: String = f.get(0);
+            let data: Vec<u8> = f.get(1);
+            if path == "labelstore-manifest.json" {
+                // Its destination and timing differ; its file list is the same.
+                let a: serde_json::Value = serde_json::from_slice(&data).unwrap();
+                let b: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(local.join(&path)).unwrap()).unwrap();
+                assert_eq!(a["files"], b["files"]);
+            } else {
+                assert_eq!(data, std::fs::read(local.join(&path)).unwrap(), "{path}");
+            }
+        }
+        let shown = c
+            .query_one(
+                "SELECT count(*) FROM raster_columns WHERE r_table_name = $1 \
+                 AND r_raster_column IN ('rast', 'mask')",
+                &[&table],
+            )
+            .await
+            .unwrap();
+        assert_eq!(shown.get::<_, i64>(0), 2);
+    });
+}
+
+#[test]
+fn stores_the_example_and_fixtures_exactly() {
+    rt().block_on(async {
+        let c = client().await;
+        drop_tables(&c, "it_exact").await;
+    });
+    check_project("examples/harbour", "voc", "it_exact");
+    check_project("tests/fixtures/detection-basic", "yolo", "it_exact");
+    check_project("tests/fixtures/instance-polygons", "json", "it_exact");
+    check_project("tests/fixtures/semantic-masks", "png", "it_exact");
+    check_project("tests/fixtures/semantic-masks", "geotiff", "it_exact");
+}
+
+async fn count(c: &Client, table: &str) -> (i64, String) {
+    let sql = format!("SELECT count(*), min(stored_at)::text FROM {table}");
+    let r = c.query_one(&sql, &[]).await.unwrap();
+    (r.get::<_, i64>(0), r.get::<_, String>(1))
+}
+
+#[test]
+fn storing_again_replaces_and_a_chip_store_replaces_its_row() {
+    let table = "it_replace";
+    rt().block_on(async {
+        let c = client().await;
+        drop_tables(&c, table).await;
+        ok(&store_db("examples/harbour", table, "coco", &[]));
+        let (n1, t1) = count(&c, table).await;
+        assert_eq!(n1, 9);
+        ok(&store_db("examples/harbour", table, "coco", &[]));
+        let (n2, t2) = count(&c, table).await;
+        assert_eq!(n2, 9);
+        assert_ne!(t1, t2, "rows were replaced");
+        ok(&store_db(
+            "examples/harbour",
+            table,
+            "coco",
+            &["--chip", "r0_c1"],
+        ));
+        let r = c
+            .query(
+                &format!("SELECT chip_id FROM {table} ORDER BY stored_at DESC, chip_id"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.len(), 9);
+        assert_eq!(r[0].get::<_, String>(0), "r0_c1");
+    });
+}
+
+#[test]
+fn refuses_hostile_table_names_and_many_formats() {
+    let long = "t".repeat(64);
+    for bad in [
+        "",
+        "chips\"; DROP TABLE x; --",
+        "chips;",
+        "chips -- x",
+        "chips/*x*/",
+        "a.b.c",
+        "x'y",
+        long.as_str(),
+    ] {
+        let o = store_db("examples/harbour", bad, "voc", &[]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("table name"), "{err}");
+    }
+    let o = store_db("examples/harbour", "it_two", "voc,yolo", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one format"));
+}
+
+#[test]
+fn wrong_password_and_unreachable_server_exit_1_without_the_password() {
+    let u = url();
+    let (head, rest) = u.split_once('@').unwrap();
+    let user = head.rsplit_once(':').map_or(head, |(u, _)| u);
+    let wrong = format!("{user}:WrongPassw0rd-xyz@{rest}");
+    let o = store(&[
+        "examples/harbour",
+        "--to",
+        "db",
+        "--connection",
+        &wrong,
+        "--table",
+        "it_pw",
+        "--format",
+        "voc",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("WrongPassw0rd-xyz"), "{err}");
+    // The password from a file, wrong too.
+    let tmp = tempfile::tempdir().unwrap();
+    let pwfile = tmp.path().join("pw");
+    std::fs::write(&pwfile, "FilePassw0rd-abc\n").unwrap();
+    let o = store_db(
+        "examples/harbour",
+        "it_pw",
+        "voc",
+        &["--password-file", pwfile.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("FilePassw0rd-abc"), "{err}");
+    // Nothing listens on port 1.
+    let o = store(&[
+        "examples/harbour",
+        "--to",
+        "db",
+        "--connection",
+        "postgres://u:SecretXyz@127.0.0.1:1/db",
+        "--table",
+        "it_pw",
+        "--format",
+        "voc",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(!err.contains("SecretXyz"), "{err}");
+}
+
+#[test]
+fn a_table_of_another_shape_is_refused() {
+    rt().block_on(async {
+        let c = client().await;
+        c.batch_execute("DROP TABLE IF EXISTS it_shape; CREATE TABLE it_shape (id int)")
+            .await
+            .unwrap();
+    });
+    let o = store_db("examples/harbour", "it_shape", "voc", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("another shape"), "{err}");
+}
+
+#[test]
+fn a_backend_killed_mid_store_leaves_the_table_as_it_was() {
+    let table = "it_kill";
+    rt().block_on(async {
+        let c = client().await;
+        drop_tables(&c, table).await;
+    });
+    ok(&store_db("examples/harbour", table, "voc", &[]));
+    rt().block_on(async {
+        let c = client().await;
+        let before = rows(&c, table, "harbour-ships").await;
+        let locker = client().await;
+        // Hold the table so the next store waits inside its transaction.
+        locker
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .await
+            .unwrap();
+        let u = url();
+        let child = Command::new(labelstore())
+            .args([
+                "store",
+                "examples/harbour",
+                "--to",
+                "db",
+                "--connection",
+                &u,
+                "--table",
+                table,
+                "--format",
+                "voc",
+            ])
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut killed = false;
+        for _ in 0..200 {
+            let r = c
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE application_name = 'labelstore' AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if r.get::<_, i64>(0) > 0 {
+                killed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        locker.batch_execute("COMMIT").await.unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(killed, "the store never waited on the lock");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(rows(&c, table, "harbour-ships").await, before);
+    });
+}
