@@ -32,6 +32,7 @@ mod formats;
 mod import;
 mod receipt;
 mod store;
+mod verify;
 
 pub use fmt_detection as detection;
 pub use fmt_segmentation as segmentation;
@@ -49,3 +50,4 @@ pub use crate::receipt::STORE_MANIFEST;
 pub use crate::store::{
     ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport, StoredChipReport,
 };
+pub use crate::verify::{VerifyReport, verify_local};

@@ -48,6 +48,36 @@ Examples:
   labelstore import --from voc VOCdevkit/VOC2012 --output my-project --overwrite
   labelstore import --from yolo datasets/ships --output my-project")]
     Import(ImportArgs),
+
+    /// Check a store against its manifest: every file it lists present with
+    /// its size and SHA-256, and no file it does not list. Exit status 0
+    /// when the store is whole, 1 with the list of what differs otherwise.
+    #[command(after_help = "\
+Examples:
+  labelstore verify --from local --path out/harbour
+  labelstore verify --from local --path out/harbour --json")]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Where the store is: `local` (a folder, --path).
+    #[arg(long, value_enum, value_name = "DESTINATION")]
+    from: VerifyFrom,
+
+    /// The store's folder.
+    #[arg(long, value_name = "DIR")]
+    path: PathBuf,
+
+    /// Print the result as JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum VerifyFrom {
+    /// A local folder (--path).
+    Local,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +193,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Store(args) => store(&args),
         Command::Import(args) => import(&args),
+        Command::Verify(args) => return verify(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,6 +201,44 @@ fn main() -> ExitCode {
             eprintln!("labelstore: error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+fn verify(args: &VerifyArgs) -> ExitCode {
+    let report = match args.from {
+        VerifyFrom::Local => labelstore::verify_local(&args.path),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("labelstore: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+    } else if report.is_whole() {
+        format!(
+            "whole: {} files, sizes and SHA-256 as listed\n",
+            report.files_listed
+        )
+    } else {
+        let mut t = format!(
+            "{} problem{} in {} listed files:\n",
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" },
+            report.files_listed
+        );
+        for p in &report.problems {
+            t += &format!("  {p}\n");
+        }
+        t
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    if report.is_whole() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

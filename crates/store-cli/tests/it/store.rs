@@ -252,3 +252,60 @@ fn help_explains_every_option_with_examples() {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
+
+#[test]
+fn verify_names_every_difference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("store");
+    let o = store(
+        &root().join("examples/harbour"),
+        &out,
+        &["--format", "voc,yolo"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let verify = || run(&["verify", "--from", "local", "--path", out.to_str().unwrap()]);
+    let o = verify();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("whole: "), "{}", stdout(&o));
+
+    std::fs::remove_file(out.join("voc/Annotations/r0_c1.xml")).unwrap();
+    let chip = out.join("chips/r0_c0.tif");
+    let mut bytes = std::fs::read(&chip).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    // Written anew: the hard links in voc/ and yolo/ keep the old bytes.
+    std::fs::remove_file(&chip).unwrap();
+    std::fs::write(&chip, &bytes).unwrap();
+    let label = out.join("yolo/labels/train/r0_c2.txt");
+    let text = std::fs::read(&label).unwrap();
+    std::fs::remove_file(&label).unwrap();
+    std::fs::write(&label, &text[..text.len() - 3]).unwrap();
+    std::fs::write(out.join("chips/intruder.png"), b"not listed").unwrap();
+
+    let o = verify();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    for needle in [
+        "missing: voc/Annotations/r0_c1.xml",
+        "checksum differs: chips/r0_c0.tif",
+        "size differs: yolo/labels/train/r0_c2.txt",
+        "extra: chips/intruder.png",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    assert!(text.starts_with("4 problems in "), "{text}");
+
+    let o = run(&[
+        "verify",
+        "--from",
+        "local",
+        "--path",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("has no labelstore-manifest.json"),
+        "{}",
+        stderr(&o)
+    );
+}
