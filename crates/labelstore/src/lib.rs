@@ -28,6 +28,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod fetch;
 mod formats;
 mod import;
 mod receipt;
@@ -42,6 +43,7 @@ pub use sink_api as sink;
 pub use sink_db as db;
 pub use sink_fs as fs;
 
+pub use crate::fetch::prepare_fetch_local;
 pub use crate::formats::{
     FormatOptions, implemented_formats, is_implemented, label_format, label_format_with,
 };

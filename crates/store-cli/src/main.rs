@@ -57,6 +57,41 @@ Examples:
   labelstore verify --from local --path out/harbour
   labelstore verify --from local --path out/harbour --json")]
     Verify(VerifyArgs),
+
+    /// Read a store back into a project folder (project.json plus chips)
+    /// that `labelstore store` accepts again: the whole project or one chip.
+    #[command(after_help = "\
+Examples:
+  labelstore fetch --from local --path out/harbour --output my-project
+  labelstore fetch --from local --path out/harbour --output one-chip --chip r0_c1")]
+    Fetch(FetchArgs),
+}
+
+#[derive(Debug, Args)]
+struct FetchArgs {
+    /// Where the store is: `local` (a folder, --path).
+    #[arg(long, value_enum, value_name = "DESTINATION")]
+    from: VerifyFrom,
+
+    /// The store's folder.
+    #[arg(long, value_name = "DIR")]
+    path: PathBuf,
+
+    /// The project folder to create.
+    #[arg(long, value_name = "DIR")]
+    output: PathBuf,
+
+    /// Fetch only this chip.
+    #[arg(long, value_name = "ID")]
+    chip: Option<String>,
+
+    /// Replace the output folder when it is not empty.
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Print the closing summary as JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +229,7 @@ fn main() -> ExitCode {
         Command::Store(args) => store(&args),
         Command::Import(args) => import(&args),
         Command::Verify(args) => return verify(&args),
+        Command::Fetch(args) => fetch(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +276,20 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
+    let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
+    let plan = match args.from {
+        VerifyFrom::Local => labelstore::prepare_fetch_local(&args.path, scope)?,
+    };
+    let dest = labelstore::fs::FsDestination::open(&args.output, args.overwrite)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
+    print_report(&report, args.json);
+    Ok(())
 }
 
 fn import(args: &ImportArgs) -> Result<(), StoreError> {

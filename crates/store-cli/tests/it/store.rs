@@ -309,3 +309,73 @@ fn verify_names_every_difference() {
         stderr(&o)
     );
 }
+
+#[test]
+fn fetch_gives_back_a_project_that_stores_again_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, project, second) = (
+        tmp.path().join("first"),
+        tmp.path().join("project"),
+        tmp.path().join("second"),
+    );
+    let o = store(
+        &root().join("examples/harbour"),
+        &first,
+        &["--format", "kitti,json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&[
+        "fetch",
+        "--from",
+        "local",
+        "--path",
+        first.to_str().unwrap(),
+        "--output",
+        project.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = store(&project, &second, &["--format", "json,kitti"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (a, b) = (snapshot(&first), snapshot(&second));
+    for (path, bytes) in &a {
+        if path != "labelstore-manifest.json" {
+            assert_eq!(
+                b.get(path),
+                Some(bytes),
+                "{path} differs after fetch and store"
+            );
+        }
+    }
+    // One chip, and errors.
+    let one = tmp.path().join("one");
+    let o = run(&[
+        "fetch",
+        "--from",
+        "local",
+        "--path",
+        first.to_str().unwrap(),
+        "--output",
+        one.to_str().unwrap(),
+        "--chip",
+        "r1_c2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(one.join("project.json")).unwrap()).unwrap();
+    assert_eq!(p["chips"].as_array().unwrap().len(), 1);
+    let o = run(&[
+        "fetch",
+        "--from",
+        "local",
+        "--path",
+        tmp.path().to_str().unwrap(),
+        "--output",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("holds no labelstore store"),
+        "{}",
+        stderr(&o)
+    );
+}
