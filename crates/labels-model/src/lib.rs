@@ -47,6 +47,7 @@ pub use crate::image::{ImageKind, ImageLimits};
 pub use crate::json::JsonFormat;
 pub use crate::model::{
     Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, Ring,
+    is_safe_chip_id,
 };
 pub use crate::resolve::{ChipGeoref, GeorefSource, Resolution, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, select};

@@ -207,7 +207,7 @@ impl Project {
 
 /// Whether `id` may name a chip: 1 to 128 characters of `A-Z a-z 0-9 . _ -`,
 /// not starting with `.`, so it is safe as a file name in every output.
-pub(crate) fn is_safe_chip_id(id: &str) -> bool {
+pub fn is_safe_chip_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && !id.starts_with('.')
         && id

@@ -160,7 +160,29 @@ impl Plan {
 
     /// Like [`Plan::prepare`], for a project already in memory (read from
     /// another format, imported); its paths are relative to its `base_dir`.
+    /// Chip ids are checked here too: a project read from another tool's
+    /// dataset has not been through the manifest's validation.
     pub fn prepare_project(project: Project, options: StoreOptions) -> Result<Plan, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut diags = Vec::new();
+        for (i, chip) in project.chips.iter().enumerate() {
+            let problem = if !labels_model::is_safe_chip_id(&chip.id) {
+                "a chip id is 1 to 128 characters of A-Z a-z 0-9 . _ - and does not start with '.'"
+            } else if !seen.insert(chip.id.as_str()) {
+                "duplicate chip id"
+            } else {
+                continue;
+            };
+            diags.push(labels_model::Diagnostic {
+                file: project.manifest_path.clone(),
+                chip: Some(chip.id.clone()),
+                field: format!("chips[{i}].id"),
+                message: problem.to_owned(),
+            });
+        }
+        if !diags.is_empty() {
+            return Err(StoreError::Input(labels_model::Error::Invalid(diags)));
+        }
         Self::prepare_loaded(project, options, Instant::now())
     }
 
@@ -654,5 +676,49 @@ impl Output for SpoolOutput {
             Some(w) => w.write_all(bytes),
             None => Err(io::Error::other("spool file vanished")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labels_model::{LabelingType, Project};
+
+    #[test]
+    fn projects_from_other_tools_get_their_chip_ids_checked() {
+        let mut a = Chip::new("img 1", "a.png");
+        a.saved_empty = true;
+        let project = Project {
+            name: "foreign".into(),
+            labeling_type: LabelingType::ObjectDetection,
+            srid: None,
+            classes: vec![],
+            chips: vec![
+                a,
+                Chip::new("../x", "b.png"),
+                Chip::new("ok", "c.png"),
+                Chip::new("ok", "d.png"),
+            ],
+            base_dir: ".".into(),
+            manifest_path: "annotations.json".into(),
+        };
+        let options = StoreOptions {
+            formats: vec![FormatId::Json],
+            scope: Scope::Project,
+            limits: ImageLimits::default(),
+            format_options: FormatOptions::default(),
+        };
+        let e = Plan::prepare_project(project, options).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(
+            text.contains("annotations.json: chip \"img 1\": chips[0].id: a chip id is"),
+            "{text}"
+        );
+        assert!(text.contains("chip \"../x\": chips[1].id"), "{text}");
+        assert!(
+            text.contains("chip \"ok\": chips[3].id: duplicate chip id"),
+            "{text}"
+        );
     }
 }

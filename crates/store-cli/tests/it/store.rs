@@ -379,3 +379,109 @@ fn fetch_gives_back_a_project_that_stores_again_identically() {
         stderr(&o)
     );
 }
+
+/// Chip id, then (class name, box) per label.
+type ChipBoxes = Vec<(String, Vec<(String, Vec<f64>)>)>;
+
+#[test]
+fn importing_what_was_exported_gives_the_project_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = root().join("examples/harbour");
+    // The stored scope, as format json writes it.
+    let reference = tmp.path().join("reference");
+    let o = store(&example, &reference, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference.join("project.json")).unwrap()).unwrap();
+    let boxes = |p: &serde_json::Value| -> ChipBoxes {
+        let mut chips: Vec<_> = p["chips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let labels = c["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| {
+                        let b = l["bbox"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_f64().unwrap())
+                            .collect();
+                        (l["class"].as_str().unwrap().to_owned(), b)
+                    })
+                    .collect();
+                (c["id"].as_str().unwrap().to_owned(), labels)
+            })
+            .collect();
+        chips.sort_by(|a, b| a.0.cmp(&b.0));
+        chips
+    };
+    for (format, tolerance) in [
+        ("coco", 1e-9),
+        ("voc", 1.0),
+        ("yolo", 0.01),
+        ("kitti", 1e-9),
+    ] {
+        let exported = tmp.path().join(format!("exported-{format}"));
+        let o = store(&example, &exported, &["--format", format]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        let imported = tmp.path().join(format!("imported-{format}"));
+        let o = run(&[
+            "import",
+            "--from",
+            &format.to_uppercase(),
+            exported.to_str().unwrap(),
+            "--output",
+            imported.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        let got: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(imported.join("project.json")).unwrap()).unwrap();
+        let (g, w) = (boxes(&got), boxes(&want));
+        assert_eq!(g.len(), w.len(), "{format}: chips");
+        for ((gid, gl), (wid, wl)) in g.iter().zip(&w) {
+            assert_eq!(gid, wid, "{format}");
+            assert_eq!(gl.len(), wl.len(), "{format}: labels of {gid}");
+            for ((gc, gb), (wc, wb)) in gl.iter().zip(wl) {
+                assert_eq!(gc, wc, "{format}: class in {gid}");
+                for (a, b) in gb.iter().zip(wb) {
+                    assert!(
+                        (a - b).abs() <= tolerance,
+                        "{format}: {gid} box {gb:?} != {wb:?}"
+                    );
+                }
+            }
+        }
+        // The imported project stores again, and its chips are the stored chips.
+        let again = tmp.path().join(format!("again-{format}"));
+        let o = store(&imported, &again, &["--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        for c in got["chips"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            let image = c["image"].as_str().unwrap();
+            let ext = image.rsplit('.').next().unwrap();
+            assert_eq!(
+                std::fs::read(imported.join(image)).unwrap(),
+                std::fs::read(reference.join(format!("chips/{id}.{ext}"))).unwrap(),
+                "{format}: chip {id}"
+            );
+        }
+    }
+    let o = run(&[
+        "import",
+        "--from",
+        "geojson",
+        example.to_str().unwrap(),
+        "--output",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("import reads: coco, voc, yolo, kitti"),
+        "{}",
+        stderr(&o)
+    );
+}
