@@ -265,7 +265,23 @@ fn compare_chip(
                 class_name(want_project, w.class_id)
             );
             let tolerance = fidelity.pixel_tolerance.unwrap_or(0.0);
+            let as_mask = format.geometry_survives_as_mask(want_project.labeling_type);
             match (&g.geometry, &w.geometry) {
+                // The same pixels, drawn from possibly other vertices.
+                (a, b) if as_mask => {
+                    let draw = |x: &Geometry, c: &Chip| {
+                        labelstore::segmentation::rasterize(
+                            c.width.unwrap_or(0),
+                            c.height.unwrap_or(0),
+                            0,
+                            [(x, 1)],
+                        )
+                    };
+                    ensure!(
+                        draw(a, got) == draw(b, want),
+                        "label {k}: mask differs: {a:?} {b:?}"
+                    );
+                }
                 (Geometry::BBox(a), Geometry::BBox(b)) => ensure!(
                     a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tolerance),
                     "label {k}: box {a:?} != {b:?} (tolerance {tolerance})"

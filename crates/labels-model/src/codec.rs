@@ -218,6 +218,19 @@ pub trait LabelFormat {
         Fidelity::EXACT
     }
 
+    /// Whether polygons of a `labeling_type` project come back as the
+    /// same mask rather than the same vertices: rasterizing a label read
+    /// back (pixel centres decide, as masks are drawn) gives exactly the
+    /// pixels of the label written, though its vertices may differ (COCO
+    /// instance segmentation writes some instances as run-length-encoded
+    /// masks, read back as polygons along pixel edges). When `true`, compare
+    /// labels' geometries by their rasterization, not by
+    /// [`Fidelity::pixel_tolerance`].
+    fn geometry_survives_as_mask(&self, labeling_type: LabelingType) -> bool {
+        let _ = labeling_type;
+        false
+    }
+
     /// The attributes a reader gives back for a label written with
     /// `written`: by default those [`Fidelity::attributes`] names, as they
     /// are. Formats whose fields normalize values (VOC's 0/1 flags) say how.

@@ -39,10 +39,7 @@ pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
 
 /// Whether this build can store a project of type `ty` in format `id`.
 pub fn is_implemented(id: FormatId, ty: LabelingType) -> bool {
-    // COCO holds boxes so far; its polygons and RLE come with instance
-    // segmentation.
-    let pending = id == FormatId::Coco && ty == LabelingType::InstanceSegmentation;
-    id.fits(ty) && !pending && label_format(id).is_some()
+    id.fits(ty) && label_format(id).is_some()
 }
 
 /// The formats of `ty` (SPEC §3) that this build implements.

@@ -37,9 +37,9 @@ pub fn prepare_import(
     let reader = label_format(from)
         .ok_or_else(|| StoreError::Usage(format!("format {from} is not implemented yet")))?;
     let mut project = reader.read(path)?;
-    if project.labeling_type != LabelingType::ObjectDetection {
+    if project.labeling_type == LabelingType::SemanticSegmentation {
         return Err(StoreError::Usage(format!(
-            "{} holds {} labels; import brings object detection datasets",
+            "{} holds {} labels; import brings object detection and instance segmentation datasets",
             path.display(),
             project.labeling_type
         )));
