@@ -26,10 +26,7 @@ impl LabelFormat for JsonFormat {
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
         Box::new(JsonWriter {
-            header: Project {
-                chips: Vec::new(),
-                ..header.clone()
-            },
+            header: header.header(),
             chips: 0,
         })
     }

@@ -118,20 +118,33 @@ impl Project {
     /// diagnostics and `base_dir` is the folder its paths are relative to.
     pub fn from_json(text: &[u8], manifest_path: &Path, base_dir: PathBuf) -> Result<Project> {
         let file = manifest_path.to_path_buf();
-        let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
+        let syntax = |e: &serde_json::Error| {
             Error::invalid(
                 &file,
                 None,
                 format!("line {}, column {}", e.line(), e.column()),
                 format!("malformed JSON: {}", strip_position(&e.to_string())),
             )
-        })?;
-        let wire: WireProject = match serde_path_to_error::deserialize(&value) {
-            Ok(w) => w,
+        };
+        // Straight into the wire structs: a generic JSON value of a large
+        // manifest would take many times its size in memory.
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let wire: WireProject = match serde_path_to_error::deserialize(&mut de) {
+            Ok(w) => {
+                de.end().map_err(|e| syntax(&e))?;
+                w
+            }
             Err(e) => {
                 let field = e.path().to_string();
-                let chip = chip_id_at(&value, &field);
-                let message = strip_position(&e.into_inner().to_string());
+                let inner = e.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    return Err(syntax(&inner));
+                }
+                // Only on this error path: find the id of the chip concerned.
+                let chip = serde_json::from_slice::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|value| chip_id_at(&value, &field));
+                let message = strip_position(&inner.to_string());
                 return Err(Error::invalid(&file, chip.as_deref(), field, message));
             }
         };

@@ -199,6 +199,20 @@ impl Project {
         self.classes.iter().find(|c| c.id == id)
     }
 
+    /// The project without its chips (name, type, CRS, classes, paths):
+    /// what a format writer is created with.
+    pub fn header(&self) -> Project {
+        Project {
+            name: self.name.clone(),
+            labeling_type: self.labeling_type,
+            srid: self.srid,
+            classes: self.classes.clone(),
+            chips: Vec::new(),
+            base_dir: self.base_dir.clone(),
+            manifest_path: self.manifest_path.clone(),
+        }
+    }
+
     /// The chip with the given id.
     pub fn chip(&self, id: &str) -> Option<&Chip> {
         self.chips.iter().find(|c| c.id == id)

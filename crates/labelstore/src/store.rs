@@ -252,10 +252,7 @@ impl Plan {
         let spool = tempfile::Builder::new()
             .prefix("labelstore-spool-")
             .tempdir()?;
-        let header = Project {
-            chips: Vec::new(),
-            ..project.clone()
-        };
+        let header = project.header();
         let mut writers: Vec<Box<dyn LabelWriter>> = self
             .options
             .formats
