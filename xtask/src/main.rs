@@ -13,6 +13,7 @@
 mod bench;
 mod conformance;
 mod gen_example;
+mod objstore;
 mod pg;
 mod test;
 

@@ -161,8 +161,15 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     // stopped when `cluster` is dropped, also when a step fails.
     let mut cluster = crate::pg::Cluster::start()?;
     unsafe_free_set_env("LABELSTORE_TEST_PG", Path::new(cluster.url()));
+    // The object-store tests run against moto's S3 server and the PAR
+    // emulator, stopped when `servers` is dropped.
+    let mut servers = crate::objstore::Servers::start(root, &python)?;
+    for (key, value) in servers.env() {
+        unsafe_free_set_env(key, Path::new(value));
+    }
     cargo(root, &["test", "--workspace"])?;
     println!("xtask: conformance");
     crate::conformance::run(root)?;
+    servers.stop()?;
     cluster.stop()
 }

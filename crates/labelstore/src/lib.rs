@@ -42,6 +42,7 @@ pub use raster_georef as georef;
 pub use sink_api as sink;
 pub use sink_db as db;
 pub use sink_fs as fs;
+pub use sink_objstore as objstore;
 
 pub use crate::fetch::prepare_fetch_local;
 pub use crate::formats::{

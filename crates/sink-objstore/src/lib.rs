@@ -1,9 +1,803 @@
-//! The object-store destination of labelstore.
+//! The object-store destination of labelstore (SPEC §5).
 //!
-//! This crate will implement `sink_api::Destination` for OCI Object Storage
-//! pre-authenticated request (PAR) URLs and for every store the `object_store`
-//! crate speaks (`s3://`, `gs://`, `az://`): concurrent uploads with retries, the
-//! PAR multipart flow for large objects, a completion manifest written last, and
-//! a PAR token that never appears in output, logs or errors.
+//! [`ObjStoreDestination`] writes a store as objects under a prefix, laid out
+//! exactly as a local store: the object `<prefix><path>` for every store path.
+//! Two kinds of target:
 //!
-//! Nothing is implemented here yet.
+//! - an OCI Object Storage pre-authenticated request URL ([`ParUrl`]) and a
+//!   prefix: objects are PUT to `<par-url><prefix><path>` with a plain HTTP
+//!   client; objects above [`ObjStoreOptions::multipart_threshold`] go through
+//!   the PAR multipart flow;
+//! - any URL `object_store` speaks: `s3://bucket/prefix` (with `--endpoint`
+//!   and `--region` for S3-compatible services), `gs://`, `az://`, with each
+//!   cloud's usual environment variables for credentials.
+//!
+//! Uploads run in the background, up to [`ObjStoreOptions::concurrency`] at
+//! a time, and each is retried on 408, 429, 5xx and connection errors with
+//! exponential backoff, under a timeout that grows with the object's size.
+//!
+//! **Whole or nothing.** Objects appear as they are uploaded, so completeness
+//! is marked by the store manifest (`labelstore-manifest.json`): its put is
+//! held back until [`commit`](Destination::commit), which first waits for
+//! every other upload; a store without the manifest is incomplete. On S3,
+//! GCS and Azure, the manifest of an earlier store under the same prefix is
+//! deleted before the first upload, and [`abort`](Destination::abort) (or a
+//! failed commit) deletes every object this store uploaded. Through a PAR,
+//! deleting objects is not part of the documented protocol: an aborted store
+//! leaves its uploaded objects behind without a manifest (and an earlier
+//! store's manifest, if any, stays: store to a new prefix to tell them apart).
+//!
+//! **Secrets.** The PAR token is a bearer credential. [`ParUrl`] masks it as
+//! `/p/<secret>/` in `Debug` and `Display`, and every error message is
+//! scrubbed of it (and of any `/p/<token>/` a library puts in a message)
+//! before it leaves this crate.
+
+use std::fmt;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::path::{Path as ObjPath, PathPart};
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutMultipartOptions,
+    PutOptions, PutPayload, RetryConfig, WriteMultipart,
+};
+use sink_api::{Body, ChipRecord, Destination, Error, Result, is_safe_store_path};
+use tokio::task::JoinSet;
+
+mod par;
+
+pub use par::ParUrl;
+
+/// The store manifest's path: held back until commit, put last.
+pub const STORE_MANIFEST: &str = "labelstore-manifest.json";
+
+/// Tuning of an object-store destination.
+#[derive(Debug, Clone)]
+pub struct ObjStoreOptions {
+    /// Uploads in flight at once (at least 1). Default 8.
+    pub concurrency: usize,
+    /// For S3-compatible services: the endpoint URL (`http://` allowed).
+    pub endpoint: Option<String>,
+    /// For S3-compatible services: the signing region (for OCI, the OCI
+    /// region id such as `eu-frankfurt-1`).
+    pub region: Option<String>,
+    /// Further `object_store` configuration keys for `--url` stores
+    /// (`aws_access_key_id`, `google_service_account`, `azure_storage_account_key`...),
+    /// applied over the environment's. Unknown keys are refused.
+    pub config: Vec<(String, String)>,
+    /// Retries of one request after the first attempt. Default 5.
+    pub max_retries: usize,
+    /// Objects larger than this go up in parts. Default 64 MiB.
+    pub multipart_threshold: u64,
+    /// The size of one part. Default 16 MiB.
+    pub part_size: u64,
+    /// The timeout of a request with no body; a request with a body gets
+    /// this plus its size at [`ObjStoreOptions::min_rate`] bytes a second.
+    /// Default 30 s.
+    pub base_timeout: Duration,
+    /// The slowest upload rate tolerated, in bytes a second. Default 256 KiB/s.
+    pub min_rate: u64,
+    /// The first backoff after a transient failure (doubled each time, at
+    /// most 15 s). Default 200 ms.
+    pub first_backoff: Duration,
+}
+
+impl Default for ObjStoreOptions {
+    fn default() -> Self {
+        ObjStoreOptions {
+            concurrency: 8,
+            endpoint: None,
+            region: None,
+            config: Vec::new(),
+            max_retries: 5,
+            multipart_threshold: 64 << 20,
+            part_size: 16 << 20,
+            base_timeout: Duration::from_secs(30),
+            min_rate: 256 << 10,
+            first_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+pub(crate) type UploadOptions = ObjStoreOptions;
+
+/// The timeout of one request carrying `len` bytes.
+pub(crate) fn request_timeout(len: u64, o: &UploadOptions) -> Duration {
+    o.base_timeout + Duration::from_secs(len / o.min_rate.max(1))
+}
+
+/// The wait before retry number `attempt + 1`.
+pub(crate) fn backoff(attempt: usize, o: &UploadOptions) -> Duration {
+    let d = o.first_backoff.saturating_mul(1 << attempt.min(16));
+    d.min(Duration::from_secs(15))
+}
+
+/// Removes `secret` and any `/p/<token>/` from a message.
+pub(crate) fn scrub(s: &str, secret: &str) -> String {
+    let s = if secret.is_empty() {
+        s.to_owned()
+    } else {
+        s.replace(secret, "<secret>")
+    };
+    par::mask_str(&s)
+}
+
+/// A destination error from a library error, its text scrubbed.
+pub(crate) fn destination_error(context: &str, e: &dyn std::error::Error) -> Error {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        source = s.source();
+    }
+    Error::io(
+        par::mask_str(context),
+        std::io::Error::other(par::mask_str(&msg)),
+    )
+}
+
+/// The bytes of one object: in memory, or an open local file (open, so a
+/// spooled file removed after its put is still readable).
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Bytes(Bytes),
+    File { file: Arc<std::fs::File>, len: u64 },
+}
+
+/// Objects already at the destination: store path -> (size, MD5 when the
+/// store tells it for a single-part object).
+pub(crate) type Listing = std::collections::HashMap<String, (u64, Option<[u8; 16]>)>;
+
+pub(crate) fn md5_from_base64(s: &str) -> Option<[u8; 16]> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .ok()?
+        .try_into()
+        .ok()
+}
+
+/// The MD5 of a single-part S3 ETag (`"<32 hex digits>"`).
+fn md5_from_etag(e: &str) -> Option<[u8; 16]> {
+    let h = e.trim_matches('"');
+    if h.len() != 32 {
+        return None;
+    }
+    let mut out = [0; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Up to this size a file is read into memory for one request; above, it
+/// is streamed.
+const READ_WHOLE: u64 = 8 << 20;
+/// The chunk of a streamed file.
+const CHUNK: u64 = 1 << 20;
+
+impl Source {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Source::Bytes(b) => b.len() as u64,
+            Source::File { len, .. } => *len,
+        }
+    }
+
+    /// The MD5 of the whole content.
+    fn md5(&self) -> Result<[u8; 16]> {
+        use md5::Digest as _;
+        let mut h = md5::Md5::new();
+        let mut offset = 0;
+        while offset < self.len() {
+            let n = CHUNK.min(self.len() - offset);
+            h.update(self.read(offset, n)?);
+            offset += n;
+        }
+        Ok(h.finalize().into())
+    }
+
+    /// `len` bytes from `offset`, in memory.
+    fn read(&self, offset: u64, len: u64) -> Result<Bytes> {
+        match self {
+            Source::Bytes(b) => Ok(b.slice(offset as usize..(offset + len) as usize)),
+            Source::File { file, .. } => {
+                let mut buf = vec![0; len as usize];
+                file.read_exact_at(&mut buf, offset)
+                    .map_err(|e| Error::io("cannot read a local file to upload", e))?;
+                Ok(Bytes::from(buf))
+            }
+        }
+    }
+
+    /// `len` bytes from `offset` as a request body (streamed when large).
+    pub(crate) fn body(&self, offset: u64, len: u64) -> Result<reqwest::Body> {
+        match self {
+            Source::File { file, .. } if len > READ_WHOLE => {
+                let file = file.clone();
+                let end = offset + len;
+                let stream = futures_util::stream::unfold(offset, move |at| {
+                    let file = file.clone();
+                    async move {
+                        if at >= end {
+                            return None;
+                        }
+                        let n = CHUNK.min(end - at);
+                        let mut buf = vec![0; n as usize];
+                        let r = file.read_exact_at(&mut buf, at).map(|()| Bytes::from(buf));
+                        Some((r, at + n))
+                    }
+                });
+                Ok(reqwest::Body::wrap_stream(stream))
+            }
+            _ => Ok(reqwest::Body::from(self.read(offset, len)?)),
+        }
+    }
+}
+
+/// The Content-Type of a stored file, from its extension.
+pub fn content_type(path: &str) -> &'static str {
+    let ext = path
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "json" => "application/json",
+        "geojson" => "application/geo+json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "tif" | "tiff" => "image/tiff",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "xml" => "application/xml",
+        "yaml" | "yml" => "application/yaml",
+        "csv" => "text/csv",
+        "txt" | "prj" | "names" | "data" => "text/plain",
+        "shp" | "shx" => "application/vnd.shp",
+        "dbf" => "application/dbase",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Where the objects go.
+#[derive(Clone)]
+enum Backend {
+    Store {
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjPath,
+        shown: String,
+        opts: UploadOptions,
+    },
+    Par {
+        client: par::ParClient,
+        prefix: String,
+    },
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Store { shown, .. } => write!(f, "Store({shown})"),
+            Backend::Par { client, prefix } => write!(f, "Par({}, {prefix:?})", client.url),
+        }
+    }
+}
+
+impl Backend {
+    fn secret(&self) -> &str {
+        match self {
+            Backend::Store { .. } => "",
+            Backend::Par { client, .. } => client.url.token(),
+        }
+    }
+
+    fn key(&self, path: &str) -> ObjPath {
+        match self {
+            Backend::Store { prefix, .. } => prefix
+                .parts()
+                .chain(path.split('/').map(PathPart::from))
+                .collect(),
+            Backend::Par { .. } => ObjPath::default(),
+        }
+    }
+
+    fn store_error(&self, what: &str, path: &str, e: &object_store::Error) -> Error {
+        let context = format!("cannot {what} {path}");
+        let e = match e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => {
+                return Error::io(
+                    context,
+                    std::io::Error::other(scrub(
+                        &format!("access denied (check the credentials): {e}"),
+                        self.secret(),
+                    )),
+                );
+            }
+            e => e,
+        };
+        destination_error(&context, e)
+    }
+
+    async fn put(&self, path: &str, src: &Source) -> Result<()> {
+        let ctype = content_type(path);
+        match self {
+            Backend::Par { client, prefix } => {
+                client.put(&format!("{prefix}{path}"), src, ctype).await
+            }
+            Backend::Store { store, opts, .. } => {
+                let key = self.key(path);
+                let attributes = Attributes::from_iter([(Attribute::ContentType, ctype)]);
+                let fail = |e: object_store::Error| self.store_error("upload", path, &e);
+                if src.len() <= opts.multipart_threshold {
+                    let payload = PutPayload::from(src.read(0, src.len())?);
+                    let put = PutOptions {
+                        attributes,
+                        ..PutOptions::default()
+                    };
+                    store.put_opts(&key, payload, put).await.map_err(fail)?;
+                    return Ok(());
+                }
+                let upload = store
+                    .put_multipart_opts(
+                        &key,
+                        PutMultipartOptions {
+                            attributes,
+                            ..PutMultipartOptions::default()
+                        },
+                    )
+                    .await
+                    .map_err(fail)?;
+                let mut w = WriteMultipart::new_with_chunk_size(upload, opts.part_size as usize);
+                let mut offset = 0;
+                while offset < src.len() {
+                    let n = opts.part_size.min(src.len() - offset);
+                    if let Err(e) = w.wait_for_capacity(2).await {
+                        return Err(fail(e));
+                    }
+                    w.put(src.read(offset, n)?);
+                    offset += n;
+                }
+                w.finish().await.map_err(fail)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// What is already under the prefix; empty when the store will not say.
+    async fn list(&self) -> Listing {
+        match self {
+            Backend::Par { client, prefix } => client.list(prefix).await.unwrap_or_default(),
+            Backend::Store { store, prefix, .. } => {
+                use futures_util::StreamExt as _;
+                let mut out = Listing::new();
+                let mut stream = store.list(Some(prefix));
+                let skip = prefix.parts().count();
+                while let Some(item) = stream.next().await {
+                    let Ok(meta) = item else {
+                        return Listing::new();
+                    };
+                    let parts: Vec<_> = meta.location.parts().skip(skip).collect();
+                    let path = parts
+                        .iter()
+                        .map(|p| p.as_ref())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let md5 = meta.e_tag.as_deref().and_then(md5_from_etag);
+                    out.insert(path, (meta.size, md5));
+                }
+                out
+            }
+        }
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        match self {
+            Backend::Par { .. } => Ok(()),
+            Backend::Store { store, .. } => match store.delete(&self.key(path)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.store_error("delete", path, &e)),
+            },
+        }
+    }
+
+    /// A server-side copy where there is one (S3, GCS, Azure).
+    async fn copy(&self, from: &str, to: &str) -> Result<bool> {
+        match self {
+            Backend::Par { .. } => Ok(false),
+            Backend::Store { store, .. } => {
+                store
+                    .copy(&self.key(from), &self.key(to))
+                    .await
+                    .map_err(|e| self.store_error("copy to", to, &e))?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// An object store (or OCI PAR) as a store destination. See the crate docs.
+#[derive(Debug)]
+pub struct ObjStoreDestination {
+    backend: Backend,
+    concurrency: usize,
+    tasks: JoinSet<Result<()>>,
+    /// The sources of the current chip's files, for `Body::Copy`.
+    recent: std::collections::HashMap<String, Source>,
+    /// Paths uploaded (or being uploaded), deleted on abort where possible.
+    uploaded: Arc<Mutex<Vec<String>>>,
+    manifest: Option<Source>,
+    started: bool,
+    /// What an earlier, interrupted store left (for resuming).
+    existing: Listing,
+    skipped: usize,
+}
+
+impl ObjStoreDestination {
+    /// A store to `url` (`s3://bucket/prefix`, `gs://…`, `az://…`), through
+    /// `object_store`. A bad URL or option is refused (exit status 2).
+    pub fn open_url(url: &str, opts: ObjStoreOptions) -> Result<ObjStoreDestination> {
+        let refuse = |why: String| Err(Error::Refused(format!("bad --url {url:?}: {why}")));
+        let parsed = match reqwest::Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return refuse(e.to_string()),
+        };
+        let scheme = parsed.scheme().to_owned();
+        if !matches!(
+            scheme.as_str(),
+            "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss"
+        ) {
+            return refuse(
+                "use s3://bucket/prefix, gs://bucket/prefix or az://container/prefix \
+                 (for an OCI PAR URL use --par-url and --prefix)"
+                    .into(),
+            );
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return refuse("no bucket".into());
+        }
+        if !scheme.starts_with("s3") && (opts.endpoint.is_some() || opts.region.is_some()) {
+            return refuse("--endpoint and --region apply to s3:// URLs only".into());
+        }
+        let prefix = parsed.path().trim_matches('/');
+        if !prefix.is_empty() && !is_safe_store_path(prefix) {
+            return refuse("the prefix has an empty, '.' or '..' segment".into());
+        }
+        let prefix = ObjPath::from_iter(prefix.split('/').filter(|s| !s.is_empty()));
+        let mut client = ClientOptions::new()
+            .with_timeout(request_timeout(
+                opts.multipart_threshold.max(opts.part_size),
+                &opts,
+            ))
+            .with_connect_timeout(Duration::from_secs(10));
+        let http = opts
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
+        if http {
+            client = client.with_allow_http(true);
+        }
+        let retry = RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: opts.first_backoff,
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: opts.max_retries,
+            retry_timeout: Duration::from_secs(180),
+        };
+        let bucket_url = format!("{scheme}://{}", parsed.host_str().unwrap_or_default());
+        let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
+            if scheme.starts_with("s3") {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(&bucket_url)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                if let Some(e) = &opts.endpoint {
+                    b = b.with_endpoint(e).with_allow_http(http);
+                }
+                if let Some(r) = &opts.region {
+                    b = b.with_region(r);
+                }
+                for (k, v) in &opts.config {
+                    let Ok(key) = k.to_ascii_lowercase().parse() else {
+                        return refuse(format!("unknown S3 option {k:?}"));
+                    };
+                    b = b.with_config(key, v);
+                }
+                b.build().map(|s| Arc::new(s) as _)
+            } else if scheme == "gs" {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(&bucket_url)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in &opts.config {
+                    let Ok(key) = k.to_ascii_lowercase().parse() else {
+                        return refuse(format!("unknown GCS option {k:?}"));
+                    };
+                    b = b.with_config(key, v);
+                }
+                b.build().map(|s| Arc::new(s) as _)
+            } else {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(&bucket_url)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in &opts.config {
+                    let Ok(key) = k.to_ascii_lowercase().parse() else {
+                        return refuse(format!("unknown Azure option {k:?}"));
+                    };
+                    b = b.with_config(key, v);
+                }
+                b.build().map(|s| Arc::new(s) as _)
+            };
+        let store = match built {
+            Ok(s) => s,
+            Err(e) => return refuse(par::mask_str(&e.to_string())),
+        };
+        let shown = format!("{bucket_url}/{prefix}");
+        Ok(Self::with_backend(
+            Backend::Store {
+                store,
+                prefix,
+                shown,
+                opts: opts.clone(),
+            },
+            &opts,
+        ))
+    }
+
+    /// A store through an OCI PAR URL, under `prefix` (a `/` is added when
+    /// missing; an empty prefix stores at the PAR's root). A bad URL or
+    /// prefix is refused (exit status 2); the token never appears in the
+    /// message.
+    pub fn open_par(
+        par_url: &str,
+        prefix: &str,
+        opts: ObjStoreOptions,
+    ) -> Result<ObjStoreDestination> {
+        let url = ParUrl::parse(par_url)?;
+        let trimmed = prefix.trim_start_matches('/').trim_end_matches('/');
+        if !trimmed.is_empty() && !is_safe_store_path(trimmed) {
+            return Err(Error::Refused(format!(
+                "bad --prefix {prefix:?}: it has an empty, '.' or '..' segment"
+            )));
+        }
+        let prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("{trimmed}/")
+        };
+        let client = par::ParClient::new(url, opts.clone())?;
+        Ok(Self::with_backend(Backend::Par { client, prefix }, &opts))
+    }
+
+    fn with_backend(backend: Backend, opts: &ObjStoreOptions) -> ObjStoreDestination {
+        ObjStoreDestination {
+            backend,
+            concurrency: opts.concurrency.max(1),
+            tasks: JoinSet::new(),
+            recent: Default::default(),
+            uploaded: Arc::default(),
+            manifest: None,
+            started: false,
+            existing: Listing::new(),
+            skipped: 0,
+        }
+    }
+
+    /// Waits for one upload to end; its error, if any.
+    async fn join_one(&mut self) -> Result<()> {
+        match self.tasks.join_next().await {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(e)) => Err(Error::io(
+                "an upload task failed",
+                std::io::Error::other(e.to_string()),
+            )),
+        }
+    }
+
+    /// Waits for every upload in flight; the first error.
+    async fn drain(&mut self) -> Result<()> {
+        let mut first = Ok(());
+        while !self.tasks.is_empty() {
+            let r = self.join_one().await;
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
+    /// Deletes every object uploaded so far (where the store allows).
+    async fn remove_uploaded(&mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        let paths = std::mem::take(&mut *self.uploaded.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut set = JoinSet::new();
+        for path in paths {
+            let backend = self.backend.clone();
+            set.spawn(async move { backend.delete(&path).await });
+            if set.len() >= self.concurrency {
+                let _ = set.join_next().await;
+            }
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    fn source(body: Body) -> Result<std::result::Result<Source, String>> {
+        Ok(Ok(match body {
+            Body::Bytes(b) => Source::Bytes(Bytes::from(b)),
+            Body::File(p) => {
+                let file = std::fs::File::open(&p)
+                    .map_err(|e| Error::io(format_args!("cannot open {}", p.display()), e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| Error::io(format_args!("cannot read {}", p.display()), e))?
+                    .len();
+                Source::File {
+                    file: Arc::new(file),
+                    len,
+                }
+            }
+            Body::Copy(existing) => return Ok(Err(existing)),
+        }))
+    }
+}
+
+impl Destination for ObjStoreDestination {
+    fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Store { shown, .. } => format!("object store {shown}"),
+            Backend::Par { client, prefix } => {
+                format!(
+                    "OCI pre-authenticated request {} prefix {prefix:?}",
+                    client.url
+                )
+            }
+        }
+    }
+
+    async fn put(&mut self, path: &str, body: Body) -> Result<()> {
+        if !is_safe_store_path(path) {
+            return Err(Error::Refused(format!("unsafe store path {path:?}")));
+        }
+        if !self.started {
+            self.started = true;
+            self.existing = self.backend.list().await;
+            // An earlier store's manifest must not mark this one complete.
+            self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
+                Error::io(
+                    "cannot remove the manifest of an earlier store under this prefix",
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
+        }
+        let src = match Self::source(body)? {
+            Ok(src) => src,
+            Err(existing) => match self.recent.get(&existing) {
+                Some(src) => src.clone(),
+                None => {
+                    // Not among the current chip's files: copy on the server
+                    // once the original is up.
+                    self.drain().await?;
+                    if self.backend.copy(&existing, path).await? {
+                        self.lock_uploaded().push(path.to_owned());
+                        return Ok(());
+                    }
+                    return Err(Error::io(
+                        format_args!("cannot put {path}"),
+                        std::io::Error::other(format!(
+                            "{existing} is no longer at hand to upload again"
+                        )),
+                    ));
+                }
+            },
+        };
+        if path == STORE_MANIFEST {
+            self.manifest = Some(src);
+            return Ok(());
+        }
+        self.recent.insert(path.to_owned(), src.clone());
+        if let Some(&(size, Some(md5))) = self.existing.get(path)
+            && size == src.len()
+            && src.md5()? == md5
+        {
+            // Already there from an interrupted run of the same store.
+            self.skipped += 1;
+            return Ok(());
+        }
+        while self.tasks.len() >= self.concurrency {
+            self.join_one().await?;
+        }
+        let backend = self.backend.clone();
+        let uploaded = self.uploaded.clone();
+        let path = path.to_owned();
+        self.tasks.spawn(async move {
+            uploaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(path.clone());
+            backend.put(&path, &src).await
+        });
+        Ok(())
+    }
+
+    async fn chip_stored(&mut self, _record: &ChipRecord<'_>) -> Result<()> {
+        self.recent.clear();
+        Ok(())
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        if let Err(e) = self.drain().await {
+            self.remove_uploaded().await;
+            return Err(e);
+        }
+        if let Some(manifest) = self.manifest.take()
+            && let Err(e) = self.backend.put(STORE_MANIFEST, &manifest).await
+        {
+            self.remove_uploaded().await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn abort(mut self) -> Result<()> {
+        self.remove_uploaded().await;
+        Ok(())
+    }
+}
+
+impl ObjStoreDestination {
+    /// How many objects were already at the destination with the same size
+    /// and MD5, and not uploaded again.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    fn lock_uploaded(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.uploaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type("chips/a.PNG"), "image/png");
+        assert_eq!(
+            content_type("coco/annotations/instances_train.json"),
+            "application/json"
+        );
+        assert_eq!(content_type("yolo/labels/train/a.txt"), "text/plain");
+        assert_eq!(content_type("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn timeouts_grow() {
+        let o = ObjStoreOptions::default();
+        assert!(request_timeout(200 << 20, &o) > request_timeout(1 << 10, &o));
+        assert_eq!(backoff(40, &o), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn bad_urls_are_usage_errors() {
+        for u in ["http://x/y", "s3://", "nonsense"] {
+            assert!(
+                ObjStoreDestination::open_url(u, ObjStoreOptions::default())
+                    .unwrap_err()
+                    .is_usage()
+            );
+        }
+    }
+}

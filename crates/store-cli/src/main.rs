@@ -23,6 +23,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Store a project's labels (in one or more formats) and its chips.
@@ -149,7 +151,8 @@ struct StoreArgs {
     project: PathBuf,
 
     /// Where to store: `local` writes to the folder given by --path, `db`
-    /// to the PostgreSQL/PostGIS table --table through --connection.
+    /// to the PostgreSQL/PostGIS table --table through --connection,
+    /// `objstore` to --url s3://bucket/prefix or --par-url URL --prefix P.
     #[arg(long, value_enum, value_name = "DESTINATION")]
     to: To,
 
@@ -186,6 +189,34 @@ struct StoreArgs {
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
 
+    /// The target of a `--to objstore` store through object_store:
+    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix;
+    /// credentials from each cloud's usual environment variables.
+    #[arg(long, value_name = "URL", conflicts_with = "par_url")]
+    url: Option<String>,
+
+    /// An OCI pre-authenticated request URL (`https://objectstorage.<region>.oraclecloud.com/p/<token>/n/<ns>/b/<bucket>/o/`)
+    /// for a `--to objstore` store; the token is never printed.
+    #[arg(long, value_name = "URL")]
+    par_url: Option<String>,
+
+    /// The object name prefix under --par-url (a `/` is added when missing).
+    #[arg(long, value_name = "P", requires = "par_url")]
+    prefix: Option<String>,
+
+    /// The endpoint of an S3-compatible service (--url s3://...).
+    /// Example: --endpoint https://<ns>.compat.objectstorage.eu-frankfurt-1.oraclecloud.com
+    #[arg(long, value_name = "URL", requires = "url")]
+    endpoint: Option<String>,
+
+    /// The signing region of an S3-compatible service (--url s3://...).
+    #[arg(long, value_name = "REGION", requires = "url")]
+    region: Option<String>,
+
+    /// Uploads in flight at once (`--to objstore`).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+
     /// Replace the target folder when it is not empty (it is swapped out
     /// whole once the new store is complete).
     #[arg(long)]
@@ -221,6 +252,9 @@ enum To {
     Local,
     /// A PostgreSQL/PostGIS table (--connection, --table; one format).
     Db,
+    /// An object store: --url s3://bucket/prefix (gs://, az://), or an OCI
+    /// pre-authenticated request: --par-url URL --prefix P.
+    Objstore,
 }
 
 fn main() -> ExitCode {
@@ -392,6 +426,35 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .enable_all()
                 .build()?;
             let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
+            run_store_on(&runtime, plan, dest, args)
+        }
+        To::Objstore => {
+            use labelstore::objstore::{ObjStoreDestination, ObjStoreOptions};
+            let opts = ObjStoreOptions {
+                concurrency: usize::from(args.concurrency),
+                endpoint: args.endpoint.clone(),
+                region: args.region.clone(),
+                ..ObjStoreOptions::default()
+            };
+            // The destination's clients need a runtime from the start; two
+            // workers keep uploads going while the pipeline converts chips.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let _guard = runtime.enter();
+            let dest = match (&args.url, &args.par_url) {
+                (Some(url), None) => ObjStoreDestination::open_url(url, opts)?,
+                (None, Some(par)) => {
+                    ObjStoreDestination::open_par(par, args.prefix.as_deref().unwrap_or(""), opts)?
+                }
+                _ => {
+                    return Err(StoreError::Usage(
+                        "--to objstore needs --url s3://bucket/prefix, or --par-url URL --prefix P"
+                            .into(),
+                    ));
+                }
+            };
             run_store_on(&runtime, plan, dest, args)
         }
     }

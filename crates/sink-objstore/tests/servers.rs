@@ -1,0 +1,725 @@
+//! Stores to real servers on loopback (moto's S3 server and the PAR
+//! emulator in `tests/support/parmock.py`), started by `cargo xtask test`,
+//! and checks the result through the servers themselves (boto3, plain HTTP
+//! GETs) against a local store of the same project.
+
+#![allow(clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use sink_api::{Body, Destination};
+use sink_objstore::{ObjStoreDestination, ObjStoreOptions};
+
+/// The PAR emulator's fault injection is global: PAR tests take turns.
+static PAR_LOCK: Mutex<()> = Mutex::new(());
+
+fn par_lock() -> MutexGuard<'static, ()> {
+    PAR_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: the object-store tests need the loopback servers \
+             that `cargo xtask test` starts; run `cargo xtask test`"
+        )
+    })
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn support(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(file)
+}
+
+/// The labelstore binary. `cargo test --workspace` (what `cargo xtask test`
+/// runs) builds it with the tests; when it is missing it is built here.
+/// Building it on every run would flip tokio's features between this test
+/// and the binary, and rebuild half the workspace each time.
+fn labelstore() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = root().join("target/debug/labelstore");
+            if !bin.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo)
+                    .args(["build", "-q", "-p", "store-cli", "--bin", "labelstore"])
+                    .current_dir(root())
+                    .status()
+                    .expect("running cargo build");
+                assert!(status.success(), "cargo build -p store-cli failed");
+            }
+            bin
+        })
+        .clone()
+}
+
+fn python() -> String {
+    env("LABELSTORE_PYTHON")
+}
+
+/// A name unique to this run.
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{tag}-{nanos:x}")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(labelstore())
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        // COCO's date_created: the same in the local and remote stores.
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .output()
+        .expect("running labelstore")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs the judge script; returns name -> Content-Type.
+fn judge(args: &[&str]) -> BTreeMap<String, String> {
+    let out = Command::new(python())
+        .arg(support("fetch.py"))
+        .args(args)
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .expect("running fetch.py");
+    assert!(out.status.success(), "fetch.py {args:?}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("fetch.py prints JSON")
+}
+
+/// Every file under `dir`, by relative path.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).expect("under base");
+                out.insert(
+                    rel.to_string_lossy().replace('\\', "/"),
+                    std::fs::read(&p).expect("read"),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn assert_same(local: &Path, remote: &Path, what: &str) {
+    let (a, b) = (tree(local), tree(remote));
+    let (ka, kb): (Vec<_>, Vec<_>) = (a.keys().collect(), b.keys().collect());
+    assert_eq!(ka, kb, "{what}: object names differ from the local store");
+    for (k, v) in &a {
+        assert!(&b[k] == v, "{what}: {k} differs from the local store");
+    }
+    assert!(
+        a.contains_key("labelstore-manifest.json"),
+        "{what}: no manifest"
+    );
+}
+
+/// The projects stored: the example and every fixture, with all the
+/// formats of their labeling type.
+fn projects() -> Vec<(String, PathBuf, &'static str)> {
+    let mut v = vec![(
+        "harbour".to_owned(),
+        root().join("examples/harbour"),
+        "json,coco,voc,yolo,kitti,geojson,shapefile",
+    )];
+    let mut fixtures: Vec<_> = std::fs::read_dir(root().join("tests/fixtures"))
+        .expect("tests/fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("project.json").exists())
+        .collect();
+    fixtures.sort();
+    for p in fixtures {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.join("project.json")).expect("read"))
+                .expect("project.json");
+        let formats = match manifest["labeling_type"].as_str() {
+            Some("object_detection") => "json,coco,voc,yolo,kitti,geojson,shapefile",
+            Some("instance_segmentation") => "json,coco",
+            _ => "png,tiff,geotiff,gif,bmp",
+        };
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        v.push((name, p, formats));
+    }
+    v
+}
+
+fn local_store(project: &Path, formats: &str, dir: &Path) -> PathBuf {
+    let out = dir.join("local");
+    let o = run(&[
+        "store",
+        &project.to_string_lossy(),
+        "--to",
+        "local",
+        "--path",
+        &out.to_string_lossy(),
+        "--format",
+        formats,
+    ]);
+    assert!(o.status.success(), "local store: {}", text(&o));
+    out
+}
+
+fn check_content_types(types: &BTreeMap<String, String>, what: &str) {
+    for (name, t) in types {
+        let expected = sink_objstore::content_type(name);
+        assert_eq!(t, expected, "{what}: Content-Type of {name}");
+    }
+}
+
+#[test]
+fn s3_stores_match_local_stores() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("ls");
+    judge(&["mkbucket", &endpoint, &bucket]);
+    for (name, project, formats) in projects() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = local_store(&project, formats, dir.path());
+        let url = format!("s3://{bucket}/stores/{name}");
+        let o = run(&[
+            "store",
+            &project.to_string_lossy(),
+            "--to",
+            "objstore",
+            "--url",
+            &url,
+            "--endpoint",
+            &endpoint,
+            "--format",
+            formats,
+        ]);
+        assert!(o.status.success(), "{name} to S3: {}", text(&o));
+        let remote = dir.path().join("remote");
+        let types = judge(&[
+            "s3",
+            &endpoint,
+            &bucket,
+            &format!("stores/{name}/"),
+            &remote.to_string_lossy(),
+        ]);
+        assert_same(&local, &remote, &format!("{name} (S3)"));
+        check_content_types(&types, &name);
+    }
+}
+
+#[test]
+fn par_stores_match_local_stores() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let run_prefix = unique("par");
+    for (name, project, formats) in projects() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = local_store(&project, formats, dir.path());
+        let prefix = format!("{run_prefix}/{name}");
+        let o = run(&[
+            "store",
+            &project.to_string_lossy(),
+            "--to",
+            "objstore",
+            "--par-url",
+            &par,
+            "--prefix",
+            &prefix,
+            "--format",
+            formats,
+        ]);
+        assert!(o.status.success(), "{name} to the PAR: {}", text(&o));
+        let token = par_token(&par);
+        assert!(
+            !text(&o).contains(&token),
+            "the token was printed: {}",
+            text(&o)
+        );
+        let remote = dir.path().join("remote");
+        let types = judge(&[
+            "par",
+            &par,
+            &format!("{prefix}/"),
+            &remote.to_string_lossy(),
+        ]);
+        assert_same(&local, &remote, &format!("{name} (PAR)"));
+        check_content_types(&types, &name);
+    }
+}
+
+fn par_token(par: &str) -> String {
+    let after = par.split("/p/").nth(1).expect("a PAR URL");
+    after.split('/').next().expect("token").to_owned()
+}
+
+fn origin(par: &str) -> String {
+    par.split("/p/").next().expect("origin").to_owned()
+}
+
+fn control(par: &str, what: &str) -> String {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, urllib.request; m = 'GET' if sys.argv[1].endswith('stats') else 'POST'; \
+             print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], method=m)).read().decode())",
+            &format!("{}/_control/{what}", origin(par)),
+        ])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "control {what}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn harbour() -> String {
+    root()
+        .join("examples/harbour")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn listing(par: &str, prefix: &str) -> BTreeMap<String, String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    judge(&["par", par, prefix, &dir.path().to_string_lossy()])
+}
+
+/// Every failing path through a PAR: the token never shows.
+#[test]
+fn par_failures_exit_1_without_the_token() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let scoped = env("LABELSTORE_TEST_PAR_SCOPED");
+    let token = par_token(&par);
+    let scoped_token = par_token(&scoped);
+    let bad_token = format!("{token}x");
+    let bad = par.replace(&token, &bad_token);
+    let down = format!("http://127.0.0.1:9/p/{token}/n/labelstore/b/test/o/");
+    let prefix = unique("fail");
+    let cases: Vec<(&str, String, String, Option<&str>)> = vec![
+        ("wrong token", bad.clone(), prefix.clone(), None),
+        (
+            "outside the PAR's prefix",
+            scoped.clone(),
+            prefix.clone(),
+            None,
+        ),
+        ("server down", down, prefix.clone(), None),
+        (
+            "500 forever",
+            par.clone(),
+            prefix.clone(),
+            Some("fail?status=500&count=100000"),
+        ),
+    ];
+    for (what, url, prefix, fault) in cases {
+        control(&par, "reset");
+        if let Some(f) = fault {
+            control(&par, f);
+        }
+        let o = run(&[
+            "store",
+            &harbour(),
+            "--to",
+            "objstore",
+            "--par-url",
+            &url,
+            "--prefix",
+            &prefix,
+            "--format",
+            "json,coco",
+        ]);
+        control(&par, "reset");
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{what}: {all}");
+        for t in [&token, &bad_token, &scoped_token] {
+            assert!(
+                !all.contains(t.as_str()),
+                "{what}: the token was printed: {all}"
+            );
+        }
+        assert!(!all.contains("MKCOL"), "{what}: {all}");
+        if what != "server down" && what != "500 forever" {
+            assert!(
+                all.contains("404") && all.contains("wrong, expired"),
+                "{what}: not reported as a refused PAR: {all}"
+            );
+        }
+        let objects = listing(&par, &format!("{prefix}/"));
+        assert!(
+            !objects.contains_key("labelstore-manifest.json"),
+            "{what}: a manifest was written"
+        );
+    }
+    // A bad PAR URL is a usage error, and its token is masked too.
+    let o = run(&[
+        "store",
+        &harbour(),
+        "--to",
+        "objstore",
+        "--par-url",
+        &par.replace("/o/", "/x/"),
+        "--prefix",
+        "p",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!text(&o).contains(&token), "{}", text(&o));
+}
+
+#[test]
+fn par_retries_transient_failures() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let prefix = unique("retry");
+    control(&par, "reset");
+    control(&par, "fail?status=503&count=3");
+    let o = run(&[
+        "store",
+        &harbour(),
+        "--to",
+        "objstore",
+        "--par-url",
+        &par,
+        "--prefix",
+        &prefix,
+        "--format",
+        "json",
+        "--concurrency",
+        "1",
+    ]);
+    let stats = control(&par, "stats");
+    control(&par, "reset");
+    assert!(o.status.success(), "{}", text(&o));
+    let objects = listing(&par, &format!("{prefix}/"));
+    assert!(objects.contains_key("labelstore-manifest.json"), "{stats}");
+}
+
+#[test]
+fn bad_urls_and_usage_exit_2() {
+    let cases: &[&[&str]] = &[
+        &["--url", "s3://"],
+        &["--url", "http://example.com/x"],
+        &["--url", "s3://b/a//c"],
+        &["--url", "gs://b/x", "--region", "r"],
+        &[
+            "--par-url",
+            "https://objectstorage.r.oraclecloud.com/p/SeCrEt/n/n/b/b/",
+        ],
+        &[
+            "--par-url",
+            "http://objectstorage.r.oraclecloud.com/p/SeCrEt/n/n/b/b/o/",
+        ],
+        &["--prefix", "p"],
+        &[],
+    ];
+    for case in cases {
+        let mut args = vec!["store", "--to", "objstore", "--format", "json"];
+        let h = harbour();
+        args.push(&h);
+        args.extend_from_slice(case);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{case:?}: {}", text(&o));
+        assert!(!text(&o).contains("SeCrEt"), "{case:?}: {}", text(&o));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The manifest appears only at commit, after everything else; a 200 MiB
+/// file goes through the PAR multipart flow and arrives whole.
+#[test]
+fn par_manifest_last_and_multipart() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let prefix = unique("mp");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.json");
+    let mut data = Vec::with_capacity(200 << 20);
+    let mut x: u32 = 1;
+    while data.len() < 200 << 20 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&big, &data).expect("write");
+    let rt = runtime();
+    control(&par, "reset");
+    rt.block_on(async {
+        let mut d =
+            ObjStoreDestination::open_par(&par, &prefix, ObjStoreOptions::default()).expect("open");
+        d.put("coco/big.json", Body::File(big.clone()))
+            .await
+            .expect("put");
+        d.put("a/b.txt", Body::Bytes(b"hello".to_vec()))
+            .await
+            .expect("put");
+        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
+            .await
+            .expect("put");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let before = listing(&par, &format!("{prefix}/"));
+        assert!(
+            !before.contains_key("labelstore-manifest.json"),
+            "{before:?}"
+        );
+        d.commit().await.expect("commit");
+    });
+    let stats = control(&par, "stats");
+    let out = dir.path().join("remote");
+    judge(&["par", &par, &format!("{prefix}/"), &out.to_string_lossy()]);
+    assert!(std::fs::read(out.join("coco/big.json")).expect("big") == data);
+    assert_eq!(std::fs::read(out.join("a/b.txt")).expect("b"), b"hello");
+    assert!(out.join("labelstore-manifest.json").exists());
+    let stats: serde_json::Value = serde_json::from_str(&stats).expect("stats");
+    // 200 MiB in 16 MiB parts: 13 part PUTs and the commit.
+    assert_eq!(stats["PUT u"], 13, "{stats}");
+    assert_eq!(stats["POST u"], 1, "{stats}");
+}
+
+fn s3_options(endpoint: &str) -> ObjStoreOptions {
+    let config = [
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+        ("aws_region", "us-east-1"),
+    ];
+    ObjStoreOptions {
+        endpoint: Some(endpoint.to_owned()),
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..ObjStoreOptions::default()
+    }
+}
+
+fn chip<'a>(files: &'a [(String, u64, String)]) -> sink_api::ChipRecord<'a> {
+    sink_api::ChipRecord {
+        id: "a",
+        image: "chips/a.png",
+        georeferencing: "none",
+        epsg: None,
+        labels: 1,
+        files,
+    }
+}
+
+/// An aborted S3 store leaves nothing of its own behind, and the manifest
+/// of an earlier store under the prefix is gone as soon as a new store
+/// starts; a `Body::Copy` of an earlier chip's file is a server-side copy.
+#[test]
+fn s3_abort_copy_and_stale_manifest() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("abort");
+    judge(&["mkbucket", &endpoint, &bucket]);
+    let url = format!("s3://{bucket}/store");
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fetch = |name: &str| {
+        let out = dir.path().join(name);
+        judge(&["s3", &endpoint, &bucket, "store/", &out.to_string_lossy()]);
+        tree(&out)
+    };
+    rt.block_on(async {
+        let mut d = ObjStoreDestination::open_url(&url, s3_options(&endpoint)).expect("open");
+        d.put("chips/a.png", Body::Bytes(b"png".to_vec()))
+            .await
+            .expect("put");
+        d.chip_stored(&chip(&[])).await.expect("chip");
+        d.put("yolo/images/a.png", Body::Copy("chips/a.png".into()))
+            .await
+            .expect("copy");
+        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
+            .await
+            .expect("put");
+        d.commit().await.expect("commit");
+    });
+    let first = fetch("first");
+    assert_eq!(first.len(), 3, "{:?}", first.keys());
+    assert_eq!(first["yolo/images/a.png"], b"png");
+    rt.block_on(async {
+        let mut d = ObjStoreDestination::open_url(&url, s3_options(&endpoint)).expect("open");
+        d.put("chips/b.png", Body::Bytes(b"b".to_vec()))
+            .await
+            .expect("put");
+        d.put("labels/b.txt", Body::Bytes(b"0".to_vec()))
+            .await
+            .expect("put");
+        d.abort().await.expect("abort");
+    });
+    let second = fetch("second");
+    let names: Vec<_> = second.keys().cloned().collect();
+    assert_eq!(names, ["chips/a.png", "yolo/images/a.png"], "{names:?}");
+}
+
+/// A store interrupted by a failing server leaves no manifest; run again,
+/// it uploads only what is missing (counted by the server).
+#[test]
+fn par_interrupted_store_resumes() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let prefix = unique("resume");
+    let args = |prefix: &str| {
+        run(&[
+            "store",
+            &harbour(),
+            "--to",
+            "objstore",
+            "--par-url",
+            &par,
+            "--prefix",
+            prefix,
+            "--format",
+            "json,coco,voc,yolo",
+            "--concurrency",
+            "2",
+        ])
+    };
+    control(&par, "reset");
+    control(&par, "fail?status=500&count=1000000&after=20");
+    let first = args(&prefix);
+    control(&par, "reset");
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let present = listing(&par, &format!("{prefix}/"));
+    assert!(!present.contains_key("labelstore-manifest.json"));
+    assert!(
+        !present.is_empty(),
+        "nothing was uploaded before the failure"
+    );
+    let second = args(&prefix);
+    let stats: serde_json::Value = serde_json::from_str(&control(&par, "stats")).expect("stats");
+    control(&par, "reset");
+    assert!(second.status.success(), "{}", text(&second));
+    let all = listing(&par, &format!("{prefix}/"));
+    assert!(all.contains_key("labelstore-manifest.json"));
+    assert_eq!(
+        stats["PUT o"].as_u64(),
+        Some((all.len() - present.len()) as u64),
+        "{stats}: {} objects, {} there before",
+        all.len(),
+        present.len()
+    );
+}
+
+/// Storing the same files again to S3 skips them (same size and MD5).
+#[test]
+fn s3_rerun_skips_identical_objects() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("rerun");
+    judge(&["mkbucket", &endpoint, &bucket]);
+    let url = format!("s3://{bucket}/store");
+    let rt = runtime();
+    for (round, skipped) in [(0, 0), (1, 2)] {
+        rt.block_on(async {
+            let mut d = ObjStoreDestination::open_url(&url, s3_options(&endpoint)).expect("open");
+            d.put("chips/a.png", Body::Bytes(b"png".to_vec()))
+                .await
+                .expect("put");
+            d.put("labels/a.txt", Body::Bytes(b"0 1".to_vec()))
+                .await
+                .expect("put");
+            let changed = format!("round {round}");
+            d.put("labels/b.txt", Body::Bytes(changed.into_bytes()))
+                .await
+                .expect("put");
+            assert_eq!(d.skipped(), skipped, "round {round}");
+            d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
+                .await
+                .expect("put");
+            d.commit().await.expect("commit");
+        });
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    judge(&[
+        "s3",
+        &endpoint,
+        &bucket,
+        "store/",
+        &dir.path().to_string_lossy(),
+    ]);
+    assert_eq!(
+        std::fs::read(dir.path().join("labels/b.txt")).expect("b"),
+        b"round 1"
+    );
+}
+
+/// Requests that time out are retried, then reported; neither the error's
+/// Display nor its Debug holds the token.
+#[test]
+fn par_timeouts_are_reported_without_the_token() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let token = par_token(&par);
+    let opts = ObjStoreOptions {
+        base_timeout: std::time::Duration::from_millis(500),
+        max_retries: 1,
+        first_backoff: std::time::Duration::from_millis(50),
+        ..ObjStoreOptions::default()
+    };
+    control(&par, "reset");
+    control(&par, "delay?seconds=2&count=4");
+    let result = runtime().block_on(async {
+        let mut d = ObjStoreDestination::open_par(&par, &unique("timeout"), opts).expect("open");
+        d.put("a.txt", Body::Bytes(b"x".to_vec())).await?;
+        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
+            .await?;
+        d.commit().await
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    control(&par, "reset");
+    let e = result.expect_err("the requests time out");
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains(&token), "{shown}");
+    assert!(shown.contains("after 2 attempts"), "{shown}");
+}
+
+/// An S3 endpoint that does not answer: exit status 1 after the retries.
+#[test]
+fn s3_server_down_exits_1() {
+    let o = run(&[
+        "store",
+        &harbour(),
+        "--to",
+        "objstore",
+        "--url",
+        "s3://down/store",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("Connection refused"), "{}", text(&o));
+}

@@ -1,0 +1,162 @@
+//! Object-store servers for the `sink-objstore` tests, on loopback:
+//! moto's S3 server (`moto_server`, PyPI `moto[server]`, installed into the
+//! tests' venv when missing) and the OCI PAR emulator kept under
+//! `crates/sink-objstore/tests/support/parmock.py`. [`Servers`] stops both
+//! when dropped, so a failing step still stops them.
+//!
+//! The tests find them through:
+//! - `LABELSTORE_TEST_S3`: the S3 endpoint (`http://127.0.0.1:PORT`; any
+//!   access key is accepted; tests create their own buckets);
+//! - `LABELSTORE_TEST_PAR`: a PAR URL for the whole bucket;
+//! - `LABELSTORE_TEST_PAR_SCOPED`: a PAR URL limited to the prefix `scoped/`.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+
+/// The running servers; stopped on drop.
+#[derive(Debug)]
+pub(crate) struct Servers {
+    children: Vec<(&'static str, Child)>,
+    env: Vec<(&'static str, String)>,
+    dir: PathBuf,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A token for this run's PARs: not guessable across runs.
+fn token(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{tag}{nanos:x}{:x}", std::process::id())
+}
+
+/// Installs moto's server into the venv of `python` when missing.
+fn ensure_moto(python: &Path) -> anyhow::Result<PathBuf> {
+    let bin = python.with_file_name("moto_server");
+    let ready = bin.exists()
+        && Command::new(python)
+            .args(["-c", "import boto3, moto"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ready {
+        return Ok(bin);
+    }
+    println!("xtask: pip install moto[server] boto3");
+    let status = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["moto[server]", "boto3"])
+        .status()
+        .context("running pip")?;
+    ensure!(status.success(), "pip install moto[server] boto3 failed");
+    ensure!(bin.exists(), "{} missing after pip install", bin.display());
+    Ok(bin)
+}
+
+fn wait_for(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited before listening ({status})");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not listen on 127.0.0.1:{port} within 30 s")
+}
+
+impl Servers {
+    /// Starts moto and the PAR emulator. `python` is the tests' venv
+    /// interpreter; `root` the workspace.
+    pub(crate) fn start(root: &Path, python: &Path) -> anyhow::Result<Servers> {
+        let moto = ensure_moto(python)?;
+        let dir = tempfile::Builder::new()
+            .prefix("labelstore-objstore-")
+            .tempdir()
+            .context("creating the servers' folder")?
+            .keep();
+        let mut servers = Servers {
+            children: Vec::new(),
+            env: Vec::new(),
+            dir,
+        };
+        let s3_port = free_port()?;
+        let s3_log = std::fs::File::create(servers.dir.join("moto.log"))?;
+        let mut child = Command::new(&moto)
+            .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
+            .env_remove("AWS_CA_BUNDLE")
+            .stdout(s3_log.try_clone()?)
+            .stderr(s3_log)
+            .spawn()
+            .with_context(|| format!("starting {}", moto.display()))?;
+        let started = wait_for(s3_port, &mut child, "moto_server");
+        servers.children.push(("moto_server", child));
+        started?;
+        servers
+            .env
+            .push(("LABELSTORE_TEST_S3", format!("http://127.0.0.1:{s3_port}")));
+
+        let par_port = free_port()?;
+        let (whole, scoped) = (token("w"), token("s"));
+        let par_log = std::fs::File::create(servers.dir.join("parmock.log"))?;
+        let mut child = Command::new(python)
+            .arg(root.join("crates/sink-objstore/tests/support/parmock.py"))
+            .arg(par_port.to_string())
+            .arg(servers.dir.join("par"))
+            .arg(format!("{whole}="))
+            .arg(format!("{scoped}=scoped/"))
+            .stdout(par_log.try_clone()?)
+            .stderr(par_log)
+            .spawn()
+            .context("starting the PAR emulator")?;
+        let started = wait_for(par_port, &mut child, "the PAR emulator");
+        servers.children.push(("parmock", child));
+        started?;
+        let par = |t: &str| format!("http://127.0.0.1:{par_port}/p/{t}/n/labelstore/b/test/o/");
+        servers.env.push(("LABELSTORE_TEST_PAR", par(&whole)));
+        servers
+            .env
+            .push(("LABELSTORE_TEST_PAR_SCOPED", par(&scoped)));
+        println!("xtask: moto S3 on 127.0.0.1:{s3_port}, PAR emulator on 127.0.0.1:{par_port}");
+        Ok(servers)
+    }
+
+    /// The variables the tests read.
+    pub(crate) fn env(&self) -> &[(&'static str, String)] {
+        &self.env
+    }
+
+    /// Stops the servers and removes their folder.
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
+        for (name, mut child) in self.children.drain(..) {
+            child
+                .kill()
+                .and_then(|()| child.wait().map(drop))
+                .with_context(|| format!("stopping {name}"))?;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        Ok(())
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
