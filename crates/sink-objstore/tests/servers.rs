@@ -47,7 +47,12 @@ fn labelstore() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let bin = root().join("target/debug/labelstore");
+            // Beside this test's own folder (target/debug/deps), wherever
+            // the target folder is (CARGO_TARGET_DIR included).
+            let bin = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.join("labelstore")))
+                .unwrap_or_else(|| root().join("target/debug/labelstore"));
             if !bin.exists() {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let status = Command::new(cargo)
