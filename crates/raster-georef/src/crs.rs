@@ -231,6 +231,20 @@ impl Crs {
         Ok(point[0])
     }
 
+    /// Refuses a point that is not finite, naming it.
+    fn check_finite(&self, points: &[(f64, f64)]) -> Result<()> {
+        match points
+            .iter()
+            .position(|(x, y)| !x.is_finite() || !y.is_finite())
+        {
+            Some(i) => {
+                let (x, y) = points[i];
+                Err(self.error(format!("point {i} ({x}, {y}) is not finite")))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Converts many points in place, as [`to_wgs84`](Self::to_wgs84) does
     /// one; faster than calling it per point.
     ///
@@ -238,13 +252,7 @@ impl Crs {
     /// slice holds partly converted values.
     pub fn to_wgs84_many(&self, points: &mut [(f64, f64)]) -> Result<()> {
         let pipeline = self.to_wgs84.as_ref().map_err(|m| self.error(m.clone()))?;
-        if let Some(i) = points
-            .iter()
-            .position(|(x, y)| !x.is_finite() || !y.is_finite())
-        {
-            let (x, y) = points[i];
-            return Err(self.error(format!("point {i} ({x}, {y}) is not finite")));
-        }
+        self.check_finite(points)?;
         if self.geographic {
             let limit = std::f64::consts::FRAC_PI_2 * (1.0 + 1e-12);
             if let Some(i) = points
@@ -303,13 +311,7 @@ impl Crs {
     /// slice holds partly converted values.
     pub fn from_wgs84_many(&self, points: &mut [(f64, f64)]) -> Result<()> {
         let pipeline = self.to_wgs84.as_ref().map_err(|m| self.error(m.clone()))?;
-        if let Some(i) = points
-            .iter()
-            .position(|(x, y)| !x.is_finite() || !y.is_finite())
-        {
-            let (x, y) = points[i];
-            return Err(self.error(format!("point {i} ({x}, {y}) is not finite")));
-        }
+        self.check_finite(points)?;
         if let Some(i) = points
             .iter()
             .position(|&(_, lat)| lat.abs() > 90.0 * (1.0 + 1e-12))
