@@ -4,6 +4,8 @@
 //! - `cargo xtask test`: format check, clippy with warnings denied, every
 //!   crate's tests, then the conformance suite. README's test command and CI.
 //! - `cargo xtask conformance`: the cross-crate suite over `tests/fixtures`.
+//! - `cargo xtask serve ENVFILE`: the test servers, for running tests by
+//!   hand, until ENVFILE is deleted.
 //! - `cargo xtask gen-example`: regenerates the example project in `examples/`.
 //! - `cargo xtask bench formats`: labelstore against Datumaro, COCO to VOC,
 //!   YOLO and KITTI on 10,000 chips: time and peak memory.
@@ -25,10 +27,13 @@ fn main() -> std::process::ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&root),
         Some("bench") => bench::run(&root, args.get(1).map(String::as_str)),
+        Some("serve") => test::serve(&root, args.get(1).map(String::as_str)),
         Some("conformance") => test::ensure_tools().and_then(|()| conformance::run(&root)),
         Some("gen-example") => gen_example::run(&root.join("examples/harbour")),
         _ => {
-            eprintln!("usage: cargo xtask <test|conformance|gen-example|bench formats>");
+            eprintln!(
+                "usage: cargo xtask <test|serve ENVFILE|conformance|gen-example|bench formats>"
+            );
             return std::process::ExitCode::from(2);
         }
     };

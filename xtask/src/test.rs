@@ -140,6 +140,38 @@ pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(python)
 }
 
+/// `cargo xtask serve ENVFILE`: starts the test servers (PostgreSQL +
+/// PostGIS, the S3 server, the PAR emulator), writes `export KEY='VALUE'`
+/// lines for the tests' variables to ENVFILE, and keeps the servers up
+/// until ENVFILE is deleted. For running single tests by hand:
+/// `. ENVFILE && cargo test -p sink-db`.
+pub(crate) fn serve(root: &Path, envfile: Option<&str>) -> anyhow::Result<()> {
+    let Some(envfile) = envfile else {
+        bail!("usage: cargo xtask serve ENVFILE (delete ENVFILE to stop the servers)");
+    };
+    ensure_tools()?;
+    let python = ensure_python(root)?;
+    let cluster = crate::pg::Cluster::start()?;
+    let servers = crate::objstore::Servers::start(root, &python)?;
+    let mut vars = vec![
+        ("LABELSTORE_PYTHON", python.display().to_string()),
+        ("LABELSTORE_TEST_PG", cluster.url().to_owned()),
+    ];
+    vars.extend(servers.env().iter().map(|(k, v)| (*k, v.clone())));
+    let text: String = vars
+        .iter()
+        .map(|(k, v)| format!("export {k}='{v}'\n"))
+        .collect();
+    std::fs::write(envfile, text).with_context(|| format!("writing {envfile}"))?;
+    println!("xtask: servers up; `. {envfile}` to use them, delete {envfile} to stop them");
+    while Path::new(envfile).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    drop(servers);
+    drop(cluster);
+    Ok(())
+}
+
 /// Runs the whole test suite.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     ensure_tools()?;
