@@ -43,6 +43,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("gdalinfo", "gdal-bin"),
     ("gdal_translate", "gdal-bin"),
     ("cs2cs", "proj-bin"),
+    ("raster2pgsql", "postgis"),
 ];
 
 fn has(program: &str) -> bool {

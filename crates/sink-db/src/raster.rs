@@ -143,7 +143,13 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
     let photometric = tag16(&mut dec, Tag::PhotometricInterpretation).unwrap_or(1);
     let compression = tag16(&mut dec, Tag::Compression).unwrap_or(1);
     let samples = usize::from(tag16(&mut dec, Tag::SamplesPerPixel).unwrap_or(1).max(1));
-    let bits = tag16(&mut dec, Tag::BitsPerSample).unwrap_or(1);
+    // One BitsPerSample value per sample (an RGB chip has three): read the
+    // first, as a list.
+    let bits = dec
+        .get_tag_u16_vec(Tag::BitsPerSample)
+        .ok()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(1);
     let nodata = dec
         .find_tag(Tag::GdalNodata)
         .ok()

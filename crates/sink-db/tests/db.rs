@@ -248,6 +248,222 @@ async fn rows(c: &Client, table: &str, project: &str) -> Rows {
     .collect()
 }
 
+/// GDAL's connection string for the test cluster (the password goes in
+/// `PGPASSWORD`, not in the string) and the password.
+fn gdal_pg() -> (String, String) {
+    let u = url();
+    let rest = u.strip_prefix("postgres://").expect("a postgres:// URL");
+    let (auth, hostpart) = rest.rsplit_once('@').expect("user:password@host");
+    let (user, password) = auth.split_once(':').expect("user:password");
+    let (hostport, db) = hostpart.split_once('/').expect("host:port/db");
+    let (host, port) = hostport.split_once(':').expect("host:port");
+    (
+        format!("PG:host={host} port={port} dbname={db} user={user}"),
+        password.to_owned(),
+    )
+}
+
+/// What GDAL reads of a raster (`gdalinfo -json -checksum`): size, geotransform,
+/// CRS, and each band's type, nodata and checksum.
+fn gdal_view(source: &str, password: &str) -> serde_json::Value {
+    let o = Command::new("gdalinfo")
+        .args(["-json", "-checksum", source])
+        .env("PGPASSWORD", password)
+        .output()
+        .expect("running gdalinfo (Debian gdal-bin)");
+    assert!(
+        o.status.success(),
+        "gdalinfo {source}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bands: Vec<serde_json::Value> = v["bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::json!([b["type"], b["noDataValue"], b["checksum"]]))
+        .collect();
+    let compression = &v["metadata"]["IMAGE_STRUCTURE"]["COMPRESSION"];
+    serde_json::json!({
+        "jpeg": compression.as_str().is_some_and(|c| c.contains("JPEG")),
+        "size": v["size"],
+        "bands": bands,
+        // The EPSG code GDAL identifies (the WKT texts differ in wording:
+        // PostGIS's spatial_ref_sys against PROJ's database).
+        "crs": v["stac"]["proj:epsg"],
+        "geotransform": v["geoTransform"],
+    })
+}
+
+/// Loads `file` with PostGIS's own loader (`raster2pgsql`, which reads it
+/// through GDAL) into the table `reference`, replacing what was there.
+fn raster2pgsql(file: &Path, epsg: i32, reference: &str) {
+    let (conn, password) = gdal_pg();
+    let load = Command::new("raster2pgsql")
+        .args(["-d", "-s", &epsg.to_string()])
+        .arg(file)
+        .arg(reference)
+        .output()
+        .expect("running raster2pgsql (Debian postgis)");
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let mut psql = Command::new("psql")
+        .args([
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            conn.trim_start_matches("PG:"),
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("running psql");
+    use std::io::Write as _;
+    psql.stdin.take().unwrap().write_all(&load.stdout).unwrap();
+    assert!(psql.wait().unwrap().success(), "loading {}", file.display());
+}
+
+/// A raster's PostGIS description: `ST_Metadata` (without the
+/// geotransform when `georeferenced` is false: raster2pgsql puts a plain
+/// image on a grid of its own), each band's pixel type and nodata, and its
+/// pixels by `ST_DumpValues`, band after band.
+async fn postgis_view(
+    c: &Client,
+    sql_from: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    column: &str,
+    georeferenced: bool,
+) -> (String, Vec<f64>) {
+    let meta = if georeferenced {
+        format!("ST_Metadata({column})::text")
+    } else {
+        format!("ST_Width({column}) || 'x' || ST_Height({column})")
+    };
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT {meta} || ' ' || (SELECT string_agg(ST_BandPixelType({column}, b) || '/' \
+                   || coalesce(ST_BandNoDataValue({column}, b)::text, '-'), ',') \
+                   FROM generate_series(1, ST_NumBands({column})) b) {sql_from}"
+            ),
+            params,
+        )
+        .await
+        .unwrap();
+    let dumped = c
+        .query(
+            &format!(
+                "SELECT (d).nband, ARRAY(SELECT unnest((d).valarray)) FROM \
+                 (SELECT ST_DumpValues({column}, NULL::integer[], false) AS d {sql_from}) s \
+                 ORDER BY 1"
+            ),
+            params,
+        )
+        .await
+        .unwrap();
+    let pixels = dumped
+        .iter()
+        .flat_map(|r| r.get::<_, Vec<Option<f64>>>(1))
+        .map(|v| v.expect("every pixel has a value"))
+        .collect();
+    (row.get(0), pixels)
+}
+
+/// Judges one stored raster (`column` of the row of `chip`) against the
+/// local file a `--to local` store wrote, by outside readers only:
+/// - PostGIS: the same file loaded by `raster2pgsql` has the same
+///   `ST_Metadata` (geotransform with rotation, size, SRID, band count),
+///   band pixel types and nodata, and `ST_DumpValues`;
+/// - GDAL's PostGIS raster driver reads the row with the size,
+///   geotransform, CRS, band types, nodata and checksums GDAL reads from
+///   the file (GDAL's driver cannot read rotated rasters: those are judged
+///   by PostGIS only).
+#[allow(clippy::too_many_arguments)]
+async fn judge_raster(
+    c: &Client,
+    table: &str,
+    project: &str,
+    chip: &str,
+    column: &str,
+    local: &Path,
+    epsg: i32,
+    georeferenced: bool,
+) {
+    let (conn, password) = gdal_pg();
+    let mut from_file = gdal_view(local.to_str().unwrap(), &password);
+    // JPEG decoders may differ by a level or two (IDCT and colour
+    // conversion rounding): labelstore decodes with zune-jpeg, GDAL with
+    // libjpeg. A JPEG chip's pixels are compared within that tolerance and
+    // its checksums left out; every other chip must be exact.
+    let jpeg = from_file["jpeg"] == true;
+    // A PNG/GIF/BMP/TIFF mask file carries no georeferencing even when
+    // its chip (and so the mask raster) has it.
+    let georeferenced = georeferenced && !from_file["geotransform"].is_null();
+    let reference = format!("{table}_reference");
+    raster2pgsql(local, epsg, &reference);
+    let ours = postgis_view(
+        c,
+        &format!("FROM {table} WHERE project = $1 AND chip_id = $2"),
+        &[&project, &chip],
+        column,
+        georeferenced,
+    )
+    .await;
+    let theirs = postgis_view(c, &format!("FROM {reference}"), &[], "rast", georeferenced).await;
+    assert_eq!(
+        ours.0, theirs.0,
+        "{project} {chip} {column}: ST_Metadata and bands"
+    );
+    assert_eq!(ours.1.len(), theirs.1.len(), "{project} {chip} {column}");
+    let worst = ours
+        .1
+        .iter()
+        .zip(&theirs.1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let tolerance = if jpeg { 2.0 } else { 0.0 };
+    assert!(
+        worst <= tolerance,
+        "{project} {chip} {column}: ST_DumpValues differs from raster2pgsql's load of {} by {worst}",
+        local.display()
+    );
+
+    let rotated = from_file["geotransform"][2] != 0.0 || from_file["geotransform"][4] != 0.0;
+    if rotated {
+        return;
+    }
+    let source = format!(
+        "{conn} schema=public table={table} column={column} mode=2 \
+         where='project=$${project}$$ AND chip_id=$${chip}$$'"
+    );
+    let mut from_db = gdal_view(&source, &password);
+    for v in [&mut from_db, &mut from_file] {
+        v["jpeg"] = serde_json::Value::Null;
+        if !georeferenced {
+            // A plain image has no geotransform or CRS in GDAL's view; its
+            // raster sits in pixel space with SRID 0.
+            v["geotransform"] = serde_json::Value::Null;
+            v["crs"] = serde_json::Value::Null;
+        }
+        if jpeg {
+            for b in v["bands"].as_array_mut().unwrap() {
+                b[2] = serde_json::Value::Null;
+            }
+        }
+    }
+    assert_eq!(
+        from_db,
+        from_file,
+        "{project} {chip} {column}: GDAL reads the row and {} differently",
+        local.display()
+    );
+}
+
 /// Stores `project` locally and to the database in `format`; checks every
 /// chip raster against the local chip file (georeferencing, SRID, size,
 /// decoded pixels), masks against the local mask files, and every label
@@ -287,6 +503,18 @@ fn check_project(project: &str, format: &str, table: &str) {
             let want = sink_db::chip_raster(&bytes, image, epsg).unwrap();
             let have = WkbRaster::from_wkb(rast).unwrap();
             assert_eq!(have, want, "{project} chip {id}");
+            let georeferenced = chip["georeferencing"] != "none";
+            judge_raster(
+                &c,
+                table,
+                &name,
+                id,
+                "rast",
+                &local.join(image),
+                epsg,
+                georeferenced,
+            )
+            .await;
             if chip["georeferencing"] != "none" {
                 let gt = raster_georef::read_embedded(std::io::Cursor::new(&bytes), image)
                     .unwrap()
@@ -304,6 +532,17 @@ fn check_project(project: &str, format: &str, table: &str) {
             assert_eq!(labels.as_deref(), Some(&local_label[..]), "{label_path}");
             match mask {
                 Some(m) => {
+                    judge_raster(
+                        &c,
+                        table,
+                        &name,
+                        id,
+                        "mask",
+                        &local.join(label_path),
+                        epsg,
+                        georeferenced,
+                    )
+                    .await;
                     let m = WkbRaster::from_wkb(m).unwrap();
                     let band = raster_georef::decode_band8(&local_label, label_path).unwrap();
                     assert_eq!(m.bands[0].pixels, Pixels::U8(band.data));
