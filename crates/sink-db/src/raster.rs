@@ -190,7 +190,18 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
         patched = set_photometric_gray(bytes)?;
         dec = Decoder::new(Cursor::new(&patched[..])).map_err(fail)?;
     }
-    let dec_img = dec.read_image().map_err(fail)?;
+    // Planar chips (PlanarConfiguration 2) hold one plane per band, one
+    // after the other; `read_image_to_buffer` reads them all (`read_image`
+    // would read the first plane only).
+    let planar = tag16(&mut dec, Tag::PlanarConfiguration) == Some(2) && samples > 1;
+    if planar && bits < 8 {
+        return Err("planar TIFF with samples under 8 bits is not supported".into());
+    }
+    let dec_img = if planar {
+        read_planar(&mut dec, w, h, samples).map_err(fail)?
+    } else {
+        dec.read_image().map_err(fail)?
+    };
     let n = w as usize * h as usize;
     let check = |len: usize| {
         if len == n * samples {
@@ -210,7 +221,11 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
                 .map(|b| RasterBand {
                     pixtype: $t,
                     nodata: nd,
-                    pixels: Pixels::$variant($v.iter().skip(b).step_by(samples).copied().collect()),
+                    pixels: Pixels::$variant(if planar {
+                        $v[b * n..(b + 1) * n].to_vec()
+                    } else {
+                        $v.iter().skip(b).step_by(samples).copied().collect()
+                    }),
                 })
                 .collect::<Vec<_>>()
         }};
@@ -237,6 +252,72 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
         }
     };
     Ok((w, h, bands))
+}
+
+/// A planar TIFF's samples, plane after plane, read chunk by chunk (the
+/// `tiff` crate's whole-image reads return only some of the planes). Chunks
+/// are numbered plane by plane, each plane's strips or tiles row by row.
+fn read_planar<Rd: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<Rd>,
+    w: u32,
+    h: u32,
+    samples: usize,
+) -> tiff::TiffResult<DecodingResult> {
+    let (cw, ch) = dec.chunk_dimensions();
+    let (across, down) = (w.div_ceil(cw.max(1)), h.div_ceil(ch.max(1)));
+    let per_plane = across * down;
+    let n = w as usize * h as usize;
+    let mut out: Option<(DecodingResult, usize)> = None;
+    for plane in 0..samples as u32 {
+        for cy in 0..down {
+            for cx in 0..across {
+                let index = plane * per_plane + cy * across + cx;
+                let (dw, dh) = dec.chunk_data_dimensions(index);
+                let mut chunk = dec.read_chunk(index)?;
+                if out.is_none() {
+                    let blank = match &chunk {
+                        DecodingResult::U8(_) => DecodingResult::U8(vec![0; n * samples]),
+                        DecodingResult::I8(_) => DecodingResult::I8(vec![0; n * samples]),
+                        DecodingResult::U16(_) => DecodingResult::U16(vec![0; n * samples]),
+                        DecodingResult::I16(_) => DecodingResult::I16(vec![0; n * samples]),
+                        DecodingResult::U32(_) => DecodingResult::U32(vec![0; n * samples]),
+                        DecodingResult::I32(_) => DecodingResult::I32(vec![0; n * samples]),
+                        DecodingResult::F32(_) => DecodingResult::F32(vec![0.0; n * samples]),
+                        DecodingResult::F64(_) => DecodingResult::F64(vec![0.0; n * samples]),
+                        _ => {
+                            return Err(tiff::TiffError::UnsupportedError(
+                                tiff::TiffUnsupportedError::UnknownInterpretation,
+                            ));
+                        }
+                    };
+                    let len = chunk.as_buffer(0).as_bytes().len();
+                    out = Some((blank, len / (dw as usize * dh as usize).max(1)));
+                }
+                let Some((whole, bytes)) = &mut out else {
+                    continue;
+                };
+                let src = chunk.as_buffer(0);
+                let src = src.as_bytes();
+                let bytes = *bytes;
+                let mut dst = whole.as_buffer(0);
+                let dst = dst.as_bytes_mut();
+                let row = dw as usize * bytes;
+                for r in 0..dh as usize {
+                    let y = (cy * ch) as usize + r;
+                    let at = (plane as usize * n + y * w as usize + (cx * cw) as usize) * bytes;
+                    let from = r * row;
+                    if let (Some(d), Some(s)) =
+                        (dst.get_mut(at..at + row), src.get(from..from + row))
+                    {
+                        d.copy_from_slice(s);
+                    }
+                }
+            }
+        }
+    }
+    out.map(|(r, _)| r).ok_or(tiff::TiffError::FormatError(
+        tiff::TiffFormatError::InconsistentSizesEncountered,
+    ))
 }
 
 /// Rows of packed `bits`-bit samples (each row starting on a byte) to one
