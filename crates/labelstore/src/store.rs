@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use labels_model::{
@@ -57,16 +59,21 @@ pub enum StoreError {
     /// Local scratch space failed (exit status 1).
     #[error("local scratch space: {0}")]
     Scratch(#[from] io::Error),
+    /// The store was interrupted (Ctrl-C, SIGTERM) and undone (exit status 130).
+    #[error("interrupted: the store was undone, the destination is as it was")]
+    Interrupted,
 }
 
 impl StoreError {
     /// The process exit status for this error: 2 for input and usage
-    /// errors, 1 for destination failures.
+    /// errors, 1 for destination failures, 130 (as after SIGINT) for an
+    /// interrupted store.
     pub fn exit_code(&self) -> u8 {
         match self {
             StoreError::Input(_) | StoreError::Usage(_) => 2,
             StoreError::Destination(e) if e.is_usage() => 2,
             StoreError::Destination(_) | StoreError::Scratch(_) => 1,
+            StoreError::Interrupted => 130,
         }
     }
 }
@@ -146,9 +153,26 @@ pub struct Plan {
     resolution: Resolution,
     options: StoreOptions,
     started: Instant,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Plan {
+    /// Makes the store stop when `cancel` becomes true (checked before each
+    /// chip and before the store manifest): it is then undone as after a
+    /// failure and [`execute`](Plan::execute) returns
+    /// [`StoreError::Interrupted`].
+    pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> Plan {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    fn check_cancel(&self) -> Result<(), StoreError> {
+        match &self.cancel {
+            Some(c) if c.load(Ordering::Relaxed) => Err(StoreError::Interrupted),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads and validates the project at `project_path` (a manifest or a
     /// folder holding `project.json`) for a store with `options`. Nothing is
     /// written.
@@ -200,6 +224,7 @@ impl Plan {
             resolution,
             options,
             started,
+            cancel: None,
         })
     }
 
@@ -276,6 +301,7 @@ impl Plan {
             .zip(&self.resolution.georef)
             .enumerate()
         {
+            self.check_cancel()?;
             let chip = &project.chips[i];
             let stored = stored_chip(chip, georef);
             let base = &project.base_dir;
@@ -349,6 +375,7 @@ impl Plan {
             sent.record(&mut receipt, &path, size, &sha)?;
         }
         receipt.finish()?;
+        self.check_cancel()?;
         let manifest = spool.path().join(STORE_MANIFEST);
         let size = std::fs::metadata(&manifest)?.len();
         dest.put(STORE_MANIFEST, Body::File(manifest)).await?;

@@ -93,11 +93,53 @@ impl FsDestination {
                     Error::io(format_args!("cannot clear {}", self.staging.display()), e)
                 })?;
         }
+        self.remove_stale_staging();
         tokio::fs::create_dir_all(&self.staging)
             .await
             .map_err(|e| Error::io(format_args!("cannot create {}", self.staging.display()), e))?;
         self.staged = true;
         Ok(())
+    }
+
+    /// Removes the staging folders of earlier stores into the same target
+    /// whose process is gone (killed before it could clean up). Only where
+    /// `/proc` tells which processes live; a `-old-` folder is never
+    /// touched (after a crash in the middle of a replace it may hold the
+    /// only copy of the previous store).
+    fn remove_stale_staging(&self) {
+        let proc = Path::new("/proc");
+        if !proc.join("self").exists() {
+            return;
+        }
+        let (Some(parent), Some(ours)) = (self.staging.parent(), self.staging.file_name()) else {
+            return;
+        };
+        let ours = ours.to_string_lossy();
+        let Some((prefix, _)) = ours.rsplit_once('-') else {
+            return;
+        };
+        let dir = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let stale = name
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id() && !proc.join(pid.to_string()).exists()
+                });
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 
@@ -270,6 +312,29 @@ mod tests {
             std::fs::metadata(&a).unwrap().ino(),
             std::fs::metadata(&b).unwrap().ino()
         );
+    }
+
+    #[test]
+    fn stale_staging_folders_of_dead_processes_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("store");
+        // No process has pid 4194305 (above Linux's pid_max limit).
+        let dead = tmp.path().join(".store.labelstore-staging-4194305");
+        let old = tmp.path().join(".store.labelstore-old-4194305");
+        let other = tmp.path().join(".other.labelstore-staging-4194305");
+        // pid 1 lives as long as the machine.
+        let alive = tmp.path().join(".store.labelstore-staging-1");
+        for d in [&dead, &old, &other, &alive] {
+            std::fs::create_dir_all(d.join("chips")).unwrap();
+        }
+        rt().block_on(async {
+            let mut d = FsDestination::open(&target, false).unwrap();
+            d.put("a.txt", Body::Bytes(b"a".to_vec())).await.unwrap();
+            d.commit().await.unwrap();
+        });
+        assert!(!dead.exists());
+        assert!(old.exists() && other.exists() && alive.exists());
+        assert_eq!(listing(tmp.path()).len(), 4, "{:?}", listing(tmp.path()));
     }
 
     #[test]

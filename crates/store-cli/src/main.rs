@@ -9,6 +9,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use labelstore::model::{FormatId, ImageLimits, Scope};
@@ -490,12 +492,53 @@ fn run_store_on<D: labelstore::sink::Destination>(
             bar.set_position(p.done as u64);
         }
     };
+    let plan = plan.cancel_on(interrupt_flag());
     let report = runtime.block_on(plan.execute(dest, &mut progress));
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     print_report(&report?, args.json);
     Ok(())
+}
+
+/// A flag set by the first SIGINT (Ctrl-C) or SIGTERM: the store then stops
+/// before its next chip and is undone. A second signal ends the process at
+/// once (exit status 130), as a stuck upload would otherwise keep it alive.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let listener = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                for _ in 0..2 {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                    if set.swap(true, Ordering::Relaxed) {
+                        eprintln!("labelstore: interrupted again: stopping now");
+                        std::process::exit(130);
+                    }
+                    eprintln!("labelstore: interrupted: undoing the store (again to stop at once)");
+                }
+            });
+        });
+    if let Err(e) = listener {
+        eprintln!("labelstore: warning: Ctrl-C will not undo the store: {e}");
+    }
+    flag
 }
 
 fn print_report(r: &StoreReport, json: bool) {

@@ -1,5 +1,6 @@
 //! A store killed with SIGKILL after its first files are staged leaves the
-//! target absent, or as it was.
+//! target absent, or as it was; one interrupted by SIGINT (Ctrl-C) or
+//! SIGTERM undoes itself (no staging folder left) and exits with 130.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,9 +27,22 @@ fn big_project(dir: &Path, n: usize) {
     std::fs::write(dir.join("project.json"), project.to_string()).unwrap();
 }
 
-/// Starts a store into `target`, kills it once its staging folder holds a
-/// chip, and returns whether the staging folder was seen.
+/// Starts a store into `target`, kills it with SIGKILL once its staging
+/// folder holds a chip, and checks the staging folder was there.
 fn kill_midway(project: &Path, target: &Path, overwrite: bool) {
+    let staging = signal_midway(project, target, overwrite, None);
+    assert!(staging.exists(), "the store was not killed midway");
+}
+
+/// Starts a store into `target` and, once its staging folder holds a chip,
+/// sends it `signal` (SIGKILL when `None`); returns the staging folder's
+/// path and, for a signal, the exit status and standard error.
+fn signal_midway(
+    project: &Path,
+    target: &Path,
+    overwrite: bool,
+    signal: Option<&str>,
+) -> std::path::PathBuf {
     let mut cmd = labelstore();
     cmd.arg("store")
         .arg(project)
@@ -37,7 +51,11 @@ fn kill_midway(project: &Path, target: &Path, overwrite: bool) {
     if overwrite {
         cmd.arg("--overwrite");
     }
-    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let name = target.file_name().unwrap().to_string_lossy();
     let staging = target
         .parent()
@@ -59,9 +77,44 @@ fn kill_midway(project: &Path, target: &Path, overwrite: bool) {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(staging.exists(), "the store was not killed midway");
+    match signal {
+        None => {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+        Some(signal) => {
+            let sent = std::process::Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
+            assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
+        }
+    }
+    staging
+}
+
+#[test]
+fn ctrl_c_or_sigterm_midway_undoes_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    big_project(&project, 4000);
+
+    let target = tmp.path().join("absent");
+    let staging = signal_midway(&project, &target, false, Some("INT"));
+    assert!(!target.exists());
+    assert!(!staging.exists(), "the staging folder is removed");
+
+    let target = tmp.path().join("existing");
+    std::fs::create_dir_all(target.join("chips")).unwrap();
+    std::fs::write(target.join("project.json"), b"the previous store").unwrap();
+    let before = snapshot(&target);
+    let staging = signal_midway(&project, &target, true, Some("TERM"));
+    assert_eq!(snapshot(&target), before);
+    assert!(!staging.exists(), "the staging folder is removed");
 }
 
 #[test]
