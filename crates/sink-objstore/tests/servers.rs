@@ -514,6 +514,78 @@ fn par_manifest_last_and_multipart() {
     assert_eq!(stats["POST u"], 1, "{stats}");
 }
 
+/// Through the CLI: a project whose label file (`project.json` of a `json`
+/// store) is over 200 MiB goes through the PAR multipart flow and arrives
+/// whole, byte for byte what a local store writes.
+#[test]
+fn par_cli_stores_a_200_mib_label_file() {
+    let _turn = par_lock();
+    let par = env("LABELSTORE_TEST_PAR");
+    let prefix = unique("big-labels");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("chips")).expect("mkdir");
+    std::fs::copy(
+        root().join("tests/fixtures/detection-basic/chips/a.png"),
+        project.join("chips/a.png"),
+    )
+    .expect("copy a chip");
+    // A label note of 200 MiB of varied printable text (no escapes).
+    let mut note = String::with_capacity(200 << 20);
+    let mut x: u32 = 7;
+    while note.len() < 200 << 20 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        note.push(char::from(b'a' + (x >> 24) as u8 % 26));
+    }
+    let manifest = serde_json::json!({
+        "labelstore": 1, "name": "big labels", "labeling_type": "object_detection",
+        "classes": [{"id": 1, "name": "ship"}],
+        "chips": [{"id": "a", "image": "chips/a.png",
+                   "labels": [{"class": "ship", "bbox": [1, 1, 20, 20],
+                               "attributes": {"note": note}}]}]
+    });
+    drop(note);
+    std::fs::write(
+        project.join("project.json"),
+        serde_json::to_vec(&manifest).expect("json"),
+    )
+    .expect("write");
+    drop(manifest);
+    let local = local_store(&project, "json", dir.path());
+    let size = std::fs::metadata(local.join("project.json"))
+        .expect("local project.json")
+        .len();
+    assert!(size > 200 << 20, "{size} bytes");
+    control(&par, "reset");
+    let o = run(&[
+        "store",
+        &project.to_string_lossy(),
+        "--to",
+        "objstore",
+        "--par-url",
+        &par,
+        "--prefix",
+        &prefix,
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(&par_token(&par)), "{}", text(&o));
+    let stats: serde_json::Value = serde_json::from_str(&control(&par, "stats")).expect("stats");
+    // One object above the 64 MiB threshold, in 16 MiB parts, committed once.
+    let parts = size.div_ceil(16 << 20);
+    assert_eq!(stats["PUT u"], parts, "{stats}");
+    assert_eq!(stats["POST u"], 1, "{stats}");
+    let remote = dir.path().join("remote");
+    judge(&[
+        "par",
+        &par,
+        &format!("{prefix}/"),
+        &remote.to_string_lossy(),
+    ]);
+    assert_same(&local, &remote, "200 MiB label file (PAR)");
+}
+
 fn s3_options(endpoint: &str) -> ObjStoreOptions {
     let config = [
         ("aws_access_key_id", "test"),
