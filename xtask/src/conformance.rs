@@ -91,9 +91,26 @@ fn scope_of(plan: &Plan) -> Scoped {
     Scoped { project, chips }
 }
 
+/// The stored scope of a project read whole (the store itself streams its
+/// chips from the manifest and never holds them: reading the project whole
+/// here also checks that both ways agree).
+fn loaded_scope(path: &Path) -> anyhow::Result<Scoped> {
+    let mut project = Project::load(path)?;
+    let selection = labelstore::model::select(&project, &Scope::Project)?;
+    let resolution =
+        labelstore::model::resolve(&mut project, &selection.chips, &ImageLimits::default())?;
+    let chips = selection
+        .chips
+        .iter()
+        .zip(&resolution.georef)
+        .map(|(&i, g)| (project.chips[i].clone(), *g))
+        .collect();
+    Ok(Scoped { project, chips })
+}
+
 fn store(project: &Path, format: FormatId, target: &Path) -> anyhow::Result<Scoped> {
     let plan = Plan::prepare(project, options(format))?;
-    let scoped = scope_of(&plan);
+    let scoped = loaded_scope(project)?;
     let dest = labelstore::fs::FsDestination::open(target, false)?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     rt.block_on(plan.execute(dest, &mut |_| {}))?;

@@ -40,6 +40,7 @@ mod manifest;
 mod model;
 mod resolve;
 mod select;
+mod stream;
 
 pub use crate::codec::{Fidelity, FormatId, LabelFormat, LabelWriter, MemoryOutput, Output};
 pub use crate::error::{Diagnostic, Error, Result};
@@ -49,8 +50,9 @@ pub use crate::model::{
     Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, Ring,
     is_safe_chip_id,
 };
-pub use crate::resolve::{ChipGeoref, GeorefSource, Resolution, resolve};
-pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, select};
+pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
+pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
+pub use crate::stream::{ChipReader, ChipSpan, ManifestStream};
 
 /// The file name a project folder holds its manifest under.
 pub const MANIFEST_FILE: &str = "project.json";

@@ -135,17 +135,9 @@ impl Project {
                 w
             }
             Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    return Err(syntax(&inner));
-                }
-                // Only on this error path: find the id of the chip concerned.
-                let chip = serde_json::from_slice::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|value| chip_id_at(&value, &field));
-                let message = strip_position(&inner.to_string());
-                return Err(Error::invalid(&file, chip.as_deref(), field, message));
+                return Err(located(e, &file, || {
+                    serde_json::from_slice::<serde_json::Value>(text).ok()
+                }));
             }
         };
         Validator {
@@ -156,8 +148,31 @@ impl Project {
     }
 }
 
+/// A deserialization error at a serde path, as a diagnostic naming the
+/// file, the field and (looked up in `value` only on this error path) the
+/// chip.
+pub(crate) fn located(
+    e: serde_path_to_error::Error<serde_json::Error>,
+    file: &Path,
+    value: impl FnOnce() -> Option<serde_json::Value>,
+) -> Error {
+    let field = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return Error::invalid(
+            file,
+            None,
+            format!("line {}, column {}", inner.line(), inner.column()),
+            format!("malformed JSON: {}", strip_position(&inner.to_string())),
+        );
+    }
+    let chip = value().and_then(|value| chip_id_at(&value, &field));
+    let message = strip_position(&inner.to_string());
+    Error::invalid(file, chip.as_deref(), field, message)
+}
+
 /// serde_json appends " at line L column C", meaningless for a parsed value.
-fn strip_position(msg: &str) -> String {
+pub(crate) fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_owned(),
         None => msg.to_owned(),
@@ -171,9 +186,9 @@ fn chip_id_at(value: &serde_json::Value, field: &str) -> Option<String> {
     Some(value["chips"][index]["id"].as_str()?.to_owned())
 }
 
-struct Validator {
-    file: PathBuf,
-    diags: Vec<Diagnostic>,
+pub(crate) struct Validator {
+    pub(crate) file: PathBuf,
+    pub(crate) diags: Vec<Diagnostic>,
 }
 
 impl Validator {
@@ -187,47 +202,13 @@ impl Validator {
     }
 
     fn project(mut self, w: WireProject, base_dir: PathBuf) -> Result<Project> {
-        if w.labelstore != VERSION {
-            self.err(
-                None,
-                "labelstore",
-                format!(
-                    "manifest version {} is not supported (this labelstore reads version {VERSION})",
-                    w.labelstore
-                ),
-            );
-        }
-        if w.name.trim().is_empty() {
-            self.err(None, "name", "the project name is empty");
-        }
-        let labeling_type = LabelingType::from_name(&w.labeling_type);
-        if labeling_type.is_none() {
-            let valid: Vec<_> = LabelingType::ALL.iter().map(|t| t.name()).collect();
-            self.err(
-                None,
-                "labeling_type",
-                format!(
-                    "unknown labeling type {:?} (valid: {})",
-                    w.labeling_type,
-                    valid.join(", ")
-                ),
-            );
-        }
-        if w.srid == Some(0) {
-            self.err(None, "srid", "an EPSG code is a positive integer");
-        }
-        let classes = self.classes(w.classes, labeling_type);
+        let (labeling_type, classes) =
+            self.header(w.labelstore, &w.name, &w.labeling_type, w.srid, w.classes);
         let mut seen = HashSet::new();
         let mut chips = Vec::with_capacity(w.chips.len());
         for (i, c) in w.chips.into_iter().enumerate() {
             let chip = self.chip(i, c, labeling_type, &classes);
-            if !seen.insert(chip.id.clone()) {
-                self.err(
-                    Some(&chip.id),
-                    format!("chips[{i}].id"),
-                    "duplicate chip id (ids name the chip's files, so they must be unique)",
-                );
-            }
+            self.unique(i, &chip.id, &mut seen);
             chips.push(chip);
         }
         match labeling_type {
@@ -242,6 +223,58 @@ impl Validator {
             }),
             _ => Err(Error::Invalid(self.diags)),
         }
+    }
+
+    /// Checks that chip `i`'s id was not seen before.
+    pub(crate) fn unique(&mut self, i: usize, id: &str, seen: &mut HashSet<String>) {
+        if !seen.insert(id.to_owned()) {
+            self.err(
+                Some(id),
+                format!("chips[{i}].id"),
+                "duplicate chip id (ids name the chip's files, so they must be unique)",
+            );
+        }
+    }
+
+    /// Checks everything but the chips; returns the labeling type (when
+    /// known) and the classes.
+    pub(crate) fn header(
+        &mut self,
+        labelstore: u32,
+        name: &str,
+        labeling_type: &str,
+        srid: Option<u32>,
+        classes: Vec<WireClass>,
+    ) -> (Option<LabelingType>, Vec<Class>) {
+        if labelstore != VERSION {
+            self.err(
+                None,
+                "labelstore",
+                format!(
+                    "manifest version {labelstore} is not supported (this labelstore reads version {VERSION})"
+                ),
+            );
+        }
+        if name.trim().is_empty() {
+            self.err(None, "name", "the project name is empty");
+        }
+        let ty = LabelingType::from_name(labeling_type);
+        if ty.is_none() {
+            let valid: Vec<_> = LabelingType::ALL.iter().map(|t| t.name()).collect();
+            self.err(
+                None,
+                "labeling_type",
+                format!(
+                    "unknown labeling type {labeling_type:?} (valid: {})",
+                    valid.join(", ")
+                ),
+            );
+        }
+        if srid == Some(0) {
+            self.err(None, "srid", "an EPSG code is a positive integer");
+        }
+        let classes = self.classes(classes, ty);
+        (ty, classes)
     }
 
     fn classes(&mut self, wire: Vec<WireClass>, ty: Option<LabelingType>) -> Vec<Class> {
@@ -296,7 +329,13 @@ impl Validator {
         out
     }
 
-    fn chip(&mut self, i: usize, w: WireChip, ty: Option<LabelingType>, classes: &[Class]) -> Chip {
+    pub(crate) fn chip(
+        &mut self,
+        i: usize,
+        w: WireChip,
+        ty: Option<LabelingType>,
+        classes: &[Class],
+    ) -> Chip {
         let id = w.id;
         let chip = Some(id.as_str());
         let field = |name: &str| format!("chips[{i}].{name}");

@@ -85,35 +85,65 @@ pub fn resolve(
     indices: &[usize],
     limits: &ImageLimits,
 ) -> Result<Resolution> {
-    let mut r = Resolver {
-        base: project.base_dir.clone(),
-        manifest: project.manifest_path.clone(),
-        limits: *limits,
-        dirs: HashMap::new(),
-        crs: HashMap::new(),
-        mask_values: {
-            let mut ok = [false; 256];
-            ok[0] = true;
-            ok[255] = true;
-            for c in &project.classes {
-                if let Some(v) = usize::try_from(c.id).ok().filter(|&v| v < 256) {
-                    ok[v] = true;
-                }
-            }
-            ok
-        },
-        diags: Vec::new(),
-    };
+    let mut r = ChipResolver::new(project, limits);
     let mut res = Resolution::default();
-    let project_srid = project.srid;
     for &i in indices {
         let chip = &mut project.chips[i];
+        let (n, georef) = r.resolve(i, chip);
+        res.georef.push(georef);
+        if n > 0 {
+            res.clipped.push((chip.id.clone(), n));
+        }
+    }
+    r.finish().map(|()| res)
+}
+
+/// [`resolve`] chip by chip, for a manifest read as a stream.
+#[derive(Debug)]
+pub struct ChipResolver {
+    r: Resolver,
+    project_srid: Option<u32>,
+}
+
+impl ChipResolver {
+    /// A resolver for the chips of `project` (its header is enough: base
+    /// folder, manifest path, classes, srid).
+    pub fn new(project: &Project, limits: &ImageLimits) -> ChipResolver {
+        ChipResolver {
+            r: Resolver {
+                base: project.base_dir.clone(),
+                manifest: project.manifest_path.clone(),
+                limits: *limits,
+                dirs: HashMap::new(),
+                crs: HashMap::new(),
+                mask_values: {
+                    let mut ok = [false; 256];
+                    ok[0] = true;
+                    ok[255] = true;
+                    for c in &project.classes {
+                        if let Some(v) = usize::try_from(c.id).ok().filter(|&v| v < 256) {
+                            ok[v] = true;
+                        }
+                    }
+                    ok
+                },
+                diags: Vec::new(),
+            },
+            project_srid: project.srid,
+        }
+    }
+
+    /// Resolves the chip at manifest index `i` in place (as [`resolve`]
+    /// does); returns how many of its labels were clipped and its
+    /// georeferencing. Problems are kept for [`ChipResolver::finish`].
+    pub fn resolve(&mut self, i: usize, chip: &mut Chip) -> (usize, ChipGeoref) {
+        let r = &mut self.r;
         let (n, mut georef) = r.chip(i, chip);
         if georef.source != GeorefSource::None {
             let given = chip
                 .srid
                 .map(|c| (c, format!("chips[{i}].srid")))
-                .or(project_srid.map(|c| (c, "srid".to_owned())));
+                .or(self.project_srid.map(|c| (c, "srid".to_owned())));
             if let Some((code, field)) = given {
                 georef.epsg = Some(code);
                 if !r.known_crs(code) {
@@ -126,18 +156,41 @@ pub fn resolve(
                 }
             }
         }
-        res.georef.push(georef);
-        if n > 0 {
-            res.clipped.push((chip.id.clone(), n));
-        }
+        (n, georef)
     }
-    if r.diags.is_empty() {
-        Ok(res)
-    } else {
-        Err(Error::Invalid(r.diags))
+
+    /// Every problem found, or nothing.
+    pub fn finish(self) -> Result<()> {
+        if self.r.diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.r.diags))
+        }
     }
 }
 
+/// Replays a resolution on a chip read again from its manifest (the
+/// second pass of a streamed store): sets the size and world file found
+/// the first time and clips its labels to the chip. Returns how many
+/// labels were clipped.
+pub fn replay(chip: &mut Chip, width: u32, height: u32, world_file: Option<&Path>) -> usize {
+    chip.width = Some(width);
+    chip.height = Some(height);
+    if chip.world_file.is_none() {
+        chip.world_file = world_file.map(Path::to_path_buf);
+    }
+    let (w, h) = (f64::from(width), f64::from(height));
+    let mut clipped = 0;
+    for label in &mut chip.labels {
+        if let ClipOutcome::Clipped(g) = clip(&label.geometry, w, h) {
+            label.geometry = g;
+            clipped += 1;
+        }
+    }
+    clipped
+}
+
+#[derive(Debug)]
 struct Resolver {
     base: PathBuf,
     manifest: PathBuf,

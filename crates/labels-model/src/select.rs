@@ -72,40 +72,83 @@ fn reason(chip: &crate::Chip) -> Option<ExclusionReason> {
 /// (or mask) only when saved empty. Asking for one chip that is unknown,
 /// deleted or unlabeled is an error saying which.
 pub fn select(project: &Project, scope: &Scope) -> Result<Selection> {
-    let mut sel = Selection::default();
-    match scope {
-        Scope::Project => {
-            for (i, chip) in project.chips.iter().enumerate() {
-                match reason(chip) {
-                    Some(reason) => sel.excluded.push(Excluded {
+    let mut selector = Selector::new(scope, &project.manifest_path);
+    for (i, chip) in project.chips.iter().enumerate() {
+        selector.offer(i, chip);
+    }
+    selector.finish()
+}
+
+/// [`select`] chip by chip, for a manifest read as a stream: every chip is
+/// offered in manifest order, then [`Selector::finish`] gives the selection.
+#[derive(Debug)]
+pub struct Selector<'a> {
+    scope: &'a Scope,
+    manifest: &'a std::path::Path,
+    selection: Selection,
+    /// For a one-chip scope: why the chip asked for is not stored, once seen.
+    asked: Option<Option<ExclusionReason>>,
+}
+
+impl<'a> Selector<'a> {
+    /// A selector for `scope` over the manifest at `manifest` (named in errors).
+    pub fn new(scope: &'a Scope, manifest: &'a std::path::Path) -> Selector<'a> {
+        Selector {
+            scope,
+            manifest,
+            selection: Selection::default(),
+            asked: None,
+        }
+    }
+
+    /// Offers the chip at index `i`; returns whether the store includes it.
+    pub fn offer(&mut self, i: usize, chip: &crate::Chip) -> bool {
+        let reason = reason(chip);
+        match self.scope {
+            Scope::Project => match reason {
+                Some(reason) => {
+                    self.selection.excluded.push(Excluded {
                         chip: chip.id.clone(),
                         reason,
-                    }),
-                    None => sel.chips.push(i),
+                    });
+                    false
                 }
+                None => {
+                    self.selection.chips.push(i);
+                    true
+                }
+            },
+            Scope::Chip(id) if *id == chip.id && self.asked.is_none() => {
+                self.asked = Some(reason);
+                if reason.is_none() {
+                    self.selection.chips.push(i);
+                }
+                reason.is_none()
             }
+            Scope::Chip(_) => false,
         }
-        Scope::Chip(id) => {
-            let err = |msg: &str| {
-                Error::invalid(&project.manifest_path, Some(id), "--chip", msg.to_owned())
-            };
-            let Some(i) = project.chips.iter().position(|c| &c.id == id) else {
-                return Err(err("no chip has this id in the project"));
-            };
-            match reason(&project.chips[i]) {
-                Some(ExclusionReason::Deleted) => {
+    }
+
+    /// The selection; for a one-chip scope, an error when that chip is
+    /// unknown, deleted or unlabeled.
+    pub fn finish(self) -> Result<Selection> {
+        if let Scope::Chip(id) = self.scope {
+            let err = |msg: &str| Error::invalid(self.manifest, Some(id), "--chip", msg.to_owned());
+            match self.asked {
+                None => return Err(err("no chip has this id in the project")),
+                Some(Some(ExclusionReason::Deleted)) => {
                     return Err(err("the chip is deleted, so it cannot be stored"));
                 }
-                Some(ExclusionReason::Unlabeled) => {
+                Some(Some(ExclusionReason::Unlabeled)) => {
                     return Err(err(
                         "the chip has no labels and is not saved empty, so it cannot be stored",
                     ));
                 }
-                None => sel.chips.push(i),
+                Some(None) => {}
             }
         }
+        Ok(self.selection)
     }
-    Ok(sel)
 }
 
 #[cfg(test)]

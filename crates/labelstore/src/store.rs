@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use labels_model::{
-    Chip, ChipGeoref, Excluded, ExclusionReason, FormatId, GeorefSource, ImageLimits, LabelWriter,
-    Output, Project, Resolution, Scope, Selection, resolve, select,
+    Chip, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, FormatId, GeorefSource,
+    ImageLimits, LabelWriter, ManifestStream, Output, Project, Resolution, Scope, Selection,
+    Selector, replay, resolve, select,
 };
 use serde::Serialize;
 use sink_api::{Body, Destination};
@@ -145,10 +146,33 @@ pub struct ExcludedChip {
     pub reason: &'static str,
 }
 
+/// What a streamed store keeps of each chip it will write between reading
+/// the manifest and writing the chip: where the chip lies in the manifest
+/// and what resolving it found.
+#[derive(Debug)]
+struct Kept {
+    id: String,
+    image: PathBuf,
+    span: ChipSpan,
+    width: u32,
+    height: u32,
+    world_file: Option<PathBuf>,
+}
+
 /// A validated store, ready to run.
+///
+/// A store from a manifest ([`Plan::prepare`]) never holds the project's
+/// chips: they are read, checked and resolved one by one, and read again
+/// from the manifest one by one while they are written, so memory stays
+/// flat however many chips the project has. A project already in memory
+/// ([`Plan::prepare_project`]) is stored from memory.
 #[derive(Debug)]
 pub struct Plan {
+    /// The project; without its chips when they stream from the manifest.
     project: Project,
+    /// The manifest the chips stream from, and what is kept of each chip
+    /// to write (in selection order).
+    stream: Option<(ManifestStream, Vec<Kept>)>,
     selection: Selection,
     resolution: Resolution,
     options: StoreOptions,
@@ -178,8 +202,45 @@ impl Plan {
     /// written.
     pub fn prepare(project_path: &Path, options: StoreOptions) -> Result<Plan, StoreError> {
         let started = Instant::now();
-        let project = Project::load(project_path)?;
-        Self::prepare_loaded(project, options, started)
+        let stream = ManifestStream::open(project_path)?;
+        let header = stream.header();
+        let mut selector = Selector::new(&options.scope, &header.manifest_path);
+        let mut resolver = ChipResolver::new(header, &options.limits);
+        let mut resolution = Resolution::default();
+        let mut kept = Vec::new();
+        let scanned = stream.scan(&mut |i, mut chip, span| {
+            if !selector.offer(i, &chip) {
+                return;
+            }
+            let (clipped, georef) = resolver.resolve(i, &mut chip);
+            resolution.georef.push(georef);
+            if clipped > 0 {
+                resolution.clipped.push((chip.id.clone(), clipped));
+            }
+            kept.push(Kept {
+                width: chip.width.unwrap_or(0),
+                height: chip.height.unwrap_or(0),
+                world_file: chip.world_file,
+                span,
+                image: chip.image,
+                id: chip.id,
+            });
+        });
+        // In the order a whole load reports problems: the manifest's own,
+        // the formats, the selection, then the files it points to.
+        scanned?;
+        check_formats(header, &options.formats)?;
+        let selection = selector.finish()?;
+        resolver.finish()?;
+        Ok(Plan {
+            project: header.header(),
+            stream: Some((stream, kept)),
+            selection,
+            resolution,
+            options,
+            started,
+            cancel: None,
+        })
     }
 
     /// Like [`Plan::prepare`], for a project already in memory (read from
@@ -220,6 +281,7 @@ impl Plan {
         let resolution = resolve(&mut project, &selection.chips, &options.limits)?;
         Ok(Plan {
             project,
+            stream: None,
             selection,
             resolution,
             options,
@@ -228,7 +290,8 @@ impl Plan {
         })
     }
 
-    /// The project as read and resolved.
+    /// The project as read and resolved; without its chips when they
+    /// stream from the manifest ([`Plan::prepare`]).
     pub fn project(&self) -> &Project {
         &self.project
     }
@@ -294,6 +357,10 @@ impl Plan {
             chip_files: Vec::new(),
         };
         let total = self.selection.chips.len();
+        let (mut reader, kept) = match &self.stream {
+            Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
+            None => (None, &[][..]),
+        };
         for (done, (&i, georef)) in self
             .selection
             .chips
@@ -302,7 +369,24 @@ impl Plan {
             .enumerate()
         {
             self.check_cancel()?;
-            let chip = &project.chips[i];
+            let streamed;
+            let chip = match (&mut reader, kept.get(done)) {
+                (Some(reader), Some(k)) => {
+                    let mut chip = reader.read(i, k.span)?;
+                    if chip.id != k.id {
+                        return Err(StoreError::Input(labels_model::Error::invalid(
+                            &project.manifest_path,
+                            Some(&k.id),
+                            format!("chips[{i}].id"),
+                            "the manifest changed while the store was running".to_owned(),
+                        )));
+                    }
+                    replay(&mut chip, k.width, k.height, k.world_file.as_deref());
+                    streamed = chip;
+                    &streamed
+                }
+                _ => &project.chips[i],
+            };
             let stored = stored_chip(chip, georef);
             let base = &project.base_dir;
             let image = base.join(&chip.image);
@@ -462,13 +546,17 @@ impl Plan {
             .chips
             .iter()
             .zip(&self.resolution.georef)
-            .map(|(&i, g)| {
-                let chip = &self.project.chips[i];
+            .enumerate()
+            .map(|(k, (&i, g))| {
+                let (id, image) = match &self.stream {
+                    Some((_, kept)) => (&kept[k].id, &kept[k].image),
+                    None => (&self.project.chips[i].id, &self.project.chips[i].image),
+                };
                 StoredChipReport {
-                    chip: chip.id.clone(),
+                    chip: id.clone(),
                     georeferencing: g.source.name(),
                     crs: g.epsg.map(|c| format!("EPSG:{c}")),
-                    image: path_str(&stored_chip(chip, g).image),
+                    image: path_str(&stored_image(id, image, g)),
                 }
             })
             .collect();
@@ -548,27 +636,37 @@ fn crs_keys(epsg: Option<u32>) -> raster_georef::Result<Option<(String, bool, u3
 /// file keeps its source path (relative to the project's folder): the mask
 /// formats read it and write the stored masks.
 fn stored_chip(chip: &Chip, georef: &ChipGeoref) -> Chip {
+    let image = stored_image(&chip.id, &chip.image, georef);
     if georef.needs_geotiff() {
         return Chip {
-            image: PathBuf::from(format!("chips/{}.tif", chip.id)),
+            image,
             world_file: None,
             geotransform: None,
             ..chip.clone()
         };
     }
-    let ext = lower_ext;
-    let image_ext = ext(&chip.image);
+    let image_ext = lower_ext(&chip.image);
     let world_ext = raster_georef::world_file_candidates(&image_ext)
         .into_iter()
         .next()
         .unwrap_or_else(|| "wld".to_owned());
     Chip {
-        image: PathBuf::from(format!("chips/{}.{image_ext}", chip.id)),
+        image,
         world_file: chip
             .world_file
             .as_ref()
             .map(|_| PathBuf::from(format!("chips/{}.{world_ext}", chip.id))),
         ..chip.clone()
+    }
+}
+
+/// Where a chip's image goes in a store: `chips/<id>.<ext>`, or
+/// `chips/<id>.tif` when it becomes a GeoTIFF.
+fn stored_image(id: &str, image: &Path, georef: &ChipGeoref) -> PathBuf {
+    if georef.needs_geotiff() {
+        PathBuf::from(format!("chips/{id}.tif"))
+    } else {
+        PathBuf::from(format!("chips/{id}.{}", lower_ext(image)))
     }
 }
 
