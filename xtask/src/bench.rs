@@ -1,16 +1,25 @@
-//! `cargo xtask bench formats`: labelstore against Datumaro on the same
-//! machine, in one run.
+//! `cargo xtask bench formats|db|objstore`: labelstore against the tool
+//! people use today for the same job, on the same machine, in one run.
+//! Numbers are printed, never asserted: speed is checked here, not in the
+//! tests.
 //!
-//! It generates a 10,000-chip COCO dataset (64x64 chips, three boxes each;
-//! the images are hard links to one small PNG), then times
+//! `bench formats` generates a 10,000-chip COCO dataset (64x64 chips, three
+//! boxes each; the images are hard links to one small PNG), then times
 //! - labelstore (release build): `import --from coco`, then `store` as VOC,
 //!   YOLO and KITTI;
 //! - Datumaro (Python API, as `datum convert` does it): import the COCO
 //!   dataset and export it as VOC, YOLO and KITTI, labels only;
 //!
 //! and prints each side's wall time and peak memory (GNU time's maximum
-//! resident set size) and the ratios. Numbers are printed, never asserted:
-//! speed is checked here, not in the tests.
+//! resident set size) and the ratios.
+//!
+//! `bench db` (labelstore against `raster2pgsql -Y | psql`) and
+//! `bench objstore` (labelstore against `rclone copy`) live in [`db`] and
+//! [`objstore`]; both use the GeoTIFF chips of [`chips`].
+
+mod chips;
+mod db;
+mod objstore;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,25 +28,43 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 
-/// Chips in the generated dataset.
+/// Chips in the COCO dataset of `bench formats`.
 const CHIPS: usize = 10_000;
 
-/// Runs the benchmark named by `what`.
-pub(crate) fn run(root: &Path, what: Option<&str>) -> anyhow::Result<()> {
-    ensure!(what == Some("formats"), "usage: cargo xtask bench formats");
+/// The usage line of `cargo xtask bench`.
+pub(crate) const USAGE: &str = "bench formats|db [--chips N]|objstore [--chips N]";
+
+/// Runs the benchmark named by `args[0]`, with its options after it.
+pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let usage = || anyhow::anyhow!("usage: cargo xtask {USAGE}");
+    let what = args.first().map(String::as_str);
+    let count = match args.get(1..).unwrap_or_default() {
+        [] => None,
+        [flag, n] if flag == "--chips" && what != Some("formats") => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(usage)?,
+        ),
+        _ => return Err(usage()),
+    };
+    match what {
+        Some("formats") => formats(root),
+        Some("db") => db::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
+        Some("objstore") => objstore::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
+        _ => Err(usage()),
+    }
+}
+
+/// `cargo xtask bench formats`.
+fn formats(root: &Path) -> anyhow::Result<()> {
     crate::test::ensure_tools()?;
     ensure!(
         Path::new("/usr/bin/time").exists(),
         "the benchmark measures peak memory with GNU time: apt-get install time"
     );
     let python = crate::test::ensure_python(root)?;
-    println!("xtask: cargo build --release -p store-cli");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-q", "-p", "store-cli"])
-        .current_dir(root)
-        .status()?;
-    ensure!(status.success(), "release build failed");
-    let labelstore = root.join("target/release/labelstore");
+    let labelstore = release_build(root)?;
 
     let tmp = tempfile::tempdir()?;
     let coco = tmp.path().join("coco");
@@ -126,6 +153,66 @@ fn measure(cmd: &mut Command) -> anyhow::Result<(f64, u64)> {
     Ok((seconds, peak))
 }
 
+/// Builds labelstore in release mode and returns the binary.
+fn release_build(root: &Path) -> anyhow::Result<PathBuf> {
+    println!("xtask: cargo build --release -p store-cli");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-q", "-p", "store-cli"])
+        .current_dir(root)
+        .status()?;
+    ensure!(status.success(), "release build failed");
+    Ok(root.join("target/release/labelstore"))
+}
+
+/// Runs `cmd` to completion with its output captured; returns the wall
+/// seconds, or an error with its stderr when it fails.
+fn timed(cmd: &mut Command) -> anyhow::Result<f64> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let started = Instant::now();
+    let out = cmd.output().with_context(|| format!("running {program}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        out.status.success(),
+        "{program} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    );
+    Ok(seconds)
+}
+
+/// Makes sure `program` is on the PATH: installs Debian's `package` when
+/// running as root (as `cargo xtask test` does for its tools), otherwise
+/// says what to install.
+fn ensure_program(program: &str, package: &str) -> anyhow::Result<()> {
+    let has = || {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has() {
+        return Ok(());
+    }
+    ensure!(
+        crate::test::is_root(),
+        "the benchmark needs {program}: install it (e.g. `sudo apt-get install {package}`)"
+    );
+    println!("xtask: apt-get install {package}");
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "--no-install-recommends", package][..],
+    ] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        ensure!(status.success(), "apt-get {} failed", args.join(" "));
+    }
+    ensure!(has(), "{package} installed but {program} is still missing");
+    Ok(())
+}
+
 /// Writes a COCO dataset in Datumaro's layout: `annotations/instances_default.json`
 /// and `images/default/<n>.png`.
 fn generate_coco(root: &Path, dir: &Path) -> anyhow::Result<()> {
@@ -168,4 +255,31 @@ fn generate_coco(root: &Path, dir: &Path) -> anyhow::Result<()> {
     json.push_str("]}\n");
     std::fs::write(dir.join("annotations/instances_default.json"), json)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn bad_arguments_get_the_usage_before_anything_runs() {
+        let root = Path::new("/nonexistent");
+        for bad in [
+            &[][..],
+            &["database"],
+            &["db", "--chips"],
+            &["db", "--chips", "0"],
+            &["db", "--chips", "many"],
+            &["objstore", "--count", "5"],
+            &["formats", "--chips", "5"],
+            &["db", "--chips", "5", "extra"],
+        ] {
+            let e = run(root, &args(bad)).unwrap_err().to_string();
+            assert_eq!(e, format!("usage: cargo xtask {USAGE}"), "{bad:?}");
+        }
+    }
 }

@@ -3,20 +3,26 @@
 //!
 //! - `cargo xtask test`: format check, clippy with warnings denied, every
 //!   crate's tests, then the conformance suite. README's test command and CI.
-//! - `cargo xtask conformance`: the cross-crate suite over `tests/fixtures`.
+//! - `cargo xtask conformance`: the cross-crate suite over `tests/fixtures`,
+//!   with round trips through every destination (it starts the test servers).
 //! - `cargo xtask serve ENVFILE`: the test servers, for running tests by
 //!   hand, until ENVFILE is deleted.
 //! - `cargo xtask gen-example`: regenerates the example project in `examples/`.
 //! - `cargo xtask bench formats`: labelstore against Datumaro, COCO to VOC,
 //!   YOLO and KITTI on 10,000 chips: time and peak memory.
+//! - `cargo xtask bench db` / `bench objstore`: labelstore against
+//!   `raster2pgsql -Y | psql` and against `rclone copy`, on the same
+//!   GeoTIFF chips: times and ratio.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod conformance;
 mod gen_example;
+mod nginx;
 mod objstore;
 mod pg;
+mod s3fs;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -26,13 +32,14 @@ fn main() -> std::process::ExitCode {
     let root = project_root();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&root),
-        Some("bench") => bench::run(&root, args.get(1).map(String::as_str)),
+        Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),
         Some("serve") => test::serve(&root, args.get(1).map(String::as_str)),
-        Some("conformance") => test::ensure_tools().and_then(|()| conformance::run(&root)),
+        Some("conformance") => test::conformance(&root),
         Some("gen-example") => gen_example::run(&root.join("examples/harbour")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|serve ENVFILE|conformance|gen-example|bench formats>"
+                "usage: cargo xtask <test|serve ENVFILE|conformance|gen-example|{}>",
+                bench::USAGE
             );
             return std::process::ExitCode::from(2);
         }

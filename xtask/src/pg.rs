@@ -5,6 +5,11 @@
 //! is refused as it would be on a real server. [`Cluster`] stops the server
 //! and removes the folder when dropped, so a failing step still stops it.
 //!
+//! The server also speaks TLS (`ssl=on`) with a certificate for `localhost`
+//! only (not 127.0.0.1), signed by a throwaway CA made with the `openssl`
+//! command line; the tests find the CA at [`Cluster::ca`]
+//! (`LABELSTORE_TEST_PG_CA`). Plain connections work too.
+//!
 //! As root, the server runs as the `postgres` user (initdb refuses root);
 //! missing packages are installed with apt-get as root, and named otherwise.
 
@@ -22,6 +27,9 @@ const POSTGIS_CONTROL: &[&str] = &[
 ];
 /// The Debian package providing both.
 const PACKAGE: &str = "postgresql-15-postgis-3";
+/// The Debian package of the `openssl` command line, which makes the
+/// throwaway CA and server certificate.
+const OPENSSL_PACKAGE: &str = "openssl";
 
 /// A running throwaway cluster; stopped and removed on drop.
 #[derive(Debug)]
@@ -30,12 +38,21 @@ pub(crate) struct Cluster {
     bin: PathBuf,
     run_as: Option<&'static str>,
     url: String,
+    ca: PathBuf,
     stopped: bool,
+}
+
+fn has_openssl() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn installed() -> bool {
     Path::new(PG_BIN).join("initdb").exists()
         && POSTGIS_CONTROL.iter().all(|p| Path::new(p).exists())
+        && has_openssl()
 }
 
 /// Installs PostgreSQL 15 with PostGIS when missing (as root), or says what
@@ -46,11 +63,12 @@ fn ensure_installed() -> anyhow::Result<()> {
     }
     if !crate::test::is_root() {
         bail!(
-            "the database tests need PostgreSQL 15 with PostGIS 3: install it \
-             (e.g. `sudo apt-get install {PACKAGE}`), or run as root to let xtask do it"
+            "the database tests need PostgreSQL 15 with PostGIS 3 and the openssl command: \
+             install them (e.g. `sudo apt-get install {PACKAGE} {OPENSSL_PACKAGE}`), \
+             or run as root to let xtask do it"
         );
     }
-    println!("xtask: apt-get install {PACKAGE}");
+    println!("xtask: apt-get install {PACKAGE} {OPENSSL_PACKAGE}");
     let apt = |args: &[&str]| -> anyhow::Result<()> {
         let status = Command::new("apt-get")
             .args(args)
@@ -61,10 +79,18 @@ fn ensure_installed() -> anyhow::Result<()> {
         Ok(())
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "--no-install-recommends", PACKAGE])?;
+    apt(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        PACKAGE,
+        OPENSSL_PACKAGE,
+    ])?;
     ensure!(
         installed(),
-        "{PACKAGE} installed but {PG_BIN}/initdb or PostGIS is missing"
+        "{PACKAGE} and {OPENSSL_PACKAGE} installed but {PG_BIN}/initdb, PostGIS or openssl \
+         is missing"
     );
     Ok(())
 }
@@ -74,6 +100,91 @@ fn ensure_installed() -> anyhow::Result<()> {
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(l.local_addr()?.port())
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("running openssl")?;
+    ensure!(
+        out.status.success(),
+        "openssl {} failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Makes a throwaway CA (`ca.crt`) and a server certificate for `localhost`
+/// signed by it (`server.crt`, key `server.key`, mode 0600) in `dir`. The
+/// certificate names `localhost` only, so that a test can show a host name
+/// check failing for 127.0.0.1.
+pub(crate) fn make_certificates(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    let mut ca = vec!["req", "-x509", "-nodes", "-days", "30"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=labelstore throwaway test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca)?;
+    let mut csr = vec!["req", "-new", "-nodes"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(dir, &csr)?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .context("writing server.ext")?;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    )?;
+    // PostgreSQL refuses a key others can read.
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .context("chmod 600 server.key")?;
+    Ok(())
 }
 
 /// A password for the throwaway cluster's superuser: not a secret worth
@@ -103,8 +214,15 @@ impl Cluster {
             bin: PathBuf::from(PG_BIN),
             run_as,
             url: format!("postgres://postgres:{pw}@127.0.0.1:{port}/postgres"),
+            ca: PathBuf::new(),
             stopped: true,
         };
+        // The server's certificate, owned by the server's user with the
+        // rest of the folder (chown below).
+        let tls = cluster.dir.join("tls");
+        std::fs::create_dir(&tls).context("creating the certificates' folder")?;
+        make_certificates(&tls)?;
+        cluster.ca = tls.join("ca.crt");
         let pwfile = cluster.dir.join("pwfile");
         std::fs::write(&pwfile, format!("{pw}\n")).context("writing the password file")?;
         if let Some(user) = run_as {
@@ -138,8 +256,11 @@ impl Cluster {
         let _ = std::fs::remove_file(&pwfile);
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            cluster.dir.display()
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cluster.dir.display(),
+            tls.join("server.crt").display(),
+            tls.join("server.key").display()
         );
         cluster.stopped = false;
         cluster.run(
@@ -168,13 +289,18 @@ impl Cluster {
             .status()
             .context("running psql")?;
         ensure!(status.success(), "creating the PostGIS extensions failed");
-        println!("xtask: PostgreSQL 15 + PostGIS on 127.0.0.1:{port}");
+        println!("xtask: PostgreSQL 15 + PostGIS on 127.0.0.1:{port} (TLS for localhost)");
         Ok(cluster)
     }
 
     /// The connection URL (with the password: for the tests' environment only).
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The CA that signed the server's certificate (PEM).
+    pub(crate) fn ca(&self) -> &Path {
+        &self.ca
     }
 
     fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
@@ -252,6 +378,26 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t");
+        // TLS, checked by psql against the throwaway CA and the name.
+        let tls = |host: &str| {
+            Command::new(c.bin.join("psql"))
+                .arg(format!(
+                    "{}?sslmode=verify-full&sslrootcert={}",
+                    c.url().replace("@127.0.0.1:", &format!("@{host}:")),
+                    c.ca().display()
+                ))
+                .args([
+                    "-Atc",
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                ])
+                .output()
+                .unwrap()
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&tls("localhost").stdout).trim(),
+            "t"
+        );
+        assert!(!tls("127.0.0.1").status.success());
         c.stop().unwrap();
         assert!(!dir.exists());
     }

@@ -20,6 +20,17 @@ fn unsafe_free_set_env(key: &str, value: &Path) {
     }
 }
 
+/// A variable recorded for the cargo commands, else the process's own.
+pub(crate) fn child_env(key: &str) -> Option<String> {
+    let recorded = CHILD_ENV.lock().ok().and_then(|env| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.display().to_string())
+    });
+    recorded.or_else(|| std::env::var(key).ok())
+}
+
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     println!("xtask: cargo {}", args.join(" "));
     let env = CHILD_ENV.lock().map(|e| e.clone()).unwrap_or_default();
@@ -154,11 +165,15 @@ pub(crate) fn serve(root: &Path, envfile: Option<&str>) -> anyhow::Result<()> {
     let python = ensure_python(root)?;
     let cluster = crate::pg::Cluster::start()?;
     let servers = crate::objstore::Servers::start(root, &python)?;
+    let nginx = crate::nginx::Nginx::start()?;
     let mut vars = vec![
         ("LABELSTORE_PYTHON", python.display().to_string()),
         ("LABELSTORE_TEST_PG", cluster.url().to_owned()),
+        ("LABELSTORE_TEST_PG_CA", cluster.ca().display().to_string()),
     ];
     vars.extend(servers.env().iter().map(|(k, v)| (*k, v.clone())));
+    vars.push(("LABELSTORE_TEST_HTTP", nginx.url().to_owned()));
+    vars.push(crate::s3fs::env_var(root)?);
     let text: String = vars
         .iter()
         .map(|(k, v)| format!("export {k}='{v}'\n"))
@@ -173,11 +188,33 @@ pub(crate) fn serve(root: &Path, envfile: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo xtask conformance`: the conformance suite alone, with the test
+/// servers its round trips go through.
+pub(crate) fn conformance(root: &Path) -> anyhow::Result<()> {
+    ensure_tools()?;
+    let python = ensure_python(root)?;
+    unsafe_free_set_env("LABELSTORE_PYTHON", &python);
+    cargo(root, &["build", "-p", "store-cli"])?;
+    let mut cluster = crate::pg::Cluster::start()?;
+    unsafe_free_set_env("LABELSTORE_TEST_PG", Path::new(cluster.url()));
+    let mut servers = crate::objstore::Servers::start(root, &python)?;
+    for (key, value) in servers.env() {
+        unsafe_free_set_env(key, Path::new(value));
+    }
+    let nginx = crate::nginx::Nginx::start()?;
+    unsafe_free_set_env("LABELSTORE_TEST_HTTP", Path::new(nginx.url()));
+    crate::conformance::run(root)?;
+    drop(nginx);
+    servers.stop()?;
+    cluster.stop()
+}
+
 /// Runs the whole test suite.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     ensure_tools()?;
     let python = ensure_python(root)?;
     unsafe_free_set_env("LABELSTORE_PYTHON", &python);
+    unsafe_free_set_env("LABELSTORE_S3S_FS", &crate::s3fs::ensure(root)?);
     cargo(root, &["fmt", "--all", "--", "--check"])?;
     cargo(
         root,
@@ -194,12 +231,16 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     // stopped when `cluster` is dropped, also when a step fails.
     let mut cluster = crate::pg::Cluster::start()?;
     unsafe_free_set_env("LABELSTORE_TEST_PG", Path::new(cluster.url()));
+    unsafe_free_set_env("LABELSTORE_TEST_PG_CA", cluster.ca());
     // The object-store tests run against moto's S3 server and the PAR
     // emulator, stopped when `servers` is dropped.
     let mut servers = crate::objstore::Servers::start(root, &python)?;
     for (key, value) in servers.env() {
         unsafe_free_set_env(key, Path::new(value));
     }
+    // nginx with WebDAV (the plain HTTP target), stopped when dropped.
+    let nginx = crate::nginx::Nginx::start()?;
+    unsafe_free_set_env("LABELSTORE_TEST_HTTP", Path::new(nginx.url()));
     cargo(root, &["test", "--workspace"])?;
     println!("xtask: conformance");
     crate::conformance::run(root)?;

@@ -456,7 +456,9 @@ mod tests {
         let p = write(dir.path(), text);
         let stream = ManifestStream::open(&p).unwrap();
         let mut spans = Vec::new();
-        stream.scan(&mut |i, _, span| spans.push((i, span))).unwrap();
+        stream
+            .scan(&mut |i, _, span| spans.push((i, span)))
+            .unwrap();
         std::fs::write(&p, text.replace("\"a\"", "\"abc\"")).unwrap();
         let err = stream.reader().unwrap().read(0, spans[0].1).unwrap_err();
         assert!(err.to_string().contains("changed"), "{err}");

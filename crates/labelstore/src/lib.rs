@@ -44,7 +44,7 @@ pub use sink_db as db;
 pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
-pub use crate::fetch::prepare_fetch_local;
+pub use crate::fetch::{prepare_fetch_db, prepare_fetch_local, prepare_fetch_objstore};
 pub use crate::formats::{
     FormatOptions, implemented_formats, is_implemented, label_format, label_format_with,
 };
@@ -53,4 +53,4 @@ pub use crate::receipt::STORE_MANIFEST;
 pub use crate::store::{
     ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport, StoredChipReport,
 };
-pub use crate::verify::{VerifyReport, verify_local};
+pub use crate::verify::{VerifyReport, verify_db, verify_local, verify_objstore};

@@ -4,7 +4,9 @@
 //! chip: the chip as a PostGIS raster (every band in its pixel type, its
 //! SRID and geotransform, nodata when the chip has one), the mask of a
 //! semantic-segmentation store as a second raster on the same grid, the
-//! chip's label file in the store's one format, and its metadata. Project-wide
+//! chip's label file in the store's one format, and its metadata; a chip
+//! that is not stored as a GeoTIFF (a plain PNG, JPEG, GIF or BMP) keeps its
+//! file's exact bytes too, so it reads back byte for byte. Project-wide
 //! files (a COCO file, `project.json`, a GeoJSON collection, the store
 //! manifest) go to a companion table `<table>_files`. See [`TableName`] for
 //! the DDL and [`DbDestination::open`] for what happens when.
@@ -15,6 +17,17 @@
 //! commits; any failure rolls everything back, so the tables are as they
 //! were. The table name is validated and quoted, every value is a parameter
 //! or a COPY field, and the password never appears in a message.
+//!
+//! The connection speaks TLS as libpq does (rustls, through
+//! tokio-postgres-rustls): `sslmode` `disable`, `allow`, `prefer` (the
+//! default), `require`, `verify-ca` or `verify-full`, and `sslrootcert=FILE`,
+//! in the connection string or from `PGSSLMODE` / `PGSSLROOTCERT`. `require`
+//! encrypts without a certificate check unless root certificates are given;
+//! `verify-ca` checks the chain (against `sslrootcert`,
+//! `~/.postgresql/root.crt`, else the system's roots), `verify-full` the host
+//! name too. A failed check names the certificate problem; the destination's
+//! [`describe`](sink_api::Destination::describe) says how the server sees the
+//! session (`(TLSv1.3)` or `(without TLS)`).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -26,12 +39,15 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use sink_api::{Body, ChipRecord, Destination, Error, Result, is_safe_store_path};
-use tokio_postgres::config::{Host, SslMode};
-use tokio_postgres::{Client, CopyInSink, NoTls};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, CopyInSink};
 
 pub mod raster;
+mod read;
+mod tls;
 
 pub use raster::{chip_raster, mask_raster};
+pub use read::{Batches, ChipRow, DbReadOptions, DbReader, FileEntry, FileRow, raster_sha256};
 
 /// The longest table name accepted: PostgreSQL's 63-byte identifier limit
 /// less the `_files` suffix of the companion table.
@@ -59,6 +75,8 @@ const FILES_SUFFIX: &str = "_files";
 ///   label_path text, labels bytea, -- the chip's label file in that format
 ///   label_count integer NOT NULL,
 ///   files jsonb NOT NULL,          -- [{path, size, sha256}] of the chip's files
+///   raster_sha256 text,            -- SHA-256 of the rasters' WKB (see raster_sha256)
+///   image bytea,                   -- the chip file's bytes, when it is not a GeoTIFF
 ///   stored_at timestamptz NOT NULL DEFAULT now(),
 ///   PRIMARY KEY (project, chip_id));
 /// CREATE INDEX ON t USING gist (ST_ConvexHull(rast));
@@ -69,6 +87,19 @@ const FILES_SUFFIX: &str = "_files";
 ///   stored_at timestamptz NOT NULL DEFAULT now(),
 ///   PRIMARY KEY (project, path));
 /// ```
+///
+/// `rast` always holds the chip's pixels. A chip that a local store writes
+/// as it is (a PNG, JPEG, GIF, BMP or plain TIFF without georeferencing,
+/// whose `image_path` does not end in `.tif`) also keeps its file's exact
+/// bytes in `image`, so `labelstore fetch` gives back the very file and the
+/// label files that name it stay valid; `image` is NULL for a chip stored
+/// as a GeoTIFF (`chips/<id>.tif`), whose raster is the authority.
+///
+/// A chips table of an earlier labelstore, without the nullable columns
+/// `raster_sha256` or `image` (see [`ADDED_COLUMNS`]), gets them added
+/// (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS`) inside the store's
+/// transaction; a table missing any other column, or with a column of
+/// another type, is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableName {
     schema: Option<String>,
@@ -167,7 +198,8 @@ pub struct DbOptions {
     /// A PostgreSQL URL (`postgres://user@host:port/db?sslmode=...`) or
     /// key=value string (`host=... user=... dbname=...`). Missing parts come
     /// from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE` (then `localhost`,
-    /// 5432, the login name).
+    /// 5432, the login name), `PGSSLMODE`, `PGSSLROOTCERT` (see the crate
+    /// docs for TLS).
     pub connection: String,
     /// A file whose first line is the password; else the connection's own,
     /// else `PGPASSWORD`.
@@ -212,6 +244,8 @@ pub struct DbDestination {
     client: Client,
     table: TableName,
     where_: String,
+    /// `TLSv1.3` or `without TLS`, as the server sees the session.
+    encryption: String,
     project: String,
     format: String,
     masks: bool,
@@ -253,12 +287,19 @@ const CHIP_COLUMNS: &[(&str, &str, &str)] = &[
     ("labels", "bytea", "bytea"),
     ("label_count", "integer", "integer NOT NULL"),
     ("files", "jsonb", "jsonb NOT NULL"),
+    ("raster_sha256", "text", "text"),
+    ("image", "bytea", "bytea"),
     (
         "stored_at",
         "timestamp with time zone",
         "timestamptz NOT NULL DEFAULT now()",
     ),
 ];
+
+/// The nullable columns of the chips table that later labelstore versions
+/// added: a table without them (of an earlier version) gets them added
+/// when a store opens, rather than refused.
+pub const ADDED_COLUMNS: &[&str] = &["raster_sha256", "image"];
 
 const FILE_COLUMNS: &[(&str, &str, &str)] = &[
     ("project", "text", "text NOT NULL"),
@@ -284,24 +325,30 @@ impl DbDestination {
     /// [`Error::Io`]. No message holds the password.
     pub async fn open(opts: DbOptions) -> Result<DbDestination> {
         let table = TableName::parse(&opts.table)?;
-        let (config, secret) = config(&opts)?;
+        let (config, secret, tls) = config(&opts)?;
         let where_ = describe_config(&config);
         let scrub = Scrub(secret.clone());
-        let connected = config.connect(NoTls).await.map_err(|e| {
-            io_err(scrub.apply(format!(
-                "cannot connect to PostgreSQL at {where_}: {}",
-                pg_message(&e)
-            )))
+        let client = tls::connect(&config, &tls).await.map_err(|e| {
+            let why = tls::explain(&e, &tls, &host_of(&config)).unwrap_or_else(|| pg_message(&e));
+            io_err(scrub.apply(format!("cannot connect to PostgreSQL at {where_}: {why}")))
         })?;
-        let (client, connection) = connected;
-        tokio::spawn(async move {
-            // Its error reaches the client's next call.
-            let _ = connection.await;
-        });
+        // How the session is protected, in the server's own words.
+        let encryption = match client
+            .query_opt(
+                "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+                &[],
+            )
+            .await
+        {
+            Ok(Some(row)) => row.get::<_, Option<String>>(0).unwrap_or("TLS".into()),
+            Ok(None) => "without TLS".into(),
+            Err(_) => String::new(),
+        };
         let mut d = DbDestination {
             client,
             table,
             where_,
+            encryption,
             project: opts.project,
             format: opts.format,
             masks: opts.masks,
@@ -350,7 +397,12 @@ impl DbDestination {
         }
         let (t, f) = (self.table.quoted(), self.table.files_quoted());
         if self
-            .ensure_table(&t, CHIP_COLUMNS, "PRIMARY KEY (project, chip_id)")
+            .ensure_table(
+                &t,
+                CHIP_COLUMNS,
+                ADDED_COLUMNS,
+                "PRIMARY KEY (project, chip_id)",
+            )
             .await?
         {
             self.exec(
@@ -359,7 +411,7 @@ impl DbDestination {
             )
             .await?;
         }
-        self.ensure_table(&f, FILE_COLUMNS, "PRIMARY KEY (project, path)")
+        self.ensure_table(&f, FILE_COLUMNS, &[], "PRIMARY KEY (project, path)")
             .await?;
         let chips: Vec<&str> = match replace {
             Replace::Project => Vec::new(),
@@ -385,11 +437,14 @@ impl DbDestination {
         Ok(())
     }
 
-    /// Creates `table` when missing (true), else checks its columns.
+    /// Creates `table` when missing (true), else checks its columns and
+    /// adds those of `addable` it lacks (nullable columns a later version
+    /// added); any other difference refuses the table.
     async fn ensure_table(
         &self,
         table: &str,
         columns: &[(&str, &str, &str)],
+        addable: &[&str],
         key: &str,
     ) -> Result<bool> {
         let rows = self
@@ -423,10 +478,12 @@ impl DbDestination {
         }
         let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut wrong = Vec::new();
-        for (name, ty, _) in columns {
+        let mut add = Vec::new();
+        for (name, ty, def) in columns {
             match have.iter().find(|(n, _)| n == name) {
                 Some((_, t)) if t == ty => {}
                 Some((_, t)) => wrong.push(format!("{name} is {t}, not {ty}")),
+                None if addable.contains(name) => add.push(format!("{name} {def}")),
                 None => wrong.push(format!("no column {name} ({ty})")),
             }
         }
@@ -436,6 +493,15 @@ impl DbDestination {
                  choose another --table",
                 wrong.join("; ")
             )));
+        }
+        // A table of an earlier labelstore: add its missing nullable
+        // columns, in this transaction (rolled back with a failed store).
+        for column in add {
+            self.exec(
+                &format!("cannot add the column {column} to an earlier labelstore table"),
+                &format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}"),
+            )
+            .await?;
         }
         Ok(false)
     }
@@ -447,7 +513,8 @@ impl DbDestination {
         if self.copy.is_none() {
             let sql = format!(
                 "COPY {} (project, chip_id, rast, mask, image_path, image_size, image_sha256, \
-                 georeferencing, epsg, format, label_path, labels, label_count, files) FROM STDIN",
+                 georeferencing, epsg, format, label_path, labels, label_count, files, \
+                 raster_sha256, image) FROM STDIN",
                 self.table.quoted()
             );
             let sink = self
@@ -517,7 +584,10 @@ impl DbDestination {
 
 impl Destination for DbDestination {
     fn describe(&self) -> String {
-        format!("PostgreSQL table {} at {}", self.table, self.where_)
+        match self.encryption.as_str() {
+            "" => format!("PostgreSQL table {} at {}", self.table, self.where_),
+            e => format!("PostgreSQL table {} at {} ({e})", self.table, self.where_),
+        }
     }
 
     async fn put(&mut self, path: &str, body: Body) -> Result<()> {
@@ -554,7 +624,9 @@ impl Destination for DbDestination {
         let refuse =
             |m: String| Error::Refused(format!("chip {} ({}): {m}", record.id, record.image));
         let rast = chip_raster(&image, record.image, srid).map_err(&refuse)?;
-        drop(image);
+        // A chip a local store keeps as it is (not a GeoTIFF) keeps its
+        // exact bytes too; a GeoTIFF's raster is its authority.
+        let image = keeps_bytes(record.image).then_some(image);
         let mut label: Option<(String, Vec<u8>)> = None;
         for (path, ..) in record.files.iter().skip(1) {
             if self.aliases.remove(path.as_str()) {
@@ -576,6 +648,9 @@ impl Destination for DbDestination {
             _ => None,
         };
         let hex = |r: &raster_georef::WkbRaster| r.to_hex_wkb().map_err(|e| refuse(e.to_string()));
+        let wkb = |r: &raster_georef::WkbRaster| r.to_wkb(false).map_err(|e| refuse(e.to_string()));
+        let rasters_sha =
+            raster_sha256(&wkb(&rast)?, mask.as_ref().map(wkb).transpose()?.as_deref());
         let (img_size, img_sha) = record
             .files
             .first()
@@ -611,16 +686,17 @@ impl Destination for DbDestination {
         match &label {
             Some((path, bytes)) => {
                 text_field(row, path);
-                row.extend_from_slice(b"\\\\x");
-                for b in bytes {
-                    let _ = write!(HexOut(row), "{b:02x}");
-                }
-                row.push(b'\t');
+                bytea_field(row, bytes);
             }
             None => row.extend_from_slice(b"\\N\t\\N\t"),
         }
         text_field(row, &record.labels.to_string());
         text_field(row, &files);
+        text_field(row, &rasters_sha);
+        match &image {
+            Some(bytes) => bytea_field(row, bytes),
+            None => row.extend_from_slice(b"\\N\t"),
+        }
         // The last field ends the row instead of a tab.
         if let Some(last) = row.last_mut() {
             *last = b'\n';
@@ -656,6 +732,25 @@ fn text_field(row: &mut Vec<u8>, s: &str) {
         }
     }
     row.push(b'\t');
+}
+
+/// Writes `bytes` as a COPY text field of type bytea (`\\x` and hex)
+/// followed by a tab.
+fn bytea_field(row: &mut Vec<u8>, bytes: &[u8]) {
+    row.reserve(bytes.len() * 2 + 4);
+    row.extend_from_slice(b"\\\\x");
+    for b in bytes {
+        let _ = write!(HexOut(row), "{b:02x}");
+    }
+    row.push(b'\t');
+}
+
+/// Whether a chip stored at `image_path` keeps its file's bytes in the
+/// `image` column: every chip but a GeoTIFF (`chips/<id>.tif`), which is
+/// what a local store writes for a georeferenced chip and what the raster
+/// gives back.
+pub fn keeps_bytes(image_path: &str) -> bool {
+    !image_path.ends_with(".tif")
 }
 
 struct HexOut<'a>(&'a mut Vec<u8>);
@@ -705,10 +800,12 @@ fn pg_message(e: &tokio_postgres::Error) -> String {
     s
 }
 
-/// The connection's configuration with the fallbacks applied, and the
-/// password (to scrub from messages).
-fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>)> {
-    let mut config = tokio_postgres::Config::from_str(opts.connection.trim()).map_err(|e| {
+/// The connection's configuration with the fallbacks applied, the
+/// password (to scrub from messages) and the TLS set-up.
+fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>, tls::Tls)> {
+    // tokio-postgres knows neither sslrootcert nor verify-ca/verify-full.
+    let (connection, tls_params) = tls::split_params(opts.connection.trim());
+    let mut config = tokio_postgres::Config::from_str(&connection).map_err(|e| {
         // The parser's messages name options, not values; scrub anyway.
         let pw = password_in(&opts.connection);
         Error::Refused(Scrub(pw).apply(format!(
@@ -753,19 +850,15 @@ fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>)> 
     {
         config.password(pw);
     }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(Error::Refused(
-            "sslmode=require: this build of labelstore has no TLS support yet; \
-             connect without TLS (sslmode=disable or prefer) or through a TLS tunnel"
-                .into(),
-        ));
+    let tls = tls::Tls::new(tls_params, &mut config)?;
+    if config.get_application_name().is_none() {
+        config.application_name("labelstore");
     }
-    config.application_name("labelstore");
     config.connect_timeout(Duration::from_secs(20));
     let secret = config
         .get_password()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    Ok((config, secret))
+    Ok((config, secret, tls))
 }
 
 /// The password of a connection string, if one can be picked out (for
@@ -780,14 +873,19 @@ fn password_in(conn: &str) -> Option<String> {
         .map(|p| p.trim_matches('\'').to_owned())
 }
 
-/// `host:port/dbname as user`, never the password.
-fn describe_config(c: &tokio_postgres::Config) -> String {
-    let host = match c.get_hosts().first() {
+/// The (first) host connected to.
+fn host_of(c: &tokio_postgres::Config) -> String {
+    match c.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
         Some(Host::Unix(p)) => p.display().to_string(),
         None => "localhost".into(),
-    };
+    }
+}
+
+/// `host:port/dbname as user`, never the password.
+fn describe_config(c: &tokio_postgres::Config) -> String {
+    let host = host_of(c);
     let port = c.get_ports().first().copied().unwrap_or(5432);
     let user = c.get_user().unwrap_or("");
     let db = c.get_dbname().unwrap_or(user);
@@ -827,6 +925,23 @@ mod tests {
             assert!(e.is_usage(), "{bad}");
         }
         assert!(TableName::parse(&"a".repeat(MAX_TABLE_NAME)).is_ok());
+    }
+
+    #[test]
+    fn only_chips_stored_as_geotiffs_leave_their_bytes_to_the_raster() {
+        for kept in [
+            "chips/a.png",
+            "chips/c.PNG",
+            "chips/g.bmp",
+            "chips/x.TIF",
+            "chips/j.jpg",
+        ] {
+            assert!(keeps_bytes(kept), "{kept}");
+        }
+        assert!(!keeps_bytes("chips/a.tif"));
+        let mut row = Vec::new();
+        bytea_field(&mut row, &[0, 0xab, 0x10]);
+        assert_eq!(row, b"\\\\x00ab10\t");
     }
 
     #[test]

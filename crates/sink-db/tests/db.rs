@@ -865,3 +865,217 @@ fn a_backend_killed_mid_store_leaves_the_table_as_it_was() {
         assert_eq!(rows(&c, table, "harbour-ships").await, before);
     });
 }
+
+/// The chips table of the previous labelstore: without `raster_sha256` and
+/// `image`; `drop` leaves out one more column.
+async fn create_earlier_tables(c: &Client, table: &str, drop: Option<&str>) {
+    drop_tables(c, table).await;
+    let columns = [
+        "project text NOT NULL",
+        "chip_id text NOT NULL",
+        "rast raster NOT NULL",
+        "mask raster",
+        "image_path text NOT NULL",
+        "image_size bigint NOT NULL",
+        "image_sha256 text NOT NULL",
+        "georeferencing text NOT NULL",
+        "epsg integer",
+        "format text NOT NULL",
+        "label_path text",
+        "labels bytea",
+        "label_count integer NOT NULL",
+        "files jsonb NOT NULL",
+        "stored_at timestamptz NOT NULL DEFAULT now()",
+    ]
+    .into_iter()
+    .filter(|c| drop.is_none_or(|d| !c.starts_with(&format!("{d} "))))
+    .collect::<Vec<_>>()
+    .join(", ");
+    c.batch_execute(&format!(
+        "CREATE TABLE {table} ({columns}, PRIMARY KEY (project, chip_id)); \
+         CREATE INDEX ON {table} USING gist (ST_ConvexHull(rast)); \
+         CREATE TABLE {table}_files (project text NOT NULL, path text NOT NULL, \
+         chip_id text, format text NOT NULL, data bytea NOT NULL, size bigint NOT NULL, \
+         stored_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (project, path));"
+    ))
+    .await
+    .unwrap();
+}
+
+/// `name type` of each column of `table`, in order.
+async fn columns(c: &Client, table: &str) -> Vec<String> {
+    c.query(
+        "SELECT attname::text || ' ' || format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        &[&table],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+fn labelstore_run(args: &[&str]) -> Output {
+    Command::new(labelstore())
+        .args(args)
+        .current_dir(root())
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_table_of_the_previous_shape_gains_the_new_columns_and_keeps_its_rows() {
+    let table = "it_earlier";
+    rt().block_on(async {
+        let c = client().await;
+        create_earlier_tables(&c, table, None).await;
+        // A row of another project, stored by the previous labelstore.
+        c.batch_execute(&format!(
+            "INSERT INTO {table} (project, chip_id, rast, image_path, image_size, \
+             image_sha256, georeferencing, format, label_count, files) VALUES ('older', 'x', \
+             ST_AddBand(ST_MakeEmptyRaster(2, 2, 0, 0, 1), '8BUI'::text, 7), 'chips/x.png', \
+             1, 'ab', 'none', 'voc', 0, '[]')"
+        ))
+        .await
+        .unwrap();
+    });
+    ok(&store_db(
+        "tests/fixtures/detection-basic",
+        table,
+        "voc",
+        &[],
+    ));
+    let g = std::fs::read(root().join("tests/fixtures/detection-basic/chips/g.bmp")).unwrap();
+    rt().block_on(async {
+        let c = client().await;
+        let cols = columns(&c, table).await;
+        assert_eq!(
+            cols[cols.len() - 2..],
+            ["raster_sha256 text".to_owned(), "image bytea".to_owned()]
+        );
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT project, chip_id, image, raster_sha256 IS NOT NULL FROM {table} \
+                     ORDER BY project, chip_id"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let got: Vec<(String, String, Option<Vec<u8>>, bool)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let chip =
+            |id: &str, image: Option<Vec<u8>>| ("detection basic".into(), id.into(), image, true);
+        assert_eq!(
+            got,
+            vec![
+                chip("a", None),
+                chip("b", None),
+                chip("c-upper.case", None),
+                chip("f", None),
+                chip("g", Some(g.clone())),
+                chip("t", None),
+                ("older".into(), "x".into(), None, false),
+            ]
+        );
+    });
+    // The store reads back whole, the BMP chip as it was.
+    let u = url();
+    let from = [
+        "--from",
+        "db",
+        "--connection",
+        &u,
+        "--table",
+        table,
+        "--project",
+        "detection basic",
+    ];
+    let o = labelstore_run(&[&["verify"][..], &from].concat());
+    ok(&o);
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("fetched");
+    let o = labelstore_run(&[&["fetch"][..], &from, &["--output", dir.to_str().unwrap()]].concat());
+    ok(&o);
+    assert_eq!(std::fs::read(dir.join("chips/g.bmp")).unwrap(), g);
+    let project = std::fs::read_to_string(dir.join("project.json")).unwrap();
+    assert!(project.contains("\"chips/g.bmp\""), "{project}");
+    assert!(!dir.join("chips/g.tif").exists());
+}
+
+#[test]
+fn a_table_missing_another_column_is_refused_and_left_as_it_was() {
+    let table = "it_earlier_nofiles";
+    let before = rt().block_on(async {
+        let c = client().await;
+        create_earlier_tables(&c, table, Some("files")).await;
+        columns(&c, table).await
+    });
+    assert!(
+        !before.iter().any(|c| c.starts_with("image ")),
+        "{before:?}"
+    );
+    let o = store_db("tests/fixtures/detection-basic", table, "voc", &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("another shape"), "{err}");
+    assert!(err.contains("no column files (jsonb)"), "{err}");
+    // The columns that could have been added were not: nothing changed.
+    rt().block_on(async {
+        let c = client().await;
+        assert_eq!(columns(&c, table).await, before);
+    });
+}
+
+#[test]
+fn a_table_not_yet_migrated_reads_back_from_its_rasters() {
+    let table = "it_unmigrated";
+    rt().block_on(async {
+        let c = client().await;
+        drop_tables(&c, table).await;
+    });
+    ok(&store_db(
+        "tests/fixtures/detection-basic",
+        table,
+        "voc",
+        &[],
+    ));
+    rt().block_on(async {
+        let c = client().await;
+        c.batch_execute(&format!(
+            "ALTER TABLE {table} DROP COLUMN image, DROP COLUMN raster_sha256"
+        ))
+        .await
+        .unwrap();
+    });
+    let u = url();
+    let from = [
+        "--from",
+        "db",
+        "--connection",
+        &u,
+        "--table",
+        table,
+        "--project",
+        "detection basic",
+    ];
+    // Without raster checksums verify says so for each chip; with no kept
+    // bytes the BMP chip comes back as a TIFF of its raster.
+    let o = labelstore_run(&[&["verify"][..], &from].concat());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.starts_with("6 problems in"), "{out}");
+    assert!(out.contains("no raster checksum recorded: chip g"), "{out}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fetched");
+    ok(&labelstore_run(
+        &[&["fetch"][..], &from, &["--output", dir.to_str().unwrap()]].concat(),
+    ));
+    assert!(dir.join("chips/g.tif").exists());
+    assert!(!dir.join("chips/g.bmp").exists());
+}

@@ -10,7 +10,10 @@
 //!   the PAR multipart flow;
 //! - any URL `object_store` speaks: `s3://bucket/prefix` (with `--endpoint`
 //!   and `--region` for S3-compatible services), `gs://`, `az://`, with each
-//!   cloud's usual environment variables for credentials.
+//!   cloud's usual environment variables for credentials;
+//! - a plain HTTP(S) server that accepts PUT (WebDAV, such as nginx's dav
+//!   module): `http(s)://[user:password@]host[:port]/path/`, through
+//!   `object_store`'s `HttpStore` (see the `webdav` module for its quirks).
 //!
 //! Uploads run in the background, up to [`ObjStoreOptions::concurrency`] at
 //! a time, and each is retried on 408, 429, 5xx and connection errors with
@@ -26,11 +29,19 @@
 //! deleting objects is not part of the documented protocol: an aborted store
 //! leaves its uploaded objects behind without a manifest (and an earlier
 //! store's manifest, if any, stays: store to a new prefix to tell them apart).
+//! An HTTP server deletes with `DELETE` (folders it created stay).
+//!
+//! **Resuming.** Re-running a store skips objects already there with the
+//! same size and MD5 (the S3 ETag of a single-part object, OCI's
+//! `opc-content-md5`). An HTTP server gives no checksum, so through HTTP
+//! every object is uploaded again: size alone is not trusted.
 //!
 //! **Secrets.** The PAR token is a bearer credential. [`ParUrl`] masks it as
 //! `/p/<secret>/` in `Debug` and `Display`, and every error message is
 //! scrubbed of it (and of any `/p/<token>/` a library puts in a message)
-//! before it leaves this crate.
+//! before it leaves this crate. The password of an HTTP URL's
+//! `user:password@` is never in a URL the client builds, and is scrubbed
+//! from every message too.
 
 use std::fmt;
 use std::os::unix::fs::FileExt;
@@ -47,8 +58,11 @@ use sink_api::{Body, ChipRecord, Destination, Error, Result, is_safe_store_path}
 use tokio::task::JoinSet;
 
 mod par;
+mod read;
+mod webdav;
 
 pub use par::ParUrl;
+pub use read::{ByteSink, Lister, ObjStoreReader};
 
 /// The store manifest's path: held back until commit, put last.
 pub const STORE_MANIFEST: &str = "labelstore-manifest.json";
@@ -108,6 +122,19 @@ pub(crate) fn request_timeout(len: u64, o: &UploadOptions) -> Duration {
     o.base_timeout + Duration::from_secs(len / o.min_rate.max(1))
 }
 
+/// object_store's retry settings from ours.
+pub(crate) fn retry_config(opts: &UploadOptions) -> RetryConfig {
+    RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: opts.first_backoff,
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: opts.max_retries,
+        retry_timeout: Duration::from_secs(180),
+    }
+}
+
 /// The wait before retry number `attempt + 1`.
 pub(crate) fn backoff(attempt: usize, o: &UploadOptions) -> Duration {
     let d = o.first_backoff.saturating_mul(1 << attempt.min(16));
@@ -124,8 +151,8 @@ pub(crate) fn scrub(s: &str, secret: &str) -> String {
     par::mask_str(&s)
 }
 
-/// A destination error from a library error, its text scrubbed.
-pub(crate) fn destination_error(context: &str, e: &dyn std::error::Error) -> Error {
+/// The text of a library error with its sources (not scrubbed).
+fn error_text(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -135,9 +162,14 @@ pub(crate) fn destination_error(context: &str, e: &dyn std::error::Error) -> Err
         }
         source = s.source();
     }
+    msg
+}
+
+/// A destination error from a library error, its text scrubbed.
+pub(crate) fn destination_error(context: &str, e: &dyn std::error::Error) -> Error {
     Error::io(
         par::mask_str(context),
-        std::io::Error::other(par::mask_str(&msg)),
+        std::io::Error::other(par::mask_str(&error_text(e))),
     )
 }
 
@@ -274,6 +306,9 @@ enum Backend {
         prefix: ObjPath,
         shown: String,
         opts: UploadOptions,
+        /// Set for a plain HTTP(S) server (`HttpStore`): no multipart, no
+        /// checksums, no server-side copy.
+        http: Option<Arc<webdav::HttpTarget>>,
     },
     Par {
         client: par::ParClient,
@@ -293,7 +328,7 @@ impl fmt::Debug for Backend {
 impl Backend {
     fn secret(&self) -> &str {
         match self {
-            Backend::Store { .. } => "",
+            Backend::Store { http, .. } => http.as_ref().map_or("", |h| h.password.as_str()),
             Backend::Par { client, .. } => client.url.token(),
         }
     }
@@ -310,20 +345,25 @@ impl Backend {
 
     fn store_error(&self, what: &str, path: &str, e: &object_store::Error) -> Error {
         let context = format!("cannot {what} {path}");
-        let e = match e {
+        let denied = matches!(
+            e,
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => {
-                return Error::io(
-                    context,
-                    std::io::Error::other(scrub(
-                        &format!("access denied (check the credentials): {e}"),
-                        self.secret(),
-                    )),
-                );
+                | object_store::Error::Unauthenticated { .. }
+        );
+        let mut text = if denied { e.to_string() } else { error_text(e) };
+        if let Backend::Store { http: Some(_), .. } = self {
+            if let Some(why) = webdav::folder_refused(&text) {
+                return Error::io(context, std::io::Error::other(why));
             }
-            e => e,
-        };
-        destination_error(&context, e)
+            text = webdav::tidy(&text);
+        }
+        if denied {
+            text = format!("access denied (check the credentials): {text}");
+        }
+        Error::io(
+            par::mask_str(&context),
+            std::io::Error::other(scrub(&text, self.secret())),
+        )
     }
 
     async fn put(&self, path: &str, src: &Source) -> Result<()> {
@@ -331,6 +371,37 @@ impl Backend {
         match self {
             Backend::Par { client, prefix } => {
                 client.put(&format!("{prefix}{path}"), src, ctype).await
+            }
+            Backend::Store {
+                store,
+                opts,
+                http: Some(http),
+                ..
+            } => {
+                // One PUT whatever the size (HttpStore has no multipart),
+                // under a whole-request timeout that fits it.
+                let fail = |e: object_store::Error| self.store_error("upload", path, &e);
+                let store = if src.len() > opts.multipart_threshold {
+                    http.store(http.timeout(src.len())).map_err(fail)?
+                } else {
+                    store.clone()
+                };
+                let mut chunks = Vec::new();
+                let mut offset = 0;
+                while offset < src.len() {
+                    let n = CHUNK.max(READ_WHOLE).min(src.len() - offset);
+                    chunks.push(src.read(offset, n)?);
+                    offset += n;
+                }
+                let put = PutOptions {
+                    attributes: Attributes::from_iter([(Attribute::ContentType, ctype)]),
+                    ..PutOptions::default()
+                };
+                store
+                    .put_opts(&self.key(path), PutPayload::from_iter(chunks), put)
+                    .await
+                    .map_err(fail)?;
+                Ok(())
             }
             Backend::Store { store, opts, .. } => {
                 let key = self.key(path);
@@ -375,6 +446,8 @@ impl Backend {
     async fn list(&self) -> Listing {
         match self {
             Backend::Par { client, prefix } => client.list(prefix).await.unwrap_or_default(),
+            // No checksums to compare: nothing is skipped.
+            Backend::Store { http: Some(_), .. } => Listing::new(),
             Backend::Store { store, prefix, .. } => {
                 use futures_util::StreamExt as _;
                 let mut out = Listing::new();
@@ -408,10 +481,24 @@ impl Backend {
         }
     }
 
-    /// A server-side copy where there is one (S3, GCS, Azure).
+    /// The MD5 of an object, from the ETag its HEAD answers; `None` when
+    /// unknown (through a PAR, the listing tells it).
+    async fn head_md5(&self, path: &str) -> Option<[u8; 16]> {
+        match self {
+            // An HTTP server's ETag is no MD5 (nginx: mtime and size).
+            Backend::Par { .. } | Backend::Store { http: Some(_), .. } => None,
+            Backend::Store { store, .. } => {
+                let meta = store.head(&self.key(path)).await.ok()?;
+                meta.e_tag.as_deref().and_then(md5_from_etag)
+            }
+        }
+    }
+
+    /// A server-side copy where there is one (S3, GCS, Azure; not WebDAV
+    /// COPY, which nginx answers with 500 when the target folder is missing).
     async fn copy(&self, from: &str, to: &str) -> Result<bool> {
         match self {
-            Backend::Par { .. } => Ok(false),
+            Backend::Par { .. } | Backend::Store { http: Some(_), .. } => Ok(false),
             Backend::Store { store, .. } => {
                 store
                     .copy(&self.key(from), &self.key(to))
@@ -441,21 +528,46 @@ pub struct ObjStoreDestination {
 }
 
 impl ObjStoreDestination {
-    /// A store to `url` (`s3://bucket/prefix`, `gs://…`, `az://…`), through
-    /// `object_store`. A bad URL or option is refused (exit status 2).
+    /// A store to `url` (`s3://bucket/prefix`, `gs://…`, `az://…`, or
+    /// `http(s)://[user:password@]host[:port]/path/` for a WebDAV server),
+    /// through `object_store`. A bad URL or option is refused (exit status
+    /// 2); a password in the URL never appears in a message.
     pub fn open_url(url: &str, opts: ObjStoreOptions) -> Result<ObjStoreDestination> {
-        let refuse = |why: String| Err(Error::Refused(format!("bad --url {url:?}: {why}")));
+        let refuse = |why: String| {
+            Err(Error::Refused(format!(
+                "bad --url {:?}: {why}",
+                webdav::mask_userinfo(url)
+            )))
+        };
         let parsed = match reqwest::Url::parse(url) {
             Ok(u) => u,
             Err(e) => return refuse(e.to_string()),
         };
         let scheme = parsed.scheme().to_owned();
+        if matches!(scheme.as_str(), "http" | "https") {
+            let p = webdav::parse(url, &opts)?;
+            let store = p
+                .target
+                .store(p.target.timeout(0))
+                .map_err(|e| Error::Refused(scrub(&e.to_string(), &p.target.password)))?;
+            return Ok(Self::with_backend(
+                Backend::Store {
+                    store,
+                    prefix: p.prefix,
+                    shown: p.shown,
+                    opts: opts.clone(),
+                    http: Some(Arc::new(p.target)),
+                },
+                &opts,
+            ));
+        }
         if !matches!(
             scheme.as_str(),
             "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss"
         ) {
             return refuse(
-                "use s3://bucket/prefix, gs://bucket/prefix or az://container/prefix \
+                "use s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or \
+                 http(s)://host/path/ for a WebDAV server \
                  (for an OCI PAR URL use --par-url and --prefix)"
                     .into(),
             );
@@ -484,15 +596,7 @@ impl ObjStoreDestination {
         if http {
             client = client.with_allow_http(true);
         }
-        let retry = RetryConfig {
-            backoff: object_store::BackoffConfig {
-                init_backoff: opts.first_backoff,
-                max_backoff: Duration::from_secs(15),
-                base: 2.0,
-            },
-            max_retries: opts.max_retries,
-            retry_timeout: Duration::from_secs(180),
-        };
+        let retry = retry_config(&opts);
         let bucket_url = format!("{scheme}://{}", parsed.host_str().unwrap_or_default());
         let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
             if scheme.starts_with("s3") {
@@ -549,6 +653,7 @@ impl ObjStoreDestination {
                 prefix,
                 shown,
                 opts: opts.clone(),
+                http: None,
             },
             &opts,
         ))
@@ -626,8 +731,13 @@ impl ObjStoreDestination {
         for path in paths {
             let backend = self.backend.clone();
             set.spawn(async move { backend.delete(&path).await });
-            if set.len() >= self.concurrency {
-                let _ = set.join_next().await;
+            if set.len() >= self.concurrency
+                && let Some(Ok(Err(_))) = set.join_next().await
+            {
+                // A delete failed after its retries: the server is down or
+                // refuses. The others would fail alike, each after its own
+                // retries; they stay behind, without a manifest.
+                break;
             }
         }
         while set.join_next().await.is_some() {}
@@ -707,13 +817,22 @@ impl Destination for ObjStoreDestination {
             return Ok(());
         }
         self.recent.insert(path.to_owned(), src.clone());
-        if let Some(&(size, Some(md5))) = self.existing.get(path)
+        if let Some(&(size, listed)) = self.existing.get(path)
             && size == src.len()
-            && src.md5()? == md5
         {
-            // Already there from an interrupted run of the same store.
-            self.skipped += 1;
-            return Ok(());
+            // Some servers (s3s-fs) list objects without their ETag: then
+            // the object's own HEAD tells it.
+            let md5 = match listed {
+                Some(md5) => Some(md5),
+                None => self.backend.head_md5(path).await,
+            };
+            if let Some(md5) = md5
+                && src.md5()? == md5
+            {
+                // Already there from an interrupted run of the same store.
+                self.skipped += 1;
+                return Ok(());
+            }
         }
         while self.tasks.len() >= self.concurrency {
             self.join_one().await?;
@@ -792,7 +911,13 @@ mod tests {
 
     #[test]
     fn bad_urls_are_usage_errors() {
-        for u in ["http://x/y", "s3://", "nonsense"] {
+        for u in [
+            "ftp://x/y",
+            "s3://",
+            "nonsense",
+            "http://x/a//b",
+            "http://u:pw@x:99999/",
+        ] {
             assert!(
                 ObjStoreDestination::open_url(u, ObjStoreOptions::default())
                     .unwrap_err()

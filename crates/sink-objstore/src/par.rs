@@ -90,7 +90,7 @@ impl ParUrl {
 
     /// The URL of an object (`name` percent-encoded segment by segment).
     /// Holds the token: never shown.
-    fn object_url(&self, name: &str) -> String {
+    pub(crate) fn object_url(&self, name: &str) -> String {
         format!(
             "{}{}/p/{}/n/{}/b/{}/o/{}",
             self.origin,

@@ -432,7 +432,7 @@ fn par_retries_transient_failures() {
 fn bad_urls_and_usage_exit_2() {
     let cases: &[&[&str]] = &[
         &["--url", "s3://"],
-        &["--url", "http://example.com/x"],
+        &["--url", "ftp://example.com/x"],
         &["--url", "s3://b/a//c"],
         &["--url", "gs://b/x", "--region", "r"],
         &[

@@ -54,32 +54,37 @@ Examples:
     Import(ImportArgs),
 
     /// Check a store against its manifest: every file it lists present with
-    /// its size and SHA-256, and no file it does not list. Exit status 0
-    /// when the store is whole, 1 with the list of what differs otherwise.
+    /// its size and SHA-256, and no file it does not list; in a database,
+    /// every chip row as the manifest lists it and its rasters as stored.
+    /// Exit status 0 when the store is whole, 1 with the list of what
+    /// differs otherwise.
     #[command(after_help = "\
 Examples:
   labelstore verify --from local --path out/harbour
-  labelstore verify --from local --path out/harbour --json")]
+  labelstore verify --from local --path out/harbour --json
+  labelstore verify --from objstore --url s3://bucket/harbour
+  labelstore verify --from objstore --par-url \"$PAR\" --prefix harbour/
+  labelstore verify --from db --connection postgres://labels@db/gis --table chips")]
     Verify(VerifyArgs),
 
     /// Read a store back into a project folder (project.json plus chips)
     /// that `labelstore store` accepts again: the whole project or one chip.
+    /// Every file is checked against the store's manifest on the way; from
+    /// a database, chips come back as GeoTIFFs made from their rasters.
     #[command(after_help = "\
 Examples:
   labelstore fetch --from local --path out/harbour --output my-project
-  labelstore fetch --from local --path out/harbour --output one-chip --chip r0_c1")]
+  labelstore fetch --from local --path out/harbour --output one-chip --chip r0_c1
+  labelstore fetch --from objstore --url s3://bucket/harbour --output my-project
+  labelstore fetch --from db --connection postgres://labels@db/gis --table chips \\
+      --project harbour-ships --output my-project")]
     Fetch(FetchArgs),
 }
 
 #[derive(Debug, Args)]
 struct FetchArgs {
-    /// Where the store is: `local` (a folder, --path).
-    #[arg(long, value_enum, value_name = "DESTINATION")]
-    from: VerifyFrom,
-
-    /// The store's folder.
-    #[arg(long, value_name = "DIR")]
-    path: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
 
     /// The project folder to create.
     #[arg(long, value_name = "DIR")]
@@ -100,23 +105,143 @@ struct FetchArgs {
 
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    /// Where the store is: `local` (a folder, --path).
-    #[arg(long, value_enum, value_name = "DESTINATION")]
-    from: VerifyFrom,
-
-    /// The store's folder.
-    #[arg(long, value_name = "DIR")]
-    path: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
 
     /// Print the result as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
 }
 
+/// Where a store is read from (`fetch`, `verify`).
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// Where the store is: `local` (a folder, --path), `objstore` (--url
+    /// s3://bucket/prefix, or --par-url URL --prefix P) or `db` (--connection
+    /// URL --table NAME [--project NAME]).
+    #[arg(long, value_enum, value_name = "DESTINATION")]
+    from: VerifyFrom,
+
+    /// The store's folder (`--from local`).
+    #[arg(long, value_name = "DIR", required_if_eq("from", "local"))]
+    path: Option<PathBuf>,
+
+    /// The store through object_store (`--from objstore`):
+    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
+    #[arg(long, value_name = "URL", conflicts_with = "par_url")]
+    url: Option<String>,
+
+    /// An OCI pre-authenticated request URL (`--from objstore`); it must
+    /// allow reading and listing objects. The token is never printed.
+    #[arg(long, value_name = "URL")]
+    par_url: Option<String>,
+
+    /// The object name prefix under --par-url.
+    #[arg(long, value_name = "P", requires = "par_url")]
+    prefix: Option<String>,
+
+    /// The endpoint of an S3-compatible service (--url s3://...).
+    #[arg(long, value_name = "URL", requires = "url")]
+    endpoint: Option<String>,
+
+    /// The signing region of an S3-compatible service (--url s3://...).
+    #[arg(long, value_name = "REGION", requires = "url")]
+    region: Option<String>,
+
+    /// The database (`--from db`): a PostgreSQL URL or key=value string.
+    #[arg(long, value_name = "URL", required_if_eq("from", "db"))]
+    connection: Option<String>,
+
+    /// The table of a `--from db` store ([schema.]name).
+    #[arg(long, value_name = "NAME", required_if_eq("from", "db"))]
+    table: Option<String>,
+
+    /// The project to read from the table (`--from db`); needed when the
+    /// table holds several.
+    #[arg(long, value_name = "NAME")]
+    project: Option<String>,
+
+    /// A file whose first line is the database password (`--from db`).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum VerifyFrom {
     /// A local folder (--path).
     Local,
+    /// An object store (--url, or --par-url and --prefix).
+    Objstore,
+    /// A PostgreSQL/PostGIS table (--connection, --table).
+    Db,
+}
+
+/// An opened store to read: the runtime it needs and the reader.
+enum Source {
+    Local(PathBuf),
+    Objstore(labelstore::objstore::ObjStoreReader),
+    Db(labelstore::db::DbReader),
+}
+
+impl SourceArgs {
+    /// Opens the store (connecting to a database) on `runtime`.
+    fn open(&self, runtime: &tokio::runtime::Runtime) -> Result<Source, StoreError> {
+        match self.from {
+            VerifyFrom::Local => {
+                let path = self
+                    .path
+                    .clone()
+                    .ok_or_else(|| StoreError::Usage("--from local needs --path DIR".into()))?;
+                Ok(Source::Local(path))
+            }
+            VerifyFrom::Objstore => {
+                use labelstore::objstore::{ObjStoreOptions, ObjStoreReader};
+                let opts = ObjStoreOptions {
+                    endpoint: self.endpoint.clone(),
+                    region: self.region.clone(),
+                    ..ObjStoreOptions::default()
+                };
+                let _guard = runtime.enter();
+                let reader = match (&self.url, &self.par_url) {
+                    (Some(url), None) => ObjStoreReader::open_url(url, opts)?,
+                    (None, Some(par)) => {
+                        ObjStoreReader::open_par(par, self.prefix.as_deref().unwrap_or(""), opts)?
+                    }
+                    _ => {
+                        return Err(StoreError::Usage(
+                            "--from objstore needs --url s3://bucket/prefix, or --par-url URL \
+                             --prefix P"
+                                .into(),
+                        ));
+                    }
+                };
+                Ok(Source::Objstore(reader))
+            }
+            VerifyFrom::Db => {
+                let (Some(connection), Some(table)) = (&self.connection, &self.table) else {
+                    return Err(StoreError::Usage(
+                        "--from db needs --connection URL and --table NAME".into(),
+                    ));
+                };
+                let opts = labelstore::db::DbReadOptions {
+                    connection: connection.clone(),
+                    password_file: self.password_file.clone(),
+                    table: table.clone(),
+                    project: self.project.clone(),
+                };
+                Ok(Source::Db(
+                    runtime.block_on(labelstore::db::DbReader::open(opts))?,
+                ))
+            }
+        }
+    }
+}
+
+fn reading_runtime() -> Result<tokio::runtime::Runtime, StoreError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 #[derive(Debug, Args)]
@@ -192,8 +317,10 @@ struct StoreArgs {
     password_file: Option<PathBuf>,
 
     /// The target of a `--to objstore` store through object_store:
-    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix;
-    /// credentials from each cloud's usual environment variables.
+    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix
+    /// (credentials from each cloud's usual environment variables), or
+    /// http(s)://[user:password@]host[:port]/path/ for a WebDAV server
+    /// accepting PUT (the password is never printed).
     #[arg(long, value_name = "URL", conflicts_with = "par_url")]
     url: Option<String>,
 
@@ -277,14 +404,16 @@ fn main() -> ExitCode {
 }
 
 fn verify(args: &VerifyArgs) -> ExitCode {
-    let report = match args.from {
-        VerifyFrom::Local => labelstore::verify_local(&args.path),
-    };
+    let report = reading_runtime().and_then(|runtime| match args.source.open(&runtime)? {
+        Source::Local(path) => labelstore::verify_local(&path),
+        Source::Objstore(reader) => runtime.block_on(labelstore::verify_objstore(&reader)),
+        Source::Db(mut reader) => runtime.block_on(labelstore::verify_db(&mut reader)),
+    });
     let report = match report {
         Ok(r) => r,
         Err(e) => {
             eprintln!("labelstore: error: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(if e.exit_code() == 2 { 2 } else { 1 });
         }
     };
     let text = if args.json {
@@ -316,16 +445,55 @@ fn verify(args: &VerifyArgs) -> ExitCode {
 
 fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
-    let plan = match args.from {
-        VerifyFrom::Local => labelstore::prepare_fetch_local(&args.path, scope)?,
-    };
+    let runtime = reading_runtime()?;
+    let source = args.source.open(&runtime)?;
     let dest = labelstore::fs::FsDestination::open(&args.output, args.overwrite)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // A remote store is first brought into a scratch folder beside the
+    // output (same disk), checked file by file against its manifest.
+    let scratch_in = args
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let scratch = match &source {
+        Source::Local(_) => None,
+        _ => Some(Scratch::create(scratch_in)?),
+    };
+    let scratch_dir = scratch.as_ref().map(|s| s.0.clone());
+    let plan = match (source, scratch_dir) {
+        (Source::Local(path), _) => labelstore::prepare_fetch_local(&path, scope)?,
+        (Source::Objstore(reader), Some(dir)) => {
+            runtime.block_on(labelstore::prepare_fetch_objstore(&reader, &dir, scope))?
+        }
+        (Source::Db(mut reader), Some(dir)) => {
+            runtime.block_on(labelstore::prepare_fetch_db(&mut reader, &dir, scope))?
+        }
+        _ => return Err(StoreError::Usage("no scratch folder".into())),
+    };
     let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
+    drop(scratch);
     print_report(&report, args.json);
     Ok(())
+}
+
+/// A scratch folder, removed when dropped (after a failure too).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn create(beside: &std::path::Path) -> std::io::Result<Scratch> {
+        let dir = beside.join(format!(".labelstore-fetch-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn import(args: &ImportArgs) -> Result<(), StoreError> {

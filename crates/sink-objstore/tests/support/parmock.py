@@ -8,7 +8,8 @@ what labelstore's tests need:
        (with `opc-multipart: true` and an empty body: start a multipart
        upload, answer JSON with a new secret `accessUri`)
   GET/HEAD /p/<token>/n/<ns>/b/<bucket>/o/<name>  read an object
-  GET  /p/<token>/n/<ns>/b/<bucket>/o/?prefix=P   list (JSON {"objects": [...]})
+  GET  /p/<token>/n/<ns>/b/<bucket>/o/?prefix=P   list (JSON {"objects": [...]}; pages of
+       `limit` names from `start`, with `nextStartWith`, as ListObjects)
   PUT  <accessUri><part-number>                   upload a part
   POST <accessUri>                                commit the parts (ascending)
   DELETE <accessUri>                              abort
@@ -158,7 +159,15 @@ class H(BaseHTTPRequestHandler):
                             md5 = base64.b64encode(hashlib.md5(fh.read()).digest()).decode()
                         objects.append({"name": n, "size": os.path.getsize(full), "md5": md5})
             objects.sort(key=lambda o: o["name"])
-            return self.reply(200, {"objects": objects})
+            # ListObjects pages: names from `start` on, at most `limit`
+            # (default 1000), and `nextStartWith` naming the next page's first.
+            start = query.get("start", [""])[0]
+            limit = max(1, min(1000, int(query.get("limit", ["1000"])[0] or 1000)))
+            objects = [o for o in objects if o["name"] >= start]
+            page = {"objects": objects[:limit]}
+            if len(objects) > limit:
+                page["nextStartWith"] = objects[limit]["name"]
+            return self.reply(200, page)
         if not name.startswith(scope) or name == "" or ".." in name.split("/"):
             self.body()
             return self.error(404, "NotAuthorizedOrNotFound", "out of scope")

@@ -1,0 +1,264 @@
+//! `cargo xtask bench objstore`: labelstore against `rclone copy`,
+//! uploading the same local store to the same local S3 server.
+//!
+//! The bench project's chips (see [`chips`](super::chips)) are first stored
+//! to a local folder (`store --to local --format json`: `project.json`, the
+//! chips, the store manifest). Then, against one moto S3 server started for
+//! the run (path-style, plain HTTP on loopback), each side uploads that
+//! folder into its own new bucket, with the same number of uploads in
+//! flight:
+//! - labelstore (release build): `store STORE --to objstore --url
+//!   s3://bucket/bench --endpoint URL --concurrency N --format json`, which
+//!   reads the folder as a project, hashes every file for its manifest and
+//!   uploads the manifest last;
+//! - rclone: `rclone copy STORE remote:bucket/bench --transfers N`, its
+//!   remote configured through `RCLONE_CONFIG_BENCH_*` variables (provider
+//!   Other, the same endpoint, path style); once with its defaults, which
+//!   HEAD every object after uploading it, and once with `--s3-no-head
+//!   --s3-no-check-bucket`, which checks no more than labelstore does (one
+//!   listing of the destination first).
+//!
+//! Afterwards `rclone lsjson` lists both buckets, and the names, sizes and
+//! MD5s of the objects are compared with the local store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, ensure};
+
+use super::chips;
+
+/// Uploads in flight on each side: labelstore's default `--concurrency`.
+const CONCURRENCY: usize = 8;
+/// The rclone remote configured through environment variables.
+const REMOTE: &str = "bench";
+/// The object name prefix on both sides.
+const PREFIX: &str = "bench";
+/// labelstore's bucket.
+const OUR_BUCKET: &str = "labelstore-bench";
+/// rclone's bucket.
+const THEIR_BUCKET: &str = "rclone-bench";
+/// The bucket of rclone without its checks.
+const THEIR_TUNED_BUCKET: &str = "rclone-no-head-bench";
+/// Variables that would send loopback traffic elsewhere or make S3 clients
+/// load a CA bundle they do not need for plain HTTP.
+const UNSET: &[&str] = &[
+    "AWS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
+/// Runs the benchmark on `n` chips.
+pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
+    super::ensure_program("rclone", "rclone")?;
+    let labelstore = super::release_build(root)?;
+    let python = crate::test::ensure_python(root)?;
+    let project = chips::project(root, n)?;
+
+    let tmp = tempfile::tempdir()?;
+    let store = tmp.path().join("store");
+    let local = super::timed(
+        Command::new(&labelstore)
+            .arg("store")
+            .arg(&project)
+            .args(["--to", "local", "--format", "json", "--path"])
+            .arg(&store),
+    )
+    .context("labelstore store --to local")?;
+    let expected = local_files(&store)?;
+    let bytes: u64 = expected.values().map(|(size, _)| size).sum();
+    // Read every file once, so that neither side pays for a cold cache.
+    for path in expected.keys() {
+        std::fs::read(store.join(path)).with_context(|| format!("reading {path}"))?;
+    }
+    let rclone_conf = tmp.path().join("rclone.conf");
+    std::fs::write(&rclone_conf, "")?;
+
+    let mut servers = crate::objstore::Servers::start(root, &python)?;
+    let endpoint = servers
+        .env()
+        .iter()
+        .find(|(k, _)| *k == "LABELSTORE_TEST_S3")
+        .map(|(_, v)| v.clone())
+        .context("the S3 server's endpoint")?;
+    let rclone = |args: &[&str]| {
+        let mut cmd = Command::new("rclone");
+        let var = |key: &str| format!("RCLONE_CONFIG_{}_{key}", REMOTE.to_ascii_uppercase());
+        cmd.args(args)
+            .env("RCLONE_CONFIG", &rclone_conf)
+            .env(var("TYPE"), "s3")
+            .env(var("PROVIDER"), "Other")
+            .env(var("ENDPOINT"), &endpoint)
+            .env(var("REGION"), "us-east-1")
+            .env(var("FORCE_PATH_STYLE"), "true")
+            .env(var("ACCESS_KEY_ID"), "bench")
+            .env(var("SECRET_ACCESS_KEY"), "bench");
+        for v in UNSET {
+            cmd.env_remove(v);
+        }
+        cmd
+    };
+    for bucket in [OUR_BUCKET, THEIR_BUCKET, THEIR_TUNED_BUCKET] {
+        super::timed(&mut rclone(&["mkdir", &format!("{REMOTE}:{bucket}")]))
+            .with_context(|| format!("creating the bucket {bucket}"))?;
+    }
+    let concurrency = CONCURRENCY.to_string();
+    let store_arg = store.to_string_lossy().into_owned();
+    let dest = |bucket: &str| format!("{REMOTE}:{bucket}/{PREFIX}");
+
+    // labelstore last: moto holds every object in memory and may slow down
+    // as it fills, which only counts against labelstore.
+    let copy = ["copy", &store_arg, "--transfers", &concurrency];
+    let theirs = super::timed(rclone(&copy).arg(dest(THEIR_BUCKET))).context("rclone copy")?;
+    let theirs_tuned = super::timed(
+        rclone(&copy)
+            .arg(dest(THEIR_TUNED_BUCKET))
+            .args(["--s3-no-head", "--s3-no-check-bucket"]),
+    )
+    .context("rclone copy --s3-no-head")?;
+    let mut ours_cmd = Command::new(&labelstore);
+    ours_cmd
+        .arg("store")
+        .arg(&store)
+        .args(["--to", "objstore", "--url"])
+        .arg(format!("s3://{OUR_BUCKET}/{PREFIX}"))
+        .args(["--endpoint", &endpoint, "--region", "us-east-1"])
+        .args(["--concurrency", &concurrency, "--format", "json"])
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_REGION", "us-east-1");
+    for v in UNSET {
+        ours_cmd.env_remove(v);
+    }
+    let ours = super::timed(&mut ours_cmd).context("labelstore store --to objstore")?;
+
+    let list = |bucket: &str| {
+        listing(rclone(&["lsjson", "-R", "--files-only", "--hash"]).arg(dest(bucket)))
+    };
+    let listed = [
+        list(THEIR_BUCKET)?,
+        list(THEIR_TUNED_BUCKET)?,
+        list(OUR_BUCKET)?,
+    ];
+    servers.stop()?;
+
+    let same = |listed: &BTreeMap<String, (u64, String)>| {
+        expected
+            .iter()
+            .filter(|(path, want)| listed.get(*path) == Some(want))
+            .count()
+    };
+    println!(
+        "S3 (moto on loopback, one server): a local store of {n} GeoTIFF chips ({} files, \
+         {} MB: project.json, chips/, labelstore-manifest.json), each side into its own new \
+         bucket under {PREFIX}/, {CONCURRENCY} uploads in flight",
+        expected.len(),
+        bytes / 1_048_576
+    );
+    println!("  (the local store itself took {local:.2} s)");
+    let sides = [
+        (
+            format!(
+                "rclone copy STORE {} --transfers {CONCURRENCY} (provider Other, path style; \
+                 rclone's defaults: a HEAD after each upload to check it)",
+                dest(THEIR_BUCKET)
+            ),
+            theirs,
+        ),
+        (
+            format!(
+                "rclone copy STORE {} --transfers {CONCURRENCY} --s3-no-head --s3-no-check-bucket \
+                 (no check after each upload, as labelstore)",
+                dest(THEIR_TUNED_BUCKET)
+            ),
+            theirs_tuned,
+        ),
+        (
+            format!(
+                "labelstore store STORE --to objstore --url s3://{OUR_BUCKET}/{PREFIX} \
+                 --endpoint ... --concurrency {CONCURRENCY} --format json (reads the store as a \
+                 project, hashes every file, manifest last)"
+            ),
+            ours,
+        ),
+    ];
+    for ((what, seconds), listed) in sides.iter().zip(&listed) {
+        println!("  {what}");
+        println!(
+            "    {seconds:.2} s, {} objects, {} with the local file's size and MD5",
+            listed.len(),
+            same(listed)
+        );
+    }
+    println!(
+        "  labelstore is {:.2}x as fast as rclone's defaults, {:.2}x as fast as rclone \
+         without its checks (target: at least 1x)",
+        theirs / ours,
+        theirs_tuned / ours
+    );
+    for (((what, _), listed), who) in
+        sides
+            .iter()
+            .zip(&listed)
+            .zip(["rclone", "rclone", "labelstore"])
+    {
+        let names: Vec<_> = listed.keys().collect();
+        ensure!(
+            names == expected.keys().collect::<Vec<_>>(),
+            "{who} did not upload the local store's {} files but {} objects: {what}",
+            expected.len(),
+            listed.len(),
+        );
+    }
+    ensure!(
+        same(&listed[0]) == expected.len() && same(&listed[1]) == expected.len(),
+        "rclone's objects differ from the local files"
+    );
+    Ok(())
+}
+
+/// Every file under `dir`, by its path relative to `dir` (with `/`), with
+/// its size and MD5 (hex, through `md5sum`).
+fn local_files(dir: &Path) -> anyhow::Result<BTreeMap<String, (u64, String)>> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f -print0 | xargs -0 md5sum")
+        .current_dir(dir)
+        .output()
+        .context("running md5sum")?;
+    ensure!(out.status.success(), "md5sum failed in {}", dir.display());
+    let mut files = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let (md5, path) = line.split_once("  ").context("md5sum's output")?;
+        let path = path.trim_start_matches("./");
+        let size = std::fs::metadata(dir.join(path))?.len();
+        files.insert(path.to_owned(), (size, md5.to_owned()));
+    }
+    Ok(files)
+}
+
+/// The objects `rclone lsjson -R --files-only --hash` lists: path, size and
+/// MD5 (the ETag of a single-part upload).
+fn listing(cmd: &mut Command) -> anyhow::Result<BTreeMap<String, (u64, String)>> {
+    let out = cmd.output().context("running rclone lsjson")?;
+    ensure!(
+        out.status.success(),
+        "rclone lsjson failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    );
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).context("rclone lsjson's output")?;
+    let mut objects = BTreeMap::new();
+    for item in items {
+        let path = item["Path"].as_str().context("an object without Path")?;
+        let size = item["Size"].as_u64().context("an object without Size")?;
+        let md5 = item["Hashes"]["md5"].as_str().unwrap_or_default();
+        objects.insert(path.to_owned(), (size, md5.to_owned()));
+    }
+    Ok(objects)
+}
