@@ -7,6 +7,15 @@
 //! field, and the stored chip files byte for byte against their sources).
 //! Then store what was read back again and check that every file comes out
 //! byte-identical. It grows with every format.
+//!
+//! Round trips through every destination of the test servers (the S3
+//! server, nginx with WebDAV, the PAR emulator, PostgreSQL + PostGIS): for every fixture and
+//! format, `labelstore store` to the destination, `labelstore fetch` back,
+//! `labelstore store` the fetched project to a local folder, and compare
+//! with the direct local store: every label file byte-identical, every chip
+//! byte-identical or, from the database (chips are rasters there), with
+//! the same size, band types, geotransform, CRS and pixels as GDAL reads
+//! them.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +40,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     fixtures.sort();
     fixtures.push(root.join("examples/harbour"));
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let destinations = Destination::from_env()?;
+    let mut case = 0;
     for fixture in &fixtures {
         let name = fixture
             .strip_prefix(root)
@@ -55,6 +66,22 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
                 Err(e) => {
                     println!("conformance {name} {format} ... FAILED\n  {e:#}");
                     failed += 1;
+                }
+            }
+            for dest in &destinations {
+                case += 1;
+                match round_trip(fixture, format, dest, case) {
+                    Ok(()) => {
+                        println!("conformance {name} {format} via {} ... ok", dest.name());
+                        passed += 1;
+                    }
+                    Err(e) => {
+                        println!(
+                            "conformance {name} {format} via {} ... FAILED\n  {e:#}",
+                            dest.name()
+                        );
+                        failed += 1;
+                    }
                 }
             }
         }
@@ -559,4 +586,319 @@ fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// A destination of the round trips, from the test servers' environment.
+enum Destination {
+    S3 { endpoint: String },
+    Http { url: String },
+    Par { url: String },
+    Db { url: String },
+}
+
+impl Destination {
+    /// The destinations the test tooling started (`cargo xtask test` sets
+    /// their variables); none when run without them.
+    fn from_env() -> anyhow::Result<Vec<Destination>> {
+        let var = crate::test::child_env;
+        let mut out = Vec::new();
+        if let Some(endpoint) = var("LABELSTORE_TEST_S3") {
+            // The round trips' bucket, made with boto3 (the S3 server is
+            // empty when it starts).
+            let python = var("LABELSTORE_PYTHON").context("LABELSTORE_PYTHON is not set")?;
+            let script = crate::project_root().join("crates/sink-objstore/tests/support/fetch.py");
+            let made = std::process::Command::new(python)
+                .arg(script)
+                .args(["mkbucket", &endpoint, "conformance"])
+                .env_remove("AWS_CA_BUNDLE")
+                .output()
+                .context("running fetch.py mkbucket")?;
+            let text = String::from_utf8_lossy(&made.stderr);
+            ensure!(
+                made.status.success() || text.contains("BucketAlready"),
+                "creating the conformance bucket: {text}"
+            );
+            out.push(Destination::S3 { endpoint });
+        }
+        if let Some(url) = var("LABELSTORE_TEST_HTTP") {
+            out.push(Destination::Http { url });
+        }
+        if let Some(url) = var("LABELSTORE_TEST_PAR") {
+            out.push(Destination::Par { url });
+        }
+        if let Some(url) = var("LABELSTORE_TEST_PG") {
+            out.push(Destination::Db { url });
+        }
+        if out.is_empty() {
+            println!(
+                "conformance: no test servers (LABELSTORE_TEST_S3, _HTTP, _PAR, _PG): the round trips \
+                 through the destinations run under `cargo xtask test`"
+            );
+        }
+        Ok(out)
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Destination::S3 { .. } => "s3",
+            Destination::Http { .. } => "http",
+            Destination::Par { .. } => "par",
+            Destination::Db { .. } => "db",
+        }
+    }
+
+    /// The arguments of `store` and `fetch` for case number `case`.
+    fn args(&self, case: usize) -> (Vec<String>, Vec<String>) {
+        let run = std::process::id();
+        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        match self {
+            Destination::S3 { endpoint } => {
+                let url = format!("s3://conformance/r{run}/c{case}");
+                let common = v(&["--url", &url, "--endpoint", endpoint]);
+                let mut store = v(&["--to", "objstore"]);
+                store.extend(common.clone());
+                let mut fetch = v(&["--from", "objstore"]);
+                fetch.extend(common);
+                (store, fetch)
+            }
+            Destination::Http { url } => {
+                let url = format!("{}/conformance-r{run}/c{case}/", url.trim_end_matches('/'));
+                let store = v(&["--to", "objstore", "--url", &url]);
+                let fetch = v(&["--from", "objstore", "--url", &url]);
+                (store, fetch)
+            }
+            Destination::Par { url } => {
+                let prefix = format!("conformance-r{run}/c{case}");
+                let common = v(&["--par-url", url, "--prefix", &prefix]);
+                let mut store = v(&["--to", "objstore"]);
+                store.extend(common.clone());
+                let mut fetch = v(&["--from", "objstore"]);
+                fetch.extend(common);
+                (store, fetch)
+            }
+            Destination::Db { url } => {
+                let table = format!("conformance_r{run}_c{case}");
+                let common = v(&["--connection", url, "--table", &table]);
+                let mut store = v(&["--to", "db"]);
+                store.extend(common.clone());
+                let mut fetch = v(&["--from", "db"]);
+                fetch.extend(common);
+                (store, fetch)
+            }
+        }
+    }
+}
+
+/// The `labelstore` binary beside this xtask binary (`cargo test
+/// --workspace` builds it).
+fn labelstore_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let bin = exe
+        .parent()
+        .map(|d| d.join("labelstore"))
+        .context("no folder of the xtask binary")?;
+    ensure!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p store-cli`",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+fn labelstore_run(args: &[String]) -> anyhow::Result<()> {
+    let out = std::process::Command::new(labelstore_bin()?)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        // COCO's date_created: the same in every store of the round trip.
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .context("running labelstore")?;
+    ensure!(
+        out.status.success(),
+        "labelstore {} failed ({}): {}",
+        args.first().map_or("", String::as_str),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Store `fixture` as `format` to `dest`, fetch it, store the fetched
+/// project locally, and compare with a direct local store.
+fn round_trip(
+    fixture: &Path,
+    format: FormatId,
+    dest: &Destination,
+    case: usize,
+) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let (direct, fetched, again) = (
+        tmp.path().join("direct"),
+        tmp.path().join("fetched"),
+        tmp.path().join("again"),
+    );
+    let local = |project: &Path, to: &Path| {
+        labelstore_run(&[
+            "store".into(),
+            s(project),
+            "--to".into(),
+            "local".into(),
+            "--path".into(),
+            s(to),
+            "--format".into(),
+            format.name().into(),
+        ])
+    };
+    local(fixture, &direct).context("the direct local store")?;
+    let (store_args, fetch_args) = dest.args(case);
+    let mut args = vec!["store".to_owned(), s(fixture)];
+    args.extend(store_args);
+    args.extend(["--format".to_owned(), format.name().to_owned()]);
+    labelstore_run(&args).context("the store to the destination")?;
+    let mut args = vec!["fetch".to_owned()];
+    args.extend(fetch_args);
+    args.extend(["--output".to_owned(), s(&fetched)]);
+    labelstore_run(&args).context("the fetch")?;
+    // A project (project.json) is stored again; a semantic-segmentation
+    // fetch gives the store in its mask format directly.
+    let stored_again = if fetched.join("project.json").exists() {
+        local(&fetched, &again).context("storing the fetched project")?;
+        &again
+    } else {
+        &fetched
+    };
+    let exact_chips = !matches!(dest, Destination::Db { .. });
+    compare_stores(&direct, stored_again, exact_chips, tmp.path())
+}
+
+/// Every file of the direct store `a` in `b` too, and nothing more: label
+/// files byte-identical; chips byte-identical when `exact_chips`, else as
+/// GDAL reads them (a chip from a JPEG within a few levels: sink-db decodes
+/// JPEG with zune-jpeg, GDAL with libjpeg).
+fn compare_stores(a: &Path, b: &Path, exact_chips: bool, tmp: &Path) -> anyhow::Result<()> {
+    let skip = |p: &Path| p == Path::new(labelstore::STORE_MANIFEST);
+    let mut left: Vec<PathBuf> = walk(a)?.into_iter().filter(|p| !skip(p)).collect();
+    let mut right: Vec<PathBuf> = walk(b)?.into_iter().filter(|p| !skip(p)).collect();
+    left.sort();
+    right.sort();
+    ensure!(
+        left == right,
+        "the files differ after the round trip: only direct {:?}, only after {:?}",
+        left.iter()
+            .filter(|p| !right.contains(p))
+            .collect::<Vec<_>>(),
+        right
+            .iter()
+            .filter(|p| !left.contains(p))
+            .collect::<Vec<_>>()
+    );
+    for path in &left {
+        let (x, y) = (std::fs::read(a.join(path))?, std::fs::read(b.join(path))?);
+        if x == y {
+            continue;
+        }
+        // A chip or its alias in a format's folder; masks are label files.
+        let chip = !path.components().any(|c| c.as_os_str() == "masks")
+            && path
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .is_some_and(|e| {
+                    ["tif", "tiff", "png", "jpg", "jpeg", "gif", "bmp"].contains(&e.as_str())
+                });
+        ensure!(
+            chip && !exact_chips,
+            "{} differs after the round trip",
+            path.display()
+        );
+        same_raster(&a.join(path), &b.join(path), tmp)
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Two rasters GDAL reads alike: size, band types, geotransform, EPSG code
+/// and pixels (within 4 levels, mean under half a level, when the first is
+/// JPEG-compressed).
+fn same_raster(a: &Path, b: &Path, tmp: &Path) -> anyhow::Result<()> {
+    let (ia, ib) = (gdalinfo(a)?, gdalinfo(b)?);
+    let view = |i: &serde_json::Value| {
+        serde_json::json!({
+            "size": i["size"],
+            "types": i["bands"].as_array().map(|b| b.iter().map(|b| b["type"].clone()).collect::<Vec<_>>()),
+            "nodata": i["bands"].as_array().map(|b| b.iter().map(|b| b["noDataValue"].clone()).collect::<Vec<_>>()),
+            "geotransform": i["geoTransform"],
+            "epsg": i["stac"]["proj:epsg"],
+        })
+    };
+    ensure!(
+        view(&ia) == view(&ib),
+        "GDAL reads {} and {} differently",
+        view(&ia),
+        view(&ib)
+    );
+    let jpeg = ia["metadata"]["IMAGE_STRUCTURE"]["COMPRESSION"]
+        .as_str()
+        .is_some_and(|c| c.contains("JPEG"));
+    let (pa, pb) = (pixels(a, tmp)?, pixels(b, tmp)?);
+    ensure!(pa.len() == pb.len(), "pixel counts differ");
+    let diffs: Vec<f64> = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).collect();
+    let worst = diffs.iter().copied().fold(0.0, f64::max);
+    let mean = diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
+    let (max, max_mean) = if jpeg { (4.0, 0.5) } else { (0.0, 0.0) };
+    ensure!(
+        worst <= max && mean <= max_mean,
+        "pixels differ (worst {worst}, mean {mean})"
+    );
+    Ok(())
+}
+
+/// The pixels GDAL decodes, band after band, as f64 (through a VRT without
+/// the geotransform: GDAL's ENVI driver refuses rotated ones).
+fn pixels(path: &Path, tmp: &Path) -> anyhow::Result<Vec<f64>> {
+    let vrt = tmp.join("pixels.vrt");
+    let raw = tmp.join("pixels.raw");
+    let gdal = |args: &[&std::ffi::OsStr]| -> anyhow::Result<()> {
+        let out = std::process::Command::new("gdal_translate")
+            .args(args)
+            .output()
+            .context("running gdal_translate")?;
+        ensure!(
+            out.status.success(),
+            "gdal_translate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    gdal(&[
+        "-q".as_ref(),
+        "-of".as_ref(),
+        "VRT".as_ref(),
+        path.as_os_str(),
+        vrt.as_os_str(),
+    ])?;
+    let text = std::fs::read_to_string(&vrt)?;
+    let plain: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("<GeoTransform>"))
+        .collect();
+    std::fs::write(&vrt, plain.join("\n"))?;
+    gdal(&[
+        "-q".as_ref(),
+        "-of".as_ref(),
+        "ENVI".as_ref(),
+        "-ot".as_ref(),
+        "Float64".as_ref(),
+        "-co".as_ref(),
+        "INTERLEAVE=BSQ".as_ref(),
+        vrt.as_os_str(),
+        raw.as_os_str(),
+    ])?;
+    Ok(std::fs::read(&raw)?
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect())
 }
