@@ -63,23 +63,27 @@ fn labelstore() -> PathBuf {
 }
 
 fn store(args: &[&str]) -> Output {
-    Command::new(labelstore())
-        .arg("store")
-        .args(args)
-        .current_dir(root())
-        .env_remove("PGPASSWORD")
-        .output()
-        .unwrap()
+    labelstore_run(&[&["store"][..], args].concat())
 }
 
 fn store_db(project: &str, table: &str, format: &str, extra: &[&str]) -> Output {
-    let u = url();
+    store_db_through(&url(), project, table, format, extra)
+}
+
+/// `labelstore store PROJECT --to db` through `connection`.
+fn store_db_through(
+    connection: &str,
+    project: &str,
+    table: &str,
+    format: &str,
+    extra: &[&str],
+) -> Output {
     let mut args = vec![
         project,
         "--to",
         "db",
         "--connection",
-        &u,
+        connection,
         "--table",
         table,
         "--format",
@@ -743,17 +747,7 @@ fn wrong_password_and_unreachable_server_exit_1_without_the_password() {
     let (head, rest) = u.split_once('@').unwrap();
     let user = head.rsplit_once(':').map_or(head, |(u, _)| u);
     let wrong = format!("{user}:WrongPassw0rd-xyz@{rest}");
-    let o = store(&[
-        "examples/harbour",
-        "--to",
-        "db",
-        "--connection",
-        &wrong,
-        "--table",
-        "it_pw",
-        "--format",
-        "voc",
-    ]);
+    let o = store_db_through(&wrong, "examples/harbour", "it_pw", "voc", &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("password authentication failed"), "{err}");
@@ -772,17 +766,13 @@ fn wrong_password_and_unreachable_server_exit_1_without_the_password() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(!err.contains("FilePassw0rd-abc"), "{err}");
     // Nothing listens on port 1.
-    let o = store(&[
-        "examples/harbour",
-        "--to",
-        "db",
-        "--connection",
+    let o = store_db_through(
         "postgres://u:SecretXyz@127.0.0.1:1/db",
-        "--table",
+        "examples/harbour",
         "it_pw",
-        "--format",
         "voc",
-    ]);
+        &[],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot connect"), "{err}");
@@ -925,6 +915,24 @@ fn labelstore_run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `labelstore VERB --from db` (verify, fetch) on the "detection
+/// basic" project in `table`, followed by `extra`.
+fn read_basic(verb: &str, table: &str, extra: &[&str]) -> Output {
+    let u = url();
+    let args = [
+        verb,
+        "--from",
+        "db",
+        "--connection",
+        &u,
+        "--table",
+        table,
+        "--project",
+        "detection basic",
+    ];
+    labelstore_run(&[&args[..], extra].concat())
+}
+
 #[test]
 fn a_table_of_the_previous_shape_gains_the_new_columns_and_keeps_its_rows() {
     let table = "it_earlier";
@@ -985,23 +993,14 @@ fn a_table_of_the_previous_shape_gains_the_new_columns_and_keeps_its_rows() {
         );
     });
     // The store reads back whole, the BMP chip as it was.
-    let u = url();
-    let from = [
-        "--from",
-        "db",
-        "--connection",
-        &u,
-        "--table",
-        table,
-        "--project",
-        "detection basic",
-    ];
-    let o = labelstore_run(&[&["verify"][..], &from].concat());
-    ok(&o);
+    ok(&read_basic("verify", table, &[]));
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("fetched");
-    let o = labelstore_run(&[&["fetch"][..], &from, &["--output", dir.to_str().unwrap()]].concat());
-    ok(&o);
+    ok(&read_basic(
+        "fetch",
+        table,
+        &["--output", dir.to_str().unwrap()],
+    ));
     assert_eq!(std::fs::read(dir.join("chips/g.bmp")).unwrap(), g);
     let project = std::fs::read_to_string(dir.join("project.json")).unwrap();
     assert!(project.contains("\"chips/g.bmp\""), "{project}");
@@ -1053,28 +1052,19 @@ fn a_table_not_yet_migrated_reads_back_from_its_rasters() {
         .await
         .unwrap();
     });
-    let u = url();
-    let from = [
-        "--from",
-        "db",
-        "--connection",
-        &u,
-        "--table",
-        table,
-        "--project",
-        "detection basic",
-    ];
     // Without raster checksums verify says so for each chip; with no kept
     // bytes the BMP chip comes back as a TIFF of its raster.
-    let o = labelstore_run(&[&["verify"][..], &from].concat());
+    let o = read_basic("verify", table, &[]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.starts_with("6 problems in"), "{out}");
     assert!(out.contains("no raster checksum recorded: chip g"), "{out}");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fetched");
-    ok(&labelstore_run(
-        &[&["fetch"][..], &from, &["--output", dir.to_str().unwrap()]].concat(),
+    ok(&read_basic(
+        "fetch",
+        table,
+        &["--output", dir.to_str().unwrap()],
     ));
     assert!(dir.join("chips/g.tif").exists());
     assert!(!dir.join("chips/g.bmp").exists());

@@ -8,49 +8,18 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{
+    assert_same, env, harbour, local_store, projects, pseudo_random, put, run, runtime, text, tree,
+    unique,
+};
 use sink_api::{Body, Destination};
 use sink_objstore::{ObjStoreDestination, ObjStoreOptions};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: the HTTP store tests need the loopback nginx (WebDAV) \
-             that `cargo xtask test` starts; run `cargo xtask test`"
-        )
-    })
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The labelstore binary, found (or built) as `tests/servers.rs` does.
-fn labelstore() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let bin = std::env::current_exe()
-                .ok()
-                .and_then(|exe| Some(exe.parent()?.parent()?.join("labelstore")))
-                .unwrap_or_else(|| root().join("target/debug/labelstore"));
-            if !bin.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "-q", "-p", "store-cli", "--bin", "labelstore"])
-                    .current_dir(root())
-                    .status()
-                    .expect("running cargo build");
-                assert!(status.success(), "cargo build -p store-cli failed");
-            }
-            bin
-        })
-        .clone()
-}
 
 /// The WebDAV server: `base` is `LABELSTORE_TEST_HTTP`
 /// (`http://labelstore:<password>@127.0.0.1:PORT/dav/`).
@@ -168,127 +137,6 @@ impl Dav {
             .filter(|(_, uri, ..)| uri.starts_with(&start))
             .collect()
     }
-}
-
-/// A name unique to this run.
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{tag}-{nanos:x}")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(labelstore())
-        .args(args)
-        // COCO's date_created: the same in the local and remote stores.
-        .env("SOURCE_DATE_EPOCH", "1767225600")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .output()
-        .expect("running labelstore")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Every file under `dir`, by relative path.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).expect("under base");
-                out.insert(
-                    rel.to_string_lossy().replace('\\', "/"),
-                    std::fs::read(&p).expect("read"),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
-
-fn assert_same(local: &Path, remote: &Path, what: &str) {
-    let (a, b) = (tree(local), tree(remote));
-    let (ka, kb): (Vec<_>, Vec<_>) = (a.keys().collect(), b.keys().collect());
-    assert_eq!(ka, kb, "{what}: object names differ from the local store");
-    for (k, v) in &a {
-        assert!(&b[k] == v, "{what}: {k} differs from the local store");
-    }
-    assert!(
-        a.contains_key("labelstore-manifest.json"),
-        "{what}: no manifest"
-    );
-}
-
-/// The projects stored: the example and every fixture, with all the
-/// formats of their labeling type.
-fn projects() -> Vec<(String, PathBuf, &'static str)> {
-    let mut v = vec![(
-        "harbour".to_owned(),
-        root().join("examples/harbour"),
-        "json,coco,voc,yolo,kitti,geojson,shapefile",
-    )];
-    let mut fixtures: Vec<_> = std::fs::read_dir(root().join("tests/fixtures"))
-        .expect("tests/fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.join("project.json").exists())
-        .collect();
-    fixtures.sort();
-    for p in fixtures {
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(p.join("project.json")).expect("read"))
-                .expect("project.json");
-        let formats = match manifest["labeling_type"].as_str() {
-            Some("object_detection") => "json,coco,voc,yolo,kitti,geojson,shapefile",
-            Some("instance_segmentation") => "json,coco",
-            _ => "png,tiff,geotiff,gif,bmp",
-        };
-        let name = p.file_name().expect("name").to_string_lossy().into_owned();
-        v.push((name, p, formats));
-    }
-    v
-}
-
-fn local_store(project: &Path, formats: &str, dir: &Path) -> PathBuf {
-    let out = dir.join("local");
-    let o = run(&[
-        "store",
-        &project.to_string_lossy(),
-        "--to",
-        "local",
-        "--path",
-        &out.to_string_lossy(),
-        "--format",
-        formats,
-    ]);
-    assert!(o.status.success(), "local store: {}", text(&o));
-    out
-}
-
-fn harbour() -> String {
-    root()
-        .join("examples/harbour")
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn store_to(url: &str, project: &str, formats: &str) -> Output {
@@ -508,13 +356,6 @@ fn bad_http_urls_exit_2() {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// Through the library: an object above the multipart threshold goes up in
 /// one PUT (HttpStore has no multipart) and arrives whole; the manifest
 /// appears only at commit; an aborted store deletes what it uploaded.
@@ -524,12 +365,7 @@ fn http_large_object_manifest_at_commit_and_abort() {
     let prefix = unique("lib");
     let dir = tempfile::tempdir().expect("tempdir");
     let big = dir.path().join("big.json");
-    let mut data = Vec::with_capacity(3 << 20);
-    let mut x: u32 = 1;
-    while data.len() < 3 << 20 {
-        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let data = pseudo_random(3 << 20);
     std::fs::write(&big, &data).expect("write");
     let opts = || ObjStoreOptions {
         multipart_threshold: 1 << 20,
@@ -543,12 +379,8 @@ fn http_large_object_manifest_at_commit_and_abort() {
         d.put("coco/big.json", Body::File(big.clone()))
             .await
             .expect("put");
-        d.put("a/b.txt", Body::Bytes(b"hello".to_vec()))
-            .await
-            .expect("put");
-        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-            .await
-            .expect("put");
+        put(&mut d, "a/b.txt", b"hello").await;
+        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(
             dav.get(&format!("dav/{prefix}/kept/labelstore-manifest.json"))
@@ -559,15 +391,9 @@ fn http_large_object_manifest_at_commit_and_abort() {
 
         let mut d = ObjStoreDestination::open_url(&dav.url(&format!("{prefix}/aborted")), opts())
             .expect("open");
-        d.put("x/one.txt", Body::Bytes(b"one".to_vec()))
-            .await
-            .expect("put");
-        d.put("x/two.txt", Body::Bytes(b"two".to_vec()))
-            .await
-            .expect("put");
-        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-            .await
-            .expect("put");
+        put(&mut d, "x/one.txt", b"one").await;
+        put(&mut d, "x/two.txt", b"two").await;
+        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         d.abort().await.expect("abort");
     });

@@ -10,49 +10,14 @@
 //! kills and restarts its own instance, with credentials made up for the
 //! run, which must never show in labelstore's output.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: this test needs the s3s-fs server and the Python judge \
-             that `cargo xtask test` installs; run `cargo xtask test`"
-        )
-    })
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The labelstore binary, beside this test's folder (as in `servers.rs`);
-/// built when missing.
-fn labelstore() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let bin = std::env::current_exe()
-                .ok()
-                .and_then(|exe| Some(exe.parent()?.parent()?.join("labelstore")))
-                .unwrap_or_else(|| root().join("target/debug/labelstore"));
-            if !bin.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "-q", "-p", "store-cli", "--bin", "labelstore"])
-                    .current_dir(root())
-                    .status()
-                    .expect("running cargo build");
-                assert!(status.success(), "cargo build -p store-cli failed");
-            }
-            bin
-        })
-        .clone()
-}
+use common::{assert_same, aws_env, env, labelstore, local_store, root, text, tree};
 
 /// Made-up credentials for this run.
 struct Credentials {
@@ -76,19 +41,7 @@ impl Credentials {
     /// The environment of a client (labelstore, boto3): these credentials,
     /// no proxy, no other AWS settings.
     fn client_env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
-        cmd.env("AWS_ACCESS_KEY_ID", &self.key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_REGION", "us-east-1")
-            // COCO's date_created: the same in the local and remote stores.
-            .env("SOURCE_DATE_EPOCH", "1767225600")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_CA_BUNDLE")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
+        aws_env(cmd, &self.key, &self.secret)
     }
 }
 
@@ -187,27 +140,6 @@ fn judge(creds: &Credentials, args: &[&str]) -> Vec<String> {
     serde_json::from_slice(&out.stdout).expect("the judge prints JSON")
 }
 
-/// Every file under `dir`, by relative path.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                let rel = p.strip_prefix(base).expect("under base");
-                out.insert(rel.to_string_lossy().into_owned(), bytes);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 /// How many files are under `dir` (0 when it does not exist yet).
 fn count_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -265,15 +197,6 @@ fn store_args(project: &Path, url: &str, endpoint: &str) -> Vec<String> {
     .collect()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Fails when either credential shows in `o`'s output (the message itself
 /// does not show them either).
 fn assert_no_credentials(o: &Output, creds: &Credentials, what: &str) {
@@ -296,17 +219,7 @@ fn s3_server_stopped_midway_then_restarted_resumes() {
     let creds = Credentials::new();
 
     // The reference: a local store of the same project.
-    let local_dir = tmp.path().join("local");
-    let o = creds
-        .client_env(&mut Command::new(labelstore()))
-        .arg("store")
-        .arg(&project)
-        .args(["--to", "local", "--path"])
-        .arg(&local_dir)
-        .args(["--format", FORMATS])
-        .output()
-        .expect("running labelstore");
-    assert!(o.status.success(), "local store: {}", text(&o));
+    let local_dir = local_store(&project, FORMATS, tmp.path());
     let local = tree(&local_dir);
     assert!(
         local.contains_key(MANIFEST),
@@ -405,15 +318,7 @@ fn s3_server_stopped_midway_then_restarted_resumes() {
             &remote_dir.to_string_lossy(),
         ],
     );
-    let remote = tree(&remote_dir);
-    let (a, b): (Vec<_>, Vec<_>) = (local.keys().collect(), remote.keys().collect());
-    assert_eq!(a, b, "object names differ from the local store");
-    for (name, bytes) in &local {
-        assert!(
-            &remote[name] == bytes,
-            "{name} differs from the local store"
-        );
-    }
+    assert_same(&local_dir, &remote_dir, "second run");
     let puts = requests(&second_log, "PutObject");
     assert_eq!(
         puts,

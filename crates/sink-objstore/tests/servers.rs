@@ -5,11 +5,17 @@
 
 #![allow(clippy::print_stderr)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
+use common::{
+    assert_same, env, harbour, local_store, projects, pseudo_random, put, root, run_s3, runtime,
+    text, tree, unique,
+};
 use sink_api::{Body, Destination};
 use sink_objstore::{ObjStoreDestination, ObjStoreOptions};
 
@@ -20,90 +26,14 @@ fn par_lock() -> MutexGuard<'static, ()> {
     PAR_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: the object-store tests need the loopback servers \
-             that `cargo xtask test` starts; run `cargo xtask test`"
-        )
-    })
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn support(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")
         .join(file)
 }
 
-/// The labelstore binary. `cargo test --workspace` (what `cargo xtask test`
-/// runs) builds it with the tests; when it is missing it is built here.
-/// Building it on every run would flip tokio's features between this test
-/// and the binary, and rebuild half the workspace each time.
-fn labelstore() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // Beside this test's own folder (target/debug/deps), wherever
-            // the target folder is (CARGO_TARGET_DIR included).
-            let bin = std::env::current_exe()
-                .ok()
-                .and_then(|exe| Some(exe.parent()?.parent()?.join("labelstore")))
-                .unwrap_or_else(|| root().join("target/debug/labelstore"));
-            if !bin.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "-q", "-p", "store-cli", "--bin", "labelstore"])
-                    .current_dir(root())
-                    .status()
-                    .expect("running cargo build");
-                assert!(status.success(), "cargo build -p store-cli failed");
-            }
-            bin
-        })
-        .clone()
-}
-
 fn python() -> String {
     env("LABELSTORE_PYTHON")
-}
-
-/// A name unique to this run.
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{tag}-{nanos:x}")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(labelstore())
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        // COCO's date_created: the same in the local and remote stores.
-        .env("SOURCE_DATE_EPOCH", "1767225600")
-        .env_remove("AWS_CA_BUNDLE")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .output()
-        .expect("running labelstore")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Runs the judge script; returns name -> Content-Type.
@@ -116,87 +46,6 @@ fn judge(args: &[&str]) -> BTreeMap<String, String> {
         .expect("running fetch.py");
     assert!(out.status.success(), "fetch.py {args:?}: {}", text(&out));
     serde_json::from_slice(&out.stdout).expect("fetch.py prints JSON")
-}
-
-/// Every file under `dir`, by relative path.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).expect("under base");
-                out.insert(
-                    rel.to_string_lossy().replace('\\', "/"),
-                    std::fs::read(&p).expect("read"),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
-
-fn assert_same(local: &Path, remote: &Path, what: &str) {
-    let (a, b) = (tree(local), tree(remote));
-    let (ka, kb): (Vec<_>, Vec<_>) = (a.keys().collect(), b.keys().collect());
-    assert_eq!(ka, kb, "{what}: object names differ from the local store");
-    for (k, v) in &a {
-        assert!(&b[k] == v, "{what}: {k} differs from the local store");
-    }
-    assert!(
-        a.contains_key("labelstore-manifest.json"),
-        "{what}: no manifest"
-    );
-}
-
-/// The projects stored: the example and every fixture, with all the
-/// formats of their labeling type.
-fn projects() -> Vec<(String, PathBuf, &'static str)> {
-    let mut v = vec![(
-        "harbour".to_owned(),
-        root().join("examples/harbour"),
-        "json,coco,voc,yolo,kitti,geojson,shapefile",
-    )];
-    let mut fixtures: Vec<_> = std::fs::read_dir(root().join("tests/fixtures"))
-        .expect("tests/fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.join("project.json").exists())
-        .collect();
-    fixtures.sort();
-    for p in fixtures {
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(p.join("project.json")).expect("read"))
-                .expect("project.json");
-        let formats = match manifest["labeling_type"].as_str() {
-            Some("object_detection") => "json,coco,voc,yolo,kitti,geojson,shapefile",
-            Some("instance_segmentation") => "json,coco",
-            _ => "png,tiff,geotiff,gif,bmp",
-        };
-        let name = p.file_name().expect("name").to_string_lossy().into_owned();
-        v.push((name, p, formats));
-    }
-    v
-}
-
-fn local_store(project: &Path, formats: &str, dir: &Path) -> PathBuf {
-    let out = dir.join("local");
-    let o = run(&[
-        "store",
-        &project.to_string_lossy(),
-        "--to",
-        "local",
-        "--path",
-        &out.to_string_lossy(),
-        "--format",
-        formats,
-    ]);
-    assert!(o.status.success(), "local store: {}", text(&o));
-    out
 }
 
 fn check_content_types(types: &BTreeMap<String, String>, what: &str) {
@@ -215,7 +64,7 @@ fn s3_stores_match_local_stores() {
         let dir = tempfile::tempdir().expect("tempdir");
         let local = local_store(&project, formats, dir.path());
         let url = format!("s3://{bucket}/stores/{name}");
-        let o = run(&[
+        let o = run_s3(&[
             "store",
             &project.to_string_lossy(),
             "--to",
@@ -250,18 +99,7 @@ fn par_stores_match_local_stores() {
         let dir = tempfile::tempdir().expect("tempdir");
         let local = local_store(&project, formats, dir.path());
         let prefix = format!("{run_prefix}/{name}");
-        let o = run(&[
-            "store",
-            &project.to_string_lossy(),
-            "--to",
-            "objstore",
-            "--par-url",
-            &par,
-            "--prefix",
-            &prefix,
-            "--format",
-            formats,
-        ]);
+        let o = store_par(&project.to_string_lossy(), &par, &prefix, formats, &[]);
         assert!(o.status.success(), "{name} to the PAR: {}", text(&o));
         let token = par_token(&par);
         assert!(
@@ -279,6 +117,25 @@ fn par_stores_match_local_stores() {
         assert_same(&local, &remote, &format!("{name} (PAR)"));
         check_content_types(&types, &name);
     }
+}
+
+/// Stores `project` in `formats` through the PAR `par` under `prefix`, with
+/// `extra` arguments.
+fn store_par(project: &str, par: &str, prefix: &str, formats: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "store",
+        project,
+        "--to",
+        "objstore",
+        "--par-url",
+        par,
+        "--prefix",
+        prefix,
+        "--format",
+        formats,
+    ];
+    args.extend_from_slice(extra);
+    run_s3(&args)
 }
 
 fn par_token(par: &str) -> String {
@@ -302,13 +159,6 @@ fn control(par: &str, what: &str) -> String {
         .expect("python");
     assert!(out.status.success(), "control {what}: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn harbour() -> String {
-    root()
-        .join("examples/harbour")
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn listing(par: &str, prefix: &str) -> BTreeMap<String, String> {
@@ -349,18 +199,7 @@ fn par_failures_exit_1_without_the_token() {
         if let Some(f) = fault {
             control(&par, f);
         }
-        let o = run(&[
-            "store",
-            &harbour(),
-            "--to",
-            "objstore",
-            "--par-url",
-            &url,
-            "--prefix",
-            &prefix,
-            "--format",
-            "json,coco",
-        ]);
+        let o = store_par(&harbour(), &url, &prefix, "json,coco", &[]);
         control(&par, "reset");
         let all = text(&o);
         assert_eq!(o.status.code(), Some(1), "{what}: {all}");
@@ -384,18 +223,7 @@ fn par_failures_exit_1_without_the_token() {
         );
     }
     // A bad PAR URL is a usage error, and its token is masked too.
-    let o = run(&[
-        "store",
-        &harbour(),
-        "--to",
-        "objstore",
-        "--par-url",
-        &par.replace("/o/", "/x/"),
-        "--prefix",
-        "p",
-        "--format",
-        "json",
-    ]);
+    let o = store_par(&harbour(), &par.replace("/o/", "/x/"), "p", "json", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(!text(&o).contains(&token), "{}", text(&o));
 }
@@ -407,20 +235,7 @@ fn par_retries_transient_failures() {
     let prefix = unique("retry");
     control(&par, "reset");
     control(&par, "fail?status=503&count=3");
-    let o = run(&[
-        "store",
-        &harbour(),
-        "--to",
-        "objstore",
-        "--par-url",
-        &par,
-        "--prefix",
-        &prefix,
-        "--format",
-        "json",
-        "--concurrency",
-        "1",
-    ]);
+    let o = store_par(&harbour(), &par, &prefix, "json", &["--concurrency", "1"]);
     let stats = control(&par, "stats");
     control(&par, "reset");
     assert!(o.status.success(), "{}", text(&o));
@@ -451,17 +266,10 @@ fn bad_urls_and_usage_exit_2() {
         let h = harbour();
         args.push(&h);
         args.extend_from_slice(case);
-        let o = run(&args);
+        let o = run_s3(&args);
         assert_eq!(o.status.code(), Some(2), "{case:?}: {}", text(&o));
         assert!(!text(&o).contains("SeCrEt"), "{case:?}: {}", text(&o));
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// The manifest appears only at commit, after everything else; a 200 MiB
@@ -473,12 +281,7 @@ fn par_manifest_last_and_multipart() {
     let prefix = unique("mp");
     let dir = tempfile::tempdir().expect("tempdir");
     let big = dir.path().join("big.json");
-    let mut data = Vec::with_capacity(200 << 20);
-    let mut x: u32 = 1;
-    while data.len() < 200 << 20 {
-        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let data = pseudo_random(200 << 20);
     std::fs::write(&big, &data).expect("write");
     let rt = runtime();
     control(&par, "reset");
@@ -488,12 +291,8 @@ fn par_manifest_last_and_multipart() {
         d.put("coco/big.json", Body::File(big.clone()))
             .await
             .expect("put");
-        d.put("a/b.txt", Body::Bytes(b"hello".to_vec()))
-            .await
-            .expect("put");
-        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-            .await
-            .expect("put");
+        put(&mut d, "a/b.txt", b"hello").await;
+        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let before = listing(&par, &format!("{prefix}/"));
         assert!(
@@ -557,18 +356,7 @@ fn par_cli_stores_a_200_mib_label_file() {
         .len();
     assert!(size > 200 << 20, "{size} bytes");
     control(&par, "reset");
-    let o = run(&[
-        "store",
-        &project.to_string_lossy(),
-        "--to",
-        "objstore",
-        "--par-url",
-        &par,
-        "--prefix",
-        &prefix,
-        "--format",
-        "json",
-    ]);
+    let o = store_par(&project.to_string_lossy(), &par, &prefix, "json", &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains(&par_token(&par)), "{}", text(&o));
     let stats: serde_json::Value = serde_json::from_str(&control(&par, "stats")).expect("stats");
@@ -631,16 +419,12 @@ fn s3_abort_copy_and_stale_manifest() {
     };
     rt.block_on(async {
         let mut d = ObjStoreDestination::open_url(&url, s3_options(&endpoint)).expect("open");
-        d.put("chips/a.png", Body::Bytes(b"png".to_vec()))
-            .await
-            .expect("put");
+        put(&mut d, "chips/a.png", b"png").await;
         d.chip_stored(&chip(&[])).await.expect("chip");
         d.put("yolo/images/a.png", Body::Copy("chips/a.png".into()))
             .await
             .expect("copy");
-        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-            .await
-            .expect("put");
+        put(&mut d, "labelstore-manifest.json", b"{}").await;
         d.commit().await.expect("commit");
     });
     let first = fetch("first");
@@ -648,12 +432,8 @@ fn s3_abort_copy_and_stale_manifest() {
     assert_eq!(first["yolo/images/a.png"], b"png");
     rt.block_on(async {
         let mut d = ObjStoreDestination::open_url(&url, s3_options(&endpoint)).expect("open");
-        d.put("chips/b.png", Body::Bytes(b"b".to_vec()))
-            .await
-            .expect("put");
-        d.put("labels/b.txt", Body::Bytes(b"0".to_vec()))
-            .await
-            .expect("put");
+        put(&mut d, "chips/b.png", b"b").await;
+        put(&mut d, "labels/b.txt", b"0").await;
         d.abort().await.expect("abort");
     });
     let second = fetch("second");
@@ -669,20 +449,13 @@ fn par_interrupted_store_resumes() {
     let par = env("LABELSTORE_TEST_PAR");
     let prefix = unique("resume");
     let args = |prefix: &str| {
-        run(&[
-            "store",
+        store_par(
             &harbour(),
-            "--to",
-            "objstore",
-            "--par-url",
             &par,
-            "--prefix",
             prefix,
-            "--format",
             "json,coco,voc,yolo",
-            "--concurrency",
-            "2",
-        ])
+            &["--concurrency", "2"],
+        )
     };
     control(&par, "reset");
     control(&par, "fail?status=500&count=1000000&after=20");
@@ -721,20 +494,12 @@ fn s3_rerun_skips_identical_objects() {
     for (round, skipped) in [(0, 0), (1, 2)] {
         rt.block_on(async {
             let mut d = ObjStoreDestination::open_url(&url, s3_options(&endpoint)).expect("open");
-            d.put("chips/a.png", Body::Bytes(b"png".to_vec()))
-                .await
-                .expect("put");
-            d.put("labels/a.txt", Body::Bytes(b"0 1".to_vec()))
-                .await
-                .expect("put");
+            put(&mut d, "chips/a.png", b"png").await;
+            put(&mut d, "labels/a.txt", b"0 1").await;
             let changed = format!("round {round}");
-            d.put("labels/b.txt", Body::Bytes(changed.into_bytes()))
-                .await
-                .expect("put");
+            put(&mut d, "labels/b.txt", changed.as_bytes()).await;
             assert_eq!(d.skipped(), skipped, "round {round}");
-            d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-                .await
-                .expect("put");
+            put(&mut d, "labelstore-manifest.json", b"{}").await;
             d.commit().await.expect("commit");
         });
     }
@@ -785,7 +550,7 @@ fn par_timeouts_are_reported_without_the_token() {
 /// An S3 endpoint that does not answer: exit status 1 after the retries.
 #[test]
 fn s3_server_down_exits_1() {
-    let o = run(&[
+    let o = run_s3(&[
         "store",
         &harbour(),
         "--to",

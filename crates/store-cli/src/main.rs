@@ -127,7 +127,9 @@ struct SourceArgs {
     path: Option<PathBuf>,
 
     /// The store through object_store (`--from objstore`):
-    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
+    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix, or
+    /// http(s)://[user:password@]host[:port]/path/ on a WebDAV server (the
+    /// password is never printed).
     #[arg(long, value_name = "URL", conflicts_with = "par_url")]
     url: Option<String>,
 
