@@ -95,8 +95,13 @@ impl FormatId {
                 F::Json | F::Geojson | F::Shapefile | F::Voc | F::Coco | F::Kitti | F::Yolo
             ),
             LabelingType::InstanceSegmentation => matches!(self, F::Json | F::Coco),
+            // `json`, labelstore's own, is the project folder itself
+            // (manifest, chips, and each chip's mask file under `masks/`).
             LabelingType::SemanticSegmentation => {
-                matches!(self, F::Png | F::Tiff | F::Geotiff | F::Gif | F::Bmp)
+                matches!(
+                    self,
+                    F::Json | F::Png | F::Tiff | F::Geotiff | F::Gif | F::Bmp
+                )
             }
         }
     }

@@ -4,6 +4,10 @@
 //! The output is deterministic: keys in a fixed order, two-space
 //! indentation, floats in their shortest round-trip form. Loading it gives
 //! the stored project back, and writing that again gives the same bytes.
+//!
+//! A semantic-segmentation chip's mask file goes beside it, byte for byte,
+//! as `masks/<chip id>.<ext>`, which the manifest's `mask` names: the store
+//! is a project folder `labelstore store` takes again.
 
 use std::path::Path;
 
@@ -15,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{chip_to_wire, header_to_wire};
 use crate::model::Project;
 
-/// labelstore's own `json` format (object detection and instance segmentation).
+/// labelstore's own `json` format (every labeling type).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonFormat;
 
@@ -86,7 +90,22 @@ impl LabelWriter for JsonWriter {
         } else {
             ",\n    ".to_owned()
         };
-        text += &pretty(&chip_to_wire(&self.header, chip), "    ");
+        let mut wire = chip_to_wire(&self.header, chip);
+        if let Some(mask) = &chip.mask {
+            let source = self.header.base_dir.join(mask);
+            let bytes = std::fs::read(&source).map_err(|e| Error::Io {
+                path: source.clone(),
+                source: e,
+            })?;
+            let ext = mask
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_else(|| "png".to_owned());
+            let stored = format!("masks/{}.{ext}", chip.id);
+            out.put(&stored, bytes).map_err(io_err)?;
+            wire.mask = Some(stored);
+        }
+        text += &pretty(&wire, "    ");
         self.chips += 1;
         out.append(MANIFEST_FILE, text.as_bytes()).map_err(io_err)
     }

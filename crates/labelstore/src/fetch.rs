@@ -19,8 +19,8 @@ use crate::formats::label_format;
 use crate::receipt::STORE_MANIFEST;
 use crate::store::{Plan, StoreError, StoreOptions};
 
-/// The formats a store's manifest lists, in its order.
-fn stored_formats(dir: &Path) -> Result<Vec<FormatId>, StoreError> {
+/// The project's name and the formats a store's manifest lists, in its order.
+fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreError> {
     let manifest = dir.join(STORE_MANIFEST);
     let file = std::fs::File::open(&manifest).map_err(|e| {
         StoreError::Destination(sink_api::Error::io(
@@ -49,12 +49,13 @@ fn stored_formats(dir: &Path) -> Result<Vec<FormatId>, StoreError> {
             manifest.display()
         )))
     })?;
-    Ok(value["formats"]
+    let formats = value["formats"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|f| f.as_str().and_then(FormatId::parse))
-        .collect())
+        .collect();
+    Ok((value["project"].as_str().map(str::to_owned), formats))
 }
 
 /// Prepares fetching the local store at `dir` (the whole project or one
@@ -74,7 +75,7 @@ fn prepare_fetch_dir(
     // Absolute: the image paths set below must not be taken as relative
     // to the folder of the format's files.
     let dir = &std::path::absolute(dir).map_err(StoreError::Scratch)?;
-    let formats = stored_formats(dir)?;
+    let (name, formats) = stored_formats(dir)?;
     let from = formats
         .iter()
         .copied()
@@ -84,6 +85,10 @@ fn prepare_fetch_dir(
     let reader = label_format(from)
         .ok_or_else(|| StoreError::Usage(format!("format {from} cannot be read by this build")))?;
     let mut project = reader.read(dir)?;
+    // Most formats do not record the project's name; the store manifest does.
+    if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+        project.name = name;
+    }
     for chip in &mut project.chips {
         if !chip.is_labeled() {
             chip.saved_empty = true;
@@ -94,14 +99,12 @@ fn prepare_fetch_dir(
             chip.geotransform = None;
         }
     }
-    let out = match project.labeling_type {
-        labels_model::LabelingType::SemanticSegmentation => from,
-        _ => FormatId::Json,
-    };
+    // The project folder: manifest, chips and (semantic segmentation)
+    // masks, which `labelstore store` takes again.
     Plan::prepare_project(
         project,
         StoreOptions {
-            formats: vec![out],
+            formats: vec![FormatId::Json],
             scope,
             limits: ImageLimits::default(),
             format_options: Default::default(),
@@ -306,7 +309,10 @@ pub async fn prepare_fetch_db(
     let mut from_rasters = HashSet::new();
     let mut seen_bytes = HashSet::new();
     {
-        let mut rows = reader.chips(chip.as_deref(), true).await?;
+        // Every chip's rows, also for one chip: project-wide files (VOC's
+        // image sets, a COCO file) list every chip, and the store's reader
+        // wants them all; the plan's scope then picks the one asked for.
+        let mut rows = reader.chips(None, true).await?;
         loop {
             let batch = rows.next_batch().await?;
             if batch.is_empty() {

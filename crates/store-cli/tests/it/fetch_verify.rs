@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::{root, snapshot, stderr, stdout};
+use crate::util::{self, root, snapshot, stderr, stdout};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -28,20 +28,28 @@ fn unique(tag: &str) -> String {
     format!("{tag}_{nanos:x}")
 }
 
+/// Runs `labelstore` with `args` against the loopback servers: moto's
+/// credentials, no proxy, COCO's `date_created` fixed.
 fn labelstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labelstore"))
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("SOURCE_DATE_EPOCH", "1767225600")
-        .env_remove("AWS_CA_BUNDLE")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .output()
-        .unwrap()
+    let mut cmd = util::labelstore();
+    for name in [
+        "AWS_CA_BUNDLE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs([
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("SOURCE_DATE_EPOCH", "1767225600"),
+    ])
+    .args(args)
+    .output()
+    .unwrap()
 }
 
 fn ok(o: &Output) {
@@ -154,6 +162,21 @@ fn store_local(project: &Path, to: &Path, format: &str) {
     ]));
 }
 
+fn store_db(project: &Path, connection: &str, table: &str, format: &str) {
+    ok(&labelstore(&[
+        "store",
+        project.to_str().unwrap(),
+        "--to",
+        "db",
+        "--connection",
+        connection,
+        "--table",
+        table,
+        "--format",
+        format,
+    ]));
+}
+
 fn fetch(source: &[&str], out: &Path) -> Output {
     let mut args = vec!["fetch"];
     args.extend_from_slice(source);
@@ -165,6 +188,50 @@ fn verify(source: &[&str]) -> Output {
     let mut args = vec!["verify"];
     args.extend_from_slice(source);
     labelstore(&args)
+}
+
+/// The source arguments `--from KIND ARGS...`.
+fn source<'a>(kind: &'a str, args: &'a [String]) -> Vec<&'a str> {
+    ["--from", kind]
+        .into_iter()
+        .chain(args.iter().map(String::as_str))
+        .collect()
+}
+
+/// `verify` of a damaged store: exit 1, a report starting with `summary`
+/// that names each of `problems`.
+fn verify_finds(source: &[&str], summary: &str, problems: &[&str]) {
+    let o = verify(source);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    for expected in problems {
+        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
+    }
+    assert!(out.starts_with(summary), "{out}");
+}
+
+/// `fetch` of a damaged store stops at the damage: exit 1, a message
+/// holding each of `says`, and no project written to `out`.
+fn fetch_stops(source: &[&str], out: &Path, says: &[&str]) {
+    let o = fetch(source, out);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    for s in says {
+        assert!(stderr(&o).contains(s), "{}", stderr(&o));
+    }
+    assert!(!out.join("project.json").exists());
+}
+
+/// Both `fetch` and `verify` of `source` exit 1 saying `says`, and
+/// neither shows any of `secrets`.
+fn both_fail(source: &[&str], out: &Path, says: &str, secrets: &[&str]) {
+    for o in [fetch(source, out), verify(source)] {
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let all = stdout(&o) + &stderr(&o);
+        assert!(stderr(&o).contains(says), "{says:?} not in {all}");
+        for secret in secrets {
+            assert!(!all.contains(secret), "a secret leaked: {all}");
+        }
+    }
 }
 
 /// What GDAL reads from a chip: size, bands (type and every pixel value,
@@ -355,10 +422,7 @@ fn objstore_s3_round_trip_and_verify_names_each_damage() {
     // Damage the harbour store (COCO): a deleted chip, a truncated label
     // file, a flipped byte in a chip, an extra chip.
     let args = dest("s30");
-    let from: Vec<&str> = ["--from", "objstore"]
-        .into_iter()
-        .chain(args.iter().map(String::as_str))
-        .collect();
+    let from = source("objstore", &args);
     let key = |p: &str| format!("s30/{p}");
     python(S3, &[&endpoint, "delete", &bucket, &key("chips/r0_c1.tif")]);
     python(
@@ -381,27 +445,22 @@ fn objstore_s3_round_trip_and_verify_names_each_damage() {
             &key("chips/r9_c9.tif"),
         ],
     );
-    let o = verify(&from);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let out = stdout(&o);
-    for expected in [
-        "missing: chips/r0_c1.tif",
-        "size differs: coco/annotations/instances_train.json",
-        "checksum differs: chips/r2_c3.tif",
-        "extra: chips/r9_c9.tif",
-    ] {
-        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
-    }
-    assert!(out.starts_with("4 problems in 19 listed files:"), "{out}");
-    // Fetching the damaged store stops at the first damage, exit 1.
-    let o = fetch(&from, &tmp.path().join("damaged"));
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("the store is damaged"),
-        "{}",
-        stderr(&o)
+    verify_finds(
+        &from,
+        "4 problems in 19 listed files:",
+        &[
+            "missing: chips/r0_c1.tif",
+            "size differs: coco/annotations/instances_train.json",
+            "checksum differs: chips/r2_c3.tif",
+            "extra: chips/r9_c9.tif",
+        ],
     );
-    assert!(!tmp.path().join("damaged/project.json").exists());
+    // Fetching the damaged store stops at the first damage, exit 1.
+    fetch_stops(
+        &from,
+        &tmp.path().join("damaged"),
+        &["the store is damaged"],
+    );
 
     // A prefix holding no store.
     let none = [
@@ -412,14 +471,12 @@ fn objstore_s3_round_trip_and_verify_names_each_damage() {
         "--endpoint",
         &endpoint,
     ];
-    for o in [fetch(&none, &tmp.path().join("none")), verify(&none)] {
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-        assert!(
-            stderr(&o).contains("holds no labelstore store"),
-            "{}",
-            stderr(&o)
-        );
-    }
+    both_fail(
+        &none,
+        &tmp.path().join("none"),
+        "holds no labelstore store",
+        &[],
+    );
 }
 
 #[test]
@@ -439,22 +496,18 @@ fn objstore_par_round_trip_and_verify_names_each_damage() {
 
     // A PAR cannot delete: a flipped byte in a chip and an extra chip.
     let args = dest("par1");
-    let from: Vec<&str> = ["--from", "objstore"]
-        .into_iter()
-        .chain(args.iter().map(String::as_str))
-        .collect();
+    let from = source("objstore", &args);
     let key = |p: &str| format!("{run}/par1/{p}");
     python(PAR, &[&par, "flip", &key("chips/a.tif")]);
     python(
         PAR,
         &[&par, "copy", &key("chips/a.tif"), &key("chips/zz.tif")],
     );
-    let o = verify(&from);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let out = stdout(&o);
-    assert!(out.contains("checksum differs: chips/a.tif"), "{out}");
-    assert!(out.contains("extra: chips/zz.tif"), "{out}");
-    assert!(out.starts_with("2 problems in"), "{out}");
+    verify_finds(
+        &from,
+        "2 problems in",
+        &["checksum differs: chips/a.tif", "extra: chips/zz.tif"],
+    );
 
     // A wrong token, and a prefix without a store: exit 1, no token shown.
     let token = par.split("/p/").nth(1).unwrap().split('/').next().unwrap();
@@ -464,12 +517,12 @@ fn objstore_par_round_trip_and_verify_names_each_damage() {
         (par.as_str(), format!("{run}/none")),
     ] {
         let src = ["--from", "objstore", "--par-url", url, "--prefix", &prefix];
-        for o in [fetch(&src, &tmp.path().join("bad")), verify(&src)] {
-            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-            let all = stdout(&o) + &stderr(&o);
-            assert!(all.contains("holds no labelstore store"), "{all}");
-            assert!(!all.contains(token), "the token leaked: {all}");
-        }
+        both_fail(
+            &src,
+            &tmp.path().join("bad"),
+            "holds no labelstore store",
+            &[token],
+        );
     }
 }
 
@@ -496,28 +549,14 @@ fn db_round_trip_verify_and_errors() {
     for (i, project, format) in runs {
         let direct = tmp.path().join(format!("db{i}{format}-direct"));
         store_local(&project, &direct, format);
-        ok(&labelstore(&[
-            "store",
-            project.to_str().unwrap(),
-            "--to",
-            "db",
-            "--connection",
-            &pg,
-            "--table",
-            &table,
-            "--format",
-            format,
-        ]));
+        store_db(&project, &pg, &table, format);
         let manifest: serde_json::Value = serde_json::from_slice(
             &std::fs::read(direct.join("labelstore-manifest.json")).unwrap(),
         )
         .unwrap();
         let name = manifest["project"].as_str().unwrap().to_owned();
         let args = db(&name);
-        let from: Vec<&str> = ["--from", "db"]
-            .into_iter()
-            .chain(args.iter().map(String::as_str))
-            .collect();
+        let from = source("db", &args);
         let o = verify(&from);
         ok(&o);
         assert!(stdout(&o).starts_with("whole: "), "{}", stdout(&o));
@@ -547,10 +586,7 @@ fn db_round_trip_verify_and_errors() {
     ));
     assert_eq!(plain, "detection basic:chips/g.bmp,roofs:chips/empty.png");
     let harbour = db(&names[&0]);
-    let from: Vec<&str> = ["--from", "db"]
-        .into_iter()
-        .chain(harbour.iter().map(String::as_str))
-        .collect();
+    let from = source("db", &harbour);
 
     // One chip.
     let one = tmp.path().join("one");
@@ -591,49 +627,37 @@ fn db_round_trip_verify_and_errors() {
          georeferencing, format, label_count, '[]' FROM {t} \
          WHERE project = '{h}' AND chip_id = 'r0_c0'"
     ));
-    let o = verify(&from);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let out = stdout(&o);
-    for expected in [
-        "checksum differs: coco/annotations/instances_train.json",
-        "raster differs: chip r2_c0",
-        "missing: chips/r0_c1.tif",
-        "missing: coco/images/train/r0_c1.tif",
-        "extra chip: r9_c9",
-    ] {
-        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
-    }
-    assert!(out.starts_with("5 problems in 19 listed files:"), "{out}");
+    verify_finds(
+        &from,
+        "5 problems in 19 listed files:",
+        &[
+            "checksum differs: coco/annotations/instances_train.json",
+            "raster differs: chip r2_c0",
+            "missing: chips/r0_c1.tif",
+            "missing: coco/images/train/r0_c1.tif",
+            "extra chip: r9_c9",
+        ],
+    );
 
     // A changed byte in a chip's kept image bytes (detection-basic's BMP
     // chip g): verify names it, and a fetch stops there.
     let basic = db(&names[&1]);
-    let from_b: Vec<&str> = ["--from", "db"]
-        .into_iter()
-        .chain(basic.iter().map(String::as_str))
-        .collect();
+    let from_b = source("db", &basic);
     let b = names[&1].replace('\'', "''");
     psql(&format!(
         "UPDATE {t} SET image = set_byte(image, 70, get_byte(image, 70) # 1) \
          WHERE project = '{b}' AND chip_id = 'g'"
     ));
-    let o = verify(&from_b);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let out = stdout(&o);
-    assert!(out.starts_with("1 problem in"), "{out}");
-    assert!(
-        out.contains("checksum differs: chips/g.bmp (image of chip g)"),
-        "{out}"
+    verify_finds(
+        &from_b,
+        "1 problem in",
+        &["checksum differs: chips/g.bmp (image of chip g)"],
     );
-    let o = fetch(&from_b, &tmp.path().join("damaged-image"));
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("chips/g.bmp (image of chip g)")
-            && stderr(&o).contains("the store is damaged"),
-        "{}",
-        stderr(&o)
+    fetch_stops(
+        &from_b,
+        &tmp.path().join("damaged-image"),
+        &["chips/g.bmp (image of chip g)", "the store is damaged"],
     );
-    assert!(!tmp.path().join("damaged-image/project.json").exists());
     // Cut short: the size is named.
     psql(&format!(
         "UPDATE {t} SET image = substring(image FROM 1 FOR 60) \
@@ -647,21 +671,12 @@ fn db_round_trip_verify_and_errors() {
 
     // A label file stored in the row itself (semantic masks, png: the
     // chip's mask file): one byte changed.
-    ok(&labelstore(&[
-        "store",
-        root()
-            .join("tests/fixtures/semantic-masks")
-            .to_str()
-            .unwrap(),
-        "--to",
-        "db",
-        "--connection",
+    store_db(
+        &root().join("tests/fixtures/semantic-masks"),
         &pg,
-        "--table",
         &table,
-        "--format",
         "png",
-    ]));
+    );
     let name: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("tests/fixtures/semantic-masks/project.json")).unwrap(),
     )
@@ -673,17 +688,10 @@ fn db_round_trip_verify_and_errors() {
          WHERE project = '{s}' AND chip_id = 'tile'"
     ));
     let semantic = db(&names[&3]);
-    let from_s: Vec<&str> = ["--from", "db"]
-        .into_iter()
-        .chain(semantic.iter().map(String::as_str))
-        .collect();
-    let o = verify(&from_s);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(stdout(&o).starts_with("1 problem in"), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("(labels of chip tile)"),
-        "{}",
-        stdout(&o)
+    verify_finds(
+        &source("db", &semantic),
+        "1 problem in",
+        &["(labels of chip tile)"],
     );
 
     // No such project, no such table, a wrong password: exit 1, no secret.
@@ -715,15 +723,48 @@ fn db_round_trip_verify_and_errors() {
             "--project",
             project,
         ];
-        for o in [fetch(&src, &tmp.path().join("bad")), verify(&src)] {
-            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-            let all = stdout(&o) + &stderr(&o);
-            assert!(all.contains(says), "{says:?} not in {all}");
-            assert!(!all.contains(&password), "the password leaked: {all}");
-            assert!(
-                !all.contains("not-the-password"),
-                "the password leaked: {all}"
-            );
-        }
+        both_fail(
+            &src,
+            &tmp.path().join("bad"),
+            says,
+            &[&password, "not-the-password"],
+        );
     }
+}
+
+/// One chip from a store whose project-wide files list every chip (VOC's
+/// image sets): the fetch reads the whole store and keeps the one chip,
+/// byte for byte (a BMP without georeferencing) with its labels.
+#[test]
+fn db_fetch_of_one_chip_from_a_voc_store() {
+    let pg = env("LABELSTORE_TEST_PG");
+    let table = unique("one");
+    let tmp = tempfile::tempdir().unwrap();
+    let project = root().join("tests/fixtures/detection-basic");
+    store_db(&project, &pg, &table, "voc");
+    let out = tmp.path().join("one");
+    ok(&fetch(
+        &[
+            "--from",
+            "db",
+            "--connection",
+            &pg,
+            "--table",
+            &table,
+            "--chip",
+            "g",
+        ],
+        &out,
+    ));
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("project.json")).unwrap()).unwrap();
+    assert_eq!(p["name"], "detection basic");
+    let chips = p["chips"].as_array().unwrap();
+    assert_eq!(chips.len(), 1, "{p}");
+    assert_eq!(chips[0]["id"], "g");
+    assert_eq!(chips[0]["labels"][0]["class"], "truck");
+    assert_eq!(
+        std::fs::read(out.join("chips/g.bmp")).unwrap(),
+        std::fs::read(project.join("chips/g.bmp")).unwrap()
+    );
 }
