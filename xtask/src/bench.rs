@@ -1,4 +1,4 @@
-//! `cargo xtask bench formats|db|objstore`: labelstore against the tool
+//! `cargo xtask bench formats|db|objstore|geotiff`: labelstore against the tool
 //! people use today for the same job, on the same machine, in one run.
 //! Numbers are printed, never asserted: speed is checked here, not in the
 //! tests.
@@ -11,15 +11,22 @@
 //!   dataset and export it as VOC, YOLO and KITTI, labels only;
 //!
 //! and prints each side's wall time and peak memory (GNU time's maximum
-//! resident set size) and the ratios.
+//! resident set size) and the ratios. Then, like for like with panlabel
+//! (a Rust converter, pinned in [`panlabel`]): labelstore's import + `store`
+//! as VOC and YOLO only, against `panlabel convert` from the same COCO to
+//! VOC and to YOLO, and checks that both wrote the same labels.
 //!
 //! `bench db` (labelstore against `raster2pgsql -Y | psql`) and
 //! `bench objstore` (labelstore against `rclone copy`) live in [`db`] and
-//! [`objstore`]; both use the GeoTIFF chips of [`chips`].
+//! [`objstore`]; both use the GeoTIFF chips of [`chips`]. `bench geotiff`
+//! (world-file chips to GeoTIFFs, labelstore against rasterio) lives in
+//! [`geotiff`].
 
 mod chips;
 mod db;
+mod geotiff;
 mod objstore;
+mod panlabel;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,7 +39,8 @@ use anyhow::{Context, ensure};
 const CHIPS: usize = 10_000;
 
 /// The usage line of `cargo xtask bench`.
-pub(crate) const USAGE: &str = "bench formats|db [--chips N]|objstore [--chips N]";
+pub(crate) const USAGE: &str =
+    "bench formats|db [--chips N]|objstore [--chips N]|geotiff [--chips N]";
 
 /// Runs the benchmark named by `args[0]`, with its options after it.
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
@@ -52,6 +60,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("formats") => formats(root),
         Some("db") => db::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
         Some("objstore") => objstore::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
+        Some("geotiff") => geotiff::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
         _ => Err(usage()),
     }
 }
@@ -119,8 +128,98 @@ fn formats(root: &Path) -> anyhow::Result<()> {
         theirs.0 / ours_seconds,
         ours_peak as f64 / theirs.1.max(1) as f64
     )?;
+
+    // Like for like with panlabel: VOC and YOLO only, from the same COCO.
+    let panlabel = panlabel::ensure(root)?;
+    let ours_vy = measure(
+        Command::new(&labelstore)
+            .arg("store")
+            .arg(&project)
+            .args(["--to", "local", "--format", "voc,yolo", "--path"])
+            .arg(tmp.path().join("ours-vy")),
+    )?;
+    let coco_json = coco.join("annotations/instances_default.json");
+    let theirs_dir = tmp.path().join("panlabel");
+    let their_voc = measure(&mut panlabel::convert(
+        &panlabel,
+        &coco_json,
+        "voc",
+        &theirs_dir.join("voc"),
+    ))?;
+    let their_yolo = measure(&mut panlabel::convert(
+        &panlabel,
+        &coco_json,
+        "yolo",
+        &theirs_dir.join("yolo"),
+    ))?;
+    let objects = panlabel::check_same(&tmp.path().join("ours-vy"), &theirs_dir, CHIPS)?;
+    let (ours_files, theirs_files) = (
+        files_in(&tmp.path().join("ours-vy"))?,
+        files_in(&theirs_dir)?,
+    );
+    let ours_seconds = ours_import.0 + ours_vy.0;
+    let ours_peak = ours_import.1.max(ours_vy.1);
+    let theirs_seconds = their_voc.0 + their_yolo.0;
+    let theirs_peak = their_voc.1.max(their_yolo.1);
+    writeln!(
+        report,
+        "COCO -> VOC + YOLO, {CHIPS} chips, against panlabel"
+    )?;
+    writeln!(
+        report,
+        "  labelstore import + store --format voc,yolo: reads the COCO JSON and every \
+         chip's header, writes the labels, copies each chip once (VOC and YOLO get hard \
+         links), SHA-256 of every file, staged and moved into place"
+    )?;
+    writeln!(
+        report,
+        "    {ours_seconds:.2} s (import {:.2} s, store {:.2} s), peak {} MB, \
+         {ours_files} files and links written",
+        ours_import.0,
+        ours_vy.0,
+        ours_peak / 1024
+    )?;
+    writeln!(
+        report,
+        "  panlabel {} convert --from coco --to voc, then --to yolo (--allow-lossy): \
+         validates and reads the COCO JSON twice, writes the labels, copies no images",
+        panlabel::VERSION
+    )?;
+    writeln!(
+        report,
+        "    {theirs_seconds:.2} s (voc {:.2} s, yolo {:.2} s), peak {} MB, \
+         {theirs_files} files written",
+        their_voc.0,
+        their_yolo.0,
+        theirs_peak / 1024
+    )?;
+    writeln!(
+        report,
+        "  labelstore is {:.2}x as fast (target: at least 1x), with {:.2}x the peak memory",
+        theirs_seconds / ours_seconds,
+        ours_peak as f64 / theirs_peak.max(1) as f64
+    )?;
+    writeln!(
+        report,
+        "  the same labels: {CHIPS} YOLO files byte for byte, {objects} VOC objects \
+         (labelstore: VOC's 1-based integer pixels, panlabel: COCO's floats)"
+    )?;
     print!("{report}");
     Ok(())
+}
+
+/// Files (and hard links) under `dir`, at any depth.
+fn files_in(dir: &Path) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let e = e?;
+        n += if e.file_type()?.is_dir() {
+            files_in(&e.path())?
+        } else {
+            1
+        };
+    }
+    Ok(n)
 }
 
 /// Wall seconds and peak resident kilobytes of a command, through GNU time.
@@ -275,6 +374,7 @@ mod tests {
             &["db", "--chips", "0"],
             &["db", "--chips", "many"],
             &["objstore", "--count", "5"],
+            &["geotiff", "--chips", "-1"],
             &["formats", "--chips", "5"],
             &["db", "--chips", "5", "extra"],
         ] {

@@ -9,7 +9,10 @@
 //!   hand, until ENVFILE is deleted.
 //! - `cargo xtask gen-example`: regenerates the example project in `examples/`.
 //! - `cargo xtask bench formats`: labelstore against Datumaro, COCO to VOC,
-//!   YOLO and KITTI on 10,000 chips: time and peak memory.
+//!   YOLO and KITTI on 10,000 chips, and against panlabel, COCO to VOC and
+//!   YOLO: time and peak memory.
+//! - `cargo xtask bench geotiff`: labelstore against rasterio, world-file
+//!   chips (PNG, JPEG) to GeoTIFFs: times and ratio.
 //! - `cargo xtask bench db` / `bench objstore`: labelstore against
 //!   `raster2pgsql -Y | psql` and against `rclone copy`, on the same
 //!   GeoTIFF chips: times and ratio.
