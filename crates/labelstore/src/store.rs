@@ -361,6 +361,29 @@ impl Plan {
             Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
             None => (None, &[][..]),
         };
+        // Chips that become GeoTIFFs are decoded and compressed on every
+        // core, ahead of this loop and in its order.
+        let jobs: Vec<GeotiffJob> = self
+            .selection
+            .chips
+            .iter()
+            .zip(&self.resolution.georef)
+            .enumerate()
+            .filter(|(_, (_, g))| g.needs_geotiff() && g.transform.is_some())
+            .map(|(k, (&i, g))| {
+                let (id, image) = match kept.get(k) {
+                    Some(k) => (&k.id, &k.image),
+                    None => (&project.chips[i].id, &project.chips[i].image),
+                };
+                GeotiffJob {
+                    index: i,
+                    id: id.clone(),
+                    image: project.base_dir.join(image),
+                    georef: *g,
+                }
+            })
+            .collect();
+        let mut converter = Converter::start(jobs);
         for (done, (&i, georef)) in self
             .selection
             .chips
@@ -391,37 +414,8 @@ impl Plan {
             let base = &project.base_dir;
             let image = base.join(&chip.image);
             let stored_image = path_str(&stored.image);
-            if let (true, Some(gt)) = (georef.needs_geotiff(), &georef.transform) {
-                let bytes = std::fs::read(&image).map_err(|source| labels_model::Error::Io {
-                    path: image.clone(),
-                    source,
-                })?;
-                let crs = crs_keys(georef.epsg).map_err(|e| {
-                    labels_model::Error::invalid(&image, Some(&chip.id), "srid", e.to_string())
-                })?;
-                let keys = crs
-                    .as_ref()
-                    .map(|(name, geographic, epsg)| raster_georef::CrsKeys {
-                        epsg: *epsg,
-                        geographic: *geographic,
-                        name,
-                    });
-                let tiff =
-                    raster_georef::chip_to_geotiff(&bytes, &image.display().to_string(), gt, keys)
-                        .map_err(|e| {
-                            let msg = match e {
-                                raster_georef::Error::GeoTiff { message, .. } => message,
-                                other => other.to_string(),
-                            };
-                            labels_model::Error::invalid(
-                                &image,
-                                Some(&chip.id),
-                                format!("chips[{i}].image"),
-                                format!("cannot be stored as a GeoTIFF: {msg}"),
-                            )
-                        })?;
-                drop(bytes);
-                let (size, sha) = receipt::digest_bytes(&tiff);
+            if let (true, Some(_)) = (georef.needs_geotiff(), &georef.transform) {
+                let (tiff, size, sha) = converter.next()?;
                 dest.put(&stored_image, Body::Bytes(tiff)).await?;
                 sent.record(&mut receipt, &stored_image, size, &sha)?;
             } else {
@@ -589,6 +583,155 @@ impl Plan {
             seconds: self.started.elapsed().as_secs_f64(),
         }
     }
+}
+
+/// A chip to turn into a GeoTIFF: its manifest index, id, image file and
+/// georeferencing.
+struct GeotiffJob {
+    index: usize,
+    id: String,
+    image: PathBuf,
+    georef: ChipGeoref,
+}
+
+/// A GeoTIFF chip's bytes with their size and SHA-256.
+type Converted = Result<(Vec<u8>, u64, String), labels_model::Error>;
+
+/// How many converted chips may wait ahead of the store loop, per worker.
+const AHEAD: usize = 4;
+
+/// Turns chips into GeoTIFFs on worker threads (one per core), ahead of the
+/// store loop; [`Converter::next`] hands them over in job order. At most a
+/// few chips wait converted, so memory stays bounded.
+struct Converter {
+    results: std::sync::mpsc::Receiver<(usize, Converted)>,
+    ready: BTreeMap<usize, Converted>,
+    next: usize,
+    consumed: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Converter {
+    fn start(jobs: Vec<GeotiffJob>) -> Converter {
+        use std::sync::atomic::AtomicUsize;
+        let (tx, results) = std::sync::mpsc::channel();
+        let consumed = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 8)
+            .min(jobs.len());
+        let jobs = Arc::new(jobs);
+        let taken = Arc::new(AtomicUsize::new(0));
+        for _ in 0..workers {
+            let (jobs, taken, consumed, stop, tx) = (
+                Arc::clone(&jobs),
+                Arc::clone(&taken),
+                Arc::clone(&consumed),
+                Arc::clone(&stop),
+                tx.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("geotiff".into())
+                .spawn(move || {
+                    loop {
+                        let j = taken.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(j) else { return };
+                        // Wait while too far ahead of the store loop.
+                        while j >= consumed.load(Ordering::Relaxed) + AHEAD * workers {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        if stop.load(Ordering::Relaxed) || tx.send((j, convert(job))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                // No thread: the store loop converts (see `next`).
+                break;
+            }
+        }
+        Converter {
+            results,
+            ready: BTreeMap::new(),
+            next: 0,
+            consumed,
+            stop,
+        }
+    }
+
+    /// The next job's GeoTIFF.
+    fn next(&mut self) -> Converted {
+        loop {
+            if let Some(r) = self.ready.remove(&self.next) {
+                self.next += 1;
+                self.consumed.store(self.next, Ordering::Relaxed);
+                return r;
+            }
+            match self.results.recv() {
+                Ok((j, r)) => {
+                    self.ready.insert(j, r);
+                }
+                Err(_) => {
+                    return Err(labels_model::Error::Io {
+                        path: PathBuf::new(),
+                        source: io::Error::other("the GeoTIFF workers stopped"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Converter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reads a chip and turns it into a GeoTIFF carrying its georeferencing.
+fn convert(job: &GeotiffJob) -> Converted {
+    let image = &job.image;
+    let Some(gt) = &job.georef.transform else {
+        return Err(labels_model::Error::invalid(
+            image,
+            Some(&job.id),
+            format!("chips[{}].image", job.index),
+            "no geotransform".to_owned(),
+        ));
+    };
+    let bytes = std::fs::read(image).map_err(|source| labels_model::Error::Io {
+        path: image.clone(),
+        source,
+    })?;
+    let crs = crs_keys(job.georef.epsg)
+        .map_err(|e| labels_model::Error::invalid(image, Some(&job.id), "srid", e.to_string()))?;
+    let keys = crs
+        .as_ref()
+        .map(|(name, geographic, epsg)| raster_georef::CrsKeys {
+            epsg: *epsg,
+            geographic: *geographic,
+            name,
+        });
+    let tiff = raster_georef::chip_to_geotiff(&bytes, &image.display().to_string(), gt, keys)
+        .map_err(|e| {
+            let msg = match e {
+                raster_georef::Error::GeoTiff { message, .. } => message,
+                other => other.to_string(),
+            };
+            labels_model::Error::invalid(
+                image,
+                Some(&job.id),
+                format!("chips[{}].image", job.index),
+                format!("cannot be stored as a GeoTIFF: {msg}"),
+            )
+        })?;
+    drop(bytes);
+    let (size, sha) = receipt::digest_bytes(&tiff);
+    Ok((tiff, size, sha))
 }
 
 /// Checks the requested formats against the project's labeling type and
