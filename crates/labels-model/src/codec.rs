@@ -286,9 +286,11 @@ mod tests {
             ]
         );
         assert_eq!(names(LabelingType::InstanceSegmentation), ["json", "coco"]);
+        // SPEC §3's mask formats, and `json`, the project folder (masks
+        // under `masks/`), which fetch gives back for every labeling type.
         assert_eq!(
             names(LabelingType::SemanticSegmentation),
-            ["png", "tiff", "geotiff", "gif", "bmp"]
+            ["json", "png", "tiff", "geotiff", "gif", "bmp"]
         );
     }
 }
