@@ -20,11 +20,13 @@
 //! `bench objstore` (labelstore against `rclone copy`) live in [`db`] and
 //! [`objstore`]; both use the GeoTIFF chips of [`chips`]. `bench geotiff`
 //! (world-file chips to GeoTIFFs, labelstore against rasterio) lives in
-//! [`geotiff`].
+//! [`geotiff`]; `bench memory` (peak memory of a store and its
+//! verification from 1,000 to 100,000 chips) in [`memory`].
 
 mod chips;
 mod db;
 mod geotiff;
+mod memory;
 mod objstore;
 mod panlabel;
 
@@ -40,7 +42,7 @@ const CHIPS: usize = 10_000;
 
 /// The usage line of `cargo xtask bench`.
 pub(crate) const USAGE: &str =
-    "bench formats|db [--chips N]|objstore [--chips N]|geotiff [--chips N]";
+    "bench formats|memory|db [--chips N]|objstore [--chips N]|geotiff [--chips N]";
 
 /// Runs the benchmark named by `args[0]`, with its options after it.
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
@@ -48,7 +50,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let what = args.first().map(String::as_str);
     let count = match args.get(1..).unwrap_or_default() {
         [] => None,
-        [flag, n] if flag == "--chips" && what != Some("formats") => Some(
+        [flag, n] if flag == "--chips" && !matches!(what, Some("formats" | "memory")) => Some(
             n.parse::<usize>()
                 .ok()
                 .filter(|&n| n > 0)
@@ -58,6 +60,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     };
     match what {
         Some("formats") => formats(root),
+        Some("memory") => memory::run(root),
         Some("db") => db::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
         Some("objstore") => objstore::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
         Some("geotiff") => geotiff::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
@@ -376,6 +379,7 @@ mod tests {
             &["objstore", "--count", "5"],
             &["geotiff", "--chips", "-1"],
             &["formats", "--chips", "5"],
+            &["memory", "--chips", "5"],
             &["db", "--chips", "5", "extra"],
         ] {
             let e = run(root, &args(bad)).unwrap_err().to_string();
