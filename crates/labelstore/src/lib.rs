@@ -32,6 +32,7 @@ mod fetch;
 mod formats;
 mod import;
 mod receipt;
+mod scratch;
 mod store;
 mod verify;
 

@@ -337,9 +337,7 @@ impl Plan {
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(usize, u64), StoreError> {
         let project = &self.project;
-        let spool = tempfile::Builder::new()
-            .prefix("labelstore-spool-")
-            .tempdir()?;
+        let spool = crate::scratch::scratch_dir("spool")?;
         let header = project.header();
         let mut writers: Vec<Box<dyn LabelWriter>> = self
             .options

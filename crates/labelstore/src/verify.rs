@@ -169,7 +169,7 @@ fn missing(listed: &HashMap<String, Listed>) -> Vec<String> {
 /// and hashed as it streams, never held), and no other object under the
 /// prefix. The listing is read a page at a time.
 pub async fn verify_objstore(reader: &ObjStoreReader) -> Result<VerifyReport, StoreError> {
-    let scratch = tempfile::tempdir()?;
+    let scratch = crate::scratch::scratch_dir("verify")?;
     let manifest = scratch.path().join(STORE_MANIFEST);
     get_manifest(reader, &manifest).await?;
     let mut report = VerifyReport::default();
@@ -223,7 +223,7 @@ pub async fn verify_objstore(reader: &ObjStoreReader) -> Result<VerifyReport, St
 /// `<table>_files`, no chip row or file the manifest does not list, and
 /// nothing listed without a row. Rows are read in batches.
 pub async fn verify_db(reader: &mut DbReader) -> Result<VerifyReport, StoreError> {
-    let scratch = tempfile::tempdir()?;
+    let scratch = crate::scratch::scratch_dir("verify")?;
     let manifest = scratch.path().join(STORE_MANIFEST);
     {
         let mut rx = Receiving::new(Some(&manifest))?;

@@ -1,6 +1,7 @@
 //! A store killed with SIGKILL after its first files are staged leaves the
-//! target absent, or as it was; one interrupted by SIGINT (Ctrl-C) or
-//! SIGTERM undoes itself (no staging folder left) and exits with 130.
+//! target absent, or as it was, and the next store clears its scratch
+//! folder; one interrupted by SIGINT (Ctrl-C) or SIGTERM undoes itself (no
+//! staging folder left) and exits with 130.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,23 +28,43 @@ fn big_project(dir: &Path, n: usize) {
     std::fs::write(dir.join("project.json"), project.to_string()).unwrap();
 }
 
+/// The temporary folder (`TMPDIR`) the stores of a test get, under `tmp`.
+fn scratch(tmp: &Path) -> std::path::PathBuf {
+    let dir = tmp.join("scratch");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The scratch folders in `scratch` of the process `pid`.
+fn spools_of(scratch: &Path, pid: u32) -> Vec<String> {
+    let prefix = format!("labelstore-spool-{pid}-");
+    std::fs::read_dir(scratch)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
 /// Starts a store into `target`, kills it with SIGKILL once its staging
-/// folder holds a chip, and checks the staging folder was there.
-fn kill_midway(project: &Path, target: &Path, overwrite: bool) {
-    let staging = signal_midway(project, target, overwrite, None);
+/// folder holds a chip, and checks the staging folder was there. Returns
+/// the killed process's id.
+fn kill_midway(project: &Path, target: &Path, overwrite: bool) -> u32 {
+    let (staging, pid) = signal_midway(project, target, overwrite, None);
     assert!(staging.exists(), "the store was not killed midway");
+    pid
 }
 
 /// Starts a store into `target` and, once its staging folder holds a chip,
 /// sends it `signal` (SIGKILL when `None`); returns the staging folder's
-/// path and, for a signal, the exit status and standard error.
+/// path and the process's id. Its `TMPDIR` is `scratch` beside `target`.
 fn signal_midway(
     project: &Path,
     target: &Path,
     overwrite: bool,
     signal: Option<&str>,
-) -> std::path::PathBuf {
+) -> (std::path::PathBuf, u32) {
     let mut cmd = labelstore();
+    cmd.env("TMPDIR", scratch(target.parent().unwrap()));
     cmd.arg("store")
         .arg(project)
         .args(["--to", "local", "--format", "json"]);
@@ -56,6 +77,7 @@ fn signal_midway(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id();
     let name = target.file_name().unwrap().to_string_lossy();
     let staging = target
         .parent()
@@ -94,7 +116,7 @@ fn signal_midway(
             assert!(stderr.contains("interrupted"), "{signal}: {stderr}");
         }
     }
-    staging
+    (staging, pid)
 }
 
 #[test]
@@ -104,15 +126,16 @@ fn ctrl_c_or_sigterm_midway_undoes_the_store() {
     big_project(&project, 4000);
 
     let target = tmp.path().join("absent");
-    let staging = signal_midway(&project, &target, false, Some("INT"));
+    let (staging, pid) = signal_midway(&project, &target, false, Some("INT"));
     assert!(!target.exists());
+    assert_eq!(spools_of(&scratch(tmp.path()), pid), Vec::<String>::new());
     assert!(!staging.exists(), "the staging folder is removed");
 
     let target = tmp.path().join("existing");
     std::fs::create_dir_all(target.join("chips")).unwrap();
     std::fs::write(target.join("project.json"), b"the previous store").unwrap();
     let before = snapshot(&target);
-    let staging = signal_midway(&project, &target, true, Some("TERM"));
+    let (staging, _) = signal_midway(&project, &target, true, Some("TERM"));
     assert_eq!(snapshot(&target), before);
     assert!(!staging.exists(), "the staging folder is removed");
 }
@@ -124,8 +147,22 @@ fn sigkill_midway_leaves_target_absent_or_as_it_was() {
     big_project(&project, 4000);
 
     let target = tmp.path().join("absent");
-    kill_midway(&project, &target, false);
+    let killed = kill_midway(&project, &target, false);
     assert!(!target.exists());
+    // Its spool stays behind until the next store clears it.
+    let scratch = scratch(tmp.path());
+    assert_eq!(spools_of(&scratch, killed).len(), 1, "{killed}");
+    let o = labelstore()
+        .env("TMPDIR", &scratch)
+        .arg("store")
+        .arg(root().join("tests/fixtures/detection-basic"))
+        .args(["--to", "local", "--format", "json", "--path"])
+        .arg(tmp.path().join("next"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(spools_of(&scratch, killed), Vec::<String>::new());
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 
     let target = tmp.path().join("existing");
     std::fs::create_dir_all(target.join("chips")).unwrap();
