@@ -779,6 +779,75 @@ fn wrong_password_and_unreachable_server_exit_1_without_the_password() {
     assert!(!err.contains("SecretXyz"), "{err}");
 }
 
+/// The right password from `--password-file` (a URL without one) and from
+/// `PGPASSWORD` (a key=value string without one): the store goes in, and
+/// the password is in neither its output nor its errors.
+#[test]
+fn the_password_from_a_file_or_pgpassword_connects() {
+    let u = url();
+    let (head, rest) = u.split_once('@').unwrap();
+    let (user, password) = head.rsplit_once(':').unwrap();
+    let bare = format!("{user}@{rest}");
+    let tmp = tempfile::tempdir().unwrap();
+    let pwfile = tmp.path().join("pw");
+    std::fs::write(&pwfile, format!("{password}\n")).unwrap();
+    let table = "it_pwok";
+    rt().block_on(async { drop_tables(&client().await, table).await });
+    // Without any password the server refuses.
+    let o = store_db_through(&bare, "examples/harbour", table, "yolo", &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = store_db_through(
+        &bare,
+        "examples/harbour",
+        table,
+        "yolo",
+        &["--password-file", pwfile.to_str().unwrap()],
+    );
+    ok(&o);
+    let (_, hostpart) = rest.split_once('@').unwrap_or(("", rest));
+    let (hostport, db) = hostpart.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    let user = user.trim_start_matches("postgres://");
+    let kv = format!("host={host} port={port} dbname={db} user={user}");
+    let o = Command::new(labelstore())
+        .args([
+            "store",
+            "tests/fixtures/detection-basic",
+            "--to",
+            "db",
+            "--connection",
+            &kv,
+            "--table",
+            table,
+            "--format",
+            "yolo",
+        ])
+        .current_dir(root())
+        .env("PGPASSWORD", password)
+        .output()
+        .unwrap();
+    ok(&o);
+    for out in [&o.stdout, &o.stderr] {
+        assert!(!String::from_utf8_lossy(out).contains(password));
+    }
+    rt().block_on(async {
+        let c = client().await;
+        let r = c
+            .query_one(
+                &format!("SELECT string_agg(DISTINCT project, ',' ORDER BY project) FROM {table}"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.get::<_, String>(0), "detection basic,harbour-ships");
+    });
+}
+
 #[test]
 fn a_table_of_another_shape_is_refused() {
     rt().block_on(async {
