@@ -165,6 +165,37 @@ fn error_text(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// The text between `<tag>` and `</tag>` in `xml`, if any.
+fn xml_element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let len = xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..start + len].trim())
+}
+
+/// An error text with a cloud's XML error document in it (S3, GCS and
+/// Azure answer `<Error><Code>…</Code><Message>…</Message>…</Error>`)
+/// cut down to its code and message, and the bucket a `NoSuchBucket`
+/// names; other texts unchanged.
+fn tidy_xml_error(text: &str) -> String {
+    let Some(at) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text.to_owned();
+    };
+    let xml = &text[at..];
+    let Some(code) = xml_element(xml, "Code") else {
+        return text.to_owned();
+    };
+    let mut summary = match xml_element(xml, "Message") {
+        Some(message) => format!("{code}: {message}"),
+        None => code.to_owned(),
+    };
+    if code == "NoSuchBucket"
+        && let Some(bucket) = xml_element(xml, "BucketName")
+    {
+        summary = format!("{summary} (bucket {bucket}: create it first, or check the URL)");
+    }
+    format!("{}{summary}", &text[..at])
+}
+
 /// A destination error from a library error, its text scrubbed.
 pub(crate) fn destination_error(context: &str, e: &dyn std::error::Error) -> Error {
     Error::io(
@@ -350,7 +381,11 @@ impl Backend {
             object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. }
         );
-        let mut text = if denied { e.to_string() } else { error_text(e) };
+        let mut text = if denied {
+            e.to_string()
+        } else {
+            tidy_xml_error(&error_text(e))
+        };
         if let Backend::Store { http: Some(_), .. } = self {
             if let Some(why) = webdav::folder_refused(&text) {
                 return Error::io(context, std::io::Error::other(why));
@@ -900,6 +935,32 @@ mod tests {
         );
         assert_eq!(content_type("yolo/labels/train/a.txt"), "text/plain");
         assert_eq!(content_type("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn cloud_xml_errors_come_down_to_code_and_message() {
+        let moto = "Object at location x/a.txt not found: Error performing PUT \
+                    http://127.0.0.1:1/nobucket/x/a.txt in 5ms - Server returned non-2xx \
+                    status code: 404 Not Found: <?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+                    <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not \
+                    exist</Message><BucketName>nobucket</BucketName><RequestId>78u</RequestId>\
+                    </Error>";
+        assert_eq!(
+            tidy_xml_error(moto),
+            "Object at location x/a.txt not found: Error performing PUT \
+             http://127.0.0.1:1/nobucket/x/a.txt in 5ms - Server returned non-2xx status code: \
+             404 Not Found: NoSuchBucket: The specified bucket does not exist (bucket nobucket: \
+             create it first, or check the URL)"
+        );
+        let denied = "403 Forbidden: <Error><Code>AccessDenied</Code><Message>Access Denied\
+                      </Message></Error>";
+        assert_eq!(
+            tidy_xml_error(denied),
+            "403 Forbidden: AccessDenied: Access Denied"
+        );
+        for plain in ["connection refused", "bad <Error> without a code", ""] {
+            assert_eq!(tidy_xml_error(plain), plain);
+        }
     }
 
     #[test]

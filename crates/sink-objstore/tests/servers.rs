@@ -565,3 +565,34 @@ fn s3_server_down_exits_1() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("Connection refused"), "{}", text(&o));
 }
+
+/// A bucket that does not exist: exit status 1, the error names the bucket
+/// and S3's code, without the XML document around them.
+#[test]
+fn s3_missing_bucket_is_named() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let o = run_s3(&[
+        "store",
+        &harbour(),
+        "--to",
+        "objstore",
+        "--url",
+        "s3://no-such-bucket-here/store",
+        "--endpoint",
+        &endpoint,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains(
+            "NoSuchBucket: The specified bucket does not exist (bucket no-such-bucket-here"
+        ),
+        "{said}"
+    );
+    assert!(
+        !said.contains("<Error>") && !said.contains("RequestId"),
+        "{said}"
+    );
+}
