@@ -31,6 +31,14 @@
 //! store's manifest, if any, stays: store to a new prefix to tell them apart).
 //! An HTTP server deletes with `DELETE` (folders it created stay).
 //!
+//! **Replacing.** A store into a prefix that holds an earlier, complete
+//! store replaces it: the files the earlier manifest lists are read before
+//! that manifest is deleted, and once the new manifest is up, those this
+//! store did not put (other chips, other formats) are deleted, so the
+//! prefix holds what a local store of the new scope writes. Nothing that
+//! no labelstore manifest listed is ever deleted. Through a PAR nothing
+//! can be deleted: the earlier store's other files stay there.
+//!
 //! **Resuming.** Re-running a store skips objects already there with the
 //! same size and MD5 (the S3 ETag of a single-part object, OCI's
 //! `opc-content-md5`). An HTTP server gives no checksum, so through HTTP
@@ -43,6 +51,7 @@
 //! `user:password@` is never in a URL the client builds, and is scrubbed
 //! from every message too.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
@@ -194,6 +203,22 @@ fn tidy_xml_error(text: &str) -> String {
         summary = format!("{summary} (bucket {bucket}: create it first, or check the URL)");
     }
     format!("{}{summary}", &text[..at])
+}
+
+/// Adds the path of `line`, when it is a store manifest's file entry
+/// (`{"path": …, "size": …, "sha256": …},`) with a safe path, to `files`.
+fn manifest_file(line: &[u8], files: &mut HashSet<String>) {
+    let line = line.trim_ascii();
+    let line = line.strip_suffix(b",").unwrap_or(line);
+    if !line.starts_with(b"{\"path\":") {
+        return;
+    }
+    let entry: Option<serde_json::Value> = serde_json::from_slice(line).ok();
+    if let Some(path) = entry.as_ref().and_then(|e| e["path"].as_str())
+        && is_safe_store_path(path)
+    {
+        files.insert(path.to_owned());
+    }
 }
 
 /// A destination error from a library error, its text scrubbed.
@@ -506,6 +531,37 @@ impl Backend {
         }
     }
 
+    /// The files an earlier store's manifest under the prefix lists, read
+    /// line by line (the pipeline writes one file entry a line). Empty when
+    /// there is no manifest, it cannot be read whole, or nothing can be
+    /// deleted (through a PAR).
+    async fn earlier_files(&self) -> HashSet<String> {
+        use futures_util::StreamExt as _;
+        let Backend::Store { store, .. } = self else {
+            return HashSet::new();
+        };
+        let Ok(got) = store.get(&self.key(STORE_MANIFEST)).await else {
+            return HashSet::new();
+        };
+        let mut files = HashSet::new();
+        let mut pending = Vec::new();
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else {
+                // Half a list: deleting by it could be wrong.
+                return HashSet::new();
+            };
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                manifest_file(&line, &mut files);
+            }
+        }
+        manifest_file(&pending, &mut files);
+        files.remove(STORE_MANIFEST);
+        files
+    }
+
     async fn delete(&self, path: &str) -> Result<()> {
         match self {
             Backend::Par { .. } => Ok(()),
@@ -560,6 +616,10 @@ pub struct ObjStoreDestination {
     /// What an earlier, interrupted store left (for resuming).
     existing: Listing,
     skipped: usize,
+    /// The files an earlier, complete store's manifest under this prefix
+    /// listed that this store has not put (yet): removed after commit.
+    earlier: HashSet<String>,
+    removed: usize,
 }
 
 impl ObjStoreDestination {
@@ -730,6 +790,8 @@ impl ObjStoreDestination {
             started: false,
             existing: Listing::new(),
             skipped: 0,
+            earlier: HashSet::new(),
+            removed: 0,
         }
     }
 
@@ -818,6 +880,7 @@ impl Destination for ObjStoreDestination {
         if !self.started {
             self.started = true;
             self.existing = self.backend.list().await;
+            self.earlier = self.backend.earlier_files().await;
             // An earlier store's manifest must not mark this one complete.
             self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
                 Error::io(
@@ -835,6 +898,7 @@ impl Destination for ObjStoreDestination {
                     // once the original is up.
                     self.drain().await?;
                     if self.backend.copy(&existing, path).await? {
+                        self.earlier.remove(path);
                         self.lock_uploaded().push(path.to_owned());
                         return Ok(());
                     }
@@ -851,6 +915,7 @@ impl Destination for ObjStoreDestination {
             self.manifest = Some(src);
             return Ok(());
         }
+        self.earlier.remove(path);
         self.recent.insert(path.to_owned(), src.clone());
         if let Some(&(size, listed)) = self.existing.get(path)
             && size == src.len()
@@ -901,6 +966,7 @@ impl Destination for ObjStoreDestination {
             self.remove_uploaded().await;
             return Err(e);
         }
+        self.remove_earlier().await;
         Ok(())
     }
 
@@ -915,6 +981,31 @@ impl ObjStoreDestination {
     /// and MD5, and not uploaded again.
     pub fn skipped(&self) -> usize {
         self.skipped
+    }
+
+    /// How many objects of an earlier store under the same prefix, listed
+    /// by its manifest and not part of this store, were removed after the
+    /// commit.
+    pub fn removed(&self) -> usize {
+        self.removed
+    }
+
+    /// Removes what [`Self::earlier`] still holds: files of the earlier
+    /// store this one replaced, now that this store is complete. Only
+    /// objects that earlier labelstore manifest listed are touched, never
+    /// anything else under the prefix. A delete that fails leaves its
+    /// object behind (`verify` names it as extra); the store stays whole.
+    async fn remove_earlier(&mut self) {
+        use futures_util::StreamExt as _;
+        let stale: Vec<String> = self.earlier.drain().collect();
+        let backend = &self.backend;
+        let removed = futures_util::stream::iter(stale)
+            .map(|path| async move { backend.delete(&path).await.is_ok() })
+            .buffer_unordered(self.concurrency)
+            .filter(|ok| std::future::ready(*ok))
+            .count()
+            .await;
+        self.removed += removed;
     }
 
     fn lock_uploaded(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
@@ -961,6 +1052,22 @@ mod tests {
         for plain in ["connection refused", "bad <Error> without a code", ""] {
             assert_eq!(tidy_xml_error(plain), plain);
         }
+    }
+
+    #[test]
+    fn an_earlier_manifest_gives_its_safe_file_paths() {
+        let manifest = "{\n  \"labelstore_manifest\": 1,\n  \"files\": [\n\
+            {\"path\":\"chips/a.tif\",\"size\":3,\"sha256\":\"ab\"},\n\
+            {\"path\":\"../outside\",\"size\":1,\"sha256\":\"cd\"},\n\
+            {\"path\": broken\n\
+            {\"path\":\"voc/Annotations/a.xml\",\"size\":9,\"sha256\":\"ef\"}\n  ]\n}\n";
+        let mut files = HashSet::new();
+        for line in manifest.lines() {
+            manifest_file(line.as_bytes(), &mut files);
+        }
+        let mut got: Vec<_> = files.into_iter().collect();
+        got.sort();
+        assert_eq!(got, ["chips/a.tif", "voc/Annotations/a.xml"]);
     }
 
     #[test]

@@ -596,3 +596,85 @@ fn s3_missing_bucket_is_named() {
         "{said}"
     );
 }
+
+/// A store into a prefix that holds an earlier, complete store replaces
+/// it: once the new manifest is up, the earlier store's files this one
+/// does not have are removed, so the prefix holds what a local store of
+/// the new scope writes. An object no labelstore manifest listed stays
+/// (and `verify` names it).
+#[test]
+fn s3_store_over_an_earlier_store_replaces_it() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("replace");
+    judge(&["mkbucket", &endpoint, &bucket]);
+    let url = format!("s3://{bucket}/store");
+    let project = harbour();
+    let store = |formats: &str, extra: &[&str]| {
+        let mut args = vec![
+            "store",
+            &project,
+            "--to",
+            "objstore",
+            "--url",
+            &url,
+            "--endpoint",
+            &endpoint,
+            "--format",
+            formats,
+        ];
+        args.extend_from_slice(extra);
+        let o = run_s3(&args);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    store("json,coco,voc", &[]);
+    judge(&[
+        "put",
+        &endpoint,
+        &bucket,
+        "store/notes/readme.txt",
+        "not ours",
+    ]);
+    store("yolo", &["--chip", "r0_c1"]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = dir.path().join("local");
+    let o = common::run(&[
+        "store",
+        &project,
+        "--to",
+        "local",
+        "--path",
+        &local.to_string_lossy(),
+        "--format",
+        "yolo",
+        "--chip",
+        "r0_c1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let remote = dir.path().join("remote");
+    judge(&[
+        "s3",
+        &endpoint,
+        &bucket,
+        "store/",
+        &remote.to_string_lossy(),
+    ]);
+    let notes = remote.join("notes/readme.txt");
+    assert_eq!(std::fs::read(&notes).expect("notes kept"), b"not ours");
+    std::fs::remove_dir_all(remote.join("notes")).expect("remove notes");
+    assert_same(&local, &remote, "the store over an earlier one");
+
+    let o = run_s3(&[
+        "verify",
+        "--from",
+        "objstore",
+        "--url",
+        &url,
+        "--endpoint",
+        &endpoint,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    let problems: Vec<&str> = said.lines().skip(1).map(str::trim).collect();
+    assert_eq!(problems, ["extra: notes/readme.txt"], "{said}");
+}

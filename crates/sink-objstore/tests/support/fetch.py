@@ -5,6 +5,7 @@ objects under OUTDIR by their name less the prefix, and prints a JSON map
 name -> Content-Type.
 
   fetch.py mkbucket ENDPOINT BUCKET
+  fetch.py put ENDPOINT BUCKET KEY TEXT
   fetch.py s3 ENDPOINT BUCKET PREFIX OUTDIR
   fetch.py par PAR_URL PREFIX OUTDIR
 """
@@ -29,6 +30,9 @@ def main():
     types = {}
     if cmd == "mkbucket":
         s3client(sys.argv[2]).create_bucket(Bucket=sys.argv[3])
+    elif cmd == "put":
+        endpoint, bucket, key, text = sys.argv[2:6]
+        s3client(endpoint).put_object(Bucket=bucket, Key=key, Body=text.encode())
     elif cmd == "s3":
         endpoint, bucket, prefix, outdir = sys.argv[2:6]
         c = s3client(endpoint)
