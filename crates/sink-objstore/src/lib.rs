@@ -533,24 +533,23 @@ impl Backend {
 
     /// The files an earlier store's manifest under the prefix lists, read
     /// line by line (the pipeline writes one file entry a line). Empty when
-    /// there is no manifest, it cannot be read whole, or nothing can be
-    /// deleted (through a PAR).
-    async fn earlier_files(&self) -> HashSet<String> {
+    /// there is no manifest, or nothing can be deleted (through a PAR); a
+    /// server that fails to answer fails the store.
+    async fn earlier_files(&self) -> Result<HashSet<String>> {
         use futures_util::StreamExt as _;
         let Backend::Store { store, .. } = self else {
-            return HashSet::new();
+            return Ok(HashSet::new());
         };
-        let Ok(got) = store.get(&self.key(STORE_MANIFEST)).await else {
-            return HashSet::new();
+        let got = match store.get(&self.key(STORE_MANIFEST)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(HashSet::new()),
+            Err(e) => return Err(self.store_error("read", STORE_MANIFEST, &e)),
         };
         let mut files = HashSet::new();
         let mut pending = Vec::new();
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else {
-                // Half a list: deleting by it could be wrong.
-                return HashSet::new();
-            };
+            let chunk = chunk.map_err(|e| self.store_error("read", STORE_MANIFEST, &e))?;
             pending.extend_from_slice(&chunk);
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
@@ -559,7 +558,7 @@ impl Backend {
         }
         manifest_file(&pending, &mut files);
         files.remove(STORE_MANIFEST);
-        files
+        Ok(files)
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
@@ -880,7 +879,7 @@ impl Destination for ObjStoreDestination {
         if !self.started {
             self.started = true;
             self.existing = self.backend.list().await;
-            self.earlier = self.backend.earlier_files().await;
+            self.earlier = self.backend.earlier_files().await?;
             // An earlier store's manifest must not mark this one complete.
             self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
                 Error::io(

@@ -303,7 +303,7 @@ fn http_failures_exit_1_without_the_password() {
         match what {
             "500 forever" => {
                 assert!(all.contains("500 Internal Server Error"), "{what}: {all}");
-                // The first request (deleting an earlier manifest) and its
+                // The first request (reading an earlier manifest) and its
                 // five retries reached the server.
                 let tries = dav
                     .log()
