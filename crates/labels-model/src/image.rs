@@ -96,7 +96,8 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
         format!("unsupported image type {ext:?} (PNG, JPEG, TIFF, GIF or BMP)")
     })?;
     let mut head = [0u8; 64];
-    let n = read_head(path, &mut head)?;
+    let mut file = open(path)?;
+    let n = read_head(&mut file, &mut head)?;
     let by_content = imagesize::image_type(&head[..n])
         .ok()
         .and_then(ImageKind::from_imagesize)
@@ -108,7 +109,11 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
             by_ext.name()
         ));
     }
-    let size = imagesize::size(path)
+    // The same open file, rewound: one open per chip, not two.
+    use std::io::Seek;
+    file.rewind()
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let size = imagesize::reader_size(std::io::BufReader::new(file))
         .map_err(|e| format!("corrupt {} image header: {e}", by_ext.name()))?;
     let (width, height) = (size.width as u64, size.height as u64);
     if width == 0 || height == 0 {
@@ -131,12 +136,15 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
     })
 }
 
-fn read_head(path: &Path, buf: &mut [u8]) -> Result<usize, String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
+fn open(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
         _ => format!("cannot open the file: {e}"),
-    })?;
+    })
+}
+
+fn read_head(f: &mut std::fs::File, buf: &mut [u8]) -> Result<usize, String> {
+    use std::io::Read;
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..]) {
