@@ -10,8 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The store manifest's file name, at the root of every store.
-pub const STORE_MANIFEST: &str = "labelstore-manifest.json";
+pub use sink_api::STORE_MANIFEST;
 
 /// The version of the store manifest's layout.
 const VERSION: u32 = 1;

@@ -15,9 +15,13 @@
 //! The trait is async (destinations talk to networks and databases) but this
 //! crate does not depend on any runtime.
 
+mod manifest;
+
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+
+pub use crate::manifest::{ManifestEntry, STORE_MANIFEST, manifest_entries};
 
 /// The content of one stored file.
 #[derive(Debug)]

@@ -449,7 +449,11 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
     let runtime = reading_runtime()?;
     let source = args.source.open(&runtime)?;
-    let dest = labelstore::fs::FsDestination::open(&args.output, args.overwrite)?;
+    let reads_from = match &source {
+        Source::Local(path) => vec![path.clone()],
+        _ => Vec::new(),
+    };
+    let dest = open_local(&args.output, args.overwrite, reads_from)?;
     // A remote store is first brought into a scratch folder beside the
     // output (same disk), checked file by file against its manifest.
     let scratch_in = args
@@ -511,13 +515,53 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
         max_pixels: args.max_pixels,
     };
     let plan = labelstore::prepare_import(from, &args.path, limits)?;
-    let dest = labelstore::fs::FsDestination::open(&args.output, args.overwrite)?;
+    // The dataset: the folder given, or the folder of the file given, and
+    // every folder its images are in.
+    let mut reads_from = vec![folder_of(&args.path)];
+    reads_from.extend(image_folders(plan.project()));
+    let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
     print_report(&report, args.json);
     Ok(())
+}
+
+/// Opens a local store into `target`, refused when it overlaps a folder the
+/// run reads from (`reads_from`).
+fn open_local(
+    target: &std::path::Path,
+    overwrite: bool,
+    reads_from: Vec<PathBuf>,
+) -> Result<labelstore::fs::FsDestination, StoreError> {
+    let options = labelstore::fs::FsOptions {
+        overwrite,
+        sources: reads_from,
+    };
+    Ok(labelstore::fs::FsDestination::open_with(target, &options)?)
+}
+
+/// `path` when it is a folder, else the folder it is in.
+fn folder_of(path: &std::path::Path) -> PathBuf {
+    if path.is_dir() {
+        return path.to_path_buf();
+    }
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The folders of a project's images, when its chips are in memory (a
+/// dataset imported, a project fetched).
+fn image_folders(project: &labelstore::model::Project) -> Vec<PathBuf> {
+    let folders: std::collections::BTreeSet<PathBuf> = project
+        .chips
+        .iter()
+        .filter_map(|c| project.base_dir.join(&c.image).parent().map(PathBuf::from))
+        .collect();
+    folders.into_iter().collect()
 }
 
 fn parse_formats(names: &[String]) -> Result<Vec<FormatId>, StoreError> {
@@ -561,7 +605,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .path
                 .as_deref()
                 .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
-            let dest = labelstore::fs::FsDestination::open(path, args.overwrite)?;
+            let mut reads_from = vec![folder_of(&args.project), plan.project().base_dir.clone()];
+            reads_from.extend(image_folders(plan.project()));
+            let dest = open_local(path, args.overwrite, reads_from)?;
             run_store(plan, dest, args)
         }
         To::Db => {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::util::{labelstore, root, snapshot};
 
 /// A project of `n` labeled chips, all hard links to one small PNG.
-fn big_project(dir: &Path, n: usize) {
+pub(crate) fn big_project(dir: &Path, n: usize) {
     let png = root().join("tests/fixtures/detection-basic/chips/a.png");
     std::fs::create_dir_all(dir.join("chips")).unwrap();
     let mut chips = Vec::with_capacity(n);
@@ -26,6 +26,53 @@ fn big_project(dir: &Path, n: usize) {
         "classes": [{"id": 1, "name": "ship"}], "chips": chips
     });
     std::fs::write(dir.join("project.json"), project.to_string()).unwrap();
+}
+
+/// Stores the `detection-basic` fixture into `target`: an earlier store
+/// for `--overwrite` to replace.
+pub(crate) fn earlier_store(target: &Path) {
+    let o = labelstore()
+        .arg("store")
+        .arg(root().join("tests/fixtures/detection-basic"))
+        .args(["--to", "local", "--format", "json,yolo", "--path"])
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Spawns a store (`cmd`) into `target` and waits until its staging folder
+/// holds a chip; returns the process and the staging folder.
+pub(crate) fn spawn_until_staged(
+    mut cmd: std::process::Command,
+    target: &Path,
+) -> (std::process::Child, std::path::PathBuf) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = target.file_name().unwrap().to_string_lossy();
+    let staging = target
+        .parent()
+        .unwrap()
+        .join(format!(".{name}.labelstore-staging-{}", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let staged = std::fs::read_dir(staging.join("chips")).is_ok_and(|mut d| d.next().is_some());
+        if staged {
+            return (child, staging);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the store ended before it could be killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no chip was staged within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The temporary folder (`TMPDIR`) the stores of a test get, under `tmp`.
@@ -72,33 +119,8 @@ fn signal_midway(
     if overwrite {
         cmd.arg("--overwrite");
     }
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, staging) = spawn_until_staged(cmd, target);
     let pid = child.id();
-    let name = target.file_name().unwrap().to_string_lossy();
-    let staging = target
-        .parent()
-        .unwrap()
-        .join(format!(".{name}.labelstore-staging-{}", child.id()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let staged = std::fs::read_dir(staging.join("chips")).is_ok_and(|mut d| d.next().is_some());
-        if staged {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the store ended before it could be killed"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no chip was staged within a minute"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
     match signal {
         None => {
             child.kill().unwrap(); // SIGKILL
@@ -132,8 +154,7 @@ fn ctrl_c_or_sigterm_midway_undoes_the_store() {
     assert!(!staging.exists(), "the staging folder is removed");
 
     let target = tmp.path().join("existing");
-    std::fs::create_dir_all(target.join("chips")).unwrap();
-    std::fs::write(target.join("project.json"), b"the previous store").unwrap();
+    earlier_store(&target);
     let before = snapshot(&target);
     let (staging, _) = signal_midway(&project, &target, true, Some("TERM"));
     assert_eq!(snapshot(&target), before);
@@ -165,9 +186,7 @@ fn sigkill_midway_leaves_target_absent_or_as_it_was() {
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 
     let target = tmp.path().join("existing");
-    std::fs::create_dir_all(target.join("chips")).unwrap();
-    std::fs::write(target.join("project.json"), b"the previous store").unwrap();
-    std::fs::write(target.join("chips/old.png"), b"old chip").unwrap();
+    earlier_store(&target);
     let before = snapshot(&target);
     kill_midway(&project, &target, true);
     assert_eq!(snapshot(&target), before);

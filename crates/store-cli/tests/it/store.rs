@@ -208,10 +208,23 @@ fn usage_errors_exit_2_and_write_nothing() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(out.join("x")).unwrap(), "x");
+    // --overwrite replaces an earlier store, never a folder of the user's.
+    let o = store(&det, &out, &["--format", "json", "--overwrite"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not a labelstore store"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("it holds x"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("x")).unwrap(), "x");
+    std::fs::remove_file(out.join("x")).unwrap();
     let o = store(&det, &out, &["--format", "json", "--overwrite"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(!out.join("x").exists());
-    assert!(out.join("project.json").exists());
+    let o = store(&det, &out, &["--format", "yolo", "--overwrite"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!out.join("project.json").exists());
+    assert!(out.join("yolo/data.yaml").exists());
 }
 
 #[test]
@@ -368,7 +381,7 @@ fn fetch_gives_back_a_project_that_stores_again_identically() {
         "--from",
         "local",
         "--path",
-        tmp.path().to_str().unwrap(),
+        one.join("chips").to_str().unwrap(),
         "--output",
         tmp.path().join("x").to_str().unwrap(),
     ]);
