@@ -51,6 +51,7 @@ pub use crate::formats::{
 };
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::receipt::STORE_MANIFEST;
+pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
     ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport, StoredChipReport,
 };

@@ -16,11 +16,22 @@ use tempfile::TempDir;
 /// A new scratch folder of `kind` (`spool`, `verify`), after removing the
 /// stale ones of the same kind.
 pub(crate) fn scratch_dir(kind: &str) -> io::Result<TempDir> {
-    let prefix = format!("labelstore-{kind}-");
-    remove_stale(&std::env::temp_dir(), &prefix);
+    make(&std::env::temp_dir(), &format!("labelstore-{kind}-"))
+}
+
+/// A new hidden scratch folder of `kind` in `parent`
+/// (`.labelstore-<kind>-<pid>-<random>`: `fetch` brings a remote store
+/// beside its output, on the same disk), after removing the stale ones of
+/// the same kind there.
+pub fn scratch_dir_in(parent: &Path, kind: &str) -> io::Result<TempDir> {
+    make(parent, &format!(".labelstore-{kind}-"))
+}
+
+fn make(parent: &Path, prefix: &str) -> io::Result<TempDir> {
+    remove_stale(parent, prefix);
     tempfile::Builder::new()
         .prefix(&format!("{prefix}{}-", std::process::id()))
-        .tempdir()
+        .tempdir_in(parent)
 }
 
 /// Removes the folders in `dir` named `<prefix><pid>-…` whose process is
@@ -80,6 +91,27 @@ mod tests {
         let mut want = vec![mine, live.to_owned(), other_kind, no_pid.to_owned()];
         want.sort();
         assert_eq!(left, want);
+    }
+
+    #[test]
+    fn a_scratch_folder_beside_an_output_clears_the_dead_ones_of_its_kind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dead = tmp.path().join(format!(".labelstore-fetch-{GONE}-abc"));
+        std::fs::create_dir_all(dead.join("chips")).unwrap();
+        let dir = scratch_dir_in(tmp.path(), "fetch").unwrap();
+        assert!(!dead.exists());
+        let name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(&format!(".labelstore-fetch-{}-", std::process::id())),
+            "{name}"
+        );
+        drop(dir);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -482,17 +482,13 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A scratch folder, removed when dropped (after a failure too).
+/// A scratch folder, removed when dropped (after a failure too); those of
+/// killed runs are cleared when the next one is made.
 struct Scratch(PathBuf);
 
 impl Scratch {
     fn create(beside: &std::path::Path) -> std::io::Result<Scratch> {
-        let dir = beside.join(format!(".labelstore-fetch-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(&dir)?;
-        Ok(Scratch(dir))
+        Ok(Scratch(labelstore::scratch_dir_in(beside, "fetch")?.keep()))
     }
 }
 
