@@ -40,8 +40,15 @@ struct Entry {
     sha256: String,
 }
 
-/// Checks the local store at `dir`.
+/// Checks the local store at `dir`; a `dir` that is not a folder is a
+/// wrong request (exit status 2).
 pub fn verify_local(dir: &Path) -> Result<VerifyReport, StoreError> {
+    if !dir.is_dir() {
+        return Err(StoreError::Usage(format!(
+            "{} is not a folder: there is no store to verify there",
+            dir.display()
+        )));
+    }
     let manifest = dir.join(STORE_MANIFEST);
     let file = std::fs::File::open(&manifest).map_err(|e| {
         StoreError::Destination(sink_api::Error::io(

@@ -4,6 +4,7 @@ mod bad_input; // every case under tests/bad: exit 2, chip and field named, targ
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
+mod options; // options of another destination refused, bad-input exits, `--path .`
 mod store; // successful stores, the summary, usage and destination errors
 mod tls; // --to db over TLS: sslmode, sslrootcert, certificate errors
 mod util;
