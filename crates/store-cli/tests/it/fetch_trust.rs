@@ -75,7 +75,8 @@ fn fetch_refuses_a_project_naming_a_file_outside_the_store() {
     let store = stored(tmp.path());
     // A secret beside the store, and the store's project.json pointing at it.
     std::fs::create_dir_all(tmp.path().join("outside")).unwrap();
-    let secret = std::fs::read(store.join("chips/r0_c0.tif")).unwrap();
+    // A real PNG: main copied it into the fetched project.
+    let secret = std::fs::read(root().join("examples/harbour/chips/r0_c0.png")).unwrap();
     std::fs::write(tmp.path().join("outside/secret.png"), &secret).unwrap();
     edit(
         &store,
@@ -87,7 +88,11 @@ fn fetch_refuses_a_project_naming_a_file_outside_the_store() {
     refused(
         &store,
         &out,
-        &["../../outside/secret.png", "r0_c0", "chips[0].image"],
+        &[
+            "\"../../outside/secret.png\" lies outside the store",
+            "r0_c0",
+            "chips[0].image",
+        ],
     );
 
     // An absolute path, a world file and a mask outside are refused alike.
@@ -98,14 +103,26 @@ fn fetch_refuses_a_project_naming_a_file_outside_the_store() {
         "\"image\": \"../../outside/secret.png\"",
         &format!("\"image\": {:?}", abs.to_str().unwrap()),
     );
-    refused(&store, &out, &[abs.to_str().unwrap(), "chips[0].image"]);
+    refused(
+        &store,
+        &out,
+        &[abs.to_str().unwrap(), "chips[0].image", "outside the store"],
+    );
     edit(
         &store,
         "project.json",
         &format!("\"image\": {:?}", abs.to_str().unwrap()),
         "\"image\": \"chips/r0_c0.tif\", \"world_file\": \"../../outside/secret.png\"",
     );
-    refused(&store, &out, &["chips[0].world_file", "outside/secret.png"]);
+    refused(
+        &store,
+        &out,
+        &[
+            "chips[0].world_file",
+            "outside/secret.png",
+            "outside the store",
+        ],
+    );
 }
 
 #[test]
