@@ -46,8 +46,9 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
     let header = header.trim_end().trim_end_matches(',').to_owned() + "}";
     let value: serde_json::Value = serde_json::from_str(&header).map_err(|e| {
         StoreError::Scratch(std::io::Error::other(format!(
-            "{}: malformed store manifest: {e}",
-            manifest.display()
+            "{}: malformed store manifest: {}",
+            manifest.display(),
+            raster_georef::shorten_quotes(&e.to_string())
         )))
     })?;
     let formats = value["formats"]
@@ -164,7 +165,8 @@ pub(crate) fn entries(
         }
         Some(serde_json::from_str(entry).map_err(|err| {
             StoreError::Scratch(io::Error::other(format!(
-                "{shown}: a file entry is malformed: {err}"
+                "{shown}: a file entry is malformed: {}",
+                raster_georef::shorten_quotes(&err.to_string())
             )))
         }))
     }))

@@ -69,8 +69,9 @@ pub fn verify_local(dir: &Path) -> Result<VerifyReport, StoreError> {
         }
         let e: Entry = serde_json::from_str(entry).map_err(|err| {
             StoreError::Scratch(std::io::Error::other(format!(
-                "{}: a file entry is malformed: {err}",
-                manifest.display()
+                "{}: a file entry is malformed: {}",
+                manifest.display(),
+                raster_georef::shorten_quotes(&err.to_string())
             )))
         })?;
         report.files_listed += 1;

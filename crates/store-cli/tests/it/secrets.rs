@@ -70,8 +70,13 @@ fn long_text() -> String {
 /// Asserts `o` failed with exit 2 quoting at most the excerpt of the long
 /// line.
 fn quotes_an_excerpt(o: &Output, file: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    quotes_only_an_excerpt(o, file);
+}
+
+/// Asserts `o` named `file` quoting at most the excerpt of the long line.
+fn quotes_only_an_excerpt(o: &Output, file: &str) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(file), "{file} not named: {err}");
     assert!(err.contains(LONG_LINE), "no excerpt: {err}");
     assert!(err.contains('…'), "{err}");
@@ -155,4 +160,31 @@ fn an_imported_label_file_that_is_not_one_is_quoted_by_a_short_excerpt() {
         tmp.path().join("out").as_os_str(),
     ]);
     quotes_an_excerpt(&o, "a.txt");
+}
+
+#[test]
+fn a_store_manifest_that_is_not_one_is_quoted_by_a_short_excerpt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    project(&dir, "");
+    let out = tmp.path().join("out");
+    assert_eq!(store(&dir, &out).status.code(), Some(0));
+    let manifest = out.join("labelstore-manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let line = long_text().lines().next().unwrap().to_owned();
+    let at = text.find("\"size\":").unwrap() + "\"size\":".len();
+    let end = at + text[at..].find(',').unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{}{line:?}{}", &text[..at], &text[end..]),
+    )
+    .unwrap();
+    let o = run(&[
+        "verify".as_ref(),
+        "--from".as_ref(),
+        "local".as_ref(),
+        "--path".as_ref(),
+        out.as_os_str(),
+    ]);
+    quotes_only_an_excerpt(&o, "labelstore-manifest.json");
 }
