@@ -181,7 +181,10 @@ impl Siblings {
                 .flatten()
                 .filter_map(|e| {
                     let name = e.file_name();
-                    Some((name.to_str()?.to_ascii_lowercase(), name))
+                    let lower = name.to_str()?.to_ascii_lowercase();
+                    // World-file names only: `.pgw`, `.pngw`, `.wld`...
+                    let ext = Path::new(&lower).extension()?.to_str()?;
+                    (ext.ends_with('w') || ext == "wld").then_some((lower, name))
                 })
                 .collect()
         });
