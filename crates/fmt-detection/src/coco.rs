@@ -165,6 +165,7 @@ use labels_model::{
     Attributes, Chip, ChipGeoref, Class, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Polygon, Project, Result, Ring,
 };
+use raster_georef::shorten_quotes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -972,10 +973,10 @@ fn parse(file: &Path) -> Result<ReadFile> {
             p if p == "." => String::new(),
             p => p,
         };
-        Error::invalid(file, None, field, e.inner().to_string())
+        Error::invalid(file, None, field, shorten_quotes(&e.inner().to_string()))
     })?;
     de.end()
-        .map_err(|e| Error::invalid(file, None, "", e.to_string()))?;
+        .map_err(|e| Error::invalid(file, None, "", shorten_quotes(&e.to_string())))?;
     Ok(data)
 }
 

@@ -90,6 +90,8 @@ use labels_model::{
     LabelWriter, LabelingType, Output, Project, Result,
 };
 
+use raster_georef::excerpt;
+
 use crate::voc::{
     ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, fmt_num, io_err,
     list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
@@ -348,16 +350,17 @@ fn read_labels(file: &Path, id: &str) -> Result<Vec<(String, [f64; 4], Attribute
             let v = col.parse::<f64>().ok().filter(|v| v.is_finite());
             *slot = v.ok_or_else(|| {
                 bad(format!(
-                    "{} {col:?} is not a number",
-                    NAMES.get(k).copied().unwrap_or("column")
+                    "{} {} is not a number",
+                    NAMES.get(k).copied().unwrap_or("column"),
+                    excerpt(col)
                 ))
             })?;
         }
         let [_, truncated, occluded, _, x0, y0, x1, y1, ..] = nums;
         if occluded.fract() != 0.0 || occluded.abs() > 1e15 {
             return Err(bad(format!(
-                "occluded {:?} is not an integer",
-                cols.get(2).copied().unwrap_or("")
+                "occluded {} is not an integer",
+                excerpt(cols.get(2).copied().unwrap_or(""))
             )));
         }
         let b = check_box([x0, y0, x1, y1]).map_err(bad)?;

@@ -76,6 +76,7 @@ use labels_model::{
     Attributes, Chip, ChipGeoref, Class, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Project, Result,
 };
+use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::coco::{ChipIds, folder_name};
@@ -672,9 +673,12 @@ fn parse_labels(
         let Some((class, rest)) = tokens.split_first() else {
             continue;
         };
-        let class_index = class
-            .parse::<usize>()
-            .map_err(|_| bad(format!("class {class:?} is not a class index (0, 1, 2...)")))?;
+        let class_index = class.parse::<usize>().map_err(|_| {
+            bad(format!(
+                "class {} is not a class index (0, 1, 2...)",
+                excerpt(class)
+            ))
+        })?;
         if class_index >= classes {
             return Err(bad(format!(
                 "class index {class_index} is beyond the {classes} class names"
@@ -686,8 +690,8 @@ fn parse_labels(
             .collect::<Option<Vec<f64>>>()
             .ok_or_else(|| {
                 bad(format!(
-                    "{:?} holds something other than numbers",
-                    rest.join(" ")
+                    "{} holds something other than numbers",
+                    excerpt(&rest.join(" "))
                 ))
             })?;
         let mut attributes = Attributes::new();

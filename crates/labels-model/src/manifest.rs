@@ -171,12 +171,13 @@ pub(crate) fn located(
     Error::invalid(file, chip.as_deref(), field, message)
 }
 
-/// serde_json appends " at line L column C", meaningless for a parsed value.
+/// serde_json appends " at line L column C", meaningless for a parsed
+/// value; and it quotes whole values, of which a short excerpt is shown.
 pub(crate) fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
+    raster_georef::shorten_quotes(match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    })
 }
 
 /// The id of the chip a serde path such as `chips[3].labels[0]` points into.
@@ -265,7 +266,8 @@ impl Validator {
                 None,
                 "labeling_type",
                 format!(
-                    "unknown labeling type {labeling_type:?} (valid: {})",
+                    "unknown labeling type {} (valid: {})",
+                    raster_georef::excerpt(labeling_type),
                     valid.join(", ")
                 ),
             );
@@ -315,7 +317,10 @@ impl Validator {
                     self.err(
                         None,
                         format!("{field}.color"),
-                        format!("colour {s:?} is not of the form #rrggbb"),
+                        format!(
+                            "colour {} is not of the form #rrggbb",
+                            raster_georef::excerpt(s)
+                        ),
                     );
                 }
                 rgb

@@ -16,6 +16,7 @@ use sink_db::{ChipRow, DbReader};
 use sink_objstore::ObjStoreReader;
 
 use crate::formats::label_format;
+use crate::listed::{Listed, unsafe_entry};
 use crate::receipt::STORE_MANIFEST;
 use crate::store::{Plan, StoreError, StoreOptions};
 
@@ -45,8 +46,9 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
     let header = header.trim_end().trim_end_matches(',').to_owned() + "}";
     let value: serde_json::Value = serde_json::from_str(&header).map_err(|e| {
         StoreError::Scratch(std::io::Error::other(format!(
-            "{}: malformed store manifest: {e}",
-            manifest.display()
+            "{}: malformed store manifest: {}",
+            manifest.display(),
+            raster_georef::shorten_quotes(&e.to_string())
         )))
     })?;
     let formats = value["formats"]
@@ -60,22 +62,39 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
 
 /// Prepares fetching the local store at `dir` (the whole project or one
 /// chip) as a project in format `json`.
+/// Every file the store's project names must be one its manifest lists,
+/// and the folder must hold nothing else (see `listed`).
 pub fn prepare_fetch_local(dir: &Path, scope: Scope) -> Result<Plan, StoreError> {
-    prepare_fetch_dir(dir, scope, &HashSet::new())
+    if !dir.is_dir() {
+        return Err(StoreError::Usage(format!(
+            "{} is not a folder: there is no store to fetch there",
+            dir.display()
+        )));
+    }
+    prepare_fetch_dir(dir, scope, &HashSet::new(), true)
 }
 
 /// Prepares fetching the store materialised in `dir`; the chips named in
 /// `from_rasters` have their image at `chips/<id>.tif`, a (Geo)TIFF made
 /// from a database raster, whatever the store's label files call it.
+/// Only files the store manifest lists are read, and (with `whole_folder`,
+/// a local store) the folder must hold nothing else.
 fn prepare_fetch_dir(
     dir: &Path,
     scope: Scope,
     from_rasters: &HashSet<String>,
+    whole_folder: bool,
 ) -> Result<Plan, StoreError> {
     // Absolute: the image paths set below must not be taken as relative
     // to the folder of the format's files.
     let dir = &std::path::absolute(dir).map_err(StoreError::Scratch)?;
     let (name, formats) = stored_formats(dir)?;
+    let listed = Listed::read(dir)?;
+    let unlisted = if whole_folder {
+        listed.unlisted_files()?
+    } else {
+        Vec::new()
+    };
     let from = formats
         .iter()
         .copied()
@@ -84,7 +103,14 @@ fn prepare_fetch_dir(
         .ok_or_else(|| StoreError::Usage(format!("{} lists no format", dir.display())))?;
     let reader = label_format(from)
         .ok_or_else(|| StoreError::Usage(format!("format {from} cannot be read by this build")))?;
+    if from != FormatId::Json {
+        // Other formats' readers look for their files in the folder.
+        listed.refuse_unlisted(&unlisted)?;
+    }
     let mut project = reader.read(dir)?;
+    // First what the project names, by chip and field; then the rest.
+    listed.check_project(&project, from_rasters)?;
+    listed.refuse_unlisted(&unlisted)?;
     // Most formats do not record the project's name; the store manifest does.
     if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
         project.name = name;
@@ -139,7 +165,8 @@ pub(crate) fn entries(
         }
         Some(serde_json::from_str(entry).map_err(|err| {
             StoreError::Scratch(io::Error::other(format!(
-                "{shown}: a file entry is malformed: {err}"
+                "{shown}: a file entry is malformed: {}",
+                raster_georef::shorten_quotes(&err.to_string())
             )))
         }))
     }))
@@ -219,12 +246,11 @@ fn check_received(e: &Entry, size: u64, sha: &str, at: &str) -> Result<(), Store
     Ok(())
 }
 
+/// Where the store's file `path` goes in the folder `dir`; an unsafe path
+/// is refused.
 fn scratch_path(dir: &Path, path: &str) -> Result<PathBuf, StoreError> {
     if !sink_api::is_safe_store_path(path) {
-        return Err(destination(
-            format!("the store manifest lists an unsafe path {path:?}"),
-            DAMAGED,
-        ));
+        return Err(unsafe_entry(path));
     }
     Ok(dir.join(path))
 }
@@ -274,7 +300,7 @@ pub async fn prepare_fetch_objstore(
         };
         check_received(&e, size, &sha, &format!("in {}", reader.describe()))?;
     }
-    prepare_fetch_dir(dir, scope, &HashSet::new())
+    prepare_fetch_dir(dir, scope, &HashSet::new(), false)
 }
 
 /// Reads a database store into `dir` (a chip whose row keeps its image's
@@ -299,6 +325,9 @@ pub async fn prepare_fetch_db(
     let mut listed: HashMap<String, Entry> = HashMap::new();
     for e in entries(&manifest)? {
         let e = e?;
+        if !sink_api::is_safe_store_path(&e.path) {
+            return Err(unsafe_entry(&e.path));
+        }
         listed.insert(e.path.clone(), e);
     }
     let shown = reader.describe();
@@ -319,11 +348,11 @@ pub async fn prepare_fetch_db(
                 break;
             }
             for row in batch {
-                if write_chip(dir, &row, &listed, &shown)? {
-                    from_rasters.insert(row.chip_id);
-                } else {
-                    seen_bytes.insert(row.chip_id);
-                }
+                match write_chip(dir, &row, &listed, &shown)? {
+                    Some(true) => from_rasters.insert(row.chip_id),
+                    Some(false) => seen_bytes.insert(row.chip_id),
+                    None => false,
+                };
             }
         }
     }
@@ -343,11 +372,13 @@ pub async fn prepare_fetch_db(
             break;
         }
         for f in batch {
+            // A row the manifest does not list is not the store's: not read.
+            let Some(e) = listed.get(&f.path) else {
+                continue;
+            };
             let data = f.data.unwrap_or_default();
             let (size, sha) = crate::receipt::digest_bytes(&data);
-            if let Some(e) = listed.get(&f.path) {
-                check_received(e, size, &sha, &format!("in {shown}"))?;
-            }
+            check_received(e, size, &sha, &format!("in {shown}"))?;
             let path = scratch_path(dir, &f.path)?;
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -355,20 +386,25 @@ pub async fn prepare_fetch_db(
             std::fs::write(&path, &data)?;
         }
     }
-    prepare_fetch_dir(dir, scope, &from_rasters)
+    prepare_fetch_dir(dir, scope, &from_rasters, false)
 }
 
 /// Writes one chip row's files into `dir`: the image (the row's kept bytes
 /// at its recorded path, checked against the recorded size and SHA-256 and
 /// the store manifest; else the raster as `chips/<id>.tif`), also at the
 /// paths of the image's copies so a format's reader finds them, and the
-/// label file. True when the image was made from the raster.
+/// label file. True when the image was made from the raster; `None` (and
+/// nothing written) for a row whose image the store manifest does not list,
+/// which is not part of the store.
 fn write_chip(
     dir: &Path,
     row: &ChipRow,
     listed: &HashMap<String, Entry>,
     shown: &str,
-) -> Result<bool, StoreError> {
+) -> Result<Option<bool>, StoreError> {
+    if !listed.contains_key(&row.image_path) {
+        return Ok(None);
+    }
     let chip_err = |m: String| destination(format!("{shown}: chip {}", row.chip_id), &m);
     let from_raster = match &row.image {
         Some(bytes) => {
@@ -388,37 +424,43 @@ fn write_chip(
                 check_received(e, size, &sha, &format!("(image of chip {})", row.chip_id))?;
             }
             let target = scratch_path(dir, &row.image_path)?;
-            write_image(dir, row, &target, bytes)?;
+            write_image(dir, row, &target, bytes, listed)?;
             false
         }
         None => {
-            raster_tiff(dir, row, &chip_err)?;
+            raster_tiff(dir, row, &chip_err, listed)?;
             true
         }
     };
-    if let (Some(path), Some(bytes)) = (&row.label_path, &row.labels) {
+    if let (Some(path), Some(bytes)) = (&row.label_path, &row.labels)
+        && let Some(e) = listed.get(path)
+    {
         let (size, sha) = crate::receipt::digest_bytes(bytes);
-        if let Some(e) = listed.get(path) {
-            check_received(e, size, &sha, &format!("(labels of chip {})", row.chip_id))?;
-        }
+        check_received(e, size, &sha, &format!("(labels of chip {})", row.chip_id))?;
         let at = scratch_path(dir, path)?;
         if let Some(parent) = at.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(at, bytes)?;
     }
-    Ok(from_raster)
+    Ok(Some(from_raster))
 }
 
 /// Writes a chip's image to `target` and at the paths of its copies (the
-/// row's files of the image's checksum).
-fn write_image(dir: &Path, row: &ChipRow, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// row's files of the image's checksum the store manifest lists).
+fn write_image(
+    dir: &Path,
+    row: &ChipRow,
+    target: &Path,
+    bytes: &[u8],
+    listed: &HashMap<String, Entry>,
+) -> Result<(), StoreError> {
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(target, bytes)?;
     for f in &row.files {
-        if f.sha256 != row.image_sha256 {
+        if f.sha256 != row.image_sha256 || !listed.contains_key(&f.path) {
             continue;
         }
         let copy = scratch_path(dir, &f.path)?;
@@ -441,6 +483,7 @@ fn raster_tiff(
     dir: &Path,
     row: &ChipRow,
     chip_err: &dyn Fn(String) -> StoreError,
+    listed: &HashMap<String, Entry>,
 ) -> Result<(), StoreError> {
     let wkb = row.rast.as_deref().unwrap_or_default();
     let raster = raster_georef::WkbRaster::from_wkb(wkb)
@@ -466,5 +509,5 @@ fn raster_tiff(
         .map_err(|e| chip_err(e.to_string()))?;
     drop(raster);
     let target = scratch_path(dir, &name)?;
-    write_image(dir, row, &target, &tiff)
+    write_image(dir, row, &target, &tiff, listed)
 }

@@ -31,6 +31,7 @@
 mod fetch;
 mod formats;
 mod import;
+mod listed;
 mod receipt;
 mod scratch;
 mod store;

@@ -40,8 +40,15 @@ struct Entry {
     sha256: String,
 }
 
-/// Checks the local store at `dir`.
+/// Checks the local store at `dir`; a `dir` that is not a folder is a
+/// wrong request (exit status 2).
 pub fn verify_local(dir: &Path) -> Result<VerifyReport, StoreError> {
+    if !dir.is_dir() {
+        return Err(StoreError::Usage(format!(
+            "{} is not a folder: there is no store to verify there",
+            dir.display()
+        )));
+    }
     let manifest = dir.join(STORE_MANIFEST);
     let file = std::fs::File::open(&manifest).map_err(|e| {
         StoreError::Destination(sink_api::Error::io(
@@ -62,8 +69,9 @@ pub fn verify_local(dir: &Path) -> Result<VerifyReport, StoreError> {
         }
         let e: Entry = serde_json::from_str(entry).map_err(|err| {
             StoreError::Scratch(std::io::Error::other(format!(
-                "{}: a file entry is malformed: {err}",
-                manifest.display()
+                "{}: a file entry is malformed: {}",
+                manifest.display(),
+                raster_georef::shorten_quotes(&err.to_string())
             )))
         })?;
         report.files_listed += 1;

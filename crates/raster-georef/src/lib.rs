@@ -20,6 +20,7 @@
 mod chip;
 mod crs;
 mod error;
+mod excerpt;
 mod geotiff;
 mod rastertiff;
 mod tiffio;
@@ -30,6 +31,7 @@ mod worldfile;
 pub use crate::chip::{Band8, chip_to_geotiff, decode_band8, encode_band8_tiff};
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
+pub use crate::excerpt::{EXCERPT_CHARS, excerpt, shorten_quotes};
 pub use crate::geotiff::{CrsKeys, EmbeddedGeoref, read_embedded};
 pub use crate::rastertiff::raster_to_geotiff;
 pub use crate::transform::GeoTransform;

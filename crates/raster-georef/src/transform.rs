@@ -78,9 +78,12 @@ impl GeoTransform {
             }
             let v: f64 = line
                 .parse()
-                .map_err(|_| err(i + 1, format!("{line:?} is not a number")))?;
+                .map_err(|_| err(i + 1, format!("{} is not a number", crate::excerpt(line))))?;
             if !v.is_finite() {
-                return Err(err(i + 1, format!("{line:?} is not a finite number")));
+                return Err(err(
+                    i + 1,
+                    format!("{} is not a finite number", crate::excerpt(line)),
+                ));
             }
             values[n] = v;
             n += 1;

@@ -70,7 +70,7 @@ mod par;
 mod read;
 mod webdav;
 
-pub use par::ParUrl;
+pub use par::{ParUrl, mask_par_url};
 pub use read::{ByteSink, Lister, ObjStoreReader};
 
 /// The store manifest's path: held back until commit, put last.

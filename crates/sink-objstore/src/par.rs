@@ -35,7 +35,7 @@ impl ParUrl {
         let refuse = |why: &str| {
             Err(Error::Refused(format!(
                 "bad PAR URL {}: {why}; expected https://objectstorage.<region>.oraclecloud.com/p/<token>/n/<namespace>/b/<bucket>/o/",
-                mask_str(s)
+                mask_par_url(s)
             )))
         };
         let Ok(url) = Url::parse(s.trim()) else {
@@ -109,12 +109,62 @@ impl ParUrl {
 }
 
 impl fmt::Display for ParUrl {
+    /// As [`mask_par_url`] shows it: a path before `/p/` (a proxy's) is
+    /// shown as `…`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}{}/p/<secret>/n/{}/b/{}/o/",
-            self.origin, self.before, self.namespace, self.bucket
+            self.origin,
+            if self.before.is_empty() { "" } else { "/…" },
+            self.namespace,
+            self.bucket
         )
+    }
+}
+
+/// What may be shown of a string given as a PAR URL, whatever its shape,
+/// by its structure: the scheme, the host (and port) and the
+/// `/n/<namespace>/b/<bucket>/o/` part; whatever comes before that part
+/// (the token, a proxy's path) becomes `/p/<secret>` or `/…`; what comes
+/// after it, a query, a fragment and user information are never shown. A
+/// URL without that part shows its scheme and host only; a string that is
+/// not a URL, nothing.
+pub fn mask_par_url(s: &str) -> String {
+    let Ok(url) = Url::parse(s.trim()) else {
+        return "(not a URL)".to_owned();
+    };
+    let Some(host) = url.host_str() else {
+        return format!("{}:<secret>", url.scheme());
+    };
+    let origin = match url.port() {
+        Some(p) => format!("{}://{host}:{p}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    let segs: Vec<&str> = url.path().split('/').skip(1).collect();
+    let at = (0..segs.len()).find(|&i| {
+        segs.get(i) == Some(&"n")
+            && segs.get(i + 2) == Some(&"b")
+            && segs.get(i + 4) == Some(&"o")
+            && !segs[i + 1].is_empty()
+            && !segs[i + 3].is_empty()
+    });
+    match at {
+        Some(i) => {
+            let before = match segs[..i] {
+                [] => "",
+                ["p", _] => "/p/<secret>",
+                _ => "/…",
+            };
+            format!("{origin}{before}/n/{}/b/{}/o/", segs[i + 1], segs[i + 3])
+        }
+        None if segs.iter().all(|p| p.is_empty())
+            && url.query().is_none()
+            && url.fragment().is_none() =>
+        {
+            format!("{origin}/")
+        }
+        None => format!("{origin}/…"),
     }
 }
 
@@ -457,14 +507,47 @@ mod tests {
             "http://objectstorage.example.com/p/SeCrEt/n/ns/b/b/o/",
             "https://h/p/SeCrEt/n/ns/b/b/",
             "https://h/p/SeCrEt/n/ns/b/b/o/x",
+            "https://h/n/ns/b/b/o/?token=SeCrEt",
+            "https://h/p/SeCrEt/n/ns/b/b/o/?again=SeCrEt",
+            "https://h/p/SeCrEt/n/ns/b/b/o/#SeCrEt",
+            "https://h/SeCrEt/n/ns/b/b/o/",
+            "https://h/SeCrEt",
+            "https://user:SeCrEt@h/x",
             "not a url SeCrEt",
         ] {
             let e = ParUrl::parse(bad).unwrap_err();
             assert!(e.is_usage());
-            assert!(
-                !e.to_string().contains("SeCrEt") || bad.starts_with("not"),
-                "{e}"
-            );
+            assert!(!e.to_string().contains("SeCrEt"), "{e}");
+        }
+        let p = ParUrl::parse("http://127.0.0.1:9/SeCrEt/p/tok/n/ns/b/bk/o/").unwrap();
+        assert_eq!(
+            p.to_string(),
+            "http://127.0.0.1:9/…/p/<secret>/n/ns/b/bk/o/"
+        );
+    }
+
+    #[test]
+    fn masks_par_urls_by_structure() {
+        for (url, shown) in [
+            (
+                "https://objectstorage.r.oraclecloud.com/p/SeCrEt/n/ns/b/bk/o/",
+                "https://objectstorage.r.oraclecloud.com/p/<secret>/n/ns/b/bk/o/",
+            ),
+            (
+                "https://h/n/ns/b/bk/o/?token=SeCrEt",
+                "https://h/n/ns/b/bk/o/",
+            ),
+            (
+                "https://h:8443/SeCrEt/n/ns/b/bk/o/x",
+                "https://h:8443/…/n/ns/b/bk/o/",
+            ),
+            ("https://h/a/SeCrEt/b", "https://h/…"),
+            ("https://h/#SeCrEt", "https://h/…"),
+            ("https://h/", "https://h/"),
+            ("mailto:SeCrEt@example.com", "mailto:<secret>"),
+            ("SeCrEt", "(not a URL)"),
+        ] {
+            assert_eq!(mask_par_url(url), shown, "{url}");
         }
     }
 

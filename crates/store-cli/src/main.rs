@@ -344,9 +344,9 @@ struct StoreArgs {
     #[arg(long, value_name = "REGION", requires = "url")]
     region: Option<String>,
 
-    /// Uploads in flight at once (`--to objstore`).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
-    concurrency: u16,
+    /// Uploads in flight at once (`--to objstore`; default 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: Option<u16>,
 
     /// Replace the target folder when it is not empty (it is swapped out
     /// whole once the new store is complete).
@@ -391,10 +391,16 @@ enum To {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Store(args) => store(&args),
-        Command::Import(args) => import(&args),
-        Command::Verify(args) => return verify(&args),
-        Command::Fetch(args) => fetch(&args),
+        Command::Store(mut args) => args.check().and_then(|()| store(&args)),
+        Command::Import(mut args) => {
+            args.output = folder_target(args.output);
+            import(&args)
+        }
+        Command::Verify(args) => match args.source.check() {
+            Ok(()) => return verify(&args),
+            Err(e) => Err(e),
+        },
+        Command::Fetch(mut args) => args.check().and_then(|()| fetch(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -402,6 +408,128 @@ fn main() -> ExitCode {
             eprintln!("labelstore: error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Refuses an option given for another kind of store than `chosen`
+/// (`local`, `db` or `objstore`, the order of `options`): it does not
+/// apply (exit status 2), rather than being silently ignored.
+fn refuse_foreign(
+    flag: &str,
+    chosen: usize,
+    options: [&[(&str, bool)]; 3],
+) -> Result<(), StoreError> {
+    let kinds = ["local", "db", "objstore"];
+    let foreign = options
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != chosen)
+        .flat_map(|(_, o)| o.iter())
+        .find(|(_, on)| *on);
+    match foreign {
+        Some((name, _)) => Err(StoreError::Usage(format!(
+            "{name} does not apply to {flag} {}; see `labelstore help` for the options of each",
+            kinds[chosen]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The object-store options, each with whether it was given.
+fn objstore_given<'a>(
+    url: &Option<String>,
+    par_url: &Option<String>,
+    prefix: &Option<String>,
+    endpoint: &Option<String>,
+    region: &Option<String>,
+) -> Vec<(&'a str, bool)> {
+    vec![
+        ("--url", url.is_some()),
+        ("--par-url", par_url.is_some()),
+        ("--prefix", prefix.is_some()),
+        ("--endpoint", endpoint.is_some()),
+        ("--region", region.is_some()),
+    ]
+}
+
+/// A target folder as sink-fs takes it, with a last segment naming it:
+/// `.` or `out/..` become the folder they mean.
+fn folder_target(path: PathBuf) -> PathBuf {
+    if path.file_name().is_some() {
+        return path;
+    }
+    std::path::absolute(&path)
+        .ok()
+        .filter(|p| p.file_name().is_some())
+        .or_else(|| path.canonicalize().ok())
+        .unwrap_or(path)
+}
+
+impl StoreArgs {
+    /// Refuses options of another destination than `--to`'s; gives the
+    /// target folder a name.
+    fn check(&mut self) -> Result<(), StoreError> {
+        let local = [
+            ("--path", self.path.is_some()),
+            ("--overwrite", self.overwrite),
+        ];
+        let db = [
+            ("--connection", self.connection.is_some()),
+            ("--table", self.table.is_some()),
+            ("--password-file", self.password_file.is_some()),
+        ];
+        let mut objstore = objstore_given(
+            &self.url,
+            &self.par_url,
+            &self.prefix,
+            &self.endpoint,
+            &self.region,
+        );
+        objstore.push(("--concurrency", self.concurrency.is_some()));
+        let chosen = match self.to {
+            To::Local => 0,
+            To::Db => 1,
+            To::Objstore => 2,
+        };
+        refuse_foreign("--to", chosen, [&local, &db, &objstore])?;
+        self.path = self.path.take().map(folder_target);
+        Ok(())
+    }
+}
+
+impl SourceArgs {
+    /// Refuses options of another source than `--from`'s.
+    fn check(&self) -> Result<(), StoreError> {
+        let local = [("--path", self.path.is_some())];
+        let db = [
+            ("--connection", self.connection.is_some()),
+            ("--table", self.table.is_some()),
+            ("--project", self.project.is_some()),
+            ("--password-file", self.password_file.is_some()),
+        ];
+        let objstore = objstore_given(
+            &self.url,
+            &self.par_url,
+            &self.prefix,
+            &self.endpoint,
+            &self.region,
+        );
+        let chosen = match self.from {
+            VerifyFrom::Local => 0,
+            VerifyFrom::Db => 1,
+            VerifyFrom::Objstore => 2,
+        };
+        refuse_foreign("--from", chosen, [&local, &db, &objstore])
+    }
+}
+
+impl FetchArgs {
+    /// Refuses options of another source than `--from`'s; gives the output
+    /// folder a name.
+    fn check(&mut self) -> Result<(), StoreError> {
+        self.source.check()?;
+        self.output = folder_target(std::mem::take(&mut self.output));
+        Ok(())
     }
 }
 
@@ -645,7 +773,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         To::Objstore => {
             use labelstore::objstore::{ObjStoreDestination, ObjStoreOptions};
             let opts = ObjStoreOptions {
-                concurrency: usize::from(args.concurrency),
+                concurrency: usize::from(args.concurrency.unwrap_or(8)),
                 endpoint: args.endpoint.clone(),
                 region: args.region.clone(),
                 ..ObjStoreOptions::default()

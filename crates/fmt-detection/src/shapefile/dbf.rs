@@ -477,7 +477,10 @@ fn logical(s: &str) -> Result<Option<Value>, String> {
         "T" | "t" | "Y" | "y" => Ok(Some(Value::Bool(true))),
         "F" | "f" | "N" | "n" => Ok(Some(Value::Bool(false))),
         "?" => Ok(None),
-        _ => Err(format!("{s:?} is not a logical value (T, F, Y, N or ?)")),
+        _ => Err(format!(
+            "{} is not a logical value (T, F, Y, N or ?)",
+            raster_georef::excerpt(s)
+        )),
     }
 }
 

@@ -138,6 +138,7 @@ use labels_model::{
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
+use raster_georef::excerpt;
 
 use self::xml::Element;
 
@@ -563,7 +564,9 @@ fn read_labelmap(path: &Path) -> Result<Vec<(String, Option<Rgb>)>> {
                     [Some(r), Some(g), Some(b)] => Some(Rgb([*r, *g, *b])),
                     _ => {
                         return Err(bad(format!(
-                            "the colour {c:?} of {name:?} is not r,g,b with values 0 to 255"
+                            "the colour {} of {} is not r,g,b with values 0 to 255",
+                            excerpt(c),
+                            excerpt(name)
                         )));
                     }
                 }
@@ -593,7 +596,7 @@ fn number(el: &Element, path: &str, file: &Path, id: &str) -> Result<f64> {
                 file,
                 Some(id),
                 at(path, el),
-                format!("{t:?} is not a number"),
+                format!("{} is not a number", excerpt(t)),
             )
         })
 }
@@ -612,7 +615,7 @@ fn read_flag(el: &Element, path: &str, file: &Path, id: &str) -> Result<bool> {
             file,
             Some(id),
             at(path, el),
-            format!("{t:?} is not 0 or 1"),
+            format!("{} is not 0 or 1", excerpt(t)),
         )),
     }
 }
@@ -626,7 +629,7 @@ fn size_field(el: Option<&Element>, path: &str, file: &Path, id: &str) -> Result
             file,
             Some(id),
             at(path, el),
-            format!("{:?} is not a pixel count", el.text.trim()),
+            format!("{} is not a pixel count", excerpt(el.text.trim())),
         ));
     }
     Ok((v > 0.0).then_some(v as u32))

@@ -59,7 +59,10 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<Element> {
         let event = reader.read_event().map_err(|e| {
             err(
                 line_at(text, reader.error_position()),
-                format!("malformed XML: {e}"),
+                format!(
+                    "malformed XML: {}",
+                    raster_georef::shorten_quotes(&e.to_string())
+                ),
             )
         })?;
         let line = line_at(text, start);
