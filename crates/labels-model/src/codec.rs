@@ -202,6 +202,13 @@ pub trait LabelWriter {
 
     /// Writes whatever closes the store in this format.
     fn finish(&mut self, out: &mut dyn Output) -> Result<()>;
+
+    /// What this writer did that the closing summary should tell, counted:
+    /// labels it left out (with why), chips it converted. Read after
+    /// [`LabelWriter::finish`]; none by default.
+    fn notes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
 /// A label format: writes labels and reads them back.

@@ -54,6 +54,7 @@ pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::receipt::STORE_MANIFEST;
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
-    ExcludedChip, Plan, Progress, StoreError, StoreOptions, StoreReport, StoredChipReport,
+    ExcludedChip, FormatNotes, Plan, Progress, StoreError, StoreOptions, StoreReport,
+    StoredChipReport,
 };
 pub use crate::verify::{VerifyReport, verify_db, verify_local, verify_objstore};

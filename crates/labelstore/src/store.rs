@@ -116,6 +116,9 @@ pub struct StoreReport {
     pub georeferencing: BTreeMap<&'static str, usize>,
     /// Every stored chip: its georeferencing, CRS and stored image.
     pub chips: Vec<StoredChipReport>,
+    /// What each format's writer had to say, counted (labels it left out
+    /// and why, chips it converted); formats with nothing to say are absent.
+    pub notes: FormatNotes,
     /// Files written, the store manifest included.
     pub files: usize,
     /// Bytes written.
@@ -123,6 +126,9 @@ pub struct StoreReport {
     /// Wall-clock seconds of the whole store.
     pub seconds: f64,
 }
+
+/// Per format, what its writer counted (see [`labels_model::LabelWriter::notes`]).
+pub type FormatNotes = BTreeMap<&'static str, BTreeMap<&'static str, usize>>;
 
 /// A stored chip, as reported.
 #[derive(Debug, Clone, Serialize)]
@@ -319,9 +325,11 @@ impl Plan {
     ) -> Result<StoreReport, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
-            Ok((files, bytes)) => {
+            Ok((files, bytes, notes)) => {
                 dest.commit().await?;
-                Ok(self.report(description, files, bytes))
+                let mut report = self.report(description, files, bytes);
+                report.notes = notes;
+                Ok(report)
             }
             Err(e) => {
                 // The original error matters more than a failed clean-up.
@@ -335,7 +343,7 @@ impl Plan {
         &self,
         dest: &mut D,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(usize, u64), StoreError> {
+    ) -> Result<(usize, u64, FormatNotes), StoreError> {
         let project = &self.project;
         let spool = crate::scratch::scratch_dir("spool")?;
         let header = project.header();
@@ -440,8 +448,14 @@ impl Plan {
                 total,
             });
         }
-        for w in &mut writers {
+        let mut notes = FormatNotes::new();
+        for (w, format) in writers.iter_mut().zip(&self.options.formats) {
             w.finish(&mut out)?;
+            let said: BTreeMap<&'static str, usize> =
+                w.notes().into_iter().filter(|&(_, n)| n > 0).collect();
+            if !said.is_empty() {
+                notes.insert(format.name(), said);
+            }
         }
         sent.chip_files.clear();
         out.flush_puts(dest, &mut receipt, &mut sent).await?;
@@ -455,7 +469,7 @@ impl Plan {
         let manifest = spool.path().join(STORE_MANIFEST);
         let size = std::fs::metadata(&manifest)?.len();
         dest.put(STORE_MANIFEST, Body::File(manifest)).await?;
-        Ok((sent.files + 1, sent.bytes + size))
+        Ok((sent.files + 1, sent.bytes + size, notes))
     }
 
     async fn put_file<D: Destination>(
@@ -576,6 +590,7 @@ impl Plan {
                 .unwrap_or(0),
             georeferencing,
             chips,
+            notes: FormatNotes::new(),
             files,
             bytes,
             seconds: self.started.elapsed().as_secs_f64(),

@@ -915,6 +915,13 @@ fn human(r: &StoreReport) -> String {
         .collect();
     s += &format!("excluded: {}\n", excluded.join(", "));
     s += &format!("clipped labels: {}\n", r.clipped_labels);
+    for (format, notes) in &r.notes {
+        let said: Vec<String> = notes
+            .iter()
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        s += &format!("{format}: {}\n", said.join(", "));
+    }
     let georef: Vec<String> = r
         .georeferencing
         .iter()
