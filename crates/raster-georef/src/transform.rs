@@ -59,7 +59,8 @@ impl GeoTransform {
     /// Parses the text of a world file; `file` names it in errors.
     ///
     /// Six lines, each one finite number (surrounding blanks and a trailing
-    /// empty line are fine); a pixel size of zero is refused.
+    /// empty line are fine; a decimal comma too, as GDAL reads it); a pixel
+    /// size of zero is refused.
     pub fn parse_world_file(text: &str, file: &str) -> Result<Self> {
         let err = |line: usize, message: String| Error::WorldFile {
             file: file.to_owned(),
@@ -76,9 +77,8 @@ impl GeoTransform {
             if n == 6 {
                 return Err(err(i + 1, "more than six values".into()));
             }
-            let v: f64 = line
-                .parse()
-                .map_err(|_| err(i + 1, format!("{} is not a number", crate::excerpt(line))))?;
+            let v = gdal_number(line)
+                .ok_or_else(|| err(i + 1, format!("{} is not a number", crate::excerpt(line))))?;
             if !v.is_finite() {
                 return Err(err(
                     i + 1,
@@ -101,9 +101,41 @@ impl GeoTransform {
     }
 }
 
+/// A world-file value as GDAL reads it (`CPLAtofM`): a comma that comes
+/// before any point is the decimal mark (`-0,01`, `4287500,50`, as in
+/// GDAL's own test data). Unlike GDAL, nothing may follow the number:
+/// `1,234.5` or `12 m` are refused rather than read as 1.234 and 12.
+fn gdal_number(text: &str) -> Option<f64> {
+    let comma_first = match (text.find(','), text.find('.')) {
+        (Some(c), Some(p)) => c < p,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if comma_first {
+        text.replacen(',', ".", 1).parse().ok()
+    } else {
+        text.parse().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_commas_are_read_as_gdal_reads_them_and_nothing_else_is() {
+        let gt = GeoTransform::parse_world_file(
+            " 0,01 \n0\n0\n\t-0,01\n4287500,50\n 5000000,25\n",
+            "a.wld",
+        )
+        .unwrap();
+        assert_eq!(gt.0, [4287500.495, 0.01, 0.0, 5000000.255, 0.0, -0.01]);
+        for bad in ["1,234.5", "12 m", "1,2,3", "0x10", "1.5abc", "1 2"] {
+            let text = format!("{bad}\n0\n0\n-1\n0\n0\n");
+            let e = GeoTransform::parse_world_file(&text, "a.wld").unwrap_err();
+            assert!(e.to_string().contains("is not a number"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn world_file_half_pixel_shift_matches_gdal() {

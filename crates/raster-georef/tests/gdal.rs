@@ -151,6 +151,9 @@ fn world_file_round_trip_matches_gdal_byte_for_byte() {
         "0.5\n0\n0\n-0.5\n500000.25\n4649775.75\n",
         "2.5e-5\n-1.25e-6\n3.75e-6\n-2.5e-5\n-73.98765432109876\n40.7512345678901\n",
         " 30 \r\n 0\r\n0 \r\n -30\r\n 300015\r\n 5100015\r\n",
+        // Decimal commas, as in GDAL's own test data.
+        "0,01\n0\n0\n-0,01\n4287500,50\n5000000,25\n",
+        "\t2,5 \n 0,0\n0\n -2,5\n 500005,125\t\n4099995,875\n\n",
     ];
     for (i, text) in cases.iter().enumerate() {
         std::fs::write(tmp.path().join("a.pgw"), text).unwrap();
