@@ -186,9 +186,7 @@ impl<R: BufRead + Seek> Rows for PngRows<R> {
             }
         }
         if self.swap16 {
-            for s in buf.chunks_exact_mut(2) {
-                s.swap(0, 1);
-            }
+            swap16(buf);
         }
         Ok(())
     }
@@ -208,6 +206,22 @@ impl<R: BufRead + Seek> Rows for PngRows<R> {
             }
         }
         Ok(())
+    }
+}
+
+/// Swaps the bytes of every 16-bit sample (PNG's big-endian to the TIFF's
+/// little-endian), four samples at a time.
+fn swap16(buf: &mut [u8]) {
+    const LOW: u64 = 0x00FF_00FF_00FF_00FF;
+    let mut words = buf.chunks_exact_mut(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_ne_bytes(b);
+        w.copy_from_slice(&(((x & LOW) << 8) | ((x >> 8) & LOW)).to_ne_bytes());
+    }
+    for s in words.into_remainder().chunks_exact_mut(2) {
+        s.swap(0, 1);
     }
 }
 
