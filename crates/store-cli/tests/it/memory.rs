@@ -185,3 +185,50 @@ fn a_bad_memory_budget_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--memory-budget"), "{}", stderr(&o));
 }
+
+#[test]
+fn import_takes_the_memory_budget_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    project(&dir, "wide.bmp", None);
+    write_bmp(&dir.join("chips/wide.bmp"), 1000, 1000);
+    // A YOLO dataset whose image has a world file beside it: imported, it
+    // becomes a GeoTIFF.
+    let yolo = tmp.path().join("yolo");
+    let o = labelstore()
+        .arg("store")
+        .arg(&dir)
+        .args(["--to", "local", "--path"])
+        .arg(&yolo)
+        .args(["--format", "yolo"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let image = yolo.join("yolo/images/train/big.bmp");
+    assert!(image.exists());
+    std::fs::write(
+        image.with_extension("bpw"),
+        "1\n0\n0\n-1\n500000.5\n4600000.5\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("imported");
+    let import = |budget: &str| {
+        labelstore()
+            .args(["import", "--from", "yolo"])
+            .arg(yolo.join("yolo"))
+            .arg("--output")
+            .arg(&out)
+            .args(["--memory-budget", budget])
+            .output()
+            .unwrap()
+    };
+    let o = import("4MiB");
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("big.bmp"), "{e}");
+    assert!(e.contains("memory budget of 4 MiB"), "{e}");
+    assert!(!out.exists());
+    let o = import("64MiB");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.join("chips/big.tif").exists());
+}
