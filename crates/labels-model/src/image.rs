@@ -65,13 +65,24 @@ impl ImageKind {
 pub struct ImageLimits {
     /// The most pixels (width × height) an image may claim in its header.
     pub max_pixels: u64,
+    /// The most bytes of memory that chips being turned into GeoTIFFs may
+    /// hold at once, all workers together, as estimated from their headers
+    /// before any is decoded. A chip that needs more than this alone is
+    /// refused; others wait their turn.
+    pub memory_budget: u64,
+}
+
+impl ImageLimits {
+    /// The default memory budget: 1 GiB.
+    pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
 }
 
 impl Default for ImageLimits {
-    /// 100 megapixels.
+    /// 100 megapixels, 1 GiB.
     fn default() -> Self {
         ImageLimits {
             max_pixels: 100_000_000,
+            memory_budget: Self::DEFAULT_MEMORY_BUDGET,
         }
     }
 }

@@ -181,6 +181,9 @@ pub struct Plan {
     stream: Option<(ManifestStream, Vec<Kept>)>,
     selection: Selection,
     resolution: Resolution,
+    /// Per selected chip, the bytes turning it into a GeoTIFF holds at
+    /// once (0 for a chip stored as it is).
+    memory: Vec<u64>,
     options: StoreOptions,
     started: Instant,
     cancel: Option<Arc<AtomicBool>>,
@@ -238,11 +241,20 @@ impl Plan {
         check_formats(header, &options.formats)?;
         let selection = selector.finish()?;
         resolver.finish()?;
+        let project = header.header();
+        let memory = conversion_memory(
+            &project,
+            &selection,
+            &resolution.georef,
+            Some(&kept),
+            options.limits.memory_budget,
+        )?;
         Ok(Plan {
-            project: header.header(),
+            project,
             stream: Some((stream, kept)),
             selection,
             resolution,
+            memory,
             options,
             started,
             cancel: None,
@@ -285,11 +297,19 @@ impl Plan {
         check_formats(&project, &options.formats)?;
         let selection = select(&project, &options.scope)?;
         let resolution = resolve(&mut project, &selection.chips, &options.limits)?;
+        let memory = conversion_memory(
+            &project,
+            &selection,
+            &resolution.georef,
+            None,
+            options.limits.memory_budget,
+        )?;
         Ok(Plan {
             project,
             stream: None,
             selection,
             resolution,
+            memory,
             options,
             started,
             cancel: None,
@@ -386,10 +406,11 @@ impl Plan {
                     id: id.clone(),
                     image: project.base_dir.join(image),
                     georef: *g,
+                    memory: self.memory.get(k).copied().unwrap_or(0),
                 }
             })
             .collect();
-        let mut converter = Converter::start(jobs);
+        let mut converter = Converter::start(jobs, self.options.limits.memory_budget);
         for (done, (&i, georef)) in self
             .selection
             .chips
@@ -598,13 +619,91 @@ impl Plan {
     }
 }
 
-/// A chip to turn into a GeoTIFF: its manifest index, id, image file and
-/// georeferencing.
+/// A chip to turn into a GeoTIFF: its manifest index, id, image file,
+/// georeferencing, and the memory converting it holds.
 struct GeotiffJob {
     index: usize,
     id: String,
     image: PathBuf,
     georef: ChipGeoref,
+    memory: u64,
+}
+
+/// Estimates from their headers what turning each selected chip into a
+/// GeoTIFF holds in memory (0 for chips stored as they are), refusing the
+/// chips that need more than the whole `budget` and those whose header
+/// cannot be read.
+fn conversion_memory(
+    project: &Project,
+    selection: &Selection,
+    georef: &[ChipGeoref],
+    kept: Option<&[Kept]>,
+    budget: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut memory = Vec::with_capacity(selection.chips.len());
+    let mut diags = Vec::new();
+    for (k, (&i, g)) in selection.chips.iter().zip(georef).enumerate() {
+        if !(g.needs_geotiff() && g.transform.is_some()) {
+            memory.push(0);
+            continue;
+        }
+        let (id, image) = match kept.and_then(|kept| kept.get(k)) {
+            Some(k) => (&k.id, &k.image),
+            None => (&project.chips[i].id, &project.chips[i].image),
+        };
+        let path = project.base_dir.join(image);
+        let message = match raster_georef::conversion_memory(&path) {
+            Ok(bytes) if bytes <= budget => {
+                memory.push(bytes);
+                continue;
+            }
+            Ok(bytes) => format!(
+                "turning it into a GeoTIFF needs about {} of memory, more than the \
+                 memory budget of {} (--memory-budget)",
+                fmt_bytes(bytes),
+                fmt_bytes(budget)
+            ),
+            Err(e) => format!("cannot be stored as a GeoTIFF: {}", georef_message(e)),
+        };
+        memory.push(0);
+        diags.push(labels_model::Diagnostic {
+            file: path,
+            chip: Some(id.clone()),
+            field: format!("chips[{i}].image"),
+            message,
+        });
+    }
+    if diags.is_empty() {
+        Ok(memory)
+    } else {
+        Err(StoreError::Input(labels_model::Error::Invalid(diags)))
+    }
+}
+
+/// A byte count for people: `512 MiB`, `1.5 GiB`, `300 KiB`.
+fn fmt_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{v:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
+}
+
+/// The message of a conversion error, without the file (diagnostics name
+/// it).
+fn georef_message(e: raster_georef::Error) -> String {
+    match e {
+        raster_georef::Error::GeoTiff { message, .. } => message,
+        other => other.to_string(),
+    }
 }
 
 /// A GeoTIFF chip's bytes with their size and SHA-256.
@@ -615,17 +714,84 @@ const AHEAD: usize = 4;
 
 /// Turns chips into GeoTIFFs on worker threads (one per core), ahead of the
 /// store loop; [`Converter::next`] hands them over in job order. At most a
-/// few chips wait converted, so memory stays bounded.
+/// few chips wait converted, and what chips being converted or waiting
+/// hold is kept within the memory budget ([`Budget`]).
 struct Converter {
     results: std::sync::mpsc::Receiver<(usize, Converted)>,
     ready: BTreeMap<usize, Converted>,
     next: usize,
     consumed: Arc<std::sync::atomic::AtomicUsize>,
     stop: Arc<AtomicBool>,
+    budget: Arc<Budget>,
+}
+
+/// The memory budget shared by the converter's workers: a chip takes its
+/// estimated share before it is converted (waiting until that much is
+/// free), keeps its GeoTIFF's real size while the GeoTIFF waits for the
+/// store loop, and gives it back when the store loop takes it.
+///
+/// Shares are taken in job order, so a big chip waiting for room is never
+/// overtaken by later chips whose GeoTIFFs the store loop could not take
+/// before the big one's (which would deadlock).
+#[derive(Debug)]
+struct Budget {
+    total: u64,
+    state: std::sync::Mutex<BudgetState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Debug)]
+struct BudgetState {
+    /// Bytes held by chips being converted or waiting converted.
+    held: u64,
+    /// The job whose turn it is to take its share.
+    turn: usize,
+}
+
+impl Budget {
+    fn new(total: u64) -> Budget {
+        Budget {
+            total,
+            state: std::sync::Mutex::new(BudgetState { held: 0, turn: 0 }),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for job `job`'s turn and for `bytes` to be free, then holds
+    /// them; false when `stop` is set first. A share larger than the whole
+    /// budget (prepare refuses those; a file may change) waits until
+    /// nothing else is held.
+    fn take(&self, job: usize, bytes: u64, stop: &AtomicBool) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let fits = st.held == 0 || st.held.saturating_add(bytes) <= self.total;
+            if st.turn == job && fits {
+                st.held = st.held.saturating_add(bytes);
+                st.turn += 1;
+                self.changed.notify_all();
+                return true;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, std::time::Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Replaces a held share of `from` bytes by one of `to` bytes.
+    fn resize(&self, from: u64, to: u64) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.held = st.held.saturating_sub(from).saturating_add(to);
+        self.changed.notify_all();
+    }
 }
 
 impl Converter {
-    fn start(jobs: Vec<GeotiffJob>) -> Converter {
+    fn start(jobs: Vec<GeotiffJob>, budget: u64) -> Converter {
         use std::sync::atomic::AtomicUsize;
         let (tx, results) = std::sync::mpsc::channel();
         let consumed = Arc::new(AtomicUsize::new(0));
@@ -636,13 +802,15 @@ impl Converter {
             .min(jobs.len());
         let jobs = Arc::new(jobs);
         let taken = Arc::new(AtomicUsize::new(0));
+        let budget = Arc::new(Budget::new(budget));
         for _ in 0..workers {
-            let (jobs, taken, consumed, stop, tx) = (
+            let (jobs, taken, consumed, stop, tx, budget) = (
                 Arc::clone(&jobs),
                 Arc::clone(&taken),
                 Arc::clone(&consumed),
                 Arc::clone(&stop),
                 tx.clone(),
+                Arc::clone(&budget),
             );
             let spawned = std::thread::Builder::new()
                 .name("geotiff".into())
@@ -657,7 +825,13 @@ impl Converter {
                             }
                             std::thread::sleep(std::time::Duration::from_millis(1));
                         }
-                        if stop.load(Ordering::Relaxed) || tx.send((j, convert(job))).is_err() {
+                        if !budget.take(j, job.memory, &stop) {
+                            return;
+                        }
+                        let converted = convert(job);
+                        // The GeoTIFF now holds its real size until taken.
+                        budget.resize(job.memory, held(&converted));
+                        if stop.load(Ordering::Relaxed) || tx.send((j, converted)).is_err() {
                             return;
                         }
                     }
@@ -673,6 +847,7 @@ impl Converter {
             next: 0,
             consumed,
             stop,
+            budget,
         }
     }
 
@@ -682,6 +857,7 @@ impl Converter {
             if let Some(r) = self.ready.remove(&self.next) {
                 self.next += 1;
                 self.consumed.store(self.next, Ordering::Relaxed);
+                self.budget.resize(held(&r), 0);
                 return r;
             }
             match self.results.recv() {
@@ -702,7 +878,13 @@ impl Converter {
 impl Drop for Converter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.budget.changed.notify_all();
     }
+}
+
+/// The bytes a converted chip holds while it waits for the store loop.
+fn held(c: &Converted) -> u64 {
+    c.as_ref().map_or(0, |(tiff, _, _)| tiff.len() as u64)
 }
 
 /// Reads a chip and turns it into a GeoTIFF carrying its georeferencing.
@@ -716,10 +898,6 @@ fn convert(job: &GeotiffJob) -> Converted {
             "no geotransform".to_owned(),
         ));
     };
-    let bytes = std::fs::read(image).map_err(|source| labels_model::Error::Io {
-        path: image.clone(),
-        source,
-    })?;
     let crs = crs_keys(job.georef.epsg)
         .map_err(|e| labels_model::Error::invalid(image, Some(&job.id), "srid", e.to_string()))?;
     let keys = crs
@@ -729,20 +907,14 @@ fn convert(job: &GeotiffJob) -> Converted {
             geographic: *geographic,
             name,
         });
-    let tiff = raster_georef::chip_to_geotiff(&bytes, &image.display().to_string(), gt, keys)
-        .map_err(|e| {
-            let msg = match e {
-                raster_georef::Error::GeoTiff { message, .. } => message,
-                other => other.to_string(),
-            };
-            labels_model::Error::invalid(
-                image,
-                Some(&job.id),
-                format!("chips[{}].image", job.index),
-                format!("cannot be stored as a GeoTIFF: {msg}"),
-            )
-        })?;
-    drop(bytes);
+    let tiff = raster_georef::chip_file_to_geotiff(image, gt, keys).map_err(|e| {
+        labels_model::Error::invalid(
+            image,
+            Some(&job.id),
+            format!("chips[{}].image", job.index),
+            format!("cannot be stored as a GeoTIFF: {}", georef_message(e)),
+        )
+    })?;
     let (size, sha) = receipt::digest_bytes(&tiff);
     Ok((tiff, size, sha))
 }
@@ -998,5 +1170,50 @@ mod tests {
             text.contains("chip \"ok\": chips[3].id: duplicate chip id"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_budget_is_taken_in_job_order_and_waits_for_room() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let budget = Arc::new(Budget::new(10));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        // Job 1 fits at once but must wait for job 0's turn.
+        let take = |job: usize, bytes: u64| {
+            let (budget, stop, tx) = (Arc::clone(&budget), Arc::clone(&stop), tx.clone());
+            std::thread::spawn(move || {
+                let took = budget.take(job, bytes, &stop);
+                tx.send((job, took)).unwrap();
+            })
+        };
+        let one = take(1, 2);
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        assert!(budget.take(0, 9, &stop));
+        // Job 1 now has its turn, but 9 + 2 > 10: it waits for room.
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        // Job 0's GeoTIFF turns out small: room for job 1.
+        budget.resize(9, 3);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), (1, true));
+        one.join().unwrap();
+        // A share bigger than the whole budget runs once nothing is held.
+        let two = take(2, 50);
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        budget.resize(3 + 2, 0);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), (2, true));
+        two.join().unwrap();
+        // A stopped store stops the waiting.
+        let three = take(3, 1);
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), (3, false));
+        three.join().unwrap();
+    }
+
+    #[test]
+    fn byte_counts_read_as_people_write_them() {
+        assert_eq!(fmt_bytes(512), "512 bytes");
+        assert_eq!(fmt_bytes(4 << 20), "4 MiB");
+        assert_eq!(fmt_bytes(4_613_734), "4.4 MiB");
+        assert_eq!(fmt_bytes(3 << 29), "1.5 GiB");
     }
 }

@@ -12,16 +12,21 @@
 //! - PNG (1 to 16 bits; gray, gray+alpha, RGB, RGBA, palette), GIF (first
 //!   image, palette) and BMP (1, 4, 8-bit palette; 24 and 32-bit): decoded
 //!   and written Deflate-compressed with the same samples, palettes as a
-//!   TIFF colour map, alpha as an unassociated extra sample.
+//!   TIFF colour map, alpha as an unassociated extra sample. Rows are
+//!   decoded a strip at a time and each strip compressed as it is filled
+//!   (`rows.rs`), so the decoded image is never whole in memory, except for
+//!   an interlaced PNG or GIF; [`conversion_memory`] says from the header
+//!   how much a conversion holds.
 
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
+use std::path::Path;
 
 use crate::geotiff::{CrsKeys, set_geo_tags};
+use crate::rows::{Decoded, Layout, Rows, bmp_rows, gif_rows, png_rows, read_all, working_memory};
 use crate::tiffio::{TiffBuilder, Value, parse, tag};
 use crate::{Error, GeoTransform, Result};
 
-/// Strips of decoded images hold about this many bytes before compression.
-const STRIP_BYTES: usize = 256 * 1024;
 /// Deflate level for decoded images: fast, still much smaller than raw.
 const DEFLATE_LEVEL: u8 = 1;
 
@@ -62,14 +67,98 @@ pub fn chip_to_geotiff(
     let mut b = match sniff(bytes) {
         Some(Kind::Tiff) => from_tiff(bytes),
         Some(Kind::Jpeg) => from_jpeg(bytes),
-        Some(Kind::Png) => decode_png(bytes).map(Raster::into_tiff),
-        Some(Kind::Gif) => decode_gif(bytes).map(Raster::into_tiff),
-        Some(Kind::Bmp) => decode_bmp(bytes).map(Raster::into_tiff),
+        Some(kind) => open_rows(kind, Cursor::new(bytes))
+            .and_then(|(layout, _, mut rows)| strips_to_tiff(&layout, rows.as_mut())),
         None => Err("not a PNG, JPEG, TIFF, GIF or BMP image".to_owned()),
     }
     .map_err(err)?;
     set_geo_tags(&mut b, gt, crs).map_err(err)?;
     b.finish().map_err(err)
+}
+
+/// Like [`chip_to_geotiff`], reading the image from the file at `path`
+/// (named in errors): a PNG, GIF or BMP is decoded row by row as the
+/// GeoTIFF's strips are compressed, so its decoded image is never in memory
+/// whole (an interlaced PNG or GIF excepted: see [`conversion_memory`]); a
+/// TIFF or JPEG, whose data is copied as it is, is read whole.
+pub fn chip_file_to_geotiff(
+    path: &Path,
+    gt: &GeoTransform,
+    crs: Option<CrsKeys<'_>>,
+) -> Result<Vec<u8>> {
+    let file = path.display().to_string();
+    let err = |message: String| Error::GeoTiff {
+        file: file.clone(),
+        message,
+    };
+    let (kind, mut f) = open_chip(path).map_err(err)?;
+    let whole;
+    let mut b = match kind {
+        Kind::Tiff | Kind::Jpeg => {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)
+                .map_err(|e| err(format!("cannot read the file: {e}")))?;
+            whole = bytes;
+            if kind == Kind::Tiff {
+                from_tiff(&whole)
+            } else {
+                from_jpeg(&whole)
+            }
+        }
+        _ => open_rows(kind, BufReader::with_capacity(READ_BUFFER, f))
+            .and_then(|(layout, _, mut rows)| strips_to_tiff(&layout, rows.as_mut())),
+    }
+    .map_err(err)?;
+    set_geo_tags(&mut b, gt, crs).map_err(err)?;
+    b.finish().map_err(err)
+}
+
+/// Bytes of the file read ahead by a row-by-row decoder.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Opens a chip image and tells its kind from its first bytes.
+fn open_chip(path: &Path) -> std::result::Result<(Kind, File), String> {
+    let mut f = File::open(path).map_err(|e| format!("cannot open the file: {e}"))?;
+    let mut head = Vec::with_capacity(8);
+    (&mut f)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let kind = sniff(&head).ok_or("not a PNG, JPEG, TIFF, GIF or BMP image")?;
+    f.rewind()
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    Ok((kind, f))
+}
+
+/// About how many bytes of memory [`chip_file_to_geotiff`] holds at once
+/// while converting the image at `path`, told from its header (no pixel is
+/// decoded): decoder and compressor buffers and a strip of rows; the whole
+/// decoded image for an interlaced PNG or GIF (their rows come out of
+/// order); the whole file for a TIFF or JPEG; and the GeoTIFF being
+/// assembled, guessed from the file's size (compressed strips, at most the
+/// decoded size).
+pub fn conversion_memory(path: &Path) -> Result<u64> {
+    let err = |message: String| Error::GeoTiff {
+        file: path.display().to_string(),
+        message,
+    };
+    let (kind, f) = open_chip(path).map_err(err)?;
+    let file_len = f
+        .metadata()
+        .map_err(|e| err(format!("cannot read the file: {e}")))?
+        .len();
+    let (layout, whole) = match kind {
+        // Read whole, and copied as it is into the GeoTIFF.
+        Kind::Tiff | Kind::Jpeg => return Ok(file_len.saturating_mul(2).saturating_add(64 << 10)),
+        _ => {
+            let (layout, whole, _) =
+                open_rows(kind, BufReader::with_capacity(READ_BUFFER, f)).map_err(err)?;
+            (layout, whole)
+        }
+    };
+    let decoded = (layout.line as u64).saturating_mul(u64::from(layout.height));
+    let output = decoded.min(file_len.saturating_mul(2));
+    Ok(working_memory(&layout, whole).saturating_add(output))
 }
 
 fn from_tiff(bytes: &[u8]) -> std::result::Result<TiffBuilder<'_>, String> {
@@ -208,251 +297,97 @@ fn from_jpeg(bytes: &[u8]) -> std::result::Result<TiffBuilder<'_>, String> {
     }
 }
 
-/// Decoded, packed rows of an image, with what describes them.
-struct Raster {
-    width: u32,
-    height: u32,
-    bits: u8,
-    samples: u16,
-    photometric: u16,
-    alpha: bool,
-    /// 8 or 16-bit RGB entries of a palette, for photometric 3.
-    palette: Option<Vec<[u8; 3]>>,
-    nodata: Option<String>,
-    /// Packed rows, top first, each `line` bytes, samples little-endian.
-    data: Vec<u8>,
-    line: usize,
-}
-
-impl Raster {
-    fn into_tiff(self) -> TiffBuilder<'static> {
-        let mut b = TiffBuilder::new(false);
-        let rows = (STRIP_BYTES / self.line.max(1)).max(1);
-        b.set(tag::IMAGE_WIDTH, Value::Long(vec![self.width]));
-        b.set(tag::IMAGE_LENGTH, Value::Long(vec![self.height]));
-        b.set(
-            tag::BITS_PER_SAMPLE,
-            Value::Short(vec![self.bits.into(); usize::from(self.samples)]),
-        );
-        b.set(tag::COMPRESSION, Value::Short(vec![8]));
-        b.set(tag::PHOTOMETRIC, Value::Short(vec![self.photometric]));
-        b.set(tag::SAMPLES_PER_PIXEL, Value::Short(vec![self.samples]));
-        b.set(
-            tag::ROWS_PER_STRIP,
-            Value::Long(vec![u32::try_from(rows).unwrap_or(u32::MAX)]),
-        );
-        b.set(tag::PLANAR_CONFIG, Value::Short(vec![1]));
-        b.set(
-            tag::SAMPLE_FORMAT,
-            Value::Short(vec![1; usize::from(self.samples)]),
-        );
-        if self.alpha {
-            b.set(tag::EXTRA_SAMPLES, Value::Short(vec![2]));
-        }
-        if let Some(p) = &self.palette {
-            let n = 1usize << self.bits;
-            let mut map = vec![0u16; 3 * n];
-            for (i, rgb) in p.iter().take(n).enumerate() {
-                for (c, &v) in rgb.iter().enumerate() {
-                    map[c * n + i] = u16::from(v) * 257;
-                }
-            }
-            b.set(tag::COLOR_MAP, Value::Short(map));
-        }
-        if let Some(nodata) = &self.nodata {
-            b.set(tag::GDAL_NODATA, Value::Ascii(nodata.clone().into_bytes()));
-        }
-        for strip in self.data.chunks(rows * self.line) {
-            b.push_chunk(miniz_oxide::deflate::compress_to_vec_zlib(
-                strip,
-                DEFLATE_LEVEL,
-            ));
-        }
-        b
-    }
-}
-
-fn decode_png(bytes: &[u8]) -> std::result::Result<Raster, String> {
-    use png::ColorType as C;
-    let fail = |e: png::DecodingError| format!("corrupt PNG: {e}");
-    let mut dec = png::Decoder::new(Cursor::new(bytes));
-    dec.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = dec.read_info().map_err(fail)?;
-    let (width, height, color, depth) = {
-        let i = reader.info();
-        (i.width, i.height, i.color_type, i.bit_depth as u8)
-    };
-    let palette = reader.info().palette.as_ref().map(|p| {
-        p.chunks_exact(3)
-            .map(|c| [c[0], c[1], c[2]])
-            .collect::<Vec<_>>()
-    });
-    let nodata = match (color, reader.info().trns.as_deref()) {
-        (C::Grayscale, Some([hi, lo])) => Some(u16::from_be_bytes([*hi, *lo]).to_string()),
-        _ => None,
-    };
-    let size = reader
-        .output_buffer_size()
-        .ok_or("the PNG is too large to decode")?;
-    let mut data = vec![0u8; size];
-    let out = reader.next_frame(&mut data).map_err(fail)?;
-    data.truncate(out.line_size * height as usize);
-    if depth == 16 {
-        for s in data.chunks_exact_mut(2) {
-            s.swap(0, 1);
-        }
-    }
-    let (samples, photometric, alpha) = match color {
-        C::Grayscale => (1, 1, false),
-        C::GrayscaleAlpha => (2, 1, true),
-        C::Rgb => (3, 2, false),
-        C::Rgba => (4, 2, true),
-        C::Indexed => (1, 3, false),
-    };
-    Ok(Raster {
-        width,
-        height,
-        bits: depth,
-        samples,
-        photometric,
-        alpha,
-        palette: (color == C::Indexed).then(|| palette.unwrap_or_default()),
-        nodata,
-        data,
-        line: out.line_size,
-    })
-}
-
-fn decode_gif(bytes: &[u8]) -> std::result::Result<Raster, String> {
-    let fail = |e: gif::DecodingError| format!("corrupt GIF: {e}");
-    let mut opts = gif::DecodeOptions::new();
-    opts.set_color_output(gif::ColorOutput::Indexed);
-    let mut dec = opts.read_info(Cursor::new(bytes)).map_err(fail)?;
-    let (w, h) = (usize::from(dec.width()), usize::from(dec.height()));
-    let global = dec.global_palette().map(<[u8]>::to_vec);
-    let bg = dec
-        .bg_color()
-        .and_then(|c| u8::try_from(c).ok())
-        .unwrap_or(0);
-    let frame = dec
-        .read_next_frame()
-        .map_err(fail)?
-        .ok_or("the GIF holds no image")?;
-    let mut data = vec![bg; w * h];
-    let (fl, ft, fw) = (
-        usize::from(frame.left),
-        usize::from(frame.top),
-        usize::from(frame.width),
+/// Writes the rows of an image as a Deflate-compressed, strip-organised
+/// TIFF with the same samples: each strip is compressed as soon as its rows
+/// are decoded, so only one strip of decoded rows is held at a time.
+fn strips_to_tiff(layout: &Layout, rows: &mut dyn Rows) -> Result<TiffBuilder<'static>, String> {
+    let mut b = TiffBuilder::new(false);
+    let per_strip = layout.rows_per_strip();
+    b.set(tag::IMAGE_WIDTH, Value::Long(vec![layout.width]));
+    b.set(tag::IMAGE_LENGTH, Value::Long(vec![layout.height]));
+    b.set(
+        tag::BITS_PER_SAMPLE,
+        Value::Short(vec![layout.bits.into(); usize::from(layout.samples)]),
     );
-    for (r, row) in frame.buffer.chunks(fw.max(1)).enumerate() {
-        let y = ft + r;
-        if y >= h {
-            break;
-        }
-        let n = row.len().min(w.saturating_sub(fl));
-        data[y * w + fl..][..n].copy_from_slice(&row[..n]);
+    b.set(tag::COMPRESSION, Value::Short(vec![8]));
+    b.set(tag::PHOTOMETRIC, Value::Short(vec![layout.photometric]));
+    b.set(tag::SAMPLES_PER_PIXEL, Value::Short(vec![layout.samples]));
+    b.set(
+        tag::ROWS_PER_STRIP,
+        Value::Long(vec![u32::try_from(per_strip).unwrap_or(u32::MAX)]),
+    );
+    b.set(tag::PLANAR_CONFIG, Value::Short(vec![1]));
+    b.set(
+        tag::SAMPLE_FORMAT,
+        Value::Short(vec![1; usize::from(layout.samples)]),
+    );
+    if layout.alpha {
+        b.set(tag::EXTRA_SAMPLES, Value::Short(vec![2]));
     }
-    let palette = frame
-        .palette
-        .clone()
-        .or(global)
-        .unwrap_or_default()
-        .chunks_exact(3)
-        .map(|c| [c[0], c[1], c[2]])
-        .collect();
-    Ok(Raster {
-        width: u32::try_from(w).map_err(|_| "GIF too wide")?,
-        height: u32::try_from(h).map_err(|_| "GIF too high")?,
-        bits: 8,
-        samples: 1,
-        photometric: 3,
-        alpha: false,
-        palette: Some(palette),
-        nodata: None,
-        data,
-        line: w,
+    if let Some(p) = &layout.palette {
+        let n = 1usize << layout.bits;
+        let mut map = vec![0u16; 3 * n];
+        for (i, rgb) in p.iter().take(n).enumerate() {
+            for (c, &v) in rgb.iter().enumerate() {
+                map[c * n + i] = u16::from(v) * 257;
+            }
+        }
+        b.set(tag::COLOR_MAP, Value::Short(map));
+    }
+    if let Some(nodata) = &layout.nodata {
+        b.set(tag::GDAL_NODATA, Value::Ascii(nodata.clone().into_bytes()));
+    }
+    let height = layout.height as usize;
+    let mut strip = vec![0u8; per_strip.min(height) * layout.line];
+    let mut y = 0;
+    while y < height {
+        let n = per_strip.min(height - y);
+        let buf = &mut strip[..n * layout.line];
+        rows.fill(buf)?;
+        b.push_chunk(miniz_oxide::deflate::compress_to_vec_zlib(
+            buf,
+            DEFLATE_LEVEL,
+        ));
+        y += n;
+    }
+    rows.finish()?;
+    Ok(b)
+}
+
+/// The rows of a PNG, GIF or BMP image read from `r`, with their layout
+/// and whether they must be decoded whole (interlaced images).
+fn open_rows<'r, R: BufRead + Seek + 'r>(
+    kind: Kind,
+    r: R,
+) -> Result<(Layout, bool, Box<dyn Rows + 'r>), String> {
+    Ok(match kind {
+        Kind::Png => {
+            let (l, whole, rows) = png_rows(r)?;
+            (l, whole, Box::new(rows))
+        }
+        Kind::Gif => {
+            let (l, whole, rows) = gif_rows(r)?;
+            (l, whole, Box::new(rows))
+        }
+        Kind::Bmp => {
+            let (l, rows) = bmp_rows(r)?;
+            (l, false, Box::new(rows))
+        }
+        Kind::Jpeg | Kind::Tiff => return Err("not a PNG, GIF or BMP image".into()),
     })
 }
 
-fn decode_bmp(b: &[u8]) -> std::result::Result<Raster, String> {
-    let u16_at = |i: usize| b.get(i..i + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
-    let u32_at = |i: usize| {
-        b.get(i..i + 4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    };
-    let short = || "truncated BMP header".to_owned();
-    let data_at = u32_at(10).ok_or_else(short)? as usize;
-    let header = u32_at(14).ok_or_else(short)? as usize;
-    if header < 40 {
-        return Err("OS/2 BMP headers are not supported".into());
-    }
-    let width = u32_at(18).ok_or_else(short)? as i32;
-    let raw_height = u32_at(22).ok_or_else(short)? as i32;
-    let bits = u16_at(28).ok_or_else(short)?;
-    let compression = u32_at(30).ok_or_else(short)?;
-    let colours = u32_at(46).ok_or_else(short)? as usize;
-    if compression != 0 && !(compression == 3 && bits == 32) {
-        return Err(format!("BMP compression {compression} is not supported"));
-    }
-    if width <= 0 || raw_height == 0 {
-        return Err("BMP with an empty size".into());
-    }
-    let (w, h) = (width as usize, raw_height.unsigned_abs() as usize);
-    let top_down = raw_height < 0;
-    let stride = (w * usize::from(bits)).div_ceil(32) * 4;
-    let pixels = b
-        .get(
-            data_at
-                ..data_at
-                    .checked_add(stride.checked_mul(h).ok_or_else(short)?)
-                    .ok_or_else(short)?,
-        )
-        .ok_or("truncated BMP pixel data")?;
-    let row = |y: usize| {
-        let src = if top_down { y } else { h - 1 - y };
-        &pixels[src * stride..][..stride]
-    };
-    let (samples, photometric, line, palette) = match bits {
-        1 | 4 | 8 => {
-            let n = if colours == 0 {
-                1 << bits
-            } else {
-                colours.min(1 << bits)
-            };
-            let table = b
-                .get(14 + header..14 + header + 4 * n)
-                .ok_or("truncated BMP palette")?;
-            let palette = table.chunks_exact(4).map(|c| [c[2], c[1], c[0]]).collect();
-            (1, 3, (w * usize::from(bits)).div_ceil(8), Some(palette))
-        }
-        24 | 32 => (3, 2, w * 3, None),
-        other => return Err(format!("{other}-bit BMP is not supported")),
-    };
-    let mut data = Vec::with_capacity(line * h);
-    for y in 0..h {
-        let r = row(y);
-        match bits {
-            24 | 32 => {
-                let step = usize::from(bits / 8);
-                for px in r[..w * step].chunks_exact(step) {
-                    data.extend_from_slice(&[px[2], px[1], px[0]]);
-                }
-            }
-            _ => data.extend_from_slice(&r[..line]),
-        }
-    }
-    Ok(Raster {
-        width: u32::try_from(w).map_err(|_| "BMP too wide")?,
-        height: u32::try_from(h).map_err(|_| "BMP too high")?,
-        bits: if bits >= 24 { 8 } else { bits as u8 },
-        samples,
-        photometric,
-        alpha: false,
-        palette,
-        nodata: None,
-        data,
-        line,
-    })
+/// Decoded, packed rows of a whole image, with what describes them.
+struct Raster {
+    layout: Layout,
+    /// Packed rows, top first, each `layout.line` bytes, samples little-endian.
+    data: Vec<u8>,
+}
+
+fn decode_whole(kind: Kind, bytes: &[u8]) -> std::result::Result<Raster, String> {
+    let (layout, _, mut rows) = open_rows(kind, Cursor::new(bytes))?;
+    let data = read_all(&layout, rows.as_mut())?;
+    Ok(Raster { layout, data })
 }
 
 /// A single-band 8-bit image: one byte per pixel, rows top first.
@@ -475,23 +410,22 @@ pub fn decode_band8(bytes: &[u8], file: &str) -> Result<Band8> {
         message,
     };
     let r = match sniff(bytes) {
-        Some(Kind::Png) => decode_png(bytes),
-        Some(Kind::Gif) => decode_gif(bytes),
-        Some(Kind::Bmp) => decode_bmp(bytes),
+        Some(kind @ (Kind::Png | Kind::Gif | Kind::Bmp)) => decode_whole(kind, bytes),
         Some(Kind::Tiff) => return decode_tiff_band8(bytes).map_err(err),
         Some(Kind::Jpeg) => Err("a JPEG cannot hold a class mask (it is lossy)".to_owned()),
         None => Err("not a PNG, TIFF, GIF or BMP image".to_owned()),
     }
     .map_err(err)?;
-    if r.samples != 1 || r.bits > 8 {
+    let l = &r.layout;
+    if l.samples != 1 || l.bits > 8 {
         return Err(err(format!(
             "a mask has one band of at most 8 bits; this image has {} of {} bits",
-            r.samples, r.bits
+            l.samples, l.bits
         )));
     }
-    let (w, bits) = (r.width as usize, usize::from(r.bits));
-    let mut data = Vec::with_capacity(w * r.height as usize);
-    for row in r.data.chunks(r.line).take(r.height as usize) {
+    let (w, bits) = (l.width as usize, usize::from(l.bits));
+    let mut data = Vec::with_capacity(w * l.height as usize);
+    for row in r.data.chunks(l.line).take(l.height as usize) {
         if bits == 8 {
             data.extend_from_slice(&row[..w]);
         } else {
@@ -503,8 +437,8 @@ pub fn decode_band8(bytes: &[u8], file: &str) -> Result<Band8> {
         }
     }
     Ok(Band8 {
-        width: r.width,
-        height: r.height,
+        width: l.width,
+        height: l.height,
         data,
     })
 }
@@ -534,7 +468,7 @@ pub fn encode_band8_tiff(
         file: "mask".to_owned(),
         message,
     };
-    let mut b = Raster {
+    let layout = Layout {
         width: band.width,
         height: band.height,
         bits: 8,
@@ -543,10 +477,9 @@ pub fn encode_band8_tiff(
         alpha: false,
         palette: None,
         nodata: None,
-        data: band.data.clone(),
         line: band.width as usize,
-    }
-    .into_tiff();
+    };
+    let mut b = strips_to_tiff(&layout, &mut Decoded::new(band.data.clone())).map_err(err)?;
     if let Some((gt, crs)) = georef {
         set_geo_tags(&mut b, gt, crs).map_err(err)?;
     }

@@ -23,12 +23,16 @@ mod error;
 mod excerpt;
 mod geotiff;
 mod rastertiff;
+mod rows;
 mod tiffio;
 mod transform;
 mod wkb;
 mod worldfile;
 
-pub use crate::chip::{Band8, chip_to_geotiff, decode_band8, encode_band8_tiff};
+pub use crate::chip::{
+    Band8, chip_file_to_geotiff, chip_to_geotiff, conversion_memory, decode_band8,
+    encode_band8_tiff,
+};
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::excerpt::{EXCERPT_CHARS, excerpt, shorten_quotes};

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use raster_georef::{CrsKeys, GeoTransform, chip_to_geotiff};
+use raster_georef::{
+    CrsKeys, GeoTransform, chip_file_to_geotiff, chip_to_geotiff, conversion_memory,
+};
 
 #[path = "support/sources.rs"]
 mod sources;
@@ -27,7 +29,7 @@ fn every_source_kind_becomes_a_geotiff_gdal_agrees_with() {
     let src_dir = tmp.path().join("src");
     std::fs::create_dir(&src_dir).unwrap();
     let cases = sources(&src_dir);
-    assert!(cases.len() >= 23, "{}", cases.len());
+    assert!(cases.len() >= 30, "{}", cases.len());
     let utm = CrsKeys {
         epsg: 32632,
         geographic: false,
@@ -49,6 +51,14 @@ fn every_source_kind_becomes_a_geotiff_gdal_agrees_with() {
         let out = tmp.path().join(format!("{}.tif", case.name));
         let tiff = chip_to_geotiff(&bytes, &case.name, &GeoTransform(gt), Some(crs))
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        // Read from the file (row by row for PNG, GIF, BMP): the same bytes.
+        let from_file = chip_file_to_geotiff(&case.path, &GeoTransform(gt), Some(crs))
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert!(
+            from_file == tiff,
+            "{}: from the file, other bytes",
+            case.name
+        );
         std::fs::write(&out, tiff).unwrap();
         let (a, b) = (info(&case.path), info(&out));
         let n = &case.name;
@@ -191,4 +201,61 @@ fn world_file_round_trip_matches_gdal_byte_for_byte() {
             );
         }
     }
+}
+
+/// Rows decoded one strip at a time give the strips a whole-image decode
+/// gave: each strip of 256 KiB of rows, Deflate level 1, in order.
+#[test]
+fn strips_are_those_of_a_whole_image_decode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = sources(tmp.path());
+    let path = &cases
+        .iter()
+        .find(|c| c.name == "tall-rgb.png")
+        .unwrap()
+        .path;
+    let mut dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut whole = vec![0; dec.output_buffer_size().unwrap()];
+    dec.next_frame(&mut whole).unwrap();
+    let line = 300 * 3;
+    let strips: Vec<Vec<u8>> = whole
+        .chunks(256 * 1024 / line * line)
+        .map(|s| miniz_oxide::deflate::compress_to_vec_zlib(s, 1))
+        .collect();
+    assert_eq!(strips.len(), 4);
+    let gt = GeoTransform([0.0, 1.0, 0.0, 0.0, 0.0, -1.0]);
+    let tiff = chip_file_to_geotiff(path, &gt, None).unwrap();
+    let mut at = 0;
+    for (i, s) in strips.iter().enumerate() {
+        let found = tiff[at..]
+            .windows(s.len())
+            .position(|w| w == &s[..])
+            .unwrap_or_else(|| panic!("strip {i} not found in order"));
+        at += found + s.len();
+    }
+}
+
+/// The memory a conversion needs: small for rows decoded in order, the
+/// whole decoded image for interlaced ones.
+#[test]
+fn conversion_memory_counts_the_whole_image_only_when_interlaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = sources(tmp.path());
+    let memory = |name: &str| {
+        let case = cases.iter().find(|c| c.name == name).unwrap();
+        conversion_memory(&case.path).unwrap()
+    };
+    let decoded_rgb = 300 * 1000 * 3;
+    let mib = 1 << 20;
+    // Decoder state, two strips and the output, guessed from the file.
+    assert!(memory("tall-rgb.png") < 2 * mib + 3 * 256 * 1024 + 2 * 900_000);
+    assert!(memory("tall-adam7.png") >= decoded_rgb);
+    assert!(memory("tall.gif") < memory("tall-interlaced.gif"));
+    assert!(memory("tall-interlaced.gif") >= 300 * 1000);
+    // A TIFF or JPEG is read whole and copied: twice the file.
+    let tif = cases.iter().find(|c| c.name == "strips.tif").unwrap();
+    let len = std::fs::metadata(&tif.path).unwrap().len();
+    assert!(memory("strips.tif") >= 2 * len);
 }

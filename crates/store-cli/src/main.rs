@@ -268,6 +268,15 @@ struct ImportArgs {
     #[arg(long, value_name = "N", default_value_t = ImageLimits::default().max_pixels)]
     max_pixels: u64,
 
+    /// The most memory that chips being turned into GeoTIFFs (chips with a
+    /// world file or a geotransform) may hold at once, all workers
+    /// together: bytes, or a size such as 512MiB, 2GiB, 800MB. Each chip's
+    /// need is estimated from its header; chips wait for room, and a chip
+    /// that needs more than the whole budget is refused before anything is
+    /// written.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    memory_budget: u64,
+
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -357,6 +366,15 @@ struct StoreArgs {
     /// decoding anything.
     #[arg(long, value_name = "N", default_value_t = ImageLimits::default().max_pixels)]
     max_pixels: u64,
+
+    /// The most memory that chips being turned into GeoTIFFs (chips with a
+    /// world file or a geotransform) may hold at once, all workers
+    /// together: bytes, or a size such as 512MiB, 2GiB, 800MB. Each chip's
+    /// need is estimated from its header; chips wait for room, and a chip
+    /// that needs more than the whole budget is refused before anything is
+    /// written.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    memory_budget: u64,
 
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
@@ -637,6 +655,7 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
         })?;
     let limits = ImageLimits {
         max_pixels: args.max_pixels,
+        memory_budget: args.memory_budget,
     };
     let plan = labelstore::prepare_import(from, &args.path, limits)?;
     // The dataset: the folder given, or the folder of the file given, and
@@ -688,6 +707,47 @@ fn image_folders(project: &labelstore::model::Project) -> Vec<PathBuf> {
     folders.into_iter().collect()
 }
 
+/// A size in bytes: a number, optionally followed by a unit, KiB, MiB, GiB
+/// or TiB (powers of 1024) or KB, MB, GB or TB (powers of 1000), any letter
+/// case: `536870912`, `512MiB`, `1.5GiB`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?}: give bytes, or KiB, MiB, GiB, TiB, KB, MB, GB, TB"
+            ));
+        }
+    };
+    let bytes = match number.parse::<u64>() {
+        Ok(n) => n.checked_mul(scale),
+        Err(_) => number
+            .parse::<f64>()
+            .ok()
+            .map(|n| n * scale as f64)
+            .filter(|b| b.is_finite() && *b < u64::MAX as f64)
+            .map(|b| b as u64),
+    }
+    .ok_or_else(|| format!("{text:?} is not a size such as 512MiB or 2GiB"))?;
+    if bytes == 0 {
+        return Err("the memory budget must be more than 0 bytes".into());
+    }
+    Ok(bytes)
+}
+
 fn parse_formats(names: &[String]) -> Result<Vec<FormatId>, StoreError> {
     let mut formats = Vec::new();
     for name in names.iter().filter(|n| !n.trim().is_empty()) {
@@ -711,6 +771,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         scope: args.chip.clone().map_or(Scope::Project, Scope::Chip),
         limits: ImageLimits {
             max_pixels: args.max_pixels,
+            memory_budget: args.memory_budget,
         },
         format_options: labelstore::FormatOptions {
             geojson_native_crs: args.geojson_crs == GeojsonCrs::Native,
@@ -952,4 +1013,31 @@ fn human(r: &StoreReport) -> String {
         r.files, r.bytes, r.seconds
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_size("536870912"), Ok(512 << 20));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("512 mib"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("800MB"), Ok(800_000_000));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert!(parse_size("0").unwrap_err().contains("more than 0"));
+        assert!(
+            parse_size("12 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(parse_size("MiB").unwrap_err().contains("not a size"));
+        assert!(
+            parse_size("99999999999TiB")
+                .unwrap_err()
+                .contains("not a size")
+        );
+    }
 }

@@ -168,6 +168,40 @@ pub fn sources(dir: &Path) -> Vec<Case> {
     tr(&["-of", "GIF"], "palette8.png", "palette.gif");
     tr(&["-of", "BMP"], "rgb.png", "rgb24.bmp");
     tr(&["-of", "BMP"], "palette8.png", "palette8.bmp");
+    // Tall images: several strips, rows of bottom-up BMPs read a strip at a
+    // time, and rows stored out of order (interlaced GIF and PNG).
+    let (tw, th) = (300u32, 1000u32);
+    let tall_rgb: Vec<u8> = (0..tw * th)
+        .flat_map(|i| [(i * 7) as u8, (i / 301) as u8, (i ^ 0x5a) as u8])
+        .collect();
+    write_png(
+        &p("tall-rgb.png"),
+        tw,
+        th,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        None,
+        &tall_rgb,
+    );
+    let tall_index: Vec<u8> = (0..tw * th).map(|i| ((i % tw) ^ (i / tw)) as u8).collect();
+    write_png(
+        &p("tall-palette.png"),
+        tw,
+        th,
+        png::ColorType::Indexed,
+        png::BitDepth::Eight,
+        Some((0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect()),
+        &tall_index,
+    );
+    write_interlaced_rgb_png(&p("tall-adam7.png"), tw, th, &tall_rgb);
+    tr(&["-of", "BMP"], "tall-rgb.png", "tall-rgb24.bmp");
+    tr(&["-of", "BMP"], "tall-palette.png", "tall-palette8.bmp");
+    tr(
+        &["-of", "GIF", "-co", "INTERLACING=ON"],
+        "tall-palette.png",
+        "tall-interlaced.gif",
+    );
+    tr(&["-of", "GIF"], "tall-palette.png", "tall.gif");
     tr(&["-of", "GTiff"], "rgb.png", "strips.tif");
     tr(
         &[
@@ -276,4 +310,77 @@ pub fn sources(dir: &Path) -> Vec<Case> {
             path,
         })
         .collect()
+}
+
+/// An 8-bit RGB PNG interlaced with Adam7 (the `png` crate writes none).
+pub fn write_interlaced_rgb_png(path: &Path, w: u32, h: u32, rgb: &[u8]) {
+    const PASSES: [(u32, u32, u32, u32); 7] = [
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    ];
+    let mut raw = Vec::new();
+    for (x0, y0, dx, dy) in PASSES {
+        if x0 >= w || y0 >= h {
+            continue;
+        }
+        for y in (y0..h).step_by(dy as usize) {
+            raw.push(0);
+            for x in (x0..w).step_by(dx as usize) {
+                let i = 3 * (y * w + x) as usize;
+                raw.extend_from_slice(&rgb[i..i + 3]);
+            }
+        }
+    }
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 1]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    // A zlib stream of stored (uncompressed) deflate blocks.
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
+    for (i, b) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        z.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        z.extend_from_slice(&(!(b.len() as u16)).to_le_bytes());
+        z.extend_from_slice(b);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    chunk(&mut out, b"IDAT", &z);
+    chunk(&mut out, b"IEND", &[]);
+    std::fs::write(path, out).unwrap();
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
 }

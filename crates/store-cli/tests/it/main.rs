@@ -4,6 +4,7 @@ mod bad_input; // every case under tests/bad: exit 2, chip and field named, targ
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
+mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
 mod safety; // --overwrite, sources, concurrent stores, a target changed midway, a full disk
 mod secrets; // no PAR token in output, only short excerpts of bad files
