@@ -690,16 +690,34 @@ impl ObjStoreDestination {
         if http {
             client = client.with_allow_http(true);
         }
+        let client = client;
         let retry = retry_config(&opts);
         let bucket_url = format!("{scheme}://{}", parsed.host_str().unwrap_or_default());
         let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
             if scheme.starts_with("s3") {
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                use object_store::aws::AmazonS3ConfigKey as Key;
+                // The environment's endpoint and AWS_ALLOW_HTTP (the MinIO
+                // and localstack convention) stand unless a flag says
+                // otherwise; the client options set here would replace them.
+                let env = object_store::aws::AmazonS3Builder::from_env();
+                let env_endpoint = env
+                    .get_config_value(&Key::S3Endpoint)
+                    .or_else(|| env.get_config_value(&Key::Endpoint));
+                let env_http = env
+                    .get_config_value(&Key::Client(object_store::ClientConfigKey::AllowHttp))
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                let plain_http = http
+                    || env_http
+                    || (opts.endpoint.is_none()
+                        && env_endpoint.is_some_and(|e| e.starts_with("http://")));
+                let mut b = env
                     .with_url(&bucket_url)
-                    .with_client_options(client)
+                    .with_client_options(client.with_allow_http(plain_http))
                     .with_retry(retry);
                 if let Some(e) = &opts.endpoint {
-                    b = b.with_endpoint(e).with_allow_http(http);
+                    // The flag wins over AWS_ENDPOINT_URL_S3, which the
+                    // builder would otherwise prefer to any endpoint.
+                    b = b.with_endpoint(e).with_config(Key::S3Endpoint, e);
                 }
                 if let Some(r) = &opts.region {
                     b = b.with_region(r);

@@ -403,6 +403,90 @@ fn objstore_round_trip(tmp: &Path, dest: &dyn Fn(&str) -> Vec<String>, tag: &str
     }
 }
 
+/// `labelstore` against the loopback servers, with extra environment.
+fn labelstore_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = util::labelstore();
+    for name in [
+        "AWS_CA_BUNDLE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs([
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ])
+    .envs(env.iter().copied())
+    .args(args)
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn s3_is_configured_by_the_environment_alone() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("env").replace('_', "-");
+    python(S3, &[&endpoint, "mkbucket", &bucket]);
+    let harbour = root().join("examples/harbour");
+    let project = harbour.to_str().unwrap();
+    // Nothing listens on port 9 (discard) of the loopback.
+    let dead = "http://127.0.0.1:9";
+    let cases: [(&str, Vec<(&str, &str)>, Vec<&str>); 4] = [
+        (
+            "endpoint-url",
+            vec![("AWS_ENDPOINT_URL", &endpoint), ("AWS_ALLOW_HTTP", "true")],
+            vec![],
+        ),
+        // The S3-specific variable wins over the general one.
+        (
+            "endpoint-url-s3",
+            vec![
+                ("AWS_ENDPOINT_URL", dead),
+                ("AWS_ENDPOINT_URL_S3", &endpoint),
+                ("AWS_ALLOW_HTTP", "true"),
+            ],
+            vec![],
+        ),
+        // An http:// endpoint from the environment allows plain HTTP, as
+        // one given with --endpoint does.
+        (
+            "implied-http",
+            vec![("AWS_ENDPOINT_URL_S3", &endpoint)],
+            vec![],
+        ),
+        // And --endpoint wins over the environment.
+        (
+            "flag",
+            vec![("AWS_ENDPOINT_URL_S3", dead), ("AWS_ALLOW_HTTP", "true")],
+            vec!["--endpoint", &endpoint],
+        ),
+    ];
+    for (name, vars, flags) in &cases {
+        let url = format!("s3://{bucket}/{name}");
+        let mut args = vec![
+            "store", project, "--to", "objstore", "--url", &url, "--format", "yolo",
+        ];
+        args.extend(flags);
+        let o = labelstore_env(&args, vars);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let mut args = vec!["verify", "--from", "objstore", "--url", &url];
+        args.extend(flags);
+        let o = labelstore_env(&args, vars);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(stdout(&o).starts_with("whole:"), "{name}: {}", stdout(&o));
+    }
+}
+
 #[test]
 fn objstore_s3_round_trip_and_verify_names_each_damage() {
     let endpoint = env("LABELSTORE_TEST_S3");
