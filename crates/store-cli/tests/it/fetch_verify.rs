@@ -31,25 +31,7 @@ fn unique(tag: &str) -> String {
 /// Runs `labelstore` with `args` against the loopback servers: moto's
 /// credentials, no proxy, COCO's `date_created` fixed.
 fn labelstore(args: &[&str]) -> Output {
-    let mut cmd = util::labelstore();
-    for name in [
-        "AWS_CA_BUNDLE",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-    ] {
-        cmd.env_remove(name);
-    }
-    cmd.envs([
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("SOURCE_DATE_EPOCH", "1767225600"),
-    ])
-    .args(args)
-    .output()
-    .unwrap()
+    labelstore_env(args, &[("SOURCE_DATE_EPOCH", "1767225600")])
 }
 
 fn ok(o: &Output) {
@@ -435,7 +417,8 @@ fn s3_is_configured_by_the_environment_alone() {
     let project = harbour.to_str().unwrap();
     // Nothing listens on port 9 (discard) of the loopback.
     let dead = "http://127.0.0.1:9";
-    let cases: [(&str, Vec<(&str, &str)>, Vec<&str>); 4] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: [Case<'_>; 4] = [
         (
             "endpoint-url",
             vec![("AWS_ENDPOINT_URL", &endpoint), ("AWS_ALLOW_HTTP", "true")],
