@@ -336,6 +336,22 @@ impl Resolver {
             }
         }
 
+        // A chip copied as it is is read in full (PNG CRCs, all of a JPEG's
+        // data); one converted to a GeoTIFF is decoded or wrapped, so its
+        // headers and ends are enough. Either way on the file already open.
+        let depth = if georef.needs_geotiff() {
+            raster_georef::Depth::Headers
+        } else {
+            raster_georef::Depth::Full
+        };
+        if let Err(e) = raster_georef::check_structure(std::io::BufReader::new(&file), "", depth) {
+            let msg = match e {
+                raster_georef::Error::Corrupt { message, .. } => message,
+                other => other.to_string(),
+            };
+            self.err(&image, chip, format!("chips[{i}].image"), msg);
+        }
+
         if let Some(mask) = &chip.mask {
             let path = self.base.join(mask);
             match probe(&path, &self.limits) {

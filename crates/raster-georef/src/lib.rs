@@ -17,6 +17,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod chip;
 mod crs;
 mod error;
@@ -27,6 +28,7 @@ mod transform;
 mod wkb;
 mod worldfile;
 
+pub use crate::check::{Depth, MAX_SAMPLES_PER_PIXEL, check_structure};
 pub use crate::chip::{Band8, chip_to_geotiff, decode_band8, encode_band8_tiff};
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
