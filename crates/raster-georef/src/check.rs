@@ -51,12 +51,20 @@ pub fn check_structure<R: BufRead + Seek>(mut src: R, file: &str, depth: Depth) 
         message,
     };
     let io = |e: std::io::Error| err(format!("cannot read the file: {e}"));
-    let len = src.seek(SeekFrom::End(0)).map_err(io)?;
+    // The length and the last two bytes (a JPEG's EOI) with one seek.
+    let (len, tail) = match src.seek(SeekFrom::End(-2)) {
+        Ok(at) => {
+            let mut tail = [0u8; 2];
+            src.read_exact(&mut tail).map_err(io)?;
+            (at + 2, Some(tail))
+        }
+        // Shorter than two bytes.
+        Err(_) => (src.seek(SeekFrom::End(0)).map_err(io)?, None),
+    };
     src.seek(SeekFrom::Start(0)).map_err(io)?;
-    let mut magic = [0u8; 8];
-    let n = (&mut src).take(8).read(&mut magic).map_err(io)?;
-    src.seek(SeekFrom::Start(0)).map_err(io)?;
-    let kind = sniff(&magic[..n])
+    // Told from the buffer, not consumed: no seek back, no second read.
+    let head = src.fill_buf().map_err(io)?;
+    let kind = sniff(&head[..head.len().min(8)])
         .ok_or_else(|| err("not a PNG, JPEG, TIFF, GIF or BMP image".to_owned()))?;
     if kind == Kind::Tiff {
         return tiff(&mut src, len).map_err(|m| err(format!("corrupt TIFF: {m}")));
@@ -65,6 +73,7 @@ pub fn check_structure<R: BufRead + Seek>(mut src: R, file: &str, depth: Depth) 
         r: src,
         len,
         pos: 0,
+        tail,
     };
     let (name, checked) = match kind {
         Kind::Jpeg => ("JPEG", jpeg(&mut s, depth)),
@@ -80,6 +89,8 @@ struct Src<R> {
     r: R,
     len: u64,
     pos: u64,
+    /// The file's last two bytes.
+    tail: Option<[u8; 2]>,
 }
 
 type Check<T = ()> = std::result::Result<T, String>;
@@ -144,19 +155,6 @@ impl<R: BufRead + Seek> Src<R> {
             n -= k as u64;
         }
         Ok(())
-    }
-
-    /// Whether the file's last two bytes are `tail`; the position is kept.
-    fn ends_with(&mut self, tail: [u8; 2]) -> Check<bool> {
-        if self.len < 2 {
-            return Ok(false);
-        }
-        let io = |e: std::io::Error| format!("cannot read the file: {e}");
-        let mut b = [0u8; 2];
-        self.r.seek(SeekFrom::Start(self.len - 2)).map_err(io)?;
-        self.r.read_exact(&mut b).map_err(io)?;
-        self.r.seek(SeekFrom::Start(self.pos)).map_err(io)?;
-        Ok(b == tail)
     }
 
     /// Scans entropy-coded data for the next marker (byte-stuffed 0xFF00
@@ -266,7 +264,7 @@ fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
                 scans += 1;
                 // A whole JPEG ends with EOI; one that does not (cut
                 // short, or with bytes after its EOI) is scanned.
-                if scans == 1 && depth == Depth::Headers && s.ends_with([0xFF, 0xD9])? {
+                if scans == 1 && depth == Depth::Headers && s.tail == Some([0xFF, 0xD9]) {
                     return Ok(());
                 }
             }
