@@ -68,7 +68,7 @@ def main():
     # Big enough that its first half holds every header and some image data.
     jpeg = translate("JPEG", "jpg", "-outsize", "256", "256", "-r", "bilinear")
     half = jpeg[: len(jpeg) // 2]
-    no_eoi = ("cut.jpg: chip \"c\": chips[0].image: corrupt JPEG: cut short: "
+    no_eoi = ("cut.jpg: chip \"c\": chips[0].image: corrupt JPEG image: cut short: "
               "the image data ends without an end-of-image (EOI) marker")
     case("jpeg-cut-georef", "cut.jpg", half, no_eoi, world="cut.jgw")
     case("jpeg-cut-plain", "cut.jpg", half, no_eoi)
@@ -77,7 +77,7 @@ def main():
     spp = bytearray(tiff)
     struct.pack_into("<H", spp, ifd_entry(spp, 277) + 8, 65535)
     case("tiff-samples-65535", "spp.tif", spp,
-         "spp.tif: chip \"c\": chips[0].image: corrupt TIFF: SamplesPerPixel 65535",
+         "spp.tif: chip \"c\": chips[0].image: corrupt TIFF image: SamplesPerPixel 65535",
          world="spp.tfw")
 
     bits = bytearray(tiff)
@@ -85,7 +85,7 @@ def main():
     (where,) = struct.unpack_from("<I", bits, at + 8)
     struct.pack_into("<HHH", bits, where, 0, 0, 0)
     case("tiff-bits-0", "bits.tif", bits,
-         "bits.tif: chip \"c\": chips[0].image: corrupt TIFF: BitsPerSample 0",
+         "bits.tif: chip \"c\": chips[0].image: corrupt TIFF image: BitsPerSample 0",
          world="bits.tfw")
 
     past = bytearray(tiff)
@@ -93,7 +93,7 @@ def main():
     assert struct.unpack_from("<I", past, at + 4)[0] == 1, "one strip expected"
     struct.pack_into("<I", past, at + 8, 10_000_000)
     case("tiff-strip-past-end", "past.tif", past,
-         "past.tif: chip \"c\": chips[0].image: corrupt TIFF: strip 0 (768 bytes at "
+         "past.tif: chip \"c\": chips[0].image: corrupt TIFF image: strip 0 (768 bytes at "
          "offset 10000000) lies past the end of the file")
 
     with open(SOURCE, "rb") as f:
@@ -101,7 +101,7 @@ def main():
     at = png.index(b"IDAT") + 4
     png[at + 10] ^= 0x55
     case("png-bad-crc", "crc.png", png,
-         "crc.png: chip \"c\": chips[0].image: corrupt PNG: chunk IDAT of")
+         "crc.png: chip \"c\": chips[0].image: corrupt PNG image: chunk IDAT of")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,17 @@ pub(crate) fn probe_file(
             by_ext.name()
         ));
     }
-    let (width, height) = header_size(&mut file, &head[..n], by_ext)?;
+    // The structure checked by headers gives the size: one pass over the
+    // file for both (a chip copied as it is is read in full later on).
+    let (width, height) = raster_georef::check_structure(
+        std::io::BufReader::new(&file),
+        "",
+        raster_georef::Depth::Headers,
+    )
+    .map_err(|e| match e {
+        raster_georef::Error::Corrupt { message, .. } => message,
+        other => other.to_string(),
+    })?;
     if width == 0 || height == 0 {
         return Err(format!(
             "corrupt {} image: its header says {width}x{height}",
@@ -261,7 +271,20 @@ mod tests {
         let path = dir.path().join("w.bmp");
         std::fs::write(&path, bmp(-8, 8)).unwrap();
         let e = probe(&path, &ImageLimits::default()).unwrap_err();
-        assert_eq!(e, "corrupt BMP image: its header says width -8");
+        assert!(
+            e.starts_with("corrupt BMP image: the header says -8x8 pixels"),
+            "{e}"
+        );
+        let e = image_size(&path).unwrap_err();
+        assert_eq!(e.to_string(), "corrupt BMP image: its header says width -8");
+    }
+
+    #[test]
+    fn image_size_reads_a_top_down_bmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("down.bmp");
+        std::fs::write(&path, bmp(64, -64)).unwrap();
+        assert_eq!(image_size(&path).unwrap(), (64, 64));
     }
 
     #[cfg(unix)]

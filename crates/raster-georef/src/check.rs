@@ -43,9 +43,15 @@ pub enum Depth {
 pub const MAX_SAMPLES_PER_PIXEL: u64 = 4096;
 
 /// Checks the structure of the image read from `src` (PNG, JPEG, TIFF, GIF
-/// or BMP, told by content) without decoding its pixels. `file` names it
-/// in the error, a [`Error::Corrupt`] saying what is wrong and where.
-pub fn check_structure<R: BufRead + Seek>(mut src: R, file: &str, depth: Depth) -> Result<()> {
+/// or BMP, told by content) without decoding its pixels, and returns the
+/// width and height its header gives (a top-down BMP's height positive).
+/// `file` names it in the error, a [`Error::Corrupt`] saying what is wrong
+/// and where.
+pub fn check_structure<R: BufRead + Seek>(
+    mut src: R,
+    file: &str,
+    depth: Depth,
+) -> Result<(u64, u64)> {
     let err = |message: String| Error::Corrupt {
         file: file.to_owned(),
         message,
@@ -67,7 +73,7 @@ pub fn check_structure<R: BufRead + Seek>(mut src: R, file: &str, depth: Depth) 
     let kind = sniff(&head[..head.len().min(8)])
         .ok_or_else(|| err("not a PNG, JPEG, TIFF, GIF or BMP image".to_owned()))?;
     if kind == Kind::Tiff {
-        return tiff(&mut src, len).map_err(|m| err(format!("corrupt TIFF: {m}")));
+        return tiff(&mut src, len).map_err(|m| err(format!("corrupt TIFF image: {m}")));
     }
     let mut s = Src {
         r: src,
@@ -81,7 +87,7 @@ pub fn check_structure<R: BufRead + Seek>(mut src: R, file: &str, depth: Depth) 
         Kind::Gif => ("GIF", gif(&mut s)),
         Kind::Bmp | Kind::Tiff => ("BMP", bmp(&mut s)),
     };
-    checked.map_err(|m| err(format!("corrupt {name}: {m}")))
+    checked.map_err(|m| err(format!("corrupt {name} image: {m}")))
 }
 
 /// A reader that knows its position and the file's length.
@@ -94,6 +100,9 @@ struct Src<R> {
 }
 
 type Check<T = ()> = std::result::Result<T, String>;
+
+/// Width and height.
+type Size = (u64, u64);
 
 impl<R: BufRead + Seek> Src<R> {
     fn remaining(&self) -> u64 {
@@ -188,11 +197,11 @@ impl<R: BufRead + Seek> Src<R> {
     }
 }
 
-fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
+fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check<Size> {
     if s.bytes::<2>("the start-of-image marker")? != [0xFF, 0xD8] {
         return Err("no start-of-image (SOI) marker".into());
     }
-    let (mut frame, mut scans) = (false, 0u32);
+    let (mut frame, mut scans) = (None, 0u32);
     loop {
         let at = s.pos;
         let m = if scans > 0 {
@@ -210,7 +219,7 @@ fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
             m
         };
         match m {
-            0xD9 if scans > 0 => return Ok(()),
+            0xD9 if scans > 0 => return frame.ok_or_else(|| "no frame header".to_owned()),
             0xD9 => {
                 return Err(format!(
                     "end of image (EOI) at offset {at} before any image data"
@@ -240,7 +249,7 @@ fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
         }
         match m {
             0xC0..=0xCF if !matches!(m, 0xC4 | 0xC8 | 0xCC) => {
-                let [_precision, _, _, w0, w1, nc] = s.bytes::<6>(&what)?;
+                let [_precision, h0, h1, w0, w1, nc] = s.bytes::<6>(&what)?;
                 if u16::from_be_bytes([w0, w1]) == 0 || nc == 0 || body != 6 + 3 * u64::from(nc) {
                     return Err(format!(
                         "the frame header at offset {at} says width {}, {nc} components, in {len} bytes",
@@ -248,12 +257,15 @@ fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
                     ));
                 }
                 s.skip(body - 6, &what)?;
-                frame = true;
+                frame = Some((
+                    u64::from(u16::from_be_bytes([w0, w1])),
+                    u64::from(u16::from_be_bytes([h0, h1])),
+                ));
             }
             0xDA => {
-                if !frame {
+                let Some(size) = frame else {
                     return Err(format!("a scan at offset {at} before any frame header"));
-                }
+                };
                 let ns = s.u8(&what)?;
                 if ns == 0 || body != 4 + 2 * u64::from(ns) {
                     return Err(format!(
@@ -265,7 +277,7 @@ fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
                 // A whole JPEG ends with EOI; one that does not (cut
                 // short, or with bytes after its EOI) is scanned.
                 if scans == 1 && depth == Depth::Headers && s.tail == Some([0xFF, 0xD9]) {
-                    return Ok(());
+                    return Ok(size);
                 }
             }
             _ => s.skip(body, &what)?,
@@ -273,12 +285,36 @@ fn jpeg<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
     }
 }
 
-fn png<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
+fn png<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check<Size> {
     const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
     if s.bytes::<8>("the signature")? != SIGNATURE {
         return Err("bad signature".into());
     }
-    let (mut first, mut idat) = (true, false);
+    // IHDR comes first, and gives the size.
+    let [l0, l1, l2, l3, t0, t1, t2, t3] = s.bytes::<8>("the IHDR chunk")?;
+    let ty = [t0, t1, t2, t3];
+    let len = u32::from_be_bytes([l0, l1, l2, l3]);
+    if &ty != b"IHDR" || len != 13 {
+        return Err(format!(
+            "the first chunk is {:?} of {len} bytes, not IHDR of 13",
+            String::from_utf8_lossy(&ty).escape_debug().to_string()
+        ));
+    }
+    let ihdr = s.bytes::<13>("the IHDR chunk")?;
+    let stored = u32::from_be_bytes(s.bytes::<4>("the IHDR chunk")?);
+    if depth == Depth::Full {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&ty);
+        crc.update(&ihdr);
+        if crc.finalize() != stored {
+            return Err("chunk IHDR at offset 8: bad CRC".into());
+        }
+    }
+    let size = (
+        u64::from(u32::from_be_bytes([ihdr[0], ihdr[1], ihdr[2], ihdr[3]])),
+        u64::from(u32::from_be_bytes([ihdr[4], ihdr[5], ihdr[6], ihdr[7]])),
+    );
+    let mut idat = false;
     loop {
         let at = s.pos;
         if s.remaining() == 0 {
@@ -296,12 +332,6 @@ fn png<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
                 name.escape_debug().to_string()
             ));
         }
-        if first && (&ty != b"IHDR" || len != 13) {
-            return Err(format!(
-                "the first chunk is {name} of {len} bytes, not IHDR of 13"
-            ));
-        }
-        first = false;
         let what = format!("chunk {name} of {len} bytes");
         if s.remaining() < u64::from(len) + 4 {
             return Err(format!(
@@ -325,19 +355,23 @@ fn png<R: BufRead + Seek>(s: &mut Src<R>, depth: Depth) -> Check {
         }
         match &ty {
             b"IDAT" => idat = true,
-            b"IEND" if idat => return Ok(()),
+            b"IEND" if idat => return Ok(size),
             b"IEND" => return Err("no image data (IDAT) before IEND".into()),
             _ => {}
         }
     }
 }
 
-fn gif<R: BufRead + Seek>(s: &mut Src<R>) -> Check {
+fn gif<R: BufRead + Seek>(s: &mut Src<R>) -> Check<Size> {
     let header = s.bytes::<6>("the header")?;
     if &header != b"GIF87a" && &header != b"GIF89a" {
         return Err("not GIF87a or GIF89a".into());
     }
-    let [_, _, _, _, flags, _, _] = s.bytes::<7>("the screen descriptor")?;
+    let [w0, w1, h0, h1, flags, _, _] = s.bytes::<7>("the screen descriptor")?;
+    let size = (
+        u64::from(u16::from_le_bytes([w0, w1])),
+        u64::from(u16::from_le_bytes([h0, h1])),
+    );
     if flags & 0x80 != 0 {
         s.skip(3 << ((flags & 7) + 1), "the global colour table")?;
     }
@@ -345,10 +379,10 @@ fn gif<R: BufRead + Seek>(s: &mut Src<R>) -> Check {
     loop {
         let at = s.pos;
         if s.remaining() == 0 && images > 0 {
-            return Ok(()); // Many writers leave out the trailer.
+            return Ok(size); // Many writers leave out the trailer.
         }
         match s.u8("a block")? {
-            0x3B if images > 0 => return Ok(()),
+            0x3B if images > 0 => return Ok(size),
             0x3B => return Err("no image before the trailer".into()),
             0x21 => {
                 s.u8("an extension")?;
@@ -385,7 +419,7 @@ fn sub_blocks<R: BufRead + Seek>(s: &mut Src<R>) -> Check {
     }
 }
 
-fn bmp<R: BufRead + Seek>(s: &mut Src<R>) -> Check {
+fn bmp<R: BufRead + Seek>(s: &mut Src<R>) -> Check<Size> {
     let h = s.bytes::<18>("the file header")?;
     let data_at = u64::from(u32::from_le_bytes([h[10], h[11], h[12], h[13]]));
     let dib = u64::from(u32::from_le_bytes([h[14], h[15], h[16], h[17]]));
@@ -450,10 +484,10 @@ fn bmp<R: BufRead + Seek>(s: &mut Src<R>) -> Check {
             ));
         }
     }
-    Ok(())
+    Ok((w.unsigned_abs(), height.unsigned_abs()))
 }
 
-fn tiff<R: Read + Seek>(src: &mut R, len: u64) -> Check {
+fn tiff<R: Read + Seek>(src: &mut R, len: u64) -> Check<Size> {
     let ifd = parse_from(src)?;
     let uint = |t: u16| ifd.uint(t);
     let (w, h) = (uint(tag::IMAGE_WIDTH), uint(tag::IMAGE_LENGTH));
@@ -542,7 +576,7 @@ fn tiff<R: Read + Seek>(src: &mut R, len: u64) -> Check {
             ));
         }
     }
-    Ok(())
+    Ok((w, h))
 }
 
 /// TIFF tags only this module reads.
@@ -553,7 +587,7 @@ const TILE_LENGTH: u16 = 323;
 mod tests {
     use super::*;
 
-    fn check(bytes: &[u8], depth: Depth) -> std::result::Result<(), String> {
+    fn check(bytes: &[u8], depth: Depth) -> std::result::Result<(u64, u64), String> {
         check_structure(std::io::Cursor::new(bytes), "x", depth).map_err(|e| match e {
             Error::Corrupt { file, message } => {
                 assert_eq!(file, "x");
@@ -583,7 +617,7 @@ mod tests {
     #[test]
     fn a_whole_jpeg_passes_with_or_without_bytes_after_its_end() {
         for depth in [Depth::Headers, Depth::Full] {
-            check(&jpeg(), depth).unwrap();
+            assert_eq!(check(&jpeg(), depth), Ok((8, 8)));
             let mut trailing = jpeg();
             trailing.extend_from_slice(b"\0\0camera padding");
             check(&trailing, depth).unwrap();
@@ -642,8 +676,8 @@ mod tests {
 
     #[test]
     fn a_whole_png_passes() {
-        check(&png_file(), Depth::Full).unwrap();
-        check(&png_file(), Depth::Headers).unwrap();
+        assert_eq!(check(&png_file(), Depth::Full), Ok((4, 3)));
+        assert_eq!(check(&png_file(), Depth::Headers), Ok((4, 3)));
     }
 
     #[test]
@@ -665,7 +699,11 @@ mod tests {
         refused(&p[..p.len() - 12], Depth::Full, "no IEND chunk");
         let mut first = p.clone();
         first[12..16].copy_from_slice(b"IHDX");
-        refused(&first, Depth::Headers, "the first chunk is IHDX");
+        refused(
+            &first,
+            Depth::Headers,
+            "the first chunk is \"IHDX\" of 13 bytes",
+        );
         let mut bad = p.clone();
         bad[at - 4..at].copy_from_slice(b"ID\0T");
         refused(&bad, Depth::Headers, "a broken chunk header at offset");
@@ -726,7 +764,7 @@ mod tests {
 
     #[test]
     fn a_sound_tiff_passes() {
-        check(&rgb_tiff(&|_| {}), Depth::Headers).unwrap();
+        assert_eq!(check(&rgb_tiff(&|_| {}), Depth::Headers), Ok((4, 4)));
         // One BitsPerSample value for every sample, and defaults.
         check(&rgb_tiff(&|t| set(t, 258, vec![8])), Depth::Full).unwrap();
         check(
@@ -826,7 +864,7 @@ mod tests {
     #[test]
     fn a_whole_gif_passes_and_a_cut_one_is_refused() {
         let g = gif_file();
-        check(&g, Depth::Full).unwrap();
+        assert_eq!(check(&g, Depth::Full), Ok((1, 1)));
         check(&g[..g.len() - 1], Depth::Full).unwrap();
         refused(&g[..g.len() - 3], Depth::Full, "cut short: a data block");
         refused(&g[..19], Depth::Full, "cut short: a block at offset 19");
@@ -859,9 +897,9 @@ mod tests {
 
     #[test]
     fn a_whole_bmp_passes_and_a_cut_or_broken_one_is_refused() {
-        check(&bmp_file(true), Depth::Full).unwrap();
+        assert_eq!(check(&bmp_file(true), Depth::Full), Ok((5, 3)));
         let b = bmp_file(false);
-        check(&b, Depth::Full).unwrap();
+        assert_eq!(check(&b, Depth::Full), Ok((5, 3)));
         refused(
             &b[..b.len() - 1],
             Depth::Full,
