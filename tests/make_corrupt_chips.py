@@ -6,6 +6,7 @@ a bad CRC. The sound images come from GDAL's gdal_translate (gdal-bin) and
 the fixture tests/fixtures/semantic-masks/chips/tile.png; the damage is
 done here, byte by byte."""
 
+import json
 import os
 import shutil
 import struct
@@ -54,7 +55,6 @@ def case(name, image_name, image, expect, world=None):
         with open(os.path.join(folder, world), "w") as f:
             f.write(WORLD)
         chip["world_file"] = world
-    import json
     project = {"labelstore": 1, "name": "bad", "labeling_type": "object_detection",
                "srid": 32632, "classes": [{"id": 1, "name": "ship"}], "chips": [chip]}
     with open(os.path.join(folder, "project.json"), "w") as f:
