@@ -963,7 +963,7 @@ fn find_file(path: &Path) -> Result<PathBuf> {
 }
 
 fn parse(file: &Path) -> Result<ReadFile> {
-    let f = File::open(file).map_err(|e| Error::Io {
+    let f = labels_model::open_regular(file).map_err(|e| Error::Io {
         path: file.to_path_buf(),
         source: e,
     })?;

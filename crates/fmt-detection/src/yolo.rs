@@ -371,7 +371,7 @@ fn locate(path: &Path) -> Result<Source> {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = labels_model::read_regular(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -778,7 +778,7 @@ fn read_yolo(path: &Path) -> Result<Project> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let id = ids.id_for(&stem);
-        let size = imagesize::size(&image).map_err(|e| {
+        let (width, height) = labels_model::image_size(&image).map_err(|e| {
             Error::invalid(
                 &image,
                 Some(&id),
@@ -786,16 +786,16 @@ fn read_yolo(path: &Path) -> Result<Project> {
                 format!("cannot read the image size: {e}"),
             )
         })?;
-        let dims = u32::try_from(size.width)
+        let dims = u32::try_from(width)
             .ok()
-            .zip(u32::try_from(size.height).ok())
+            .zip(u32::try_from(height).ok())
             .filter(|&(w, h)| w > 0 && h > 0);
         let Some((w, h)) = dims else {
             return Err(Error::invalid(
                 &image,
                 Some(&id),
                 "",
-                format!("unusable image size {}x{}", size.width, size.height),
+                format!("unusable image size {width}x{height}"),
             ));
         };
         let labels = match label_file(&src.root, &image) {

@@ -37,7 +37,7 @@ pub fn class_mask(chip: &Chip, base_dir: &Path) -> Result<Band8> {
     let (w, h) = (chip.width.unwrap_or(0), chip.height.unwrap_or(0));
     if let Some(mask) = &chip.mask {
         let path = base_dir.join(mask);
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+        let bytes = labels_model::read_regular(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,
         })?;
@@ -319,7 +319,7 @@ fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
         root.to_path_buf()
     };
     let csv_path = dir.join("classes.csv");
-    let text = std::fs::read_to_string(&csv_path).map_err(|source| Error::Io {
+    let text = labels_model::read_regular_to_string(&csv_path).map_err(|source| Error::Io {
         path: csv_path.clone(),
         source,
     })?;
@@ -368,7 +368,7 @@ fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
         let Some(id) = mask.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };
-        let bytes = std::fs::read(&mask).map_err(|source| Error::Io {
+        let bytes = labels_model::read_regular(&mask).map_err(|source| Error::Io {
             path: mask.clone(),
             source,
         })?;

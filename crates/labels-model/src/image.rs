@@ -99,6 +99,14 @@ pub(crate) struct Header {
 /// the kind its extension names and that it is within `limits`. The error
 /// is a message for a diagnostic about this file.
 pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String> {
+    probe_file(path, limits).map(|(header, _)| header)
+}
+
+/// [`probe`], also handing back the open file for a further look at it.
+pub(crate) fn probe_file(
+    path: &Path,
+    limits: &ImageLimits,
+) -> Result<(Header, std::fs::File), String> {
     let by_ext = ImageKind::from_path(path).ok_or_else(|| {
         let ext = path
             .extension()
@@ -120,13 +128,17 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
             by_ext.name()
         ));
     }
-    // The same open file, rewound: one open per chip, not two.
-    use std::io::Seek;
-    file.rewind()
-        .map_err(|e| format!("cannot read the file: {e}"))?;
-    let size = imagesize::reader_size(std::io::BufReader::new(file))
-        .map_err(|e| format!("corrupt {} image header: {e}", by_ext.name()))?;
-    let (width, height) = (size.width as u64, size.height as u64);
+    // The structure checked by headers gives the size: one pass over the
+    // file for both (a chip copied as it is is read in full later on).
+    let (width, height) = raster_georef::check_structure(
+        std::io::BufReader::new(&file),
+        "",
+        raster_georef::Depth::Headers,
+    )
+    .map_err(|e| match e {
+        raster_georef::Error::Corrupt { message, .. } => message,
+        other => other.to_string(),
+    })?;
     if width == 0 || height == 0 {
         return Err(format!(
             "corrupt {} image: its header says {width}x{height}",
@@ -140,16 +152,80 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
         ));
     }
     let too_big = |_| format!("the image is {width}x{height} pixels, too large");
-    Ok(Header {
+    let header = Header {
         kind: by_ext,
         width: u32::try_from(width).map_err(too_big)?,
         height: u32::try_from(height).map_err(too_big)?,
-    })
+    };
+    Ok((header, file))
+}
+
+/// The width and height the header of the image at `path` gives (PNG,
+/// JPEG, TIFF, GIF or BMP, told by content; top-down BMPs included), after
+/// checking that it is a regular file ([`crate::check_regular`]). No pixel
+/// is decoded. A header that cannot be read is an
+/// [`std::io::ErrorKind::InvalidData`] error.
+pub fn image_size(path: &Path) -> std::io::Result<(u64, u64)> {
+    let mut file = crate::regular::open_regular(path)?;
+    let mut head = [0u8; 64];
+    let n = read_head(&mut file, &mut head).map_err(std::io::Error::other)?;
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let kind = imagesize::image_type(&head[..n])
+        .ok()
+        .and_then(ImageKind::from_imagesize)
+        .ok_or_else(|| invalid("not a PNG, JPEG, TIFF, GIF or BMP image".to_owned()))?;
+    header_size(&mut file, &head[..n], kind).map_err(invalid)
+}
+
+/// Width and height from the header of an image of `kind` whose first
+/// bytes are `head`, reading `file` again from its start if need be.
+fn header_size(
+    file: &mut std::fs::File,
+    head: &[u8],
+    kind: ImageKind,
+) -> Result<(u64, u64), String> {
+    if kind == ImageKind::Bmp {
+        // imagesize reads a top-down BMP's negative height as unsigned.
+        return bmp_size(head);
+    }
+    // The same open file, rewound: one open per chip, not two.
+    use std::io::Seek;
+    file.rewind()
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let size = imagesize::reader_size(std::io::BufReader::new(&*file))
+        .map_err(|e| format!("corrupt {} image header: {e}", kind.name()))?;
+    Ok((size.width as u64, size.height as u64))
+}
+
+/// Width and height from the start of a BMP file: the OS/2 core header's
+/// 16-bit sizes, or the signed 32-bit ones of later headers, where a
+/// negative height means rows stored top-down (as GDAL reads them).
+fn bmp_size(head: &[u8]) -> Result<(u64, u64), String> {
+    let at = |i: usize, n: usize| {
+        head.get(i..i + n)
+            .ok_or("corrupt BMP image: truncated header")
+    };
+    let dib = u32::from_le_bytes(at(14, 4)?.try_into().unwrap_or_default());
+    if dib == 12 {
+        let w = at(18, 2)?;
+        let h = at(20, 2)?;
+        return Ok((
+            u16::from_le_bytes([w[0], w[1]]).into(),
+            u16::from_le_bytes([h[0], h[1]]).into(),
+        ));
+    }
+    let w = i32::from_le_bytes(at(18, 4)?.try_into().unwrap_or_default());
+    let h = i32::from_le_bytes(at(22, 4)?.try_into().unwrap_or_default());
+    if w < 0 {
+        return Err(format!("corrupt BMP image: its header says width {w}"));
+    }
+    Ok((w.unsigned_abs().into(), h.unsigned_abs().into()))
 }
 
 fn open(path: &Path) -> Result<std::fs::File, String> {
-    std::fs::File::open(path).map_err(|e| match e.kind() {
+    crate::regular::open_regular(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
+        std::io::ErrorKind::InvalidInput => e.to_string(),
         _ => format!("cannot open the file: {e}"),
     })
 }
@@ -165,4 +241,71 @@ fn read_head(f: &mut std::fs::File, buf: &mut [u8]) -> Result<usize, String> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 24-bit BMP of `w` x `h` pixels, `h` negative for rows top-down.
+    fn bmp(w: i32, h: i32) -> Vec<u8> {
+        let stride = (w.unsigned_abs() as usize * 3).div_ceil(4) * 4;
+        let data = stride * h.unsigned_abs() as usize;
+        let mut b = b"BM".to_vec();
+        b.extend_from_slice(&(54 + data as u32).to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&54u32.to_le_bytes());
+        b.extend_from_slice(&40u32.to_le_bytes());
+        b.extend_from_slice(&w.to_le_bytes());
+        b.extend_from_slice(&h.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&24u16.to_le_bytes());
+        b.extend_from_slice(&[0; 24]);
+        b.resize(54 + data, 7);
+        b
+    }
+
+    #[test]
+    fn a_top_down_bmp_has_its_height_positive() {
+        let dir = tempfile::tempdir().unwrap();
+        for (h, name) in [(-64, "down.bmp"), (64, "up.bmp")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bmp(64, h)).unwrap();
+            let header = probe(&path, &ImageLimits::default()).unwrap();
+            assert_eq!((header.width, header.height), (64, 64), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bmp_with_a_negative_width_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.bmp");
+        std::fs::write(&path, bmp(-8, 8)).unwrap();
+        let e = probe(&path, &ImageLimits::default()).unwrap_err();
+        assert!(
+            e.starts_with("corrupt BMP image: the header says -8x8 pixels"),
+            "{e}"
+        );
+        let e = image_size(&path).unwrap_err();
+        assert_eq!(e.to_string(), "corrupt BMP image: its header says width -8");
+    }
+
+    #[test]
+    fn image_size_reads_a_top_down_bmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("down.bmp");
+        std::fs::write(&path, bmp(64, -64)).unwrap();
+        assert_eq!(image_size(&path).unwrap(), (64, 64));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_image_is_refused_before_it_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("chip.png");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let e = probe(&fifo, &ImageLimits::default()).unwrap_err();
+        assert_eq!(e, "it is a FIFO (named pipe), not a regular file");
+    }
 }

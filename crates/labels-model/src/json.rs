@@ -93,7 +93,7 @@ impl LabelWriter for JsonWriter {
         let mut wire = chip_to_wire(&self.header, chip);
         if let Some(mask) = &chip.mask {
             let source = self.header.base_dir.join(mask);
-            let bytes = std::fs::read(&source).map_err(|e| Error::Io {
+            let bytes = crate::regular::read_regular(&source).map_err(|e| Error::Io {
                 path: source.clone(),
                 source: e,
             })?;

@@ -38,18 +38,20 @@ mod image;
 mod json;
 mod manifest;
 mod model;
+mod regular;
 mod resolve;
 mod select;
 mod stream;
 
 pub use crate::codec::{Fidelity, FormatId, LabelFormat, LabelWriter, MemoryOutput, Output};
 pub use crate::error::{Diagnostic, Error, Result};
-pub use crate::image::{ImageKind, ImageLimits};
+pub use crate::image::{ImageKind, ImageLimits, image_size};
 pub use crate::json::JsonFormat;
 pub use crate::model::{
     Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, Ring,
     is_safe_chip_id,
 };
+pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
 pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
 pub use crate::stream::{ChipReader, ChipSpan, ManifestStream};

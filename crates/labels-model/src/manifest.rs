@@ -103,7 +103,7 @@ impl Project {
         } else {
             path.to_path_buf()
         };
-        let text = std::fs::read(&manifest_path).map_err(|source| Error::Io {
+        let text = crate::regular::read_regular(&manifest_path).map_err(|source| Error::Io {
             path: manifest_path.clone(),
             source,
         })?;

@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use serde::Deserialize;
@@ -91,7 +91,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 fn open_file(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| Error::Io {
+    crate::regular::open_regular(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -269,8 +269,8 @@ impl ChipReader<'_> {
 
 /// The whole manifest as a JSON value: only to find a chip's id for an
 /// error message.
-fn reparse(path: &PathBuf) -> Option<serde_json::Value> {
-    let file = File::open(path).ok()?;
+fn reparse(path: &Path) -> Option<serde_json::Value> {
+    let file = crate::regular::open_regular(path).ok()?;
     serde_json::from_reader(BufReader::new(file)).ok()
 }
 
@@ -371,7 +371,7 @@ impl<'de> Visitor<'de> for ScanChips<'_, '_> {
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, text: &str) -> PathBuf {
+    fn write(dir: &Path, text: &str) -> std::path::PathBuf {
         let p = dir.join("project.json");
         std::fs::write(&p, text).unwrap();
         p

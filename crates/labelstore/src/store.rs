@@ -505,10 +505,11 @@ impl Plan {
             path: src.to_path_buf(),
             source,
         };
+        labels_model::check_regular(src).map_err(io)?;
         let len = std::fs::metadata(src).map_err(io)?.len();
         if len <= READ_ONCE_BYTES {
             // Small files are read once, hashed and handed over in memory.
-            let bytes = std::fs::read(src).map_err(io)?;
+            let bytes = labels_model::read_regular(src).map_err(io)?;
             let (size, sha) = receipt::digest_bytes(&bytes);
             dest.put(to, Body::Bytes(bytes)).await?;
             sent.record(receipt, to, size, &sha)?;

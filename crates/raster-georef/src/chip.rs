@@ -32,7 +32,7 @@ const DEFLATE_LEVEL: u8 = 1;
 
 /// The image formats a chip may be in, told by content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Png,
     Jpeg,
     Tiff,
@@ -40,7 +40,7 @@ enum Kind {
     Bmp,
 }
 
-fn sniff(b: &[u8]) -> Option<Kind> {
+pub(crate) fn sniff(b: &[u8]) -> Option<Kind> {
     Some(match b {
         [0x89, b'P', b'N', b'G', ..] => Kind::Png,
         [0xFF, 0xD8, 0xFF, ..] => Kind::Jpeg,
@@ -64,7 +64,12 @@ pub fn chip_to_geotiff(
         file: file.to_owned(),
         message,
     };
-    let mut b = match sniff(bytes) {
+    let kind = sniff(bytes);
+    if matches!(kind, Some(Kind::Tiff | Kind::Jpeg)) {
+        // Copied into the GeoTIFF undecoded: its structure must hold.
+        crate::check::check_structure(Cursor::new(bytes), file, crate::Depth::Headers)?;
+    }
+    let mut b = match kind {
         Some(Kind::Tiff) => from_tiff(bytes),
         Some(Kind::Jpeg) => from_jpeg(bytes),
         Some(kind) => open_rows(kind, Cursor::new(bytes))
@@ -99,6 +104,8 @@ pub fn chip_file_to_geotiff(
             f.read_to_end(&mut bytes)
                 .map_err(|e| err(format!("cannot read the file: {e}")))?;
             whole = bytes;
+            // Copied into the GeoTIFF undecoded: its structure must hold.
+            crate::check::check_structure(Cursor::new(&whole[..]), &file, crate::Depth::Headers)?;
             if kind == Kind::Tiff {
                 from_tiff(&whole)
             } else {

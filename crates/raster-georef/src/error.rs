@@ -34,6 +34,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An image whose structure is broken: cut short, a chunk or segment
+    /// past the end of the file, tags no reader can use, a bad checksum.
+    #[error("{file}: {message}")]
+    Corrupt {
+        /// The file's name, as given by the caller.
+        file: String,
+        /// What is wrong, and where in the file.
+        message: String,
+    },
     /// Six coefficients that do not make an invertible geotransform.
     #[error("geotransform {0:?} is degenerate: its pixel axes do not span an area")]
     Degenerate([f64; 6]),

@@ -17,6 +17,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod chip;
 mod crs;
 mod error;
@@ -29,6 +30,7 @@ mod transform;
 mod wkb;
 mod worldfile;
 
+pub use crate::check::{Depth, MAX_SAMPLES_PER_PIXEL, check_structure};
 pub use crate::chip::{
     Band8, chip_file_to_geotiff, chip_to_geotiff, conversion_memory, decode_band8,
     encode_band8_tiff,

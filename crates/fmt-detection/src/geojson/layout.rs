@@ -565,7 +565,7 @@ pub(crate) fn locate(path: &Path, folder_name: &str, format: &str) -> Result<Loc
 }
 
 fn read_index(path: &Path, format: &str) -> Result<Index> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let bytes = labels_model::read_regular(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -886,7 +886,7 @@ impl Assembler {
             epsg: None,
         };
         if ext == "tif" || ext == "tiff" {
-            let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            let file = labels_model::open_regular(path).map_err(|source| Error::Io {
                 path: path.to_path_buf(),
                 source,
             })?;
@@ -917,10 +917,11 @@ impl Assembler {
                     continue;
                 };
                 let wf = dir.join(name);
-                let text = std::fs::read_to_string(&wf).map_err(|source| Error::Io {
-                    path: wf.clone(),
-                    source,
-                })?;
+                let text =
+                    labels_model::read_regular_to_string(&wf).map_err(|source| Error::Io {
+                        path: wf.clone(),
+                        source,
+                    })?;
                 let gt = GeoTransform::parse_world_file(&text, &wf.display().to_string())
                     .map_err(|e| Error::invalid(&wf, Some(chip), "", e.to_string()))?;
                 frame.transform = Some(gt);
@@ -948,9 +949,9 @@ impl Assembler {
         }
         let (image, size) = match self.find_image(id) {
             Some(found) => {
-                let size = imagesize::size(&found).ok().and_then(|s| {
-                    Some((u32::try_from(s.width).ok()?, u32::try_from(s.height).ok()?))
-                });
+                let size = labels_model::image_size(&found)
+                    .ok()
+                    .and_then(|(w, h)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?)));
                 let rel = found
                     .strip_prefix(&self.base_dir)
                     .map(Path::to_path_buf)

@@ -382,7 +382,7 @@ fn crs_member_epsg(crs: &Value) -> Option<u32> {
 }
 
 fn read_collection(file: &Path, known: Option<LayerSpace>, a: &mut Assembler) -> Result<()> {
-    let bytes = std::fs::read(file).map_err(|source| Error::Io {
+    let bytes = labels_model::read_regular(file).map_err(|source| Error::Io {
         path: file.to_path_buf(),
         source,
     })?;

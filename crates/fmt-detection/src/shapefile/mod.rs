@@ -474,7 +474,7 @@ fn read_layer(
     known: Option<&(LayerSpace, Vec<IndexField>)>,
     a: &mut Assembler,
 ) -> Result<()> {
-    let shp_file = File::open(file).map_err(|source| Error::Io {
+    let shp_file = labels_model::open_regular(file).map_err(|source| Error::Io {
         path: file.to_path_buf(),
         source,
     })?;
@@ -482,7 +482,7 @@ fn read_layer(
         .map_err(|e| Error::invalid(file, None, "header", e.to_string()))?;
     let dbf_path =
         sibling(file, "dbf").ok_or_else(|| Error::invalid(file, None, "", "no .dbf beside it"))?;
-    let bytes = std::fs::read(&dbf_path).map_err(|source| Error::Io {
+    let bytes = labels_model::read_regular(&dbf_path).map_err(|source| Error::Io {
         path: dbf_path.clone(),
         source,
     })?;
@@ -490,7 +490,7 @@ fn read_layer(
     let utf8 = match sibling(file, "cpg") {
         None => true,
         Some(cpg) => {
-            let text = std::fs::read(&cpg).unwrap_or_default();
+            let text = labels_model::read_regular(&cpg).unwrap_or_default();
             let name = String::from_utf8_lossy(&text).trim().to_ascii_uppercase();
             matches!(name.as_str(), "UTF-8" | "UTF8" | "65001" | "")
         }

@@ -26,7 +26,7 @@ pub(crate) fn io_err(path: impl Into<PathBuf>, source: std::io::Error) -> Error 
 
 /// Reads a whole file.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| io_err(path, e))
+    labels_model::read_regular(path).map_err(|e| io_err(path, e))
 }
 
 /// Reads a whole file as UTF-8 text (a leading byte-order mark is dropped).

@@ -3,6 +3,7 @@
 mod bad_input; // every case under tests/bad: exit 2, chip and field named, target untouched
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
+mod input; // odd but valid inputs, and inputs that must not hang a store
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
