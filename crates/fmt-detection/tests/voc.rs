@@ -191,3 +191,32 @@ fn datumaro_zero_based_export_reads_one_pixel_up_left() {
     assert_eq!(l[0].geometry, Geometry::BBox([0.0, 0.0, 32.0, 32.0]));
     assert_eq!(l[1].geometry, Geometry::BBox([1.0, 1.0, 10.0, 13.0]));
 }
+
+#[test]
+fn depth_is_the_chips_samples_per_pixel() {
+    // Samples per pixel as resolve reads them from the headers: a gray
+    // PNG, an RGBA PNG, a palette image, and a chip whose header did not
+    // say (VOC's usual 3).
+    let (mut p, files) = project(false);
+    for (chip, samples) in p.chips.iter_mut().zip([Some(1), Some(4), Some(3), None]) {
+        chip.samples = samples;
+    }
+    let dir = store(&VocFormat, &p, &files);
+    let voc = dir.path().join("voc");
+    let depth = |id: &str| {
+        let xml = std::fs::read_to_string(voc.join(format!("Annotations/{id}.xml"))).unwrap();
+        let start = xml.find("<depth>").unwrap() + "<depth>".len();
+        xml[start..start + xml[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(
+        ["r0_c1", "r0_c2", "r1_c1", "r1_c2"].map(depth),
+        ["1", "4", "3", "3"]
+    );
+    let seen = datumaro(
+        "voc_detection",
+        &voc,
+        json!({"coordinate_mode": "voc-one-based"}),
+        None,
+    );
+    assert_eq!(seen["items"], expected_items(false));
+}

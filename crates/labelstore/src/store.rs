@@ -162,6 +162,7 @@ struct Kept {
     span: ChipSpan,
     width: u32,
     height: u32,
+    samples: Option<u8>,
     world_file: Option<PathBuf>,
 }
 
@@ -226,6 +227,7 @@ impl Plan {
             kept.push(Kept {
                 width: chip.width.unwrap_or(0),
                 height: chip.height.unwrap_or(0),
+                samples: chip.samples,
                 world_file: chip.world_file,
                 span,
                 image: chip.image,
@@ -411,6 +413,7 @@ impl Plan {
                         )));
                     }
                     replay(&mut chip, k.width, k.height, k.world_file.as_deref());
+                    chip.samples = k.samples;
                     streamed = chip;
                     &streamed
                 }

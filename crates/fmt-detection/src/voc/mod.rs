@@ -56,10 +56,9 @@
 //! * Text is escaped by quick-xml (`&`, `<`, `>`, quotes) and written as
 //!   UTF-8; a name holding a character XML 1.0 cannot carry (control
 //!   characters other than tab and line breaks, U+FFFE, U+FFFF) is an error.
-//! * `depth` is always `3`: labelstore does not decode chips when it stores
-//!   them, so the band count is not known to the writer; 3 is VOC's value
-//!   and none of the loaders aimed at (Datumaro, detectron2, mmdetection,
-//!   torchvision) reads it.
+//! * `depth` is the chip's samples per pixel as its image header declares
+//!   them (`Chip::samples`: 1 gray, 3 RGB or palette, 4 with alpha); 3,
+//!   VOC's usual value, when the header did not say.
 //! * `folder` is the folder holding the image, relative to `voc/`
 //!   (LabelImg's convention); `segmented` is `0` (no masks).
 //!
@@ -276,6 +275,7 @@ impl VocWriter {
         filename: &str,
         width: u32,
         height: u32,
+        depth: u8,
         objects: &[Object<'_>],
     ) -> std::io::Result<Vec<u8>> {
         let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -290,7 +290,7 @@ impl VocWriter {
             w.create_element("size").write_inner_content(|w| {
                 text_el(w, "width", &width.to_string())?;
                 text_el(w, "height", &height.to_string())?;
-                text_el(w, "depth", "3")
+                text_el(w, "depth", &depth.to_string())
             })?;
             text_el(w, "segmented", "0")?;
             for o in objects {
@@ -387,7 +387,13 @@ impl LabelWriter for VocWriter {
         }
         let filename = format!("{id}.{ext}");
         let xml = self
-            .xml(&filename, width, height, &objects)
+            .xml(
+                &filename,
+                width,
+                height,
+                chip.samples.unwrap_or(3),
+                &objects,
+            )
             .map_err(|e| io_err(&xml_path, e))?;
         out.put(&xml_path, xml).map_err(|e| io_err(&xml_path, e))?;
         let alias = format!("{DIR}/JPEGImages/{filename}");

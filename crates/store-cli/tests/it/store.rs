@@ -498,3 +498,20 @@ fn importing_what_was_exported_gives_the_project_back() {
         stderr(&o)
     );
 }
+
+#[test]
+fn voc_depth_is_each_chips_samples_per_pixel() {
+    // The fixture's a.png is RGB, b.png (stored as a GeoTIFF, same pixels)
+    // and t.tif are gray: the streamed store carries what each header said
+    // from the first pass to the writer.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("voc");
+    let o = store(&fixture("detection-basic"), &out, &["--format", "voc"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let depth = |id: &str| {
+        let xml = std::fs::read_to_string(out.join(format!("voc/Annotations/{id}.xml"))).unwrap();
+        let start = xml.find("<depth>").unwrap() + "<depth>".len();
+        xml[start..start + xml[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(["a", "b", "t"].map(depth), ["3", "1", "1"]);
+}
