@@ -346,3 +346,101 @@ fn reads_back_what_it_wrote() {
         }
     }
 }
+
+/// A 4×3 GIF with a 4-colour palette, index 2 transparent.
+fn gif_chip() -> Vec<u8> {
+    let palette = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30];
+    let mut bytes = Vec::new();
+    {
+        let mut enc = gif::Encoder::new(&mut bytes, 4, 3, &palette).unwrap();
+        let mut frame = gif::Frame::from_indexed_pixels(
+            4,
+            3,
+            vec![0, 1, 2, 3, 3, 2, 1, 0, 1, 1, 2, 2],
+            Some(2),
+        );
+        frame.palette = None;
+        enc.write_frame(&frame).unwrap();
+    }
+    bytes
+}
+
+/// Pillow's RGBA pixels of each file given, and Datumaro's YOLO import.
+const GIF_JUDGE: &str = r#"
+import json, os, sys, logging
+logging.disable(logging.WARNING)
+from PIL import Image
+from datumaro.components.annotation import AnnotationType
+from datumaro.components.dataset import Dataset
+root, gif, png = sys.argv[1:4]
+rgba = lambda p: [list(px) for px in Image.open(p).convert("RGBA").getdata()]
+ds = Dataset.import_from(root, "yolo")
+labels = ds.categories()[AnnotationType.label]
+items = {i.id: {"image": os.path.relpath(i.media.path, root),
+                "boxes": [[labels[a.label].name, [round(v, 2) + 0.0 for v in a.get_bbox()]] for a in i.annotations]}
+         for i in ds}
+print(json.dumps({"gif": rgba(gif), "png": rgba(png), "png_mode": Image.open(png).mode, "items": items}))
+"#;
+
+#[test]
+fn a_gif_chip_is_placed_as_a_png_of_the_same_pixels() {
+    let (mut p, _) = project();
+    let mut c = Chip::new("p", "chips/p.gif");
+    (c.width, c.height) = (Some(4), Some(3));
+    c.labels = vec![label(1, [1.0, 0.0, 3.0, 2.0], Value::Null)];
+    p.chips = vec![c];
+    let gif = gif_chip();
+    let mut out = MemoryOutput::default();
+    out.put("chips/p.gif", gif.clone()).unwrap();
+    let none = ChipGeoref {
+        source: GeorefSource::None,
+        transform: None,
+        epsg: None,
+    };
+    let mut w = YoloFormat.writer(&Project {
+        chips: Vec::new(),
+        ..p.clone()
+    });
+    w.write_chip(&p.chips[0], &none, &mut out).unwrap();
+    w.finish(&mut out).unwrap();
+    assert_eq!(w.notes(), [("chips converted to PNG", 1)]);
+    assert!(!out.0.contains_key("yolo/images/train/p.gif"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.0["yolo/train.txt"]),
+        "images/train/p.png\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (path, bytes) in &out.0 {
+        let f = dir.path().join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, bytes).unwrap();
+    }
+    let root = dir.path().join("yolo");
+    let seen = judge(
+        GIF_JUDGE,
+        &[
+            &root,
+            &dir.path().join("chips/p.gif"),
+            &root.join("images/train/p.png"),
+        ],
+    );
+    // Exactly the GIF's pixels, the transparent one included.
+    assert_eq!(seen["png"], seen["gif"]);
+    assert_eq!(seen["png"][2], json!([0, 0, 255, 0]));
+    assert_eq!(seen["png"][3], json!([10, 20, 30, 255]));
+    assert_eq!(seen["png_mode"], "P");
+    assert_eq!(
+        seen["items"],
+        json!({"train/p": {"image": "images/train/p.png", "boxes": [["car", [1.0, 0.0, 2.0, 2.0]]]}})
+    );
+    // Ultralytics' rules find the image and its label.
+    let loaders = judge(LOADERS, &[&root]);
+    assert_eq!(
+        loaders["ultralytics"]["splits"]["train"]["images/train/p.png"]["ok"],
+        true
+    );
+    // The YOLO reader gives the chip back with its PNG.
+    let back = YoloFormat.read(dir.path()).unwrap();
+    assert_eq!(back.chips[0].image, Path::new("images/train/p.png"));
+    assert_eq!(back.chips[0].labels.len(), 1);
+}

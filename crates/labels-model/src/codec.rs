@@ -136,6 +136,11 @@ pub trait Output {
     /// folder makes a hard link where it can, a copy otherwise; the bytes
     /// are never re-encoded.
     fn alias(&mut self, path: &str, existing: &str) -> io::Result<()>;
+
+    /// The bytes of the already-stored file `existing` (the image of the
+    /// chip being written, under `chips/`): for a format whose readers
+    /// cannot take the chip's file type and that places a re-encoded copy.
+    fn read(&mut self, existing: &str) -> io::Result<Vec<u8>>;
 }
 
 /// An [`Output`] that keeps every file in memory: for tests and small
@@ -163,6 +168,13 @@ impl Output for MemoryOutput {
         })?;
         self.0.insert(path.to_owned(), bytes);
         Ok(())
+    }
+
+    fn read(&mut self, existing: &str) -> io::Result<Vec<u8>> {
+        self.0
+            .get(existing)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no file {existing}")))
     }
 }
 
