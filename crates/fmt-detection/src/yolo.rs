@@ -110,6 +110,13 @@ impl LabelFormat for YoloFormat {
         FormatId::Yolo
     }
 
+    fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
+        match (&label.geometry, chip.width, chip.height) {
+            (Geometry::BBox(b), Some(w), Some(h)) => line(0, *b, w, h).is_none(),
+            _ => false,
+        }
+    }
+
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
         Box::new(YoloWriter::new(header))
     }
@@ -145,6 +152,8 @@ struct YoloWriter {
     bad_name: Option<(usize, String)>,
     /// Chips placed as PNG because Ultralytics cannot read their type.
     converted: usize,
+    /// Boxes left out: zero width or height at six decimals.
+    left_out: usize,
 }
 
 impl YoloWriter {
@@ -163,6 +172,7 @@ impl YoloWriter {
             manifest: header.manifest_path.clone(),
             bad_name,
             converted: 0,
+            left_out: 0,
         }
     }
 
@@ -203,8 +213,10 @@ impl YoloWriter {
     }
 }
 
-/// One label line for a box on a `w` × `h` chip.
-fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> String {
+/// One label line for a box on a `w` × `h` chip, or `None` when its width
+/// or height is `0.000000` at the six decimals written: Ultralytics and
+/// torchvision reject such a box, so the writer leaves it out.
+fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> Option<String> {
     let (w, h) = (f64::from(w), f64::from(h));
     let (x0, x1) = (x0.clamp(0.0, w), x1.clamp(0.0, w));
     let (y0, y1) = (y0.clamp(0.0, h), y1.clamp(0.0, h));
@@ -216,7 +228,11 @@ fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> String {
         (y1 - y0) / h,
     ]
     .map(|v| v.clamp(0.0, 1.0) + 0.0);
-    format!("{class} {cx:.6} {cy:.6} {bw:.6} {bh:.6}\n")
+    let (bw, bh) = (format!("{bw:.6}"), format!("{bh:.6}"));
+    if bw == "0.000000" || bh == "0.000000" {
+        return None;
+    }
+    Some(format!("{class} {cx:.6} {cy:.6} {bw} {bh}\n"))
 }
 
 /// The suffix under which Ultralytics reads a chip stored with extension
@@ -328,7 +344,10 @@ impl LabelWriter for YoloWriter {
                     format!("no class has id {}", label.class_id),
                 )
             })?;
-            text += &line(class, b, w, h);
+            match line(class, b, w, h) {
+                Some(l) => text += &l,
+                None => self.left_out += 1,
+            }
         }
         let stored = chip.image.to_string_lossy().replace('\\', "/");
         let ext = chip
@@ -368,7 +387,10 @@ impl LabelWriter for YoloWriter {
     }
 
     fn notes(&self) -> Vec<(&'static str, usize)> {
-        vec![("chips converted to PNG", self.converted)]
+        vec![
+            ("chips converted to PNG", self.converted),
+            ("labels left out: zero width or height", self.left_out),
+        ]
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
@@ -1056,13 +1078,11 @@ mod tests {
     #[test]
     fn lines_are_clamped_and_never_negative_zero() {
         assert_eq!(
-            line(0, [-0.0, -1.0, 40.0, 8.0], 32, 8),
+            line(0, [-0.0, -1.0, 40.0, 8.0], 32, 8).unwrap(),
             "0 0.500000 0.500000 1.000000 1.000000\n"
         );
-        assert_eq!(
-            line(3, [0.0, 0.0, 1e-9, 1e-9], 10, 10),
-            "3 0.000000 0.000000 0.000000 0.000000\n"
-        );
+        // Zero wide at six decimals: left out.
+        assert_eq!(line(3, [0.0, 0.0, 1e-9, 1e-9], 10, 10), None);
     }
 
     #[test]

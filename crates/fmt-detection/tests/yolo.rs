@@ -137,8 +137,12 @@ fn project() -> (Project, Vec<(&'static str, Vec<u8>)>) {
     (project, bytes)
 }
 
-/// Stores `project` in YOLO into a new folder, as the pipeline would.
-fn store(project: &Project, chips: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+/// Writes `project` in YOLO, as the pipeline would, over a store holding
+/// `chips`; gives the files and the writer's notes.
+fn write(
+    project: &Project,
+    chips: &[(&str, Vec<u8>)],
+) -> (MemoryOutput, Vec<(&'static str, usize)>) {
     let mut out = MemoryOutput::default();
     for (path, bytes) in chips {
         out.put(path, bytes.clone()).unwrap();
@@ -157,13 +161,23 @@ fn store(project: &Project, chips: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
         w.write_chip(c, &none, &mut out).unwrap();
     }
     w.finish(&mut out).unwrap();
+    (out, w.notes())
+}
+
+/// The files of `out` in a new folder.
+fn to_dir(out: &MemoryOutput) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for (path, bytes) in out.0 {
+    for (path, bytes) in &out.0 {
         let f = dir.path().join(path);
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, bytes).unwrap();
     }
     dir
+}
+
+/// Stores `project` in YOLO into a new folder, as the pipeline would.
+fn store(project: &Project, chips: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+    to_dir(&write(project, chips).0)
 }
 
 /// Datumaro on three copies of the folder: as written; without the
@@ -390,31 +404,20 @@ fn a_gif_chip_is_placed_as_a_png_of_the_same_pixels() {
     c.labels = vec![label(1, [1.0, 0.0, 3.0, 2.0], Value::Null)];
     p.chips = vec![c];
     let gif = gif_chip();
-    let mut out = MemoryOutput::default();
-    out.put("chips/p.gif", gif.clone()).unwrap();
-    let none = ChipGeoref {
-        source: GeorefSource::None,
-        transform: None,
-        epsg: None,
-    };
-    let mut w = YoloFormat.writer(&Project {
-        chips: Vec::new(),
-        ..p.clone()
-    });
-    w.write_chip(&p.chips[0], &none, &mut out).unwrap();
-    w.finish(&mut out).unwrap();
-    assert_eq!(w.notes(), [("chips converted to PNG", 1)]);
+    let (out, notes) = write(&p, &[("chips/p.gif", gif)]);
+    assert_eq!(
+        notes,
+        [
+            ("chips converted to PNG", 1),
+            ("labels left out: zero width or height", 0)
+        ]
+    );
     assert!(!out.0.contains_key("yolo/images/train/p.gif"));
     assert_eq!(
         String::from_utf8_lossy(&out.0["yolo/train.txt"]),
         "images/train/p.png\n"
     );
-    let dir = tempfile::tempdir().unwrap();
-    for (path, bytes) in &out.0 {
-        let f = dir.path().join(path);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, bytes).unwrap();
-    }
+    let dir = to_dir(&out);
     let root = dir.path().join("yolo");
     let seen = judge(
         GIF_JUDGE,
@@ -443,4 +446,20 @@ fn a_gif_chip_is_placed_as_a_png_of_the_same_pixels() {
     let back = YoloFormat.read(dir.path()).unwrap();
     assert_eq!(back.chips[0].image, Path::new("images/train/p.png"));
     assert_eq!(back.chips[0].labels.len(), 1);
+}
+
+#[test]
+fn a_box_zero_wide_at_six_decimals_is_left_out() {
+    // 1e-6 px on a 32 px chip: w = 0.000000 as written, which Ultralytics
+    // and torchvision reject. Left out, counted; the rest as usual.
+    let (mut project, chips) = project();
+    project.chips[0]
+        .labels
+        .push(label(1, [20.0, 10.0, 20.000_001, 20.0], Value::Null));
+    let (out, notes) = write(&project, &chips);
+    assert_eq!(notes[1], ("labels left out: zero width or height", 1));
+    assert!(YoloFormat.leaves_out(&project.chips[0], &project.chips[0].labels[3]));
+    let dir = to_dir(&out);
+    let got = judge(DATUMARO, &[&dir.path().join("yolo")]);
+    assert_eq!(got["as_written"]["items"], items("train/"));
 }

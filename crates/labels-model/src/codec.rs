@@ -11,7 +11,7 @@ use std::io;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::model::{Attributes, Chip, LabelingType, Project};
+use crate::model::{Attributes, Chip, Label, LabelingType, Project};
 use crate::resolve::ChipGeoref;
 
 /// Every label format of SPEC §3, whether or not this build implements it.
@@ -252,6 +252,15 @@ pub trait LabelFormat {
     /// [`Fidelity::pixel_tolerance`].
     fn geometry_survives_as_mask(&self, labeling_type: LabelingType) -> bool {
         let _ = labeling_type;
+        false
+    }
+
+    /// Whether this format's writer leaves `label` of the resolved `chip`
+    /// out (counted in [`LabelWriter::notes`]) because the format would
+    /// write it with zero width or height, which trainers reject. None by
+    /// default.
+    fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
+        let _ = (chip, label);
         false
     }
 

@@ -68,8 +68,11 @@
 //! y1]`; VOC's are the first and last pixel a box covers, counted from 1.
 //! Written: `xmin = round(x0) + 1`, `ymin = round(y0) + 1`, `xmax =
 //! round(x1)`, `ymax = round(y1)` (halves round up), after clamping to the
-//! chip, so `1 <= xmin <= xmax <= width`. A box thinner than a pixel that
-//! would round to no pixel at all becomes the one pixel holding its centre.
+//! chip, so `1 <= xmin <= xmax <= width`. A box that comes out with `xmin
+//! == xmax` or `ymin == ymax` (one pixel wide or high, or thinner) is left
+//! out and counted in the store summary (`labels left out: zero width or
+//! height`): torchvision and others taking `xmax - xmin` as the width
+//! reject it as zero wide.
 //! Read: `[xmin - 1, ymin - 1, xmax, ymax]` (detectron2's convention, and
 //! Datumaro's `coordinate_mode="voc-one-based"`), clamped to the image size
 //! when `<size>` gives it. Integer-aligned boxes are exact both ways:
@@ -162,7 +165,15 @@ impl LabelFormat for VocFormat {
         Box::new(VocWriter {
             name: header.name.clone(),
             classes: ClassTable::new(header),
+            left_out: 0,
         })
+    }
+
+    fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
+        match (&label.geometry, chip.width, chip.height) {
+            (Geometry::BBox(b), Some(w), Some(h)) => voc_box(*b, w, h).is_none(),
+            _ => false,
+        }
     }
 
     fn read(&self, root: &Path) -> Result<Project> {
@@ -209,6 +220,8 @@ impl LabelFormat for VocFormat {
 struct VocWriter {
     name: String,
     classes: ClassTable,
+    /// Boxes left out: one pixel or less wide or high (`xmin == xmax`).
+    left_out: usize,
 }
 
 /// One `<object>` as written.
@@ -234,6 +247,16 @@ fn edges_to_voc(lo: f64, hi: f64, size: u32) -> (i64, i64) {
     }
     let centre = ((lo + hi) / 2.0).floor().clamp(0.0, (s - 1.0).max(0.0)) as i64;
     (centre + 1, centre + 1)
+}
+
+/// A box as VOC writes it on a `width` × `height` chip, or `None` when
+/// it comes out with `xmin == xmax` or `ymin == ymax`: the zero width or
+/// height torchvision and others reject (those taking `xmax - xmin`), so
+/// the writer leaves it out.
+pub(crate) fn voc_box([x0, y0, x1, y1]: [f64; 4], width: u32, height: u32) -> Option<[i64; 4]> {
+    let (xmin, xmax) = edges_to_voc(x0, x1, width);
+    let (ymin, ymax) = edges_to_voc(y0, y1, height);
+    (xmin < xmax && ymin < ymax).then_some([xmin, ymin, xmax, ymax])
 }
 
 /// Whether XML 1.0 can carry `c` in text.
@@ -374,8 +397,10 @@ impl LabelWriter for VocWriter {
                     ));
                 }
             };
-            let (xmin, xmax) = edges_to_voc(x0, x1, width);
-            let (ymin, ymax) = edges_to_voc(y0, y1, height);
+            let Some([xmin, ymin, xmax, ymax]) = voc_box([x0, y0, x1, y1], width, height) else {
+                self.left_out += 1;
+                continue;
+            };
             objects.push(Object {
                 name,
                 pose,
@@ -400,6 +425,10 @@ impl LabelWriter for VocWriter {
         out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
         out.append(TRAIN_LIST, format!("{id}\n").as_bytes())
             .map_err(|e| io_err(TRAIN_LIST, e))
+    }
+
+    fn notes(&self) -> Vec<(&'static str, usize)> {
+        vec![("labels left out: zero width or height", self.left_out)]
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
