@@ -106,8 +106,13 @@ pub(crate) fn ensure_tools() -> anyhow::Result<()> {
     apt(&install)
 }
 
-/// The Python packages the tests use as outside judges.
-const PYTHON_PACKAGES: &[&str] = &["pycocotools", "datumaro"];
+/// The Python packages the tests use as outside judges: (pip name, module
+/// imported). Pillow decodes chips (the YOLO GIF-to-PNG test).
+const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("pycocotools", "pycocotools"),
+    ("datumaro", "datumaro"),
+    ("pillow", "PIL"),
+];
 
 /// A Python virtual environment under `target/py` with the judges
 /// installed; returns its interpreter, which tests find through
@@ -115,7 +120,12 @@ const PYTHON_PACKAGES: &[&str] = &["pycocotools", "datumaro"];
 pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<std::path::PathBuf> {
     let venv = root.join("target/py");
     let python = venv.join("bin/python");
-    let imports = PYTHON_PACKAGES.join(", ");
+    let imports = PYTHON_PACKAGES
+        .iter()
+        .map(|(_, module)| *module)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pip_names: Vec<&str> = PYTHON_PACKAGES.iter().map(|(name, _)| *name).collect();
     let ready = Command::new(&python)
         .args(["-c", &format!("import {imports}")])
         .output()
@@ -132,7 +142,7 @@ pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<std::path::PathBuf> {
             .context("running python3 -m venv (install Python 3 with venv)")?;
         ensure!(status.success(), "python3 -m venv failed");
     }
-    println!("xtask: pip install {}", PYTHON_PACKAGES.join(" "));
+    println!("xtask: pip install {}", pip_names.join(" "));
     let status = Command::new(&python)
         .args([
             "-m",
@@ -141,13 +151,13 @@ pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<std::path::PathBuf> {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .args(PYTHON_PACKAGES)
+        .args(&pip_names)
         .status()
         .context("running pip")?;
     ensure!(
         status.success(),
         "pip install {} failed",
-        PYTHON_PACKAGES.join(" ")
+        pip_names.join(" ")
     );
     Ok(python)
 }

@@ -8,10 +8,18 @@
 //! yolo/obj.names                    Darknet: one class name per line, line = class index
 //! yolo/obj.data                     Darknet: classes, train = train.txt, names, backup
 //! yolo/train.txt                    Darknet: one image path per line (relative to yolo/)
-//! yolo/images/train/<id>.<ext>      every stored chip, placed again (an alias)
+//! yolo/images/train/<id>.<ext>      every stored chip, placed again (an alias);
+//!                                   a GIF as <id>.png (see below)
 //! yolo/labels/train/<id>.txt        its labels, where Ultralytics looks (`/images/` -> `/labels/`)
 //! yolo/images/train/<id>.txt        the same labels beside the image, where Darknet looks
 //! ```
+//!
+//! Ultralytics reads only images whose suffix is in its `IMG_FORMATS`
+//! (bmp, dng, jpeg, jpg, mpo, png, tif, tiff, webp, pfm, heic) and skips the
+//! others: a GIF chip is placed as `<id>.png`, a palette PNG of its first
+//! frame's pixels (palette and transparent index kept), and counted in the
+//! store summary (`chips converted to PNG`); a `.jpe` chip is placed as
+//! `<id>.jpg`, same bytes. Label files are named by chip id, so they pair.
 //!
 //! Ultralytics finds a label by replacing the last `/images/` of the image
 //! path by `/labels/`; Darknet (AlexeyAB, and its current fork) takes the
@@ -102,6 +110,13 @@ impl LabelFormat for YoloFormat {
         FormatId::Yolo
     }
 
+    fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
+        match (&label.geometry, chip.width, chip.height) {
+            (Geometry::BBox(b), Some(w), Some(h)) => line(0, *b, w, h).is_none(),
+            _ => false,
+        }
+    }
+
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
         Box::new(YoloWriter::new(header))
     }
@@ -135,6 +150,10 @@ struct YoloWriter {
     manifest: PathBuf,
     /// A class (position in the project, name) that obj.names cannot hold.
     bad_name: Option<(usize, String)>,
+    /// Chips placed as PNG because Ultralytics cannot read their type.
+    converted: usize,
+    /// Boxes left out: zero width or height at six decimals.
+    left_out: usize,
 }
 
 impl YoloWriter {
@@ -152,6 +171,8 @@ impl YoloWriter {
             index: sorted.iter().enumerate().map(|(i, c)| (c.id, i)).collect(),
             manifest: header.manifest_path.clone(),
             bad_name,
+            converted: 0,
+            left_out: 0,
         }
     }
 
@@ -192,8 +213,10 @@ impl YoloWriter {
     }
 }
 
-/// One label line for a box on a `w` × `h` chip.
-fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> String {
+/// One label line for a box on a `w` × `h` chip, or `None` when its width
+/// or height is `0.000000` at the six decimals written: Ultralytics and
+/// torchvision reject such a box, so the writer leaves it out.
+fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> Option<String> {
     let (w, h) = (f64::from(w), f64::from(h));
     let (x0, x1) = (x0.clamp(0.0, w), x1.clamp(0.0, w));
     let (y0, y1) = (y0.clamp(0.0, h), y1.clamp(0.0, h));
@@ -205,7 +228,79 @@ fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> String {
         (y1 - y0) / h,
     ]
     .map(|v| v.clamp(0.0, 1.0) + 0.0);
-    format!("{class} {cx:.6} {cy:.6} {bw:.6} {bh:.6}\n")
+    let (bw, bh) = (format!("{bw:.6}"), format!("{bh:.6}"));
+    if bw == "0.000000" || bh == "0.000000" {
+        return None;
+    }
+    Some(format!("{class} {cx:.6} {cy:.6} {bw} {bh}\n"))
+}
+
+/// The suffix under which Ultralytics reads a chip stored with extension
+/// `ext` (lower case), or `None` when it reads none (GIF). Ultralytics'
+/// `IMG_FORMATS` is bmp, dng, jpeg, jpg, mpo, png, tif, tiff, webp, pfm,
+/// heic; a `.jpe` JPEG is placed as `.jpg` (same bytes).
+fn ultralytics_suffix(ext: &str) -> Option<&str> {
+    match ext {
+        "jpe" => Some("jpg"),
+        "bmp" | "jpeg" | "jpg" | "png" | "tif" | "tiff" => Some(ext),
+        _ => None,
+    }
+}
+
+/// The first frame of a GIF as a palette PNG of the same pixels: the
+/// frame's (or the global) palette as `PLTE`, its transparent index as
+/// `tRNS`. Pixels of the logical screen outside the first frame take the
+/// transparent index, else the background colour. Decoded by the `gif`
+/// crate, encoded by the `png` crate.
+fn gif_to_png(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("cannot convert the GIF chip to PNG: {e}");
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::Indexed);
+    let mut dec = opts.read_info(bytes).map_err(|e| bad(&e))?;
+    let (w, h) = (usize::from(dec.width()), usize::from(dec.height()));
+    let bg = dec.bg_color().unwrap_or(0);
+    let global = dec.global_palette().map(<[u8]>::to_vec);
+    let frame = dec
+        .read_next_frame()
+        .map_err(|e| bad(&e))?
+        .ok_or_else(|| bad(&"it has no frame"))?;
+    let mut palette = frame
+        .palette
+        .clone()
+        .or(global)
+        .ok_or_else(|| bad(&"it has no palette"))?;
+    let fill = frame.transparent.unwrap_or(u8::try_from(bg).unwrap_or(0));
+    let mut pixels = vec![fill; w * h];
+    let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
+    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+    for y in 0..fh.min(h.saturating_sub(top)) {
+        let n = fw.min(w.saturating_sub(left));
+        let row = &frame.buffer[y * fw..y * fw + n];
+        pixels[(top + y) * w + left..(top + y) * w + left + n].copy_from_slice(row);
+    }
+    // Every index used has a palette entry (black past a short palette).
+    let used = usize::from(pixels.iter().copied().max().unwrap_or(0)) + 1;
+    if palette.len() < used * 3 {
+        palette.resize(used * 3, 0);
+    }
+    let mut png_bytes = Vec::new();
+    let (pw, ph) = (
+        u32::try_from(w).map_err(|e| bad(&e))?,
+        u32::try_from(h).map_err(|e| bad(&e))?,
+    );
+    let mut enc = png::Encoder::new(&mut png_bytes, pw, ph);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(palette);
+    if let Some(t) = frame.transparent {
+        let mut trns = vec![255u8; usize::from(t) + 1];
+        trns[usize::from(t)] = 0;
+        enc.set_trns(trns);
+    }
+    let mut writer = enc.write_header().map_err(|e| bad(&e))?;
+    writer.write_image_data(&pixels).map_err(|e| bad(&e))?;
+    writer.finish().map_err(|e| bad(&e))?;
+    Ok(png_bytes)
 }
 
 fn io_at(path: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -249,15 +344,36 @@ impl LabelWriter for YoloWriter {
                     format!("no class has id {}", label.class_id),
                 )
             })?;
-            text += &line(class, b, w, h);
+            match line(class, b, w, h) {
+                Some(l) => text += &l,
+                None => self.left_out += 1,
+            }
         }
         let stored = chip.image.to_string_lossy().replace('\\', "/");
-        let image_name = match chip.image.extension() {
-            Some(ext) => format!("{}.{}", chip.id, ext.to_string_lossy()),
-            None => chip.id.clone(),
+        let ext = chip
+            .image
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let image_name = match ultralytics_suffix(&ext) {
+            Some(suffix) => {
+                let name = format!("{}.{suffix}", chip.id);
+                let image = format!("{IMAGE_DIR}/{name}");
+                out.alias(&image, &stored).map_err(io_at(image))?;
+                name
+            }
+            None => {
+                // A GIF: placed as a PNG of the same pixels.
+                let name = format!("{}.png", chip.id);
+                let image = format!("{IMAGE_DIR}/{name}");
+                let gif = out.read(&stored).map_err(io_at(stored.clone()))?;
+                let png = gif_to_png(&gif)
+                    .map_err(|m| Error::invalid(&chip.image, Some(&chip.id), "image", m))?;
+                out.put(&image, png).map_err(io_at(image))?;
+                self.converted += 1;
+                name
+            }
         };
-        let image = format!("{IMAGE_DIR}/{image_name}");
-        out.alias(&image, &stored).map_err(io_at(image))?;
         let ultralytics = format!("{LABEL_DIR}/{}.txt", chip.id);
         out.put(&ultralytics, text.into_bytes())
             .map_err(io_at(ultralytics.clone()))?;
@@ -268,6 +384,13 @@ impl LabelWriter for YoloWriter {
             format!("images/train/{image_name}\n").as_bytes(),
         )
         .map_err(io_at(TRAIN_LIST.into()))
+    }
+
+    fn notes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("chips converted to PNG", self.converted),
+            ("labels left out: zero width or height", self.left_out),
+        ]
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
@@ -955,13 +1078,11 @@ mod tests {
     #[test]
     fn lines_are_clamped_and_never_negative_zero() {
         assert_eq!(
-            line(0, [-0.0, -1.0, 40.0, 8.0], 32, 8),
+            line(0, [-0.0, -1.0, 40.0, 8.0], 32, 8).unwrap(),
             "0 0.500000 0.500000 1.000000 1.000000\n"
         );
-        assert_eq!(
-            line(3, [0.0, 0.0, 1e-9, 1e-9], 10, 10),
-            "3 0.000000 0.000000 0.000000 0.000000\n"
-        );
+        // Zero wide at six decimals: left out.
+        assert_eq!(line(3, [0.0, 0.0, 1e-9, 1e-9], 10, 10), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn expected_items(type_a: bool) -> serde_json::Value {
     let mut r1_c1 =
         vec![json!({"label": "car", "box": [1.0, 0.0, 15.0, 9.0], "attributes": plain})];
     if type_a {
-        r1_c1.push(json!({"label": "type:A", "box": [1.0, 1.0, 2.0, 2.0], "attributes": plain}));
+        r1_c1.push(json!({"label": "type:A", "box": [1.0, 1.0, 3.0, 3.0], "attributes": plain}));
     }
     json!([
         {"id": "r0_c1", "subset": "train", "image": "JPEGImages/r0_c1.png", "size": [32, 32],
@@ -190,4 +190,58 @@ fn datumaro_zero_based_export_reads_one_pixel_up_left() {
     let l = &back.chips[0].labels;
     assert_eq!(l[0].geometry, Geometry::BBox([0.0, 0.0, 32.0, 32.0]));
     assert_eq!(l[1].geometry, Geometry::BBox([1.0, 1.0, 10.0, 13.0]));
+}
+
+#[test]
+fn depth_is_the_chips_samples_per_pixel() {
+    // Samples per pixel as resolve reads them from the headers: a gray
+    // PNG, an RGBA PNG, a palette image, and a chip whose header did not
+    // say (VOC's usual 3).
+    let (mut p, files) = project(false);
+    for (chip, samples) in p.chips.iter_mut().zip([Some(1), Some(4), Some(3), None]) {
+        chip.samples = samples;
+    }
+    let dir = store(&VocFormat, &p, &files);
+    let voc = dir.path().join("voc");
+    let depth = |id: &str| {
+        let xml = std::fs::read_to_string(voc.join(format!("Annotations/{id}.xml"))).unwrap();
+        let start = xml.find("<depth>").unwrap() + "<depth>".len();
+        xml[start..start + xml[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(
+        ["r0_c1", "r0_c2", "r1_c1", "r1_c2"].map(depth),
+        ["1", "4", "3", "3"]
+    );
+    assert_eq!(one_based_items(&voc), expected_items(false));
+}
+
+#[test]
+fn a_box_one_pixel_or_less_wide_is_left_out() {
+    // 0.2 px wide: VOC's integer pixels would give xmin == xmax, a zero
+    // width to torchvision. Left out (VocFormat::leaves_out says so, the
+    // conformance suite uses it); Datumaro sees the other boxes only.
+    let (mut p, files) = project(false);
+    p.chips[0].labels.push(labels_model::Label {
+        class_id: 2,
+        geometry: labels_model::Geometry::BBox([10.0, 10.0, 10.2, 20.0]),
+        attributes: Default::default(),
+    });
+    assert!(VocFormat.leaves_out(&p.chips[0], &p.chips[0].labels[3]));
+    assert!(!VocFormat.leaves_out(&p.chips[0], &p.chips[0].labels[0]));
+    let dir = store(&VocFormat, &p, &files);
+    let voc = dir.path().join("voc");
+    let xml = std::fs::read_to_string(voc.join("Annotations/r0_c1.xml")).unwrap();
+    assert_eq!(xml.matches("<object>").count(), 3);
+    assert_eq!(one_based_items(&voc), expected_items(false));
+}
+
+/// What Datumaro imports from `voc` (VOC detection, one-based).
+fn one_based_items(voc: &std::path::Path) -> serde_json::Value {
+    let seen = datumaro(
+        "voc_detection",
+        voc,
+        json!({"coordinate_mode": "voc-one-based"}),
+        None,
+    );
+    seen["items"].clone()
 }

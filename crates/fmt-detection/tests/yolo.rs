@@ -137,8 +137,12 @@ fn project() -> (Project, Vec<(&'static str, Vec<u8>)>) {
     (project, bytes)
 }
 
-/// Stores `project` in YOLO into a new folder, as the pipeline would.
-fn store(project: &Project, chips: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+/// Writes `project` in YOLO, as the pipeline would, over a store holding
+/// `chips`; gives the files and the writer's notes.
+fn write(
+    project: &Project,
+    chips: &[(&str, Vec<u8>)],
+) -> (MemoryOutput, Vec<(&'static str, usize)>) {
     let mut out = MemoryOutput::default();
     for (path, bytes) in chips {
         out.put(path, bytes.clone()).unwrap();
@@ -157,13 +161,23 @@ fn store(project: &Project, chips: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
         w.write_chip(c, &none, &mut out).unwrap();
     }
     w.finish(&mut out).unwrap();
+    (out, w.notes())
+}
+
+/// The files of `out` in a new folder.
+fn to_dir(out: &MemoryOutput) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for (path, bytes) in out.0 {
+    for (path, bytes) in &out.0 {
         let f = dir.path().join(path);
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, bytes).unwrap();
     }
     dir
+}
+
+/// Stores `project` in YOLO into a new folder, as the pipeline would.
+fn store(project: &Project, chips: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+    to_dir(&write(project, chips).0)
 }
 
 /// Datumaro on three copies of the folder: as written; without the
@@ -345,4 +359,107 @@ fn reads_back_what_it_wrote() {
             );
         }
     }
+}
+
+/// A 4×3 GIF with a 4-colour palette, index 2 transparent.
+fn gif_chip() -> Vec<u8> {
+    let palette = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30];
+    let mut bytes = Vec::new();
+    {
+        let mut enc = gif::Encoder::new(&mut bytes, 4, 3, &palette).unwrap();
+        let mut frame = gif::Frame::from_indexed_pixels(
+            4,
+            3,
+            vec![0, 1, 2, 3, 3, 2, 1, 0, 1, 1, 2, 2],
+            Some(2),
+        );
+        frame.palette = None;
+        enc.write_frame(&frame).unwrap();
+    }
+    bytes
+}
+
+/// Pillow's RGBA pixels of each file given, and Datumaro's YOLO import.
+const GIF_JUDGE: &str = r#"
+import json, os, sys, logging
+logging.disable(logging.WARNING)
+from PIL import Image
+from datumaro.components.annotation import AnnotationType
+from datumaro.components.dataset import Dataset
+root, gif, png = sys.argv[1:4]
+rgba = lambda p: [list(px) for px in Image.open(p).convert("RGBA").getdata()]
+ds = Dataset.import_from(root, "yolo")
+labels = ds.categories()[AnnotationType.label]
+items = {i.id: {"image": os.path.relpath(i.media.path, root),
+                "boxes": [[labels[a.label].name, [round(v, 2) + 0.0 for v in a.get_bbox()]] for a in i.annotations]}
+         for i in ds}
+print(json.dumps({"gif": rgba(gif), "png": rgba(png), "png_mode": Image.open(png).mode, "items": items}))
+"#;
+
+#[test]
+fn a_gif_chip_is_placed_as_a_png_of_the_same_pixels() {
+    let (mut p, _) = project();
+    let mut c = Chip::new("p", "chips/p.gif");
+    (c.width, c.height) = (Some(4), Some(3));
+    c.labels = vec![label(1, [1.0, 0.0, 3.0, 2.0], Value::Null)];
+    p.chips = vec![c];
+    let gif = gif_chip();
+    let (out, notes) = write(&p, &[("chips/p.gif", gif)]);
+    assert_eq!(
+        notes,
+        [
+            ("chips converted to PNG", 1),
+            ("labels left out: zero width or height", 0)
+        ]
+    );
+    assert!(!out.0.contains_key("yolo/images/train/p.gif"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.0["yolo/train.txt"]),
+        "images/train/p.png\n"
+    );
+    let dir = to_dir(&out);
+    let root = dir.path().join("yolo");
+    let seen = judge(
+        GIF_JUDGE,
+        &[
+            &root,
+            &dir.path().join("chips/p.gif"),
+            &root.join("images/train/p.png"),
+        ],
+    );
+    // Exactly the GIF's pixels, the transparent one included.
+    assert_eq!(seen["png"], seen["gif"]);
+    assert_eq!(seen["png"][2], json!([0, 0, 255, 0]));
+    assert_eq!(seen["png"][3], json!([10, 20, 30, 255]));
+    assert_eq!(seen["png_mode"], "P");
+    assert_eq!(
+        seen["items"],
+        json!({"train/p": {"image": "images/train/p.png", "boxes": [["car", [1.0, 0.0, 2.0, 2.0]]]}})
+    );
+    // Ultralytics' rules find the image and its label.
+    let loaders = judge(LOADERS, &[&root]);
+    assert_eq!(
+        loaders["ultralytics"]["splits"]["train"]["images/train/p.png"]["ok"],
+        true
+    );
+    // The YOLO reader gives the chip back with its PNG.
+    let back = YoloFormat.read(dir.path()).unwrap();
+    assert_eq!(back.chips[0].image, Path::new("images/train/p.png"));
+    assert_eq!(back.chips[0].labels.len(), 1);
+}
+
+#[test]
+fn a_box_zero_wide_at_six_decimals_is_left_out() {
+    // 1e-6 px on a 32 px chip: w = 0.000000 as written, which Ultralytics
+    // and torchvision reject. Left out, counted; the rest as usual.
+    let (mut project, chips) = project();
+    project.chips[0]
+        .labels
+        .push(label(1, [20.0, 10.0, 20.000_001, 20.0], Value::Null));
+    let (out, notes) = write(&project, &chips);
+    assert_eq!(notes[1], ("labels left out: zero width or height", 1));
+    assert!(YoloFormat.leaves_out(&project.chips[0], &project.chips[0].labels[3]));
+    let dir = to_dir(&out);
+    let got = judge(DATUMARO, &[&dir.path().join("yolo")]);
+    assert_eq!(got["as_written"]["items"], items("train/"));
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::model::{Attributes, Chip, LabelingType, Project};
+use crate::model::{Attributes, Chip, Label, LabelingType, Project};
 use crate::resolve::ChipGeoref;
 
 /// Every label format of SPEC §3, whether or not this build implements it.
@@ -136,6 +136,11 @@ pub trait Output {
     /// folder makes a hard link where it can, a copy otherwise; the bytes
     /// are never re-encoded.
     fn alias(&mut self, path: &str, existing: &str) -> io::Result<()>;
+
+    /// The bytes of the already-stored file `existing` (the image of the
+    /// chip being written, under `chips/`): for a format whose readers
+    /// cannot take the chip's file type and that places a re-encoded copy.
+    fn read(&mut self, existing: &str) -> io::Result<Vec<u8>>;
 }
 
 /// An [`Output`] that keeps every file in memory: for tests and small
@@ -163,6 +168,13 @@ impl Output for MemoryOutput {
         })?;
         self.0.insert(path.to_owned(), bytes);
         Ok(())
+    }
+
+    fn read(&mut self, existing: &str) -> io::Result<Vec<u8>> {
+        self.0
+            .get(existing)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no file {existing}")))
     }
 }
 
@@ -240,6 +252,15 @@ pub trait LabelFormat {
     /// [`Fidelity::pixel_tolerance`].
     fn geometry_survives_as_mask(&self, labeling_type: LabelingType) -> bool {
         let _ = labeling_type;
+        false
+    }
+
+    /// Whether this format's writer leaves `label` of the resolved `chip`
+    /// out (counted in [`LabelWriter::notes`]) because the format would
+    /// write it with zero width or height, which trainers reject. None by
+    /// default.
+    fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
+        let _ = (chip, label);
         false
     }
 

@@ -93,6 +93,9 @@ pub(crate) struct Header {
     pub(crate) kind: ImageKind,
     pub(crate) width: u32,
     pub(crate) height: u32,
+    /// Samples per pixel (1 gray, 2 gray + alpha, 3 RGB or palette, 4 with
+    /// alpha), when the header says so readably.
+    pub(crate) samples: Option<u8>,
 }
 
 /// Reads the header of the image at `path`, checking that its content is
@@ -156,6 +159,7 @@ pub(crate) fn probe_file(
         kind: by_ext,
         width: u32::try_from(width).map_err(too_big)?,
         height: u32::try_from(height).map_err(too_big)?,
+        samples: samples_per_pixel(&file, &head[..n], by_ext),
     };
     Ok((header, file))
 }
@@ -220,6 +224,67 @@ fn bmp_size(head: &[u8]) -> Result<(u64, u64), String> {
         return Err(format!("corrupt BMP image: its header says width {w}"));
     }
     Ok((w.unsigned_abs().into(), h.unsigned_abs().into()))
+}
+
+/// The samples per pixel the header of a `kind` image declares (`file`,
+/// whose first bytes are `head`): 1 gray, 2 gray with alpha, 3 RGB or
+/// palette (a palette entry is RGB), 4 with alpha (or CMYK). Only headers
+/// are read, by the decoders' own header parsers (`png`, `zune-jpeg`,
+/// `tiff`), from the same open file; `None` when unreadable.
+fn samples_per_pixel(file: &std::fs::File, head: &[u8], kind: ImageKind) -> Option<u8> {
+    use std::io::Seek;
+    let reader = || {
+        let mut f = file;
+        f.rewind().ok()?;
+        Some(std::io::BufReader::new(f))
+    };
+    match kind {
+        ImageKind::Png => {
+            let info = png::Decoder::new(reader()?).read_info().ok()?;
+            Some(match info.info().color_type {
+                png::ColorType::Grayscale => 1,
+                png::ColorType::GrayscaleAlpha => 2,
+                png::ColorType::Rgb | png::ColorType::Indexed => 3,
+                png::ColorType::Rgba => 4,
+            })
+        }
+        ImageKind::Jpeg => {
+            let mut dec = zune_jpeg::JpegDecoder::new(reader()?);
+            dec.decode_headers().ok()?;
+            Some(dec.info()?.components)
+        }
+        ImageKind::Tiff => {
+            let mut dec = tiff::decoder::Decoder::new(reader()?).ok()?;
+            match dec.find_tag(tiff::tags::Tag::SamplesPerPixel).ok()? {
+                // TIFF 6.0: SamplesPerPixel defaults to 1.
+                None => Some(1),
+                Some(v) => u8::try_from(v.into_u32().ok()?).ok(),
+            }
+        }
+        // GIF pixels are palette entries: RGB.
+        ImageKind::Gif => Some(3),
+        ImageKind::Bmp => bmp_samples(head),
+    }
+}
+
+/// A BMP's samples per pixel from its first bytes: 4 for 32 bits per pixel
+/// with an alpha mask (a BITMAPV4HEADER or later with a non-zero alpha
+/// mask), else 3 (palette and 16/24/32-bit RGB). No crate in the workspace
+/// reads BMP headers.
+fn bmp_samples(head: &[u8]) -> Option<u8> {
+    let u16_at = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    if head.len() < 30 {
+        return None;
+    }
+    let header_size = u32_at(14);
+    let bits = u16_at(28);
+    let alpha_mask = if header_size >= 56 && head.len() >= 58 {
+        u32_at(54)
+    } else {
+        0
+    };
+    Some(if bits == 32 && alpha_mask != 0 { 4 } else { 3 })
 }
 
 fn open(path: &Path) -> Result<std::fs::File, String> {
@@ -307,5 +372,69 @@ mod tests {
         assert!(made.unwrap().success());
         let e = probe(&fifo, &ImageLimits::default()).unwrap_err();
         assert_eq!(e, "it is a FIFO (named pipe), not a regular file");
+    }
+
+    fn png(dir: &Path, name: &str, color: png::ColorType) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let mut enc = png::Encoder::new(std::fs::File::create(&path).unwrap(), 2, 1);
+        enc.set_color(color);
+        enc.set_depth(png::BitDepth::Eight);
+        if color == png::ColorType::Indexed {
+            enc.set_palette(vec![0, 0, 0, 255, 0, 0]);
+        }
+        let samples = match color {
+            png::ColorType::Grayscale | png::ColorType::Indexed => 1,
+            png::ColorType::GrayscaleAlpha => 2,
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+        };
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&vec![1; 2 * samples]).unwrap();
+        w.finish().unwrap();
+        path
+    }
+
+    fn jpeg(
+        dir: &Path,
+        name: &str,
+        color: jpeg_encoder::ColorType,
+        samples: usize,
+    ) -> std::path::PathBuf {
+        let path = dir.join(name);
+        jpeg_encoder::Encoder::new_file(&path, 90)
+            .unwrap()
+            .encode(&vec![128; 4 * samples], 2, 2, color)
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn probe_reads_samples_per_pixel_from_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let limits = ImageLimits::default();
+        let samples = |p: std::path::PathBuf| probe(&p, &limits).unwrap().samples;
+        assert_eq!(samples(png(d, "g.png", png::ColorType::Grayscale)), Some(1));
+        assert_eq!(
+            samples(png(d, "ga.png", png::ColorType::GrayscaleAlpha)),
+            Some(2)
+        );
+        assert_eq!(samples(png(d, "rgb.png", png::ColorType::Rgb)), Some(3));
+        assert_eq!(samples(png(d, "p.png", png::ColorType::Indexed)), Some(3));
+        assert_eq!(samples(png(d, "rgba.png", png::ColorType::Rgba)), Some(4));
+        assert_eq!(
+            samples(jpeg(d, "rgb.jpg", jpeg_encoder::ColorType::Rgb, 3)),
+            Some(3)
+        );
+        assert_eq!(
+            samples(jpeg(d, "g.jpg", jpeg_encoder::ColorType::Luma, 1)),
+            Some(1)
+        );
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/detection-basic/chips");
+        // An 8-bit gray TIFF and a palette BMP from the fixtures.
+        let tif = probe(&fixtures.join("t.tif"), &limits).unwrap();
+        let bmp = probe(&fixtures.join("g.bmp"), &limits).unwrap();
+        assert_eq!((tif.samples, bmp.samples), (Some(1), Some(3)));
     }
 }

@@ -390,6 +390,7 @@ impl Validator {
             image: PathBuf::from(w.image),
             width: w.width,
             height: w.height,
+            samples: None,
             world_file: w.world_file.map(PathBuf::from),
             geotransform: w.geotransform,
             srid: w.srid,

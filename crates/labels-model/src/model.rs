@@ -134,6 +134,9 @@ pub struct Chip {
     pub width: Option<u32>,
     /// Height in pixels: from the manifest, or the image header once resolved.
     pub height: Option<u32>,
+    /// Samples per pixel (1 gray, 3 RGB or palette, 4 with alpha...), from
+    /// the image header once resolved; never read from a manifest.
+    pub samples: Option<u8>,
     /// A world file georeferencing the chip (given, or found beside the image).
     pub world_file: Option<PathBuf>,
     /// An inline GDAL geotransform, corner-based.
@@ -158,6 +161,7 @@ impl Chip {
             image: image.into(),
             width: None,
             height: None,
+            samples: None,
             world_file: None,
             geotransform: None,
             srid: None,

@@ -276,6 +276,7 @@ impl Resolver {
         }
         chip.width = Some(header.width);
         chip.height = Some(header.height);
+        chip.samples = header.samples;
 
         if let Some(gt) = chip.geotransform {
             georef.source = GeorefSource::Inline;

@@ -162,6 +162,7 @@ struct Kept {
     span: ChipSpan,
     width: u32,
     height: u32,
+    samples: Option<u8>,
     world_file: Option<PathBuf>,
 }
 
@@ -229,6 +230,7 @@ impl Plan {
             kept.push(Kept {
                 width: chip.width.unwrap_or(0),
                 height: chip.height.unwrap_or(0),
+                samples: chip.samples,
                 world_file: chip.world_file,
                 span,
                 image: chip.image,
@@ -432,6 +434,7 @@ impl Plan {
                         )));
                     }
                     replay(&mut chip, k.width, k.height, k.world_file.as_deref());
+                    chip.samples = k.samples;
                     streamed = chip;
                     &streamed
                 }
@@ -445,10 +448,12 @@ impl Plan {
                 let (tiff, size, sha) = converter.next()?;
                 dest.put(&stored_image, Body::Bytes(tiff)).await?;
                 sent.record(&mut receipt, &stored_image, size, &sha)?;
+                out.chip_source = None;
             } else {
                 // Embedded or no georeferencing: the chip as it is.
                 self.put_file(dest, &mut receipt, &mut sent, &image, &stored_image)
                     .await?;
+                out.chip_source = Some((stored_image.clone(), image.clone()));
             }
             for w in &mut writers {
                 w.write_chip(&stored, georef, &mut out)?;
@@ -1045,6 +1050,10 @@ struct SpoolOutput {
     dir: PathBuf,
     puts: Vec<(String, Pending)>,
     appended: BTreeMap<String, BufWriter<File>>,
+    /// The chip being written: its stored image path and the source file
+    /// holding the same bytes (`None` when the stored image was converted
+    /// to a GeoTIFF, whose bytes are not kept).
+    chip_source: Option<(String, PathBuf)>,
 }
 
 impl SpoolOutput {
@@ -1053,6 +1062,7 @@ impl SpoolOutput {
             dir,
             puts: Vec::new(),
             appended: BTreeMap::new(),
+            chip_source: None,
         }
     }
 
@@ -1109,6 +1119,15 @@ impl Output for SpoolOutput {
         self.puts
             .push((path.to_owned(), Pending::Alias(existing.to_owned())));
         Ok(())
+    }
+
+    fn read(&mut self, existing: &str) -> io::Result<Vec<u8>> {
+        match &self.chip_source {
+            Some((stored, source)) if stored == existing => std::fs::read(source),
+            _ => Err(io::Error::other(format!(
+                "{existing} is not the image of the chip being written"
+            ))),
+        }
     }
 
     fn append(&mut self, path: &str, bytes: &[u8]) -> io::Result<()> {

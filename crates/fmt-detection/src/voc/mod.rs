@@ -56,10 +56,9 @@
 //! * Text is escaped by quick-xml (`&`, `<`, `>`, quotes) and written as
 //!   UTF-8; a name holding a character XML 1.0 cannot carry (control
 //!   characters other than tab and line breaks, U+FFFE, U+FFFF) is an error.
-//! * `depth` is always `3`: labelstore does not decode chips when it stores
-//!   them, so the band count is not known to the writer; 3 is VOC's value
-//!   and none of the loaders aimed at (Datumaro, detectron2, mmdetection,
-//!   torchvision) reads it.
+//! * `depth` is the chip's samples per pixel as its image header declares
+//!   them (`Chip::samples`: 1 gray, 3 RGB or palette, 4 with alpha); 3,
+//!   VOC's usual value, when the header did not say.
 //! * `folder` is the folder holding the image, relative to `voc/`
 //!   (LabelImg's convention); `segmented` is `0` (no masks).
 //!
@@ -69,8 +68,11 @@
 //! y1]`; VOC's are the first and last pixel a box covers, counted from 1.
 //! Written: `xmin = round(x0) + 1`, `ymin = round(y0) + 1`, `xmax =
 //! round(x1)`, `ymax = round(y1)` (halves round up), after clamping to the
-//! chip, so `1 <= xmin <= xmax <= width`. A box thinner than a pixel that
-//! would round to no pixel at all becomes the one pixel holding its centre.
+//! chip, so `1 <= xmin <= xmax <= width`. A box that comes out with `xmin
+//! == xmax` or `ymin == ymax` (one pixel wide or high, or thinner) is left
+//! out and counted in the store summary (`labels left out: zero width or
+//! height`): torchvision and others taking `xmax - xmin` as the width
+//! reject it as zero wide.
 //! Read: `[xmin - 1, ymin - 1, xmax, ymax]` (detectron2's convention, and
 //! Datumaro's `coordinate_mode="voc-one-based"`), clamped to the image size
 //! when `<size>` gives it. Integer-aligned boxes are exact both ways:
@@ -163,7 +165,15 @@ impl LabelFormat for VocFormat {
         Box::new(VocWriter {
             name: header.name.clone(),
             classes: ClassTable::new(header),
+            left_out: 0,
         })
+    }
+
+    fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
+        match (&label.geometry, chip.width, chip.height) {
+            (Geometry::BBox(b), Some(w), Some(h)) => voc_box(*b, w, h).is_none(),
+            _ => false,
+        }
     }
 
     fn read(&self, root: &Path) -> Result<Project> {
@@ -210,6 +220,8 @@ impl LabelFormat for VocFormat {
 struct VocWriter {
     name: String,
     classes: ClassTable,
+    /// Boxes left out: one pixel or less wide or high (`xmin == xmax`).
+    left_out: usize,
 }
 
 /// One `<object>` as written.
@@ -235,6 +247,16 @@ fn edges_to_voc(lo: f64, hi: f64, size: u32) -> (i64, i64) {
     }
     let centre = ((lo + hi) / 2.0).floor().clamp(0.0, (s - 1.0).max(0.0)) as i64;
     (centre + 1, centre + 1)
+}
+
+/// A box as VOC writes it on a `width` × `height` chip, or `None` when
+/// it comes out with `xmin == xmax` or `ymin == ymax`: the zero width or
+/// height torchvision and others reject (those taking `xmax - xmin`), so
+/// the writer leaves it out.
+pub(crate) fn voc_box([x0, y0, x1, y1]: [f64; 4], width: u32, height: u32) -> Option<[i64; 4]> {
+    let (xmin, xmax) = edges_to_voc(x0, x1, width);
+    let (ymin, ymax) = edges_to_voc(y0, y1, height);
+    (xmin < xmax && ymin < ymax).then_some([xmin, ymin, xmax, ymax])
 }
 
 /// Whether XML 1.0 can carry `c` in text.
@@ -276,6 +298,7 @@ impl VocWriter {
         filename: &str,
         width: u32,
         height: u32,
+        depth: u8,
         objects: &[Object<'_>],
     ) -> std::io::Result<Vec<u8>> {
         let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -290,7 +313,7 @@ impl VocWriter {
             w.create_element("size").write_inner_content(|w| {
                 text_el(w, "width", &width.to_string())?;
                 text_el(w, "height", &height.to_string())?;
-                text_el(w, "depth", "3")
+                text_el(w, "depth", &depth.to_string())
             })?;
             text_el(w, "segmented", "0")?;
             for o in objects {
@@ -374,8 +397,10 @@ impl LabelWriter for VocWriter {
                     ));
                 }
             };
-            let (xmin, xmax) = edges_to_voc(x0, x1, width);
-            let (ymin, ymax) = edges_to_voc(y0, y1, height);
+            let Some([xmin, ymin, xmax, ymax]) = voc_box([x0, y0, x1, y1], width, height) else {
+                self.left_out += 1;
+                continue;
+            };
             objects.push(Object {
                 name,
                 pose,
@@ -387,13 +412,23 @@ impl LabelWriter for VocWriter {
         }
         let filename = format!("{id}.{ext}");
         let xml = self
-            .xml(&filename, width, height, &objects)
+            .xml(
+                &filename,
+                width,
+                height,
+                chip.samples.unwrap_or(3),
+                &objects,
+            )
             .map_err(|e| io_err(&xml_path, e))?;
         out.put(&xml_path, xml).map_err(|e| io_err(&xml_path, e))?;
         let alias = format!("{DIR}/JPEGImages/{filename}");
         out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
         out.append(TRAIN_LIST, format!("{id}\n").as_bytes())
             .map_err(|e| io_err(TRAIN_LIST, e))
+    }
+
+    fn notes(&self) -> Vec<(&'static str, usize)> {
+        vec![("labels left out: zero width or height", self.left_out)]
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {

@@ -162,7 +162,7 @@ pub fn project(extra_class: bool) -> (Project, Vec<(String, Vec<u8>)>) {
             name: "type:A".into(),
             color: None,
         });
-        r1_c1.push(bbox(9, [1.0, 1.0, 2.0, 2.0], json!({})));
+        r1_c1.push(bbox(9, [1.0, 1.0, 3.0, 3.0], json!({})));
     }
     let chips = vec![
         chip(

@@ -498,3 +498,71 @@ fn importing_what_was_exported_gives_the_project_back() {
         stderr(&o)
     );
 }
+
+#[test]
+fn voc_depth_is_each_chips_samples_per_pixel() {
+    // The fixture's a.png is RGB, b.png (stored as a GeoTIFF, same pixels)
+    // and t.tif are gray: the streamed store carries what each header said
+    // from the first pass to the writer.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("voc");
+    let o = store(&fixture("detection-basic"), &out, &["--format", "voc"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let depth = |id: &str| {
+        let xml = std::fs::read_to_string(out.join(format!("voc/Annotations/{id}.xml"))).unwrap();
+        let start = xml.find("<depth>").unwrap() + "<depth>".len();
+        xml[start..start + xml[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(["a", "b", "t"].map(depth), ["3", "1", "1"]);
+}
+
+#[test]
+fn degenerate_boxes_are_left_out_and_counted_per_format() {
+    // A 0.2 px wide box: VOC would write it xmin == xmax; a 1e-6 px wide
+    // one: VOC too, and YOLO w = 0.000000. KITTI writes boxes as they are
+    // (never zero wide: the manifest refuses x0 >= x1), so keeps both.
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    std::fs::create_dir_all(project.join("chips")).unwrap();
+    std::fs::copy(
+        fixture("detection-basic/chips/a.png"),
+        project.join("chips/a.png"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("project.json"),
+        r#"{"labelstore": 1, "name": "thin", "labeling_type": "object_detection",
+            "classes": [{"id": 1, "name": "car"}],
+            "chips": [{"id": "a", "image": "chips/a.png", "labels": [
+              {"class": "car", "bbox": [10, 10, 10.2, 20]},
+              {"class": "car", "bbox": [20, 10, 20.000001, 20]},
+              {"class": "car", "bbox": [1, 2, 5, 6]}]}]}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = store(&project, &out, &["--format", "voc,yolo,kitti", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        r["notes"],
+        serde_json::json!({
+            "voc": {"labels left out: zero width or height": 2},
+            "yolo": {"labels left out: zero width or height": 1},
+        })
+    );
+    let voc = std::fs::read_to_string(out.join("voc/Annotations/a.xml")).unwrap();
+    assert_eq!(voc.matches("<object>").count(), 1);
+    assert!(voc.contains("<xmin>2</xmin>"), "{voc}");
+    let yolo = std::fs::read_to_string(out.join("yolo/labels/train/a.txt")).unwrap();
+    assert_eq!(
+        yolo,
+        "0 0.315625 0.468750 0.006250 0.312500\n0 0.093750 0.125000 0.125000 0.125000\n"
+    );
+    let kitti = std::fs::read_to_string(out.join("kitti/training/label_2/a.txt")).unwrap();
+    assert_eq!(
+        kitti,
+        "car 0 0 0 10 10 10.2 20 0 0 0 0 0 0 0\n\
+         car 0 0 0 20 10 20.000001 20 0 0 0 0 0 0 0\n\
+         car 0 0 0 1 2 5 6 0 0 0 0 0 0 0\n"
+    );
+}
