@@ -17,8 +17,10 @@
 //! # The file
 //!
 //! One JSON object with the five keys of the COCO data format, in this
-//! order: `info` (`year` an integer, `date_created` an ISO 8601 UTC time,
-//! `SOURCE_DATE_EPOCH` honoured; `description` is the project's name),
+//! order: `info` (`description` is the project's name; `year` an integer
+//! and `date_created` an ISO 8601 UTC time only when the caller gives a
+//! creation time, [`CocoFormat::created_at`], which the CLI takes from
+//! `SOURCE_DATE_EPOCH`: never the clock, so one project gives the same bytes),
 //! `licenses` (one placeholder licence, id 0, that every image names),
 //! `images`, `annotations`, `categories`. Each image and annotation is one
 //! compact line, so the file stays small and diffs well.
@@ -30,7 +32,9 @@
 //!   Object detection: `bbox` is `[x, y, w, h]` in pixel-edge coordinates,
 //!   the model's `[xmin, ymin, xmax, ymax]` with `w = xmax - xmin`, floats
 //!   at full precision (no rounding); `area` is `w * h`; `segmentation` is
-//!   `[]` (boxes only: Datumaro and Detectron then make no mask of it).
+//!   the box's 4-corner polygon `[[x0, y0, x1, y0, x1, y1, x0, y1]]`, so
+//!   that every loader can make a mask of it (pycocotools' `annToMask`
+//!   raises on `[]`; Detectron2 and mmdetection accept the polygon).
 //!   Instance segmentation: see below.
 //! - `categories`: one per class, in the project's order. **`category_id`
 //!   is the labelstore class id**, never renumbered (1, 2, 7 stay 1, 2, 7),
@@ -131,7 +135,9 @@
 //!   integers or strings.
 //!
 //! A file in which some annotation has a `segmentation` (a non-empty polygon
-//! list or an RLE object) is an **instance segmentation** project, else an
+//! list or an RLE object) other than the 4-corner polygon of its `bbox`
+//! (what object detection writes) is an **instance segmentation** project,
+//! else an
 //! object detection one (so a store of instance segmentation without any
 //! annotation reads back as object detection). In an instance segmentation
 //! file:
@@ -158,7 +164,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use fmt_segmentation::{Mask, rasterize, rle, trace};
 use labels_model::{
@@ -179,8 +184,27 @@ const NOT_COCO: [&str; 2] = ["project.json", "labelstore-manifest.json"];
 /// COCO object detection and instance segmentation: one
 /// `instances_train.json` for the whole store, category ids equal to
 /// labelstore class ids.
+///
+/// The default writes no date (`info` has no `year` nor `date_created`),
+/// so that the same project gives the same bytes;
+/// [`CocoFormat::created_at`] gives the file a creation time (the caller's
+/// `SOURCE_DATE_EPOCH`: the library never reads the clock nor the
+/// environment).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CocoFormat;
+pub struct CocoFormat {
+    /// Seconds since the Unix epoch for `info.date_created`, if any.
+    created: Option<i64>,
+}
+
+impl CocoFormat {
+    /// COCO whose files say they were created at `secs` seconds since the
+    /// Unix epoch (`info.year` and `info.date_created`), or carry no date
+    /// when `None`.
+    #[must_use]
+    pub fn created_at(secs: Option<i64>) -> CocoFormat {
+        CocoFormat { created: secs }
+    }
+}
 
 impl LabelFormat for CocoFormat {
     fn id(&self) -> FormatId {
@@ -188,7 +212,7 @@ impl LabelFormat for CocoFormat {
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
-        Box::new(CocoWriter::new(header, creation_time()))
+        Box::new(CocoWriter::new(header, self.created))
     }
 
     fn read(&self, path: &Path) -> Result<Project> {
@@ -216,21 +240,6 @@ impl LabelFormat for CocoFormat {
     }
 }
 
-/// Seconds since the Unix epoch the file says it was created:
-/// `SOURCE_DATE_EPOCH` when set (reproducible output), else now.
-fn creation_time() -> i64 {
-    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-    {
-        return secs;
-    }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Year, month, day, hour, minute, second (UTC) of a Unix time.
 fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -252,12 +261,14 @@ fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
 
 #[derive(Serialize)]
 struct WireInfo<'a> {
-    year: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    year: Option<i64>,
     version: &'a str,
     description: &'a str,
     contributor: &'a str,
     url: &'a str,
-    date_created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_created: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -424,7 +435,8 @@ struct CocoWriter {
     labeling_type: LabelingType,
     /// `(id, name)` of every class, in the project's order.
     classes: Vec<(u32, String)>,
-    created: i64,
+    /// Seconds since the Unix epoch for `info.date_created`, if any.
+    created: Option<i64>,
     images: u64,
     annotations: u64,
     /// The annotations so far, waiting for the images array to close.
@@ -469,7 +481,7 @@ fn is_crowd(v: Option<&Value>) -> bool {
 }
 
 impl CocoWriter {
-    fn new(header: &Project, created: i64) -> CocoWriter {
+    fn new(header: &Project, created: Option<i64>) -> CocoWriter {
         CocoWriter {
             name: header.name.clone(),
             labeling_type: header.labeling_type,
@@ -487,14 +499,16 @@ impl CocoWriter {
 
     /// Everything before the first image.
     fn head(&self) -> String {
-        let (year, mo, d, h, mi, s) = civil(self.created);
+        let date = self.created.map(civil);
         let info = WireInfo {
-            year,
+            year: date.map(|(year, ..)| year),
             version: "1.0",
             description: &self.name,
             contributor: "labelstore",
             url: "",
-            date_created: format!("{year:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+            date_created: date.map(|(year, mo, d, h, mi, s)| {
+                format!("{year:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            }),
         };
         let licenses = [WireLicense {
             id: 0,
@@ -526,7 +540,12 @@ impl CocoWriter {
         let (segmentation, area, bbox) = match (&label.geometry, self.labeling_type) {
             (Geometry::BBox([x0, y0, x1, y1]), LabelingType::ObjectDetection) => {
                 let (w, h) = (x1 - x0, y1 - y0);
-                (Segmentation::Polygons(Vec::new()), w * h, [*x0, *y0, w, h])
+                let corners = vec![*x0, *y0, *x1, *y0, *x1, *y1, *x0, *y1];
+                (
+                    Segmentation::Polygons(vec![corners]),
+                    w * h,
+                    [*x0, *y0, w, h],
+                )
             }
             (_, LabelingType::ObjectDetection) => {
                 return Err(bad("COCO object detection holds boxes only"));
@@ -1130,12 +1149,12 @@ fn read_coco(path: &Path) -> Result<Project> {
         chips.push(chip);
     }
 
-    // Labels: boxes, unless some annotation has a segmentation.
-    let labeling_type = if data
-        .annotations
-        .iter()
-        .any(|a| !matches!(a.segmentation, ReadSegmentation::None))
-    {
+    // Labels: boxes, unless some annotation has a segmentation other than
+    // its box's outline.
+    let labeling_type = if data.annotations.iter().any(|a| {
+        !matches!(a.segmentation, ReadSegmentation::None)
+            && !is_box_outline(&a.segmentation, a.bbox.as_deref())
+    }) {
         LabelingType::InstanceSegmentation
     } else {
         LabelingType::ObjectDetection
@@ -1244,6 +1263,27 @@ fn read_coco(path: &Path) -> Result<Project> {
 }
 
 /// A COCO `bbox` `[x, y, w, h]`, checked.
+/// Whether `seg` is the one 4-corner polygon `[x0, y0, x1, y0, x1, y1, x0,
+/// y1]` of the box `bbox` (`[x, y, w, h]`), as object detection writes it.
+fn is_box_outline(seg: &ReadSegmentation, bbox: Option<&[f64]>) -> bool {
+    let (ReadSegmentation::Some(Segmentation::Polygons(parts)), Some(&[x, y, w, h])) = (seg, bbox)
+    else {
+        return false;
+    };
+    let (x1, y1) = (x + w, y + h);
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    match parts.as_slice() {
+        [part] => {
+            part.len() == 8
+                && part
+                    .iter()
+                    .zip([x, y, x1, y, x1, y1, x, y1])
+                    .all(|(&a, b)| near(a, b))
+        }
+        _ => false,
+    }
+}
+
 fn read_bbox(b: &[f64]) -> std::result::Result<[f64; 4], String> {
     let &[x, y, w, h] = b else {
         return Err(format!("{} numbers, expected 4 (x, y, w, h)", b.len()));
@@ -1463,7 +1503,7 @@ mod tests {
             chips: Vec::new(),
             ..p.clone()
         };
-        let mut w = CocoWriter::new(&header, 1_764_040_380);
+        let mut w = CocoWriter::new(&header, Some(1_764_040_380));
         for c in &p.chips {
             w.write_chip(c, &none(), &mut out).unwrap();
         }
@@ -1480,9 +1520,9 @@ mod tests {
     {"id":3,"width":40,"height":30,"file_name":"b.png","license":0,"flickr_url":"","coco_url":"","date_captured":""}
   ],
   "annotations": [
-    {"id":1,"image_id":1,"category_id":1,"segmentation":[],"area":83.9375,"bbox":[1.5,2.25,8.5,9.875],"iscrowd":1,"attributes":{"score":0.875,"truncated":true}},
-    {"id":2,"image_id":1,"category_id":7,"segmentation":[],"area":1024.0,"bbox":[0.0,0.0,32.0,32.0],"iscrowd":0,"attributes":{"iscrowd":false}},
-    {"id":3,"image_id":3,"category_id":2,"segmentation":[],"area":0.09999999999999998,"bbox":[0.1,0.2,0.19999999999999998,0.49999999999999994],"iscrowd":0}
+    {"id":1,"image_id":1,"category_id":1,"segmentation":[[1.5,2.25,10.0,2.25,10.0,12.125,1.5,12.125]],"area":83.9375,"bbox":[1.5,2.25,8.5,9.875],"iscrowd":1,"attributes":{"score":0.875,"truncated":true}},
+    {"id":2,"image_id":1,"category_id":7,"segmentation":[[0.0,0.0,32.0,0.0,32.0,32.0,0.0,32.0]],"area":1024.0,"bbox":[0.0,0.0,32.0,32.0],"iscrowd":0,"attributes":{"iscrowd":false}},
+    {"id":3,"image_id":3,"category_id":2,"segmentation":[[0.1,0.2,0.3,0.2,0.3,0.7,0.1,0.7]],"area":0.09999999999999998,"bbox":[0.1,0.2,0.19999999999999998,0.49999999999999994],"iscrowd":0}
   ],
   "categories": [
     {"id":1,"name":"car","supercategory":""},
@@ -1565,7 +1605,7 @@ mod tests {
             dir.path().join("coco"),
             dir.path().join(ANNOTATION_FILE),
         ] {
-            let back = CocoFormat.read(&entry).unwrap();
+            let back = CocoFormat::default().read(&entry).unwrap();
             assert_eq!(back.name, p.name);
             assert_eq!(back.classes, p.classes);
             assert_eq!(back.base_dir, dir.path().join("coco"));
@@ -1598,7 +1638,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.json");
         std::fs::write(&f, text).unwrap();
-        CocoFormat.read(&f).map_err(|e| {
+        CocoFormat::default().read(&f).map_err(|e| {
             // Make messages independent of the temporary folder.
             let mut d = e.diagnostics().to_vec();
             for d in &mut d {
@@ -1692,7 +1732,7 @@ mod tests {
                   {"id": 9, "image_id": "i2", "category_id": 0, "bbox": [1, 1, 4, 6], "segmentation": null, "iscrowd": 0}]}"#,
         )
         .unwrap();
-        let p = CocoFormat.read(root).unwrap();
+        let p = CocoFormat::default().read(root).unwrap();
         assert_eq!(p.labeling_type, LabelingType::ObjectDetection);
         assert_eq!(p.name, folder_name(root));
         assert_eq!(p.base_dir, root);
@@ -1726,7 +1766,10 @@ mod tests {
     #[test]
     fn finding_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let msg = CocoFormat.read(dir.path()).unwrap_err().to_string();
+        let msg = CocoFormat::default()
+            .read(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.ends_with(
                 "no COCO file found (annotations/instances_<subset>.json, or a .json file)"
@@ -1737,9 +1780,12 @@ mod tests {
         for n in ["instances_train.json", "instances_val.json"] {
             std::fs::write(dir.path().join("annotations").join(n), "{}").unwrap();
         }
-        let msg = CocoFormat.read(dir.path()).unwrap_err().to_string();
+        let msg = CocoFormat::default()
+            .read(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("several COCO files found"), "{msg}");
-        let msg = CocoFormat
+        let msg = CocoFormat::default()
             .read(&dir.path().join("nope"))
             .unwrap_err()
             .to_string();
@@ -1765,7 +1811,7 @@ mod tests {
             Geometry::Polygon(vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]]);
         let mut out = MemoryOutput::default();
         out.put("chips/a.png", Vec::new()).unwrap();
-        let mut w = CocoFormat.writer(&p);
+        let mut w = CocoFormat::default().writer(&p);
         let e = w.write_chip(&p.chips[0], &none(), &mut out).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -1875,11 +1921,11 @@ mod tests {
     fn instances_come_back_as_the_same_masks() {
         let p = instances();
         let dir = store(&p);
-        let back = CocoFormat.read(dir.path()).unwrap();
+        let back = CocoFormat::default().read(dir.path()).unwrap();
         assert_eq!(back.labeling_type, LabelingType::InstanceSegmentation);
         assert_eq!(back.classes, p.classes);
-        assert!(CocoFormat.geometry_survives_as_mask(back.labeling_type));
-        assert!(!CocoFormat.geometry_survives_as_mask(LabelingType::ObjectDetection));
+        assert!(CocoFormat::default().geometry_survives_as_mask(back.labeling_type));
+        assert!(!CocoFormat::default().geometry_survives_as_mask(LabelingType::ObjectDetection));
         assert_eq!(back.chips.len(), 2);
         assert!(back.chips[1].labels.is_empty() && back.chips[1].saved_empty);
         let (g, w) = (&back.chips[0], &p.chips[0]);
@@ -2039,7 +2085,7 @@ mod tests {
         p.chips[0].labels[0].geometry = Geometry::BBox([0.0, 0.0, 1.0, 1.0]);
         let mut out = MemoryOutput::default();
         out.put("chips/s.png", Vec::new()).unwrap();
-        let mut w = CocoFormat.writer(&p);
+        let mut w = CocoFormat::default().writer(&p);
         let e = w.write_chip(&p.chips[0], &none(), &mut out).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -233,7 +233,7 @@ fn store(project: &Project, chips: &[(String, Vec<u8>)]) -> tempfile::TempDir {
         transform: None,
         epsg: None,
     };
-    let mut w = CocoFormat.writer(&header);
+    let mut w = CocoFormat::default().writer(&header);
     for c in &project.chips {
         w.write_chip(c, &none, &mut out).unwrap();
     }
@@ -419,7 +419,7 @@ fn datumaro_imports_the_instances() {
 fn reads_back_the_same_masks() {
     let (project, chips) = project();
     let dir = store(&project, &chips);
-    let back = CocoFormat.read(dir.path()).unwrap();
+    let back = CocoFormat::default().read(dir.path()).unwrap();
     assert_eq!(back.labeling_type, LabelingType::InstanceSegmentation);
     // COCO has no colours.
     let classes = |p: &Project| -> Vec<(u32, String)> {

@@ -5,6 +5,7 @@ mod fetch_trust; // fetch reads only what the store manifest lists, at safe path
 mod fetch_verify; // fetch and verify from the object store and the database
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
 mod options; // options of another destination refused, bad-input exits, `--path .`
+mod reproducible; // same input, same bytes: local twice, object store, SOURCE_DATE_EPOCH
 mod safety; // --overwrite, sources, concurrent stores, a target changed midway, a full disk
 mod secrets; // no PAR token in output, only short excerpts of bad files
 mod store; // successful stores, the summary, usage and destination errors
