@@ -107,7 +107,7 @@ pub(crate) fn ensure_tools() -> anyhow::Result<()> {
 }
 
 /// The Python packages the tests use as outside judges.
-const PYTHON_PACKAGES: &[&str] = &["pycocotools", "datumaro"];
+const PYTHON_PACKAGES: &[&str] = &["pycocotools", "datumaro", "shapely"];
 
 /// A Python virtual environment under `target/py` with the judges
 /// installed; returns its interpreter, which tests find through
