@@ -112,6 +112,7 @@ const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("pycocotools", "pycocotools"),
     ("datumaro", "datumaro"),
     ("pillow", "PIL"),
+    ("shapely", "shapely"),
 ];
 
 /// A Python virtual environment under `target/py` with the judges

@@ -9,6 +9,11 @@ pub struct FormatOptions {
     /// GeoJSON keeps each chip's own CRS (with the legacy `crs` member)
     /// instead of RFC 7946's WGS 84 longitude/latitude.
     pub geojson_native_crs: bool,
+    /// The creation time label files that carry one say (COCO's
+    /// `info.date_created`), in seconds since the Unix epoch: the caller's
+    /// `SOURCE_DATE_EPOCH`. `None` leaves the date out; no writer reads the
+    /// clock, so the same project always gives the same bytes.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// The implementation of `id` with `options`, or `None` when this build
@@ -16,6 +21,11 @@ pub struct FormatOptions {
 pub fn label_format_with(id: FormatId, options: &FormatOptions) -> Option<Box<dyn LabelFormat>> {
     if id == FormatId::Geojson && options.geojson_native_crs {
         return Some(Box::new(fmt_detection::GeojsonFormat::native()));
+    }
+    if id == FormatId::Coco {
+        return Some(Box::new(fmt_detection::CocoFormat::created_at(
+            options.source_date_epoch,
+        )));
     }
     label_format(id)
 }
@@ -26,7 +36,7 @@ pub fn label_format(id: FormatId) -> Option<Box<dyn LabelFormat>> {
         FormatId::Json => Some(Box::new(JsonFormat)),
         FormatId::Voc => Some(Box::new(fmt_detection::VocFormat)),
         FormatId::Kitti => Some(Box::new(fmt_detection::KittiFormat)),
-        FormatId::Coco => Some(Box::new(fmt_detection::CocoFormat)),
+        FormatId::Coco => Some(Box::new(fmt_detection::CocoFormat::default())),
         FormatId::Yolo => Some(Box::new(fmt_detection::YoloFormat)),
         FormatId::Geojson => Some(Box::new(fmt_detection::GeojsonFormat::default())),
         FormatId::Shapefile => Some(Box::new(fmt_detection::ShapefileFormat)),

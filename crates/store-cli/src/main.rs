@@ -765,6 +765,24 @@ fn parse_formats(names: &[String]) -> Result<Vec<FormatId>, StoreError> {
     Ok(formats)
 }
 
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org): the creation time label
+/// files that carry one say, in seconds since the Unix epoch; unset or
+/// empty, they carry none. Anything but an integer is a usage error.
+fn source_date_epoch() -> Result<Option<i64>, StoreError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+            StoreError::Usage(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds since 1970-01-01"
+            ))
+        }),
+        Err(std::env::VarError::NotUnicode(v)) => Err(StoreError::Usage(format!(
+            "SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds since 1970-01-01"
+        ))),
+    }
+}
+
 fn store(args: &StoreArgs) -> Result<(), StoreError> {
     let options = StoreOptions {
         formats: parse_formats(&args.format)?,
@@ -775,6 +793,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         },
         format_options: labelstore::FormatOptions {
             geojson_native_crs: args.geojson_crs == GeojsonCrs::Native,
+            source_date_epoch: source_date_epoch()?,
         },
     };
     if args.to == To::Db && options.formats.len() > 1 {

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use crate::util::{self, root, snapshot, stderr, stdout};
 
-fn env(name: &str) -> String {
+pub(crate) fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: these tests need the loopback servers that \
@@ -20,7 +20,7 @@ fn env(name: &str) -> String {
 }
 
 /// A name unique to this run.
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -34,7 +34,7 @@ fn labelstore(args: &[&str]) -> Output {
     labelstore_env(args, &[("SOURCE_DATE_EPOCH", "1767225600")])
 }
 
-fn ok(o: &Output) {
+pub(crate) fn ok(o: &Output) {
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -45,7 +45,7 @@ fn ok(o: &Output) {
 }
 
 /// Runs the venv's Python on `script` with `args`.
-fn python(script: &str, args: &[&str]) -> String {
+pub(crate) fn python(script: &str, args: &[&str]) -> String {
     let o = Command::new(env("LABELSTORE_PYTHON"))
         .arg("-c")
         .arg(script)
@@ -56,7 +56,7 @@ fn python(script: &str, args: &[&str]) -> String {
     stdout(&o)
 }
 
-const S3: &str = r#"
+pub(crate) const S3: &str = r#"
 import sys, boto3
 c = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                  aws_access_key_id="test", aws_secret_access_key="test")

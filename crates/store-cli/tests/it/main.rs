@@ -1,12 +1,14 @@
 //! End-to-end tests of the `labelstore` binary.
 
 mod bad_input; // every case under tests/bad: exit 2, chip and field named, target untouched
+mod degenerate; // labels of zero area left out of COCO and counted in the summary
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
 mod input; // odd but valid inputs, and inputs that must not hang a store
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
+mod reproducible; // same input, same bytes: local twice, object store, SOURCE_DATE_EPOCH
 mod safety; // --overwrite, sources, concurrent stores, a target changed midway, a full disk
 mod secrets; // no PAR token in output, only short excerpts of bad files
 mod store; // successful stores, the summary, usage and destination errors
