@@ -658,7 +658,21 @@ fn conversion_memory(
             None => (&project.chips[i].id, &project.chips[i].image),
         };
         let path = project.base_dir.join(image);
-        let message = match raster_georef::conversion_memory(&path) {
+        // The header probe checked that a chip's content is the kind its
+        // extension names: a TIFF or JPEG, copied whole, needs only its
+        // size (a stat, not an open and a read per chip).
+        let estimate = match labels_model::ImageKind::from_path(&path) {
+            Some(labels_model::ImageKind::Jpeg | labels_model::ImageKind::Tiff) => {
+                std::fs::metadata(&path)
+                    .map(|m| raster_georef::copied_conversion_memory(m.len()))
+                    .map_err(|e| raster_georef::Error::GeoTiff {
+                        file: path.display().to_string(),
+                        message: format!("cannot read the file: {e}"),
+                    })
+            }
+            _ => raster_georef::conversion_memory(&path),
+        };
+        let message = match estimate {
             Ok(bytes) if bytes <= budget => {
                 memory.push(bytes);
                 continue;
@@ -752,13 +766,20 @@ struct BudgetState {
     held: u64,
     /// The job whose turn it is to take its share.
     turn: usize,
+    /// Workers waiting for a change: without any, a change wakes nobody
+    /// (a notification is a system call even when no thread waits).
+    waiting: usize,
 }
 
 impl Budget {
     fn new(total: u64) -> Budget {
         Budget {
             total,
-            state: std::sync::Mutex::new(BudgetState { held: 0, turn: 0 }),
+            state: std::sync::Mutex::new(BudgetState {
+                held: 0,
+                turn: 0,
+                waiting: 0,
+            }),
             changed: std::sync::Condvar::new(),
         }
     }
@@ -777,14 +798,18 @@ impl Budget {
             if st.turn == job && fits {
                 st.held = st.held.saturating_add(bytes);
                 st.turn += 1;
-                self.changed.notify_all();
+                if st.waiting > 0 {
+                    self.changed.notify_all();
+                }
                 return true;
             }
+            st.waiting += 1;
             st = self
                 .changed
                 .wait_timeout(st, std::time::Duration::from_millis(20))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            st.waiting -= 1;
         }
     }
 
@@ -792,7 +817,9 @@ impl Budget {
     fn resize(&self, from: u64, to: u64) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.held = st.held.saturating_sub(from).saturating_add(to);
-        self.changed.notify_all();
+        if st.waiting > 0 {
+            self.changed.notify_all();
+        }
     }
 }
 

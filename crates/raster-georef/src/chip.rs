@@ -156,7 +156,7 @@ pub fn conversion_memory(path: &Path) -> Result<u64> {
         .len();
     let (layout, whole) = match kind {
         // Read whole, and copied as it is into the GeoTIFF.
-        Kind::Tiff | Kind::Jpeg => return Ok(file_len.saturating_mul(2).saturating_add(64 << 10)),
+        Kind::Tiff | Kind::Jpeg => return Ok(copied_conversion_memory(file_len)),
         _ => {
             let (layout, whole, _) =
                 open_rows(kind, BufReader::with_capacity(READ_BUFFER, f)).map_err(err)?;
@@ -166,6 +166,13 @@ pub fn conversion_memory(path: &Path) -> Result<u64> {
     let decoded = (layout.line as u64).saturating_mul(u64::from(layout.height));
     let output = decoded.min(file_len.saturating_mul(2));
     Ok(working_memory(&layout, whole).saturating_add(output))
+}
+
+/// What [`conversion_memory`] says of a TIFF or JPEG chip of `file_len`
+/// bytes, which is read whole and copied as it is into the GeoTIFF: for
+/// callers that already know the file's kind and size.
+pub fn copied_conversion_memory(file_len: u64) -> u64 {
+    file_len.saturating_mul(2).saturating_add(64 << 10)
 }
 
 fn from_tiff(bytes: &[u8]) -> std::result::Result<TiffBuilder<'_>, String> {

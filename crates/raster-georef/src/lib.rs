@@ -32,8 +32,8 @@ mod worldfile;
 
 pub use crate::check::{Depth, MAX_SAMPLES_PER_PIXEL, check_structure};
 pub use crate::chip::{
-    Band8, chip_file_to_geotiff, chip_to_geotiff, conversion_memory, decode_band8,
-    encode_band8_tiff,
+    Band8, chip_file_to_geotiff, chip_to_geotiff, conversion_memory, copied_conversion_memory,
+    decode_band8, encode_band8_tiff,
 };
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
