@@ -10,7 +10,6 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{FormatId, ImageLimits, Scope};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sink_db::{ChipRow, DbReader};
 use sink_objstore::ObjStoreReader;
@@ -139,12 +138,7 @@ fn prepare_fetch_dir(
 }
 
 /// One file of a store manifest.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Entry {
-    pub(crate) path: String,
-    pub(crate) size: u64,
-    pub(crate) sha256: String,
-}
+pub(crate) type Entry = sink_api::ManifestEntry;
 
 /// The file entries of the store manifest at `manifest`, read line by line
 /// (the pipeline writes one entry per line), so a manifest of any length
@@ -154,22 +148,16 @@ pub(crate) fn entries(
 ) -> Result<impl Iterator<Item = Result<Entry, StoreError>> + use<>, StoreError> {
     let file = File::open(manifest).map_err(StoreError::Scratch)?;
     let shown = manifest.display().to_string();
-    Ok(BufReader::new(file).lines().filter_map(move |line| {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => return Some(Err(StoreError::Scratch(e))),
-        };
-        let entry = line.trim().trim_end_matches(',');
-        if !entry.starts_with("{\"path\":") {
-            return None;
-        }
-        Some(serde_json::from_str(entry).map_err(|err| {
-            StoreError::Scratch(io::Error::other(format!(
-                "{shown}: a file entry is malformed: {}",
-                raster_georef::shorten_quotes(&err.to_string())
-            )))
-        }))
-    }))
+    Ok(
+        sink_api::manifest_entries(BufReader::new(file)).map(move |entry| {
+            entry.map_err(|err| {
+                StoreError::Scratch(io::Error::other(format!(
+                    "{shown}: {}",
+                    raster_georef::shorten_quotes(&err.to_string())
+                )))
+            })
+        }),
+    )
 }
 
 /// A destination failure (exit status 1): what failed, and why.

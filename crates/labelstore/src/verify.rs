@@ -5,10 +5,9 @@
 //! manifest in memory; only the listed paths are kept, to find extra files.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
+
 use std::path::Path;
 
-use serde::Deserialize;
 use sink_db::{ChipRow, DbReader};
 use sink_objstore::ObjStoreReader;
 
@@ -33,13 +32,6 @@ impl VerifyReport {
     }
 }
 
-#[derive(Deserialize)]
-struct Entry {
-    path: String,
-    size: u64,
-    sha256: String,
-}
-
 /// Checks the local store at `dir`; a `dir` that is not a folder is a
 /// wrong request (exit status 2).
 pub fn verify_local(dir: &Path) -> Result<VerifyReport, StoreError> {
@@ -61,19 +53,9 @@ pub fn verify_local(dir: &Path) -> Result<VerifyReport, StoreError> {
     })?;
     let mut report = VerifyReport::default();
     let mut listed: HashSet<String> = HashSet::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(StoreError::Scratch)?;
-        let entry = line.trim().trim_end_matches(',');
-        if !entry.starts_with("{\"path\":") {
-            continue;
-        }
-        let e: Entry = serde_json::from_str(entry).map_err(|err| {
-            StoreError::Scratch(std::io::Error::other(format!(
-                "{}: a file entry is malformed: {}",
-                manifest.display(),
-                raster_georef::shorten_quotes(&err.to_string())
-            )))
-        })?;
+    drop(file);
+    for e in entries(&manifest)? {
+        let e = e?;
         report.files_listed += 1;
         if !sink_api::is_safe_store_path(&e.path) {
             report

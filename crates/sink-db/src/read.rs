@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// The store manifest's row in `<table>_files`.
-const STORE_MANIFEST_PATH: &str = "labelstore-manifest.json";
+use sink_api::STORE_MANIFEST as STORE_MANIFEST_PATH;
 
 /// Rows are fetched from the cursor this many at a time.
 const BATCH: i32 = 64;

@@ -74,7 +74,7 @@ pub use par::{ParUrl, mask_par_url};
 pub use read::{ByteSink, Lister, ObjStoreReader};
 
 /// The store manifest's path: held back until commit, put last.
-pub const STORE_MANIFEST: &str = "labelstore-manifest.json";
+pub use sink_api::STORE_MANIFEST;
 
 /// Tuning of an object-store destination.
 #[derive(Debug, Clone)]
