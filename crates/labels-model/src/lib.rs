@@ -52,7 +52,9 @@ pub use crate::model::{
     is_safe_chip_id,
 };
 pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
-pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
+pub use crate::resolve::{
+    ChipGeoref, ChipResolver, GeorefSource, Resolution, SiblingWorldFiles, replay, resolve,
+};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
 pub use crate::stream::{ChipReader, ChipSpan, ManifestStream};
 

@@ -114,7 +114,7 @@ impl ChipResolver {
                 base: project.base_dir.clone(),
                 manifest: project.manifest_path.clone(),
                 limits: *limits,
-                dirs: HashMap::new(),
+                siblings: SiblingWorldFiles::default(),
                 crs: HashMap::new(),
                 mask_values: {
                     let mut ok = [false; 256];
@@ -196,7 +196,7 @@ struct Resolver {
     manifest: PathBuf,
     limits: ImageLimits,
     /// Per folder: lower-cased file name → actual name, for case-insensitive lookups.
-    dirs: HashMap<PathBuf, HashMap<String, OsString>>,
+    siblings: SiblingWorldFiles,
     /// Which mask values are allowed: the class ids, 0 and 255.
     mask_values: [bool; 256],
     /// EPSG codes already looked up, and whether they are known.
@@ -414,29 +414,40 @@ impl Resolver {
     /// The world file GDAL would find beside `image` (relative to the base
     /// folder), matching names case-insensitively.
     fn sibling_world_file(&mut self, image: &Path) -> Option<PathBuf> {
+        let rel_dir = image.parent().unwrap_or(Path::new(""));
+        let name = self.siblings.find(&self.base.join(rel_dir), image)?;
+        Some(rel_dir.join(name))
+    }
+}
+
+/// Finds the world file GDAL would take beside an image (`.pgw`, `.pngw`,
+/// `.wld`... in the order GDAL probes them, names matched in any letter
+/// case), listing each folder once.
+#[derive(Debug, Default)]
+pub struct SiblingWorldFiles(HashMap<PathBuf, HashMap<String, OsString>>);
+
+impl SiblingWorldFiles {
+    /// The name of the world file in `folder` for the image named by the
+    /// last part of `image`.
+    pub fn find(&mut self, folder: &Path, image: &Path) -> Option<OsString> {
         let stem = image.file_stem()?.to_str()?.to_ascii_lowercase();
         let ext = image.extension()?.to_str()?;
-        let rel_dir = image.parent().unwrap_or(Path::new(""));
-        let dir = self.base.join(rel_dir);
-        let names = self.dirs.entry(dir.clone()).or_insert_with(|| {
-            std::fs::read_dir(&dir)
+        let names = self.0.entry(folder.to_path_buf()).or_insert_with(|| {
+            std::fs::read_dir(folder)
                 .into_iter()
                 .flatten()
                 .flatten()
                 .filter_map(|e| {
                     let name = e.file_name();
                     let lower = name.to_str()?.to_ascii_lowercase();
-                    let is_world = Path::new(&lower)
-                        .extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| x.ends_with('w') || x == "wld");
-                    is_world.then_some((lower, name))
+                    let ext = Path::new(&lower).extension()?.to_str()?;
+                    (ext.ends_with('w') || ext == "wld").then_some((lower, name))
                 })
                 .collect()
         });
         world_file_candidates(ext)
             .iter()
             .find_map(|cand| names.get(&format!("{stem}.{cand}")))
-            .map(|name| rel_dir.join(name))
+            .cloned()
     }
 }

@@ -7,8 +7,7 @@
 //! Each is refused (exit status 2), naming the path and, for a file the
 //! project names, its chip and field.
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{Diagnostic, Project};
@@ -164,34 +163,16 @@ impl Listed {
     }
 }
 
-/// The world files in each folder seen, by lower-case name, to find the one
-/// the resolver would take beside an image (as GDAL probes).
+/// The world file the resolver would take beside an image (as GDAL
+/// probes), through the resolver's own finder.
 #[derive(Default)]
-struct Siblings(HashMap<PathBuf, HashMap<String, OsString>>);
+struct Siblings(labels_model::SiblingWorldFiles);
 
 impl Siblings {
     fn find(&mut self, image: &Path) -> Option<PathBuf> {
         let folder = image.parent()?;
-        let stem = image.file_stem()?.to_str()?.to_ascii_lowercase();
-        let ext = image.extension()?.to_str()?;
-        let names = self.0.entry(folder.to_path_buf()).or_insert_with(|| {
-            std::fs::read_dir(folder)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    let name = e.file_name();
-                    let lower = name.to_str()?.to_ascii_lowercase();
-                    // World-file names only: `.pgw`, `.pngw`, `.wld`...
-                    let ext = Path::new(&lower).extension()?.to_str()?;
-                    (ext.ends_with('w') || ext == "wld").then_some((lower, name))
-                })
-                .collect()
-        });
-        raster_georef::world_file_candidates(ext)
-            .iter()
-            .find_map(|cand| names.get(&format!("{stem}.{cand}")))
-            .map(|name| folder.join(name))
+        let name = self.0.find(folder, image)?;
+        Some(folder.join(name))
     }
 }
 
