@@ -343,7 +343,7 @@ fn compare_chip(
                 // The same pixels, drawn from possibly other vertices.
                 (a, b) if as_mask => {
                     let draw = |x: &Geometry, c: &Chip| {
-                        labelstore::segmentation::rasterize(
+                        labelstore::geometry::rasterize(
                             c.width.unwrap_or(0),
                             c.height.unwrap_or(0),
                             0,

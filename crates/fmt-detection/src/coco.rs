@@ -55,11 +55,11 @@
 //!    the vertices at full precision; parts of fewer than 3 distinct points
 //!    are dropped. `area` is the pixel count pycocotools computes for them
 //!    (`maskUtils.area` of the merged `frPyObjects`: the writer runs
-//!    [`fmt_segmentation::rle::from_polygon`], a step-for-step port of
+//!    [`pixel_geometry::rle::from_polygon`], a step-for-step port of
 //!    pycocotools' rasterization), and `bbox` the extent of the vertices;
 //! 2. else (some part has holes, which a COCO polygon list cannot carry):
 //!    **compressed RLE**, `{"size": [h, w], "counts": "..."}`, of our
-//!    rasterization ([`fmt_segmentation::rasterize`]: pixel centres decide,
+//!    rasterization ([`pixel_geometry::rasterize`]: pixel centres decide,
 //!    as GDAL does and as semantic masks are drawn), the counts string byte
 //!    for byte what pycocotools' `maskUtils.encode` gives; `area` is its
 //!    pixel count and `bbox` its extent in whole pixels (`maskUtils.toBbox`).
@@ -143,11 +143,11 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use fmt_segmentation::{Mask, rasterize, rle, trace};
 use labels_model::{
     Attributes, Chip, ChipGeoref, Class, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Polygon, Project, Result, Ring,
 };
+use pixel_geometry::{Mask, rasterize, rle, trace};
 use raster_georef::shorten_quotes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;

@@ -11,7 +11,7 @@
 //!   of its area), `area` is `maskUtils.area` of what is written and `bbox`
 //!   its extent; one that pycocotools draws no pixel of is left out; a
 //!   polygon with holes is RLE that decodes to exactly our rasterization
-//!   ([`fmt_segmentation::rasterize`]), encoded as `maskUtils.encode` does;
+//!   ([`pixel_geometry::rasterize`]), encoded as `maskUtils.encode` does;
 //! - Datumaro's `coco_instances` importer detects the folder and imports
 //!   it with the right items, classes and polygon / mask counts;
 //! - our reader gives back the same masks.
@@ -24,11 +24,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fmt_detection::CocoFormat;
-use fmt_segmentation::{Mask, rasterize};
 use labels_model::{
     Chip, ChipGeoref, Geometry, GeorefSource, ImageLimits, Label, LabelFormat, LabelingType,
     MemoryOutput, Output, Project, Scope, resolve, select,
 };
+use pixel_geometry::{Mask, rasterize};
 use serde_json::{Value, json};
 
 /// The Python interpreter with the judges installed, or a failure saying

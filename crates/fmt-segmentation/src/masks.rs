@@ -29,7 +29,7 @@ use labels_model::{
 };
 use raster_georef::{Band8, Crs, CrsKeys, decode_band8, encode_band8_tiff};
 
-use crate::raster::{Mask, rasterize};
+use pixel_geometry::{Mask, rasterize};
 
 /// The class mask of a chip: its mask file (paths relative to `base_dir`)
 /// decoded, or its polygons rasterized onto background 0.

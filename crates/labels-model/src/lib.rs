@@ -31,7 +31,6 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod clip;
 mod codec;
 mod error;
 mod image;
@@ -48,8 +47,7 @@ pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits, image_size};
 pub use crate::json::JsonFormat;
 pub use crate::model::{
-    Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, Ring,
-    is_safe_chip_id,
+    Attributes, Chip, Class, Label, LabelingType, Project, Rgb, is_safe_chip_id,
 };
 pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
 pub use crate::resolve::{
@@ -57,6 +55,7 @@ pub use crate::resolve::{
 };
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
 pub use crate::stream::{ChipReader, ChipSpan, ManifestStream};
+pub use pixel_geometry::{Geometry, Polygon, Ring};
 
 /// The file name a project folder holds its manifest under.
 pub const MANIFEST_FILE: &str = "project.json";

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Diagnostic, Error, Result};
-use crate::model::{
-    Attributes, Chip, Class, Geometry, Label, LabelingType, Polygon, Project, Rgb, is_safe_chip_id,
-};
+use crate::model::{Attributes, Chip, Class, Label, LabelingType, Project, Rgb, is_safe_chip_id};
+use crate::{Geometry, Polygon};
 
 /// The manifest version this crate reads and writes.
 pub(crate) const VERSION: u32 = 1;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use pixel_geometry::Geometry;
+
 /// What kind of labels a project holds, which decides the geometry of its
 /// labels and the formats it can be stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,36 +81,8 @@ pub struct Class {
     pub color: Option<Rgb>,
 }
 
-/// A closed ring of `[x, y]` pixel positions (the closing point may repeat the first).
-pub type Ring = Vec<[f64; 2]>;
-/// An outer ring followed by its holes.
-pub type Polygon = Vec<Ring>;
 /// A label's free attribute map (`difficult`, `truncated`, `occluded`, `pose`, `score`, ...).
 pub type Attributes = serde_json::Map<String, serde_json::Value>;
-
-/// The shape of a label, in continuous pixel coordinates (origin at the
-/// top-left corner of the top-left pixel, y down).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Geometry {
-    /// `[xmin, ymin, xmax, ymax]`.
-    BBox([f64; 4]),
-    /// One polygon, possibly with holes.
-    Polygon(Polygon),
-    /// Several polygons.
-    MultiPolygon(Vec<Polygon>),
-}
-
-impl Geometry {
-    /// The manifest field that holds this geometry.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Geometry::BBox(_) => "bbox",
-            Geometry::Polygon(_) => "polygon",
-            Geometry::MultiPolygon(_) => "multipolygon",
-        }
-    }
-}
 
 /// One label on a chip.
 #[derive(Debug, Clone, PartialEq)]

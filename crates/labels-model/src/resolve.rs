@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use pixel_geometry::{ClipOutcome, clip};
 use raster_georef::{GeoTransform, world_file_candidates};
 
-use crate::clip::{ClipOutcome, clip};
 use crate::error::{Diagnostic, Error, Result};
 use crate::image::{ImageKind, ImageLimits, probe, probe_file};
 use crate::model::{Chip, Project};

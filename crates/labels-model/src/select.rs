@@ -154,7 +154,8 @@ impl<'a> Selector<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Chip, Geometry, Label, LabelingType};
+    use crate::Geometry;
+    use crate::model::{Chip, Label, LabelingType};
 
     fn project() -> Project {
         let mut labeled = Chip::new("labeled", "a.png");

@@ -4,7 +4,8 @@
 //! object store or PostgreSQL/PostGIS, keeping every bit of georeferencing.
 //!
 //! This facade is the crate to depend on. It re-exports the parts
-//! ([`model`], [`georef`], [`sink`], [`fs`], [`detection`], [`segmentation`])
+//! ([`model`], [`geometry`], [`georef`], [`sink`], [`fs`], [`detection`],
+//! [`segmentation`])
 //! and holds the glue between them: [`label_format`], which picks a format's
 //! implementation, and the store pipeline, [`Plan`].
 //!
@@ -40,6 +41,7 @@ mod verify;
 pub use fmt_detection as detection;
 pub use fmt_segmentation as segmentation;
 pub use labels_model as model;
+pub use pixel_geometry as geometry;
 pub use raster_georef as georef;
 pub use sink_api as sink;
 pub use sink_db as db;

@@ -134,7 +134,6 @@ fn label_box(label: &Label) -> [f64; 4] {
         Geometry::BBox(bb) => return *bb,
         Geometry::Polygon(rings) => rings.iter().flatten().for_each(&mut add),
         Geometry::MultiPolygon(polys) => polys.iter().flatten().flatten().for_each(&mut add),
-        _ => {}
     }
     b
 }

@@ -1,10 +1,10 @@
 //! Clipping labels to their chip.
 
-use crate::model::{Geometry, Polygon, Ring};
+use crate::shape::{Geometry, Polygon, Ring};
 
 /// What clipping did to a geometry.
 #[derive(Debug, PartialEq)]
-pub(crate) enum ClipOutcome {
+pub enum ClipOutcome {
     /// Wholly inside the chip: unchanged.
     Inside,
     /// Crossed the chip's edge: the clipped geometry.
@@ -14,7 +14,7 @@ pub(crate) enum ClipOutcome {
 }
 
 /// Clips `g` to the chip rectangle `[0, w] x [0, h]`.
-pub(crate) fn clip(g: &Geometry, w: f64, h: f64) -> ClipOutcome {
+pub fn clip(g: &Geometry, w: f64, h: f64) -> ClipOutcome {
     match g {
         Geometry::BBox([x0, y0, x1, y1]) => {
             let c = [x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h)];

@@ -1,12 +1,12 @@
 //! The rasterizer against GDAL's own: each test shape is written as GeoJSON
 //! (map y = height - pixel y, one map unit per pixel), burned with
 //! `gdal_rasterize` (default: pixel centres decide), read back as an ASCII
-//! grid, and compared pixel for pixel with [`fmt_segmentation::rasterize`].
+//! grid, and compared pixel for pixel with [`pixel_geometry::rasterize`].
 
 use std::process::Command;
 
-use fmt_segmentation::rasterize;
-use labels_model::Geometry;
+use pixel_geometry::Geometry;
+use pixel_geometry::rasterize;
 
 const W: u32 = 24;
 const H: u32 = 20;

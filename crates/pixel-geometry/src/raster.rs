@@ -14,7 +14,7 @@
 //! holes, the parts of a multipolygon) are scanned together, so holes come
 //! out by the even-odd rule. Later labels paint over earlier ones.
 
-use labels_model::{Geometry, Polygon};
+use crate::shape::{Geometry, Polygon};
 
 /// A single-band 8-bit raster of `width` x `height` pixels, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,6 @@ impl Mask {
                 let rect = [[*x0, *y0], [*x1, *y0], [*x1, *y1], [*x0, *y1]];
                 return self.fill_rings(&[&rect], value);
             }
-            _ => return,
         };
         self.fill_rings(&rings, value);
     }

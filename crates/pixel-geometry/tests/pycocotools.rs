@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use fmt_segmentation::{rasterize, rle};
-use labels_model::Geometry;
+use pixel_geometry::Geometry;
+use pixel_geometry::{rasterize, rle};
 
 fn python() -> PathBuf {
     std::env::var_os("LABELSTORE_PYTHON")

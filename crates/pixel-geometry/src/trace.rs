@@ -17,7 +17,7 @@
 //!   its corners.
 //! - Polygons come in the order of their top-left pixel, row by row.
 
-use labels_model::{Polygon, Ring};
+use crate::shape::{Polygon, Ring};
 
 use crate::Mask;
 
@@ -169,8 +169,8 @@ fn contains(ring: &[[f64; 2]], px: i64, py: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Geometry;
     use crate::rasterize;
-    use labels_model::Geometry;
 
     fn mask(rows: &[&str]) -> Mask {
         let w = rows.first().map_or(0, |r| r.len());
