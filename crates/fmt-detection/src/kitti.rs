@@ -92,7 +92,7 @@ use labels_model::{
 
 use raster_georef::excerpt;
 
-use crate::voc::{
+use crate::common::{
     ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, fmt_num, io_err,
     list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
 };

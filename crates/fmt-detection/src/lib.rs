@@ -20,6 +20,7 @@
 //! because it *is* the project manifest.
 
 mod coco;
+mod common;
 mod geojson;
 mod kitti;
 mod shapefile;

@@ -87,7 +87,7 @@ use labels_model::{
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::coco::{ChipIds, folder_name};
+use crate::common::{ChipIds, folder_name};
 
 /// Where the chips are placed again, and the Darknet labels beside them.
 const IMAGE_DIR: &str = "yolo/images/train";

@@ -66,7 +66,7 @@
 //! # Classes, chips, reading back
 //!
 //! Class ids survive in `class_id`, names (spaces and non-ASCII included)
-//! in `class_name`, colours in the index. `index.json` (see `layout.rs`)
+//! in `class_name`, colours in the index. `index.json` (see `common/geo_layout.rs`)
 //! lists every stored chip, those saved empty included (they have no
 //! feature, and survive through it), with its image, size and the
 //! geotransform and CRS its features were written with.
@@ -78,15 +78,11 @@
 //! says, else map coordinates in the CRS of its `crs` member, else WGS 84
 //! (RFC 7946). Map and WGS 84 positions go back to pixels through the
 //! chip's georeferencing (the index's, else the chip image's: see
-//! `layout::Assembler`, which also says how chips and classes are found
+//! `common::Assembler`, which also says how chips and classes are found
 //! without the index), converted first from the file's CRS to the chip's
 //! when they differ; a box is the axis-aligned bounds of the feature's
 //! positions in pixel space (Polygon and MultiPolygon), rounded to 1e-7
 //! pixel (manifest values with up to 7 decimals come back exactly).
-
-mod layout;
-
-pub(crate) use layout::*;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,6 +92,12 @@ use labels_model::{
     Project, Result,
 };
 use serde_json::Value;
+
+use crate::common::{
+    Assembler, ChipRings, Coordinates, CrsCache, Feature, IndexChip, IndexLayer, IndexWriter,
+    LayerSpace, MAIN_STEM, RESERVED, Ring, Space, attribute_key, chip_rings, json_number,
+    layer_files, locate, native_main, orient, property_name,
+};
 
 /// The folder of the format in a store.
 const FOLDER: &str = "geojson";

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Number, Value};
 
-use crate::geojson::{FieldKind, IndexField};
+use crate::common::{FieldKind, IndexField};
 
 /// Widest `C` column (dBASE III; GDAL allows 255).
 pub(crate) const MAX_TEXT: usize = 254;

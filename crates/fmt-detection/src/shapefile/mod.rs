@@ -92,7 +92,7 @@ use labels_model::{
 };
 use serde_json::Value;
 
-use crate::geojson::{
+use crate::common::{
     Assembler, ChipRings, Coordinates, CrsCache, Feature, FieldKind, IndexChip, IndexField,
     IndexLayer, IndexWriter, LayerSpace, MAIN_STEM, Space, chip_rings, layer_files, locate,
     native_main, orient,

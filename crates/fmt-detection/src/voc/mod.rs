@@ -124,13 +124,7 @@
 //! an object (in order); Datumaro's `background` (first, black, unused) is
 //! dropped. A chip without objects is read as saved empty.
 
-mod support;
 mod xml;
-
-pub(crate) use support::{
-    ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, fmt_num, io_err,
-    list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
-};
 
 use std::path::{Component, Path, PathBuf};
 
@@ -143,6 +137,10 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use raster_georef::excerpt;
 
 use self::xml::Element;
+use crate::common::{
+    ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, io_err, list_dir,
+    meta_json, read_meta, read_split_lists, read_text, strip_ext,
+};
 
 /// The format's folder in a store.
 const DIR: &str = "voc";

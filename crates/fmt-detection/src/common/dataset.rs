@@ -1,7 +1,8 @@
-//! Pieces the VOC and KITTI modules share: Datumaro's `dataset_meta.json`
-//! (the class table Datumaro's importers read before anything else), the
-//! split lists (`ImageSets/...`), finding an image by its stem, the class
-//! table on both sides, and small helpers for errors and numbers.
+//! Dataset pieces the VOC and KITTI modules share: Datumaro's
+//! `dataset_meta.json` (the class table Datumaro's importers read before
+//! anything else), the split lists (`ImageSets/...`), finding an image by
+//! its stem, the class table on both sides, and small helpers for errors
+//! and numbers.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,18 @@
+//! What the format modules share, so that no format module imports
+//! another: each imports this module only.
+//!
+//! - `dataset`: Datumaro's class table (`dataset_meta.json`), split lists,
+//!   finding an image by its stem, class tables for writers and readers,
+//!   and small helpers for files, errors and numbers (VOC, KITTI).
+//! - `geo_layout`: the layers, `index.json` and reading side that GeoJSON
+//!   and Shapefile share.
+//! - `ids`: chip ids and dataset names for datasets made elsewhere (COCO,
+//!   YOLO).
+
+mod dataset;
+mod geo_layout;
+mod ids;
+
+pub(crate) use dataset::*;
+pub(crate) use geo_layout::*;
+pub(crate) use ids::*;
