@@ -144,7 +144,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
+    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Polygon, Project, Result, Ring,
 };
 use pixel_geometry::{Mask, rasterize, rle, trace};
@@ -160,6 +160,9 @@ const ANNOTATION_FILE: &str = "coco/annotations/instances_train.json";
 const IMAGE_DIR: &str = "coco/images/train";
 /// The files of a labelstore store root that are not COCO files.
 const NOT_COCO: [&str; 2] = ["project.json", "labelstore-manifest.json"];
+
+/// The format's name on the command line and in store manifests.
+const NAME: &str = "coco";
 
 /// COCO object detection and instance segmentation: one
 /// `instances_train.json` for the whole store, category ids equal to
@@ -187,8 +190,15 @@ impl CocoFormat {
 }
 
 impl LabelFormat for CocoFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Coco
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[
+            LabelingType::ObjectDetection,
+            LabelingType::InstanceSegmentation,
+        ]
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

@@ -86,8 +86,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
-    LabelWriter, LabelingType, Output, Project, Result,
+    Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
+    LabelingType, Output, Project, Result,
 };
 
 use raster_georef::excerpt;
@@ -104,14 +104,21 @@ const SUBSET: &str = "training";
 /// The split list written.
 const TRAIN_LIST: &str = "kitti/ImageSets/train.txt";
 
+/// The format's name on the command line and in store manifests.
+const NAME: &str = "kitti";
+
 /// KITTI object labels (`kitti/`): see the module documentation for the
 /// layout and conventions.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KittiFormat;
 
 impl LabelFormat for KittiFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Kitti
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[LabelingType::ObjectDetection]
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

@@ -81,7 +81,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
+    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Project, Result,
 };
 use raster_georef::excerpt;
@@ -100,14 +100,21 @@ const IMAGE_EXTENSIONS: [&str; 9] = [
     "png", "jpg", "jpeg", "jpe", "tif", "tiff", "bmp", "gif", "webp",
 ];
 
+/// The format's name on the command line and in store manifests.
+const NAME: &str = "yolo";
+
 /// YOLO object detection: normalized `class cx cy w h` lines, laid out for
 /// Ultralytics and Darknet at once.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct YoloFormat;
 
 impl LabelFormat for YoloFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Yolo
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[LabelingType::ObjectDetection]
     }
 
     fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {

@@ -24,8 +24,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Chip, ChipGeoref, Class, Error, Fidelity, FormatId, LabelFormat, LabelWriter, LabelingType,
-    Output, Project, Result, Rgb,
+    Chip, ChipGeoref, Class, Error, Fidelity, LabelFormat, LabelWriter, LabelingType, Output,
+    Project, Result, Rgb,
 };
 use raster_georef::{Band8, Crs, CrsKeys, decode_band8, encode_band8_tiff};
 
@@ -94,28 +94,44 @@ pub fn palette(classes: &[Class]) -> [[u8; 3]; 256] {
     p
 }
 
-/// A semantic-segmentation mask format.
+/// A semantic-segmentation mask format: [`MaskFormat::PNG`],
+/// [`MaskFormat::TIFF`], [`MaskFormat::GEOTIFF`], [`MaskFormat::GIF`] or
+/// [`MaskFormat::BMP`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaskFormat {
-    id: FormatId,
+    kind: Kind,
+}
+
+/// Which mask format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Png,
+    Tiff,
+    Geotiff,
+    Gif,
+    Bmp,
 }
 
 impl MaskFormat {
-    /// The mask format `id`: `png`, `tiff`, `geotiff`, `gif` or `bmp`.
-    pub fn new(id: FormatId) -> Option<MaskFormat> {
-        matches!(
-            id,
-            FormatId::Png | FormatId::Tiff | FormatId::Geotiff | FormatId::Gif | FormatId::Bmp
-        )
-        .then_some(MaskFormat { id })
-    }
+    /// Palette PNG masks (`png`).
+    pub const PNG: MaskFormat = MaskFormat { kind: Kind::Png };
+    /// Single-band TIFF masks without georeferencing (`tiff`).
+    pub const TIFF: MaskFormat = MaskFormat { kind: Kind::Tiff };
+    /// Single-band GeoTIFF masks with the chip's georeferencing (`geotiff`).
+    pub const GEOTIFF: MaskFormat = MaskFormat {
+        kind: Kind::Geotiff,
+    };
+    /// Palette GIF masks (`gif`).
+    pub const GIF: MaskFormat = MaskFormat { kind: Kind::Gif };
+    /// Indexed BMP masks (`bmp`).
+    pub const BMP: MaskFormat = MaskFormat { kind: Kind::Bmp };
 
     fn extension(self) -> &'static str {
-        match self.id {
-            FormatId::Png => "png",
-            FormatId::Gif => "gif",
-            FormatId::Bmp => "bmp",
-            _ => "tif",
+        match self.kind {
+            Kind::Png => "png",
+            Kind::Gif => "gif",
+            Kind::Bmp => "bmp",
+            Kind::Tiff | Kind::Geotiff => "tif",
         }
     }
 
@@ -126,11 +142,11 @@ impl MaskFormat {
         palette: &[[u8; 3]; 256],
         georef: &ChipGeoref,
     ) -> std::result::Result<Vec<u8>, String> {
-        match self.id {
-            FormatId::Png => encode_png(band, palette),
-            FormatId::Gif => encode_gif(band, palette),
-            FormatId::Bmp => Ok(encode_bmp(band, palette)),
-            FormatId::Geotiff => {
+        match self.kind {
+            Kind::Png => encode_png(band, palette),
+            Kind::Gif => encode_gif(band, palette),
+            Kind::Bmp => Ok(encode_bmp(band, palette)),
+            Kind::Geotiff => {
                 let crs = georef
                     .epsg
                     .map(Crs::from_epsg)
@@ -144,14 +160,24 @@ impl MaskFormat {
                 let geo = georef.transform.as_ref().map(|gt| (gt, keys));
                 encode_band8_tiff(band, geo).map_err(|e| e.to_string())
             }
-            _ => encode_band8_tiff(band, None).map_err(|e| e.to_string()),
+            Kind::Tiff => encode_band8_tiff(band, None).map_err(|e| e.to_string()),
         }
     }
 }
 
 impl LabelFormat for MaskFormat {
-    fn id(&self) -> FormatId {
-        self.id
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Png => "png",
+            Kind::Tiff => "tiff",
+            Kind::Geotiff => "geotiff",
+            Kind::Gif => "gif",
+            Kind::Bmp => "bmp",
+        }
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[LabelingType::SemanticSegmentation]
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
@@ -193,7 +219,7 @@ impl LabelWriter for MaskWriter {
             .format
             .encode(&band, &self.palette, georef)
             .map_err(|e| Error::invalid(&chip.image, Some(&chip.id), "mask", e))?;
-        let folder = self.format.id.name();
+        let folder = self.format.name();
         let io = |source| Error::Io {
             path: PathBuf::from(folder),
             source,
@@ -232,7 +258,7 @@ impl LabelWriter for MaskWriter {
             );
         }
         let _ = writeln!(csv, "255,ignore,{}", colour(255));
-        let folder = self.format.id.name();
+        let folder = self.format.name();
         out.put(&format!("{folder}/classes.csv"), csv.into_bytes())
             .map_err(|source| Error::Io {
                 path: PathBuf::from(folder),
@@ -312,7 +338,7 @@ fn encode_bmp(band: &Band8, palette: &[[u8; 3]; 256]) -> Vec<u8> {
 /// Reads a mask store back: classes from `classes.csv`, one chip per mask
 /// (its image found beside it in `images/`), the mask as the chip's mask.
 fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
-    let folder = format.id.name();
+    let folder = format.name();
     let dir = if root.join(folder).join("classes.csv").exists() {
         root.join(folder)
     } else {

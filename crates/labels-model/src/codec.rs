@@ -6,117 +6,12 @@
 //! [`Project`]. Formats never see a destination: the store pipeline owns the
 //! [`Output`] and forwards what it receives.
 
-use std::fmt;
 use std::io;
 use std::path::Path;
 
 use crate::error::Result;
 use crate::model::{Attributes, Chip, Label, LabelingType, Project};
 use crate::resolve::ChipGeoref;
-
-/// Every label format of SPEC §3, whether or not this build implements it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum FormatId {
-    /// labelstore's own manifest format.
-    Json,
-    /// RFC 7946 GeoJSON.
-    Geojson,
-    /// ESRI Shapefile.
-    Shapefile,
-    /// Pascal VOC XML.
-    Voc,
-    /// COCO JSON.
-    Coco,
-    /// KITTI object labels.
-    Kitti,
-    /// YOLO text labels.
-    Yolo,
-    /// Palette PNG masks.
-    Png,
-    /// Single-band TIFF masks.
-    Tiff,
-    /// Single-band GeoTIFF masks.
-    Geotiff,
-    /// Palette GIF masks.
-    Gif,
-    /// Indexed BMP masks.
-    Bmp,
-}
-
-impl FormatId {
-    /// Every format, in the order of SPEC §3.
-    pub const ALL: [FormatId; 12] = [
-        FormatId::Json,
-        FormatId::Geojson,
-        FormatId::Shapefile,
-        FormatId::Voc,
-        FormatId::Coco,
-        FormatId::Kitti,
-        FormatId::Yolo,
-        FormatId::Png,
-        FormatId::Tiff,
-        FormatId::Geotiff,
-        FormatId::Gif,
-        FormatId::Bmp,
-    ];
-
-    /// The name used on the command line and in store manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            FormatId::Json => "json",
-            FormatId::Geojson => "geojson",
-            FormatId::Shapefile => "shapefile",
-            FormatId::Voc => "voc",
-            FormatId::Coco => "coco",
-            FormatId::Kitti => "kitti",
-            FormatId::Yolo => "yolo",
-            FormatId::Png => "png",
-            FormatId::Tiff => "tiff",
-            FormatId::Geotiff => "geotiff",
-            FormatId::Gif => "gif",
-            FormatId::Bmp => "bmp",
-        }
-    }
-
-    /// The format with this name, matched case-insensitively.
-    pub fn parse(name: &str) -> Option<FormatId> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(name.trim()))
-    }
-
-    /// Whether a project of labeling type `ty` can be stored in this format.
-    pub fn fits(self, ty: LabelingType) -> bool {
-        use FormatId as F;
-        match ty {
-            LabelingType::ObjectDetection => matches!(
-                self,
-                F::Json | F::Geojson | F::Shapefile | F::Voc | F::Coco | F::Kitti | F::Yolo
-            ),
-            LabelingType::InstanceSegmentation => matches!(self, F::Json | F::Coco),
-            // `json`, labelstore's own, is the project folder itself
-            // (manifest, chips, and each chip's mask file under `masks/`).
-            LabelingType::SemanticSegmentation => {
-                matches!(
-                    self,
-                    F::Json | F::Png | F::Tiff | F::Geotiff | F::Gif | F::Bmp
-                )
-            }
-        }
-    }
-
-    /// The formats a project of labeling type `ty` can be stored in.
-    pub fn for_type(ty: LabelingType) -> Vec<FormatId> {
-        Self::ALL.into_iter().filter(|f| f.fits(ty)).collect()
-    }
-}
-
-impl fmt::Display for FormatId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Where a [`LabelWriter`] puts what it writes. Paths are relative to the
 /// store's root and `/`-separated.
@@ -225,8 +120,12 @@ pub trait LabelWriter {
 
 /// A label format: writes labels and reads them back.
 pub trait LabelFormat {
-    /// Which format this is.
-    fn id(&self) -> FormatId;
+    /// The format's name: how the command line and store manifests name
+    /// it (lower case, matched without regard to case).
+    fn name(&self) -> &'static str;
+
+    /// The labeling types whose projects this format stores.
+    fn labeling_types(&self) -> &'static [LabelingType];
 
     /// A writer for `header`: the project's name, type, CRS and classes
     /// (its `chips` is empty: chips arrive through [`LabelWriter::write_chip`]).
@@ -276,49 +175,5 @@ pub trait LabelFormat {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_case_insensitive() {
-        assert_eq!(FormatId::parse("JSON"), Some(FormatId::Json));
-        assert_eq!(FormatId::parse(" GeoTIFF "), Some(FormatId::Geotiff));
-        assert_eq!(FormatId::parse("jpeg"), None);
-        for f in FormatId::ALL {
-            assert_eq!(FormatId::parse(&f.name().to_uppercase()), Some(f));
-        }
-    }
-
-    #[test]
-    fn formats_per_type_follow_spec() {
-        let names = |t| {
-            FormatId::for_type(t)
-                .iter()
-                .map(|f| f.name())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            names(LabelingType::ObjectDetection),
-            [
-                "json",
-                "geojson",
-                "shapefile",
-                "voc",
-                "coco",
-                "kitti",
-                "yolo"
-            ]
-        );
-        assert_eq!(names(LabelingType::InstanceSegmentation), ["json", "coco"]);
-        // SPEC §3's mask formats, and `json`, the project folder (masks
-        // under `masks/`), which fetch gives back for every labeling type.
-        assert_eq!(
-            names(LabelingType::SemanticSegmentation),
-            ["json", "png", "tiff", "geotiff", "gif", "bmp"]
-        );
     }
 }

@@ -14,18 +14,24 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::MANIFEST_FILE;
-use crate::codec::{FormatId, LabelFormat, LabelWriter, Output};
+use crate::codec::{LabelFormat, LabelWriter, Output};
 use crate::error::{Error, Result};
 use crate::manifest::{chip_to_wire, header_to_wire};
-use crate::model::Project;
+use crate::model::{LabelingType, Project};
 
 /// labelstore's own `json` format (every labeling type).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonFormat;
 
 impl LabelFormat for JsonFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Json
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    /// Every type: for semantic segmentation, the project folder holds
+    /// each chip's mask file under `masks/`.
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &LabelingType::ALL
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

@@ -42,7 +42,7 @@ mod resolve;
 mod select;
 mod stream;
 
-pub use crate::codec::{Fidelity, FormatId, LabelFormat, LabelWriter, MemoryOutput, Output};
+pub use crate::codec::{Fidelity, LabelFormat, LabelWriter, MemoryOutput, Output};
 pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits, image_size};
 pub use crate::json::JsonFormat;

@@ -9,12 +9,12 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use labels_model::{FormatId, ImageLimits, Scope};
+use labels_model::{ImageLimits, Scope};
 use sha2::{Digest, Sha256};
 use sink_db::{ChipRow, DbReader};
 use sink_objstore::ObjStoreReader;
 
-use crate::formats::label_format;
+use crate::formats::{FormatId, label_format};
 use crate::listed::{Listed, unsafe_entry};
 use crate::receipt::STORE_MANIFEST;
 use crate::store::{Plan, StoreError, StoreOptions};
@@ -100,8 +100,7 @@ fn prepare_fetch_dir(
         .find(|&f| f == FormatId::Json)
         .or_else(|| formats.first().copied())
         .ok_or_else(|| StoreError::Usage(format!("{} lists no format", dir.display())))?;
-    let reader = label_format(from)
-        .ok_or_else(|| StoreError::Usage(format!("format {from} cannot be read by this build")))?;
+    let reader = label_format(from);
     if from != FormatId::Json {
         // Other formats' readers look for their files in the folder.
         listed.refuse_unlisted(&unlisted)?;

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use labels_model::{FormatId, ImageLimits, LabelingType, Scope};
+use labels_model::{ImageLimits, LabelingType, Scope};
 use sink_api::Destination;
 
-use crate::formats::label_format;
+use crate::formats::{FormatId, label_format};
 use crate::store::{Plan, StoreError, StoreOptions, StoreReport};
 
 /// The formats `import` reads.
@@ -34,9 +34,7 @@ pub fn prepare_import(
             names.join(", ")
         )));
     }
-    let reader = label_format(from)
-        .ok_or_else(|| StoreError::Usage(format!("format {from} is not implemented yet")))?;
-    let mut project = reader.read(path)?;
+    let mut project = label_format(from).read(path)?;
     if project.labeling_type == LabelingType::SemanticSegmentation {
         return Err(StoreError::Usage(format!(
             "{} holds {} labels; import brings object detection and instance segmentation datasets",

@@ -6,11 +6,12 @@
 //! This facade is the crate to depend on. It re-exports the parts
 //! ([`model`], [`geometry`], [`georef`], [`sink`], [`fs`], [`detection`],
 //! [`segmentation`])
-//! and holds the glue between them: [`label_format`], which picks a format's
-//! implementation, and the store pipeline, [`Plan`].
+//! and holds the glue between them: the format registry ([`FormatId`],
+//! [`label_format`], which picks a format's implementation), and the store
+//! pipeline, [`Plan`].
 //!
 //! ```
-//! use labelstore::{Plan, StoreOptions, model::{FormatId, Scope, ImageLimits}};
+//! use labelstore::{FormatId, Plan, StoreOptions, model::{Scope, ImageLimits}};
 //! # let dir = tempfile::tempdir()?;
 //! # let project = dir.path().join("project.json");
 //! # std::fs::write(&project, r#"{"labelstore": 1, "name": "demo",
@@ -49,9 +50,7 @@ pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
 pub use crate::fetch::{prepare_fetch_db, prepare_fetch_local, prepare_fetch_objstore};
-pub use crate::formats::{
-    FormatOptions, implemented_formats, is_implemented, label_format, label_format_with,
-};
+pub use crate::formats::{FormatId, FormatOptions, label_format, label_format_with};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::receipt::STORE_MANIFEST;
 pub use crate::scratch::scratch_dir_in;

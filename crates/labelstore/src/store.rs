@@ -17,14 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use labels_model::{
-    Chip, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, FormatId, GeorefSource,
-    ImageLimits, LabelWriter, ManifestStream, Output, Project, Resolution, Scope, Selection,
-    Selector, replay, resolve, select,
+    Chip, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, GeorefSource, ImageLimits,
+    LabelWriter, ManifestStream, Output, Project, Resolution, Scope, Selection, Selector, replay,
+    resolve, select,
 };
 use serde::Serialize;
 use sink_api::{Body, Destination};
 
-use crate::formats::{FormatOptions, implemented_formats, is_implemented, label_format_with};
+use crate::formats::{FormatId, FormatOptions, label_format_with};
 use crate::receipt::{self, Header, ReceiptWriter, STORE_MANIFEST};
 
 /// Chip files up to this size are read once into memory (hashed, then
@@ -373,7 +373,7 @@ impl Plan {
             .options
             .formats
             .iter()
-            .filter_map(|&f| label_format_with(f, &self.options.format_options))
+            .map(|&f| label_format_with(f, &self.options.format_options))
             .map(|f| f.writer(&header))
             .collect();
         let mut out = SpoolOutput::new(spool.path().join("appended"));
@@ -952,8 +952,7 @@ fn convert(job: &GeotiffJob) -> Converted {
     Ok((tiff, size, sha))
 }
 
-/// Checks the requested formats against the project's labeling type and
-/// this build.
+/// Checks the requested formats against the project's labeling type.
 fn check_formats(project: &Project, formats: &[FormatId]) -> Result<(), StoreError> {
     let ty = project.labeling_type;
     let names = |v: Vec<FormatId>| v.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
@@ -969,12 +968,6 @@ fn check_formats(project: &Project, formats: &[FormatId]) -> Result<(), StoreErr
                 "format {f} does not fit a {ty} project ({}); valid formats: {}",
                 project.manifest_path.display(),
                 names(FormatId::for_type(ty))
-            )));
-        }
-        if !is_implemented(f, ty) {
-            return Err(StoreError::Usage(format!(
-                "format {f} is not implemented yet; this build stores a {ty} project as: {}",
-                names(implemented_formats(ty))
             )));
         }
     }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use labelstore::model::{FormatId, ImageLimits, Scope};
-use labelstore::{Plan, StoreError, StoreOptions, StoreReport};
+use labelstore::model::{ImageLimits, Scope};
+use labelstore::{FormatId, Plan, StoreError, StoreOptions, StoreReport};
 
 /// Store AI labeling projects (image chips and their labels) in the formats
 /// training tools read, keeping their georeferencing.

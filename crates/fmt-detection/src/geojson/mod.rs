@@ -88,7 +88,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Error, Fidelity, FormatId, LabelFormat, LabelWriter, Output,
+    Attributes, Chip, ChipGeoref, Error, Fidelity, LabelFormat, LabelWriter, LabelingType, Output,
     Project, Result,
 };
 use serde_json::Value;
@@ -101,6 +101,9 @@ use crate::common::{
 
 /// The folder of the format in a store.
 const FOLDER: &str = "geojson";
+
+/// The format's name on the command line and in store manifests.
+const NAME: &str = "geojson";
 
 /// The GeoJSON format. [`Default`] writes RFC 7946 (WGS 84).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,8 +126,12 @@ impl GeojsonFormat {
 }
 
 impl LabelFormat for GeojsonFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Geojson
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[LabelingType::ObjectDetection]
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
@@ -142,7 +149,7 @@ impl LabelFormat for GeojsonFormat {
             wgs84: !self.native_crs,
             main,
             layers: BTreeMap::new(),
-            index: IndexWriter::new(FOLDER, FormatId::Geojson.name(), header),
+            index: IndexWriter::new(FOLDER, NAME, header),
             crs: CrsCache::default(),
         })
     }
@@ -326,7 +333,7 @@ fn feature(
 // Reading
 
 fn read(path: &Path) -> Result<Project> {
-    let loc = locate(path, FOLDER, FormatId::Geojson.name())?;
+    let loc = locate(path, FOLDER, NAME)?;
     let (files, known): (Vec<PathBuf>, Vec<Option<LayerSpace>>) = match (&loc.index, &loc.file) {
         (Some((_, index)), _) => index
             .layers

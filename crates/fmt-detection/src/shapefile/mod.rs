@@ -88,7 +88,8 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Chip, ChipGeoref, Error, Fidelity, FormatId, LabelFormat, LabelWriter, Output, Project, Result,
+    Chip, ChipGeoref, Error, Fidelity, LabelFormat, LabelWriter, LabelingType, Output, Project,
+    Result,
 };
 use serde_json::Value;
 
@@ -104,13 +105,20 @@ const FOLDER: &str = "shapefile";
 /// Pieces spooled records are copied through in.
 const CHUNK: usize = 64 * 1024;
 
+/// The format's name on the command line and in store manifests.
+const NAME: &str = "shapefile";
+
 /// The ESRI Shapefile format.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShapefileFormat;
 
 impl LabelFormat for ShapefileFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Shapefile
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[LabelingType::ObjectDetection]
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
@@ -122,7 +130,7 @@ impl LabelFormat for ShapefileFormat {
                 .collect(),
             main: native_main(header),
             layers: BTreeMap::new(),
-            index: IndexWriter::new(FOLDER, FormatId::Shapefile.name(), header),
+            index: IndexWriter::new(FOLDER, NAME, header),
             crs: CrsCache::default(),
         })
     }
@@ -404,7 +412,7 @@ fn sibling(file: &Path, ext: &str) -> Option<PathBuf> {
 }
 
 fn read(path: &Path) -> Result<Project> {
-    let loc = locate(path, FOLDER, FormatId::Shapefile.name())?;
+    let loc = locate(path, FOLDER, NAME)?;
     type Known = Option<(LayerSpace, Vec<IndexField>)>;
     let layers: Vec<(PathBuf, Known)> = match (&loc.index, &loc.file) {
         (Some((_, index)), _) => index

@@ -129,8 +129,8 @@ mod xml;
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Error, Fidelity, FormatId, Geometry, Label, LabelFormat,
-    LabelWriter, LabelingType, Output, Project, Result, Rgb,
+    Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
+    LabelingType, Output, Project, Result, Rgb,
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -149,14 +149,21 @@ const TRAIN_LIST: &str = "voc/ImageSets/Main/train.txt";
 /// Datumaro's class table.
 const LABELMAP: &str = "labelmap.txt";
 
+/// The format's name on the command line and in store manifests.
+const NAME: &str = "voc";
+
 /// Pascal VOC detection (`voc/`): see the module documentation for the
 /// layout and conventions.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VocFormat;
 
 impl LabelFormat for VocFormat {
-    fn id(&self) -> FormatId {
-        FormatId::Voc
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn labeling_types(&self) -> &'static [LabelingType] {
+        &[LabelingType::ObjectDetection]
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
