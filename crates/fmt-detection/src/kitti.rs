@@ -86,15 +86,16 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
+    Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, LabelFormat, LabelWriter,
     LabelingType, Output, Project, Result,
 };
 
 use raster_georef::excerpt;
 
 use crate::common::{
-    ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, fmt_num, io_err,
-    list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
+    ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
+    dataset_name, fmt_num, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
+    strip_ext,
 };
 
 /// The format's folder in a store.
@@ -319,7 +320,7 @@ struct Subset {
 }
 
 /// Reads one label file into `(class name, box, attributes)` triples.
-fn read_labels(file: &Path, id: &str) -> Result<Vec<(String, [f64; 4], Attributes)>> {
+fn read_labels(file: &Path, id: &str) -> Result<Vec<RawBox>> {
     const NAMES: [&str; 16] = [
         "type",
         "truncated",
@@ -393,7 +394,9 @@ fn not_found(path: &Path, msg: &str) -> Error {
     Error::invalid(path, None, "", msg)
 }
 
-fn read_kitti(path: &Path) -> Result<Project> {
+/// The dataset folder `path` names, its subsets, and the folder holding
+/// `dataset_meta.json` and `ImageSets/`.
+fn find_subsets(path: &Path) -> Result<(PathBuf, Vec<Subset>, PathBuf)> {
     if !path.is_dir() {
         return Err(not_found(path, "no such folder"));
     }
@@ -402,8 +405,7 @@ fn read_kitti(path: &Path) -> Result<Project> {
     } else {
         path.to_path_buf()
     };
-    // The subsets, and the folder holding dataset_meta.json and ImageSets/.
-    let (subsets, top) = if dir.join("label_2").is_dir() {
+    if dir.join("label_2").is_dir() {
         let top = dir
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -413,29 +415,44 @@ fn read_kitti(path: &Path) -> Result<Project> {
             rel: PathBuf::new(),
             dir: dir.clone(),
         };
-        (vec![s], top)
-    } else {
-        let subsets: Vec<Subset> = list_dir(&dir)?
-            .into_iter()
-            .filter(|(n, is_dir)| *is_dir && dir.join(n).join("label_2").is_dir())
-            .map(|(n, _)| Subset {
-                rel: PathBuf::from(&n),
-                dir: dir.join(n),
-            })
-            .collect();
-        if subsets.is_empty() {
-            return Err(not_found(
-                path,
-                "no KITTI dataset here: expected kitti/, <subset>/label_2/ or label_2/",
-            ));
-        }
-        (subsets, dir.clone())
-    };
+        return Ok((dir, vec![s], top));
+    }
+    let subsets: Vec<Subset> = list_dir(&dir)?
+        .into_iter()
+        .filter(|(n, is_dir)| *is_dir && dir.join(n).join("label_2").is_dir())
+        .map(|(n, _)| Subset {
+            rel: PathBuf::from(&n),
+            dir: dir.join(n),
+        })
+        .collect();
+    if subsets.is_empty() {
+        return Err(not_found(
+            path,
+            "no KITTI dataset here: expected kitti/, <subset>/label_2/ or label_2/",
+        ));
+    }
+    let top = dir.clone();
+    Ok((dir, subsets, top))
+}
 
-    // Every chip: id -> (subset, label file).
-    let mut found: HashMap<String, (usize, Option<PathBuf>)> = HashMap::new();
-    let mut rest: Vec<String> = Vec::new();
-    let mut indexes = Vec::with_capacity(subsets.len());
+/// The chips of a dataset's subsets.
+struct Found {
+    /// Chip id -> (subset, label file).
+    by_id: HashMap<String, (usize, Option<PathBuf>)>,
+    /// Every id, subset by subset, sorted within each.
+    ids: Vec<String>,
+    /// Each subset's images.
+    indexes: Vec<ImageIndex>,
+}
+
+/// Every chip of `subsets`: a label file in `label_2/` or an image in
+/// `image_2/` makes one.
+fn find_chips(subsets: &[Subset]) -> Result<Found> {
+    let mut found = Found {
+        by_id: HashMap::new(),
+        ids: Vec::new(),
+        indexes: Vec::with_capacity(subsets.len()),
+    };
     for (si, s) in subsets.iter().enumerate() {
         let labels_dir = s.dir.join("label_2");
         let mut ids = Vec::new();
@@ -453,7 +470,7 @@ fn read_kitti(path: &Path) -> Result<Project> {
         }
         ids.sort();
         for (id, file) in ids {
-            if found.contains_key(&id) {
+            if found.by_id.contains_key(&id) {
                 return Err(Error::invalid(
                     &labels_dir,
                     Some(&id),
@@ -461,30 +478,39 @@ fn read_kitti(path: &Path) -> Result<Project> {
                     "the chip id is in two subsets",
                 ));
             }
-            found.insert(id.clone(), (si, file));
-            rest.push(id);
+            found.by_id.insert(id.clone(), (si, file));
+            found.ids.push(id);
         }
-        indexes.push(index);
+        found.indexes.push(index);
     }
+    Ok(found)
+}
+
+fn read_kitti(path: &Path) -> Result<Project> {
+    let (dir, subsets, top) = find_subsets(path)?;
+    let Found {
+        mut by_id,
+        ids: rest,
+        mut indexes,
+    } = find_chips(&subsets)?;
     let (listed, list_file) = read_split_lists(&top.join("ImageSets"))?;
     let mut seen = HashSet::new();
     let order: Vec<String> = listed
         .into_iter()
-        .filter(|id| found.contains_key(id))
+        .filter(|id| by_id.contains_key(id))
         .chain(rest)
         .filter(|id| seen.insert(id.clone()))
         .collect();
 
-    let mut classes = ClassCollector::default();
+    let mut project = ProjectBuilder::default();
     let meta = top.join(DATASET_META);
     if meta.is_file() {
         for (token, color) in read_meta(&meta)? {
-            classes.declare(&decode_class(&token), color);
+            project.classes.declare(&decode_class(&token), color);
         }
     }
-    let mut chips = Vec::with_capacity(order.len());
     for id in order {
-        let Some((si, file)) = found.remove(&id) else {
+        let Some((si, file)) = by_id.remove(&id) else {
             continue;
         };
         let (Some(subset), Some(index)) = (subsets.get(si), indexes.get_mut(si)) else {
@@ -508,45 +534,23 @@ fn read_kitti(path: &Path) -> Result<Project> {
                 ));
             }
         };
-        let mut chip = Chip::new(id, image);
-        chip.labels = labels
-            .into_iter()
-            .map(|(name, b, attributes)| Label {
-                class_id: classes.id(&name),
-                geometry: Geometry::BBox(b),
-                attributes,
-            })
-            .collect();
-        chip.saved_empty = chip.labels.is_empty();
-        chips.push(chip);
+        project.chip(id, image, (None, None), labels);
     }
 
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| DIR.to_owned());
+    let name = dataset_name(&dir, DIR);
     let manifest_path = list_file.unwrap_or_else(|| {
         subsets
             .first()
             .map(|s| s.dir.join("label_2"))
             .unwrap_or_else(|| dir.clone())
     });
-    Ok(Project {
-        name,
-        labeling_type: LabelingType::ObjectDetection,
-        srid: None,
-        classes: classes.into_classes(),
-        chips,
-        base_dir: dir,
-        manifest_path,
-    })
+    Ok(project.finish(name, dir, manifest_path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labels_model::{Class, GeorefSource, MemoryOutput, Rgb};
+    use labels_model::{Class, GeorefSource, Label, MemoryOutput, Rgb};
 
     const NONE: ChipGeoref = ChipGeoref {
         source: GeorefSource::None,

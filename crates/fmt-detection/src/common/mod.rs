@@ -1,6 +1,7 @@
 //! What the format modules share, so that no format module imports
 //! another: each imports this module only.
 //!
+//! - `builder`: the project a box reader builds (class table and chips).
 //! - `dataset`: Datumaro's class table (`dataset_meta.json`), split lists,
 //!   finding an image by its stem, class tables for writers and readers,
 //!   and small helpers for files, errors and numbers (VOC, KITTI).
@@ -9,10 +10,12 @@
 //! - `ids`: chip ids and dataset names for datasets made elsewhere (COCO,
 //!   YOLO).
 
+mod builder;
 mod dataset;
 mod geo_layout;
 mod ids;
 
+pub(crate) use builder::*;
 pub(crate) use dataset::*;
 pub(crate) use geo_layout::*;
 pub(crate) use ids::*;

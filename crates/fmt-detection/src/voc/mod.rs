@@ -138,8 +138,8 @@ use raster_georef::excerpt;
 
 use self::xml::Element;
 use crate::common::{
-    ClassCollector, ClassTable, DATASET_META, ImageIndex, check_box, chip_files, io_err, list_dir,
-    meta_json, read_meta, read_split_lists, read_text, strip_ext,
+    ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
+    dataset_name, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
 };
 
 /// The format's folder in a store.
@@ -574,7 +574,7 @@ struct RawChip {
     image: PathBuf,
     width: Option<u32>,
     height: Option<u32>,
-    labels: Vec<(String, [f64; 4], Attributes)>,
+    labels: Vec<RawBox>,
 }
 
 /// Parses Datumaro's `labelmap.txt`: `name:r,g,b:parts:actions` lines.
@@ -719,13 +719,39 @@ fn read_annotation(
         .and_then(|s| s.child("database"))
         .map(|d| d.text.clone())
         .filter(|d| d != "Unknown");
+    let image = annotated_image(&root, file, id, layout, images)?;
+    let labels = root
+        .children_named("object")
+        .enumerate()
+        .map(|(i, obj)| read_object(obj, i, file, id, (width, height)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((
+        RawChip {
+            id: id.to_owned(),
+            image,
+            width,
+            height,
+            labels,
+        },
+        database,
+    ))
+}
 
+/// The image an annotation is for: its `<filename>` when that file exists,
+/// else the image named after the chip id, else its `<filename>` anyway.
+fn annotated_image(
+    root: &Element,
+    file: &Path,
+    id: &str,
+    layout: &Layout,
+    images: &mut ImageIndex,
+) -> Result<PathBuf> {
     let dir = layout.root.join(&layout.images);
     let named = root
         .child("filename")
         .map(|f| f.text.trim().to_owned())
         .filter(|f| safe_relative(f));
-    let image = match named {
+    Ok(match named {
         Some(f) if dir.join(&f).is_file() => layout.images.join(f),
         named => match (images.find(id)?, named) {
             (Some(found), _) => layout.images.join(found),
@@ -742,119 +768,144 @@ fn read_annotation(
                 ));
             }
         },
-    };
+    })
+}
 
-    let mut labels = Vec::new();
-    for (i, obj) in root.children_named("object").enumerate() {
-        let p = format!("annotation/object[{}]", i + 1);
-        let name = obj.child("name").ok_or_else(|| {
-            Error::invalid(file, Some(id), at(&p, obj), "the object has no <name>")
+/// Reads the `i`-th `<object>` of an annotation: its class name, its box
+/// (VOC's 1-based pixels made 0-based, clamped to the image's `size`) and
+/// its attributes.
+fn read_object(
+    obj: &Element,
+    i: usize,
+    file: &Path,
+    id: &str,
+    (width, height): (Option<u32>, Option<u32>),
+) -> Result<RawBox> {
+    let p = format!("annotation/object[{}]", i + 1);
+    let name = obj
+        .child("name")
+        .ok_or_else(|| Error::invalid(file, Some(id), at(&p, obj), "the object has no <name>"))?;
+    let bndbox = obj
+        .child("bndbox")
+        .ok_or_else(|| Error::invalid(file, Some(id), at(&p, obj), "the object has no <bndbox>"))?;
+    let mut c = [0.0; 4];
+    for (slot, key) in c.iter_mut().zip(["xmin", "ymin", "xmax", "ymax"]) {
+        let el = bndbox.child(key).ok_or_else(|| {
+            Error::invalid(
+                file,
+                Some(id),
+                at(&format!("{p}/bndbox"), bndbox),
+                format!("<bndbox> has no <{key}>"),
+            )
         })?;
-        let bndbox = obj.child("bndbox").ok_or_else(|| {
-            Error::invalid(file, Some(id), at(&p, obj), "the object has no <bndbox>")
-        })?;
-        let mut c = [0.0; 4];
-        for (slot, key) in c.iter_mut().zip(["xmin", "ymin", "xmax", "ymax"]) {
-            let el = bndbox.child(key).ok_or_else(|| {
-                Error::invalid(
-                    file,
-                    Some(id),
-                    at(&format!("{p}/bndbox"), bndbox),
-                    format!("<bndbox> has no <{key}>"),
-                )
-            })?;
-            *slot = number(el, &format!("{p}/bndbox/{key}"), file, id)?;
+        *slot = number(el, &format!("{p}/bndbox/{key}"), file, id)?;
+    }
+    let [xmin, ymin, xmax, ymax] = c;
+    let mut b = [xmin - 1.0, ymin - 1.0, xmax, ymax];
+    for (k, v) in b.iter_mut().enumerate() {
+        let limit = if k % 2 == 0 { width } else { height };
+        *v = v.max(0.0);
+        if let Some(l) = limit {
+            *v = v.min(f64::from(l));
         }
-        let [xmin, ymin, xmax, ymax] = c;
-        let mut b = [xmin - 1.0, ymin - 1.0, xmax, ymax];
-        for (k, v) in b.iter_mut().enumerate() {
-            let limit = if k % 2 == 0 { width } else { height };
-            *v = v.max(0.0);
-            if let Some(l) = limit {
-                *v = v.min(f64::from(l));
-            }
-        }
-        let b = check_box(b)
-            .map_err(|m| Error::invalid(file, Some(id), at(&format!("{p}/bndbox"), bndbox), m))?;
+    }
+    let b = check_box(b)
+        .map_err(|m| Error::invalid(file, Some(id), at(&format!("{p}/bndbox"), bndbox), m))?;
+    let attrs = object_attributes(obj, &p, file, id)?;
+    Ok((name.text.clone(), b, attrs))
+}
 
-        let mut attrs = Attributes::new();
-        for key in ["difficult", "truncated", "occluded"] {
-            if let Some(el) = obj.child(key)
-                && read_flag(el, &format!("{p}/{key}"), file, id)?
+/// An object's attributes: VOC's flags and pose, and Datumaro's
+/// `<attributes>`.
+fn object_attributes(obj: &Element, p: &str, file: &Path, id: &str) -> Result<Attributes> {
+    let mut attrs = Attributes::new();
+    for key in ["difficult", "truncated", "occluded"] {
+        if let Some(el) = obj.child(key)
+            && read_flag(el, &format!("{p}/{key}"), file, id)?
+        {
+            let value = if key == "occluded" {
+                // An occlusion level, as KITTI counts them: VOC's 1.
+                serde_json::Value::from(el.text.trim().parse::<i64>().unwrap_or(1))
+            } else {
+                serde_json::Value::Bool(true)
+            };
+            attrs.insert(key.to_owned(), value);
+        }
+    }
+    if let Some(pose) = obj.child("pose") {
+        let pose = pose.text.trim();
+        if !pose.is_empty() && pose != "Unspecified" {
+            attrs.insert("pose".to_owned(), pose.into());
+        }
+    }
+    // Datumaro's extension: <attributes><attribute><name/><value/></attribute>...
+    if let Some(extra) = obj.child("attributes") {
+        for a in extra.children_named("attribute") {
+            if let (Some(k), Some(v)) = (a.child("name"), a.child("value"))
+                && !k.text.is_empty()
+                && !attrs.contains_key(&k.text)
             {
-                let value = if key == "occluded" {
-                    // An occlusion level, as KITTI counts them: VOC's 1.
-                    serde_json::Value::from(el.text.trim().parse::<i64>().unwrap_or(1))
-                } else {
-                    serde_json::Value::Bool(true)
-                };
-                attrs.insert(key.to_owned(), value);
+                attrs.insert(k.text.clone(), v.text.clone().into());
             }
         }
-        if let Some(pose) = obj.child("pose") {
-            let pose = pose.text.trim();
-            if !pose.is_empty() && pose != "Unspecified" {
-                attrs.insert("pose".to_owned(), pose.into());
+    }
+    Ok(attrs)
+}
+
+/// Chip ids in reading order, each with its annotation file if it has one.
+type ChipOrder = Vec<(String, Option<PathBuf>)>;
+
+/// The chips of a dataset, in order (the split lists' first, then every
+/// annotation file by name); and the file that names them, for messages.
+fn chip_order(layout: &Layout) -> Result<(ChipOrder, PathBuf)> {
+    if let Some(single) = &layout.single {
+        let name = single.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let id = strip_ext(name, "xml").unwrap_or(name);
+        return Ok((vec![(id.to_owned(), Some(single.clone()))], single.clone()));
+    }
+    let mut xmls = std::collections::HashMap::new();
+    let mut sorted = Vec::new();
+    if layout.annotations.is_dir() {
+        for (name, is_dir) in list_dir(&layout.annotations)? {
+            if let (false, Some(stem)) = (is_dir, strip_ext(&name, "xml")) {
+                sorted.push(stem.to_owned());
+                xmls.insert(stem.to_owned(), layout.annotations.join(&name));
             }
         }
-        // Datumaro's extension: <attributes><attribute><name/><value/></attribute>...
-        if let Some(extra) = obj.child("attributes") {
-            for a in extra.children_named("attribute") {
-                if let (Some(k), Some(v)) = (a.child("name"), a.child("value"))
-                    && !k.text.is_empty()
-                    && !attrs.contains_key(&k.text)
-                {
-                    attrs.insert(k.text.clone(), v.text.clone().into());
-                }
-            }
+    }
+    let (listed, list_file) = read_split_lists(&layout.root.join("ImageSets").join("Main"))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut order = Vec::new();
+    for id in listed.into_iter().chain(sorted) {
+        if seen.insert(id.clone()) {
+            let xml = xmls.get(&id).cloned();
+            order.push((id, xml));
         }
-        labels.push((name.text.clone(), b, attrs));
     }
     Ok((
-        RawChip {
-            id: id.to_owned(),
-            image,
-            width,
-            height,
-            labels,
-        },
-        database,
+        order,
+        list_file.unwrap_or_else(|| layout.annotations.clone()),
     ))
+}
+
+/// The classes a dataset declares: Datumaro's `dataset_meta.json`, else
+/// `labelmap.txt`, else none.
+fn declared_classes(layout: &Layout) -> Result<Vec<(String, Option<Rgb>)>> {
+    let meta = layout.root.join(DATASET_META);
+    let labelmap = layout.root.join(LABELMAP);
+    if meta.is_file() {
+        read_meta(&meta)
+    } else if labelmap.is_file() {
+        read_labelmap(&labelmap)
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 fn read_voc(path: &Path) -> Result<Project> {
     let layout = locate(path)?;
     let mut images = ImageIndex::new(layout.root.join(&layout.images));
-
-    // Which chips, in which order.
-    let mut order: Vec<(String, Option<PathBuf>)> = Vec::new();
-    let manifest_path;
-    if let Some(single) = &layout.single {
-        let name = single.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let id = strip_ext(name, "xml").unwrap_or(name);
-        order.push((id.to_owned(), Some(single.clone())));
-        manifest_path = single.clone();
-    } else {
-        let mut xmls = std::collections::HashMap::new();
-        let mut sorted = Vec::new();
-        if layout.annotations.is_dir() {
-            for (name, is_dir) in list_dir(&layout.annotations)? {
-                if let (false, Some(stem)) = (is_dir, strip_ext(&name, "xml")) {
-                    sorted.push(stem.to_owned());
-                    xmls.insert(stem.to_owned(), layout.annotations.join(&name));
-                }
-            }
-        }
-        let (listed, list_file) = read_split_lists(&layout.root.join("ImageSets").join("Main"))?;
-        let mut seen = std::collections::HashSet::new();
-        for id in listed.into_iter().chain(sorted) {
-            if seen.insert(id.clone()) {
-                let xml = xmls.get(&id).cloned();
-                order.push((id, xml));
-            }
-        }
-        manifest_path = list_file.unwrap_or_else(|| layout.annotations.clone());
-    }
+    let (order, manifest_path) = chip_order(&layout)?;
 
     let mut name = None;
     let mut raw = Vec::with_capacity(order.len());
@@ -891,67 +942,25 @@ fn read_voc(path: &Path) -> Result<Project> {
     }
 
     // Classes: the class file first, then the names met.
-    let mut classes = ClassCollector::default();
-    let meta = layout.root.join(DATASET_META);
-    let labelmap = layout.root.join(LABELMAP);
-    let declared = if meta.is_file() {
-        read_meta(&meta)?
-    } else if labelmap.is_file() {
-        read_labelmap(&labelmap)?
-    } else {
-        Vec::new()
-    };
-    for (n, c) in &declared {
-        classes.declare(n, *c);
+    let mut project = ProjectBuilder::default();
+    for (n, c) in &declared_classes(&layout)? {
+        project.classes.declare(n, *c);
     }
-    if let Some(first) = classes.first()
+    if let Some(first) = project.classes.first()
         && first.name == "background"
         && first.color.is_none_or(|c| c == Rgb([0, 0, 0]))
         && !raw
             .iter()
             .any(|c| c.labels.iter().any(|(n, _, _)| n == "background"))
     {
-        classes.drop_first();
+        project.classes.drop_first();
+    }
+    for r in raw {
+        project.chip(r.id, r.image, (r.width, r.height), r.labels);
     }
 
-    let chips = raw
-        .into_iter()
-        .map(|r| {
-            let labels: Vec<Label> = r
-                .labels
-                .into_iter()
-                .map(|(n, b, attributes)| Label {
-                    class_id: classes.id(&n),
-                    geometry: Geometry::BBox(b),
-                    attributes,
-                })
-                .collect();
-            let mut chip = Chip::new(r.id, r.image);
-            chip.width = r.width;
-            chip.height = r.height;
-            chip.saved_empty = labels.is_empty();
-            chip.labels = labels;
-            chip
-        })
-        .collect();
-
-    let name = name.unwrap_or_else(|| {
-        layout
-            .root
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| DIR.to_owned())
-    });
-    Ok(Project {
-        name,
-        labeling_type: LabelingType::ObjectDetection,
-        srid: None,
-        classes: classes.into_classes(),
-        chips,
-        base_dir: layout.root,
-        manifest_path,
-    })
+    let name = name.unwrap_or_else(|| dataset_name(&layout.root, DIR));
+    Ok(project.finish(name, layout.root, manifest_path))
 }
 
 #[cfg(test)]
