@@ -1007,88 +1007,17 @@ fn positive_size(v: Option<f64>) -> Option<Option<u32>> {
     }
 }
 
+/// Makes the error at a field of the COCO file being read.
+type Bad<'a> = &'a dyn Fn(String, String) -> Error;
+
 fn read_coco(path: &Path) -> Result<Project> {
     let file = find_file(path)?;
     let data = parse(&file)?;
     let bad = |field: String, msg: String| Error::invalid(&file, None, field, msg);
 
-    // Classes: ids as they are, shifted when some are below 1.
-    let min_id = data.categories.iter().map(|c| c.id).min().unwrap_or(1);
-    let shift = if min_id < 1 { 1 - min_id } else { 0 };
-    let mut classes: Vec<Class> = Vec::with_capacity(data.categories.len());
-    for (i, c) in data.categories.iter().enumerate() {
-        let id =
-            c.id.checked_add(shift)
-                .and_then(|id| u32::try_from(id).ok())
-                .ok_or_else(|| {
-                    bad(
-                        format!("categories[{i}].id"),
-                        format!("id {} is out of range", c.id),
-                    )
-                })?;
-        if classes.iter().any(|k| k.id == id) {
-            return Err(bad(
-                format!("categories[{i}].id"),
-                format!("duplicate category id {}", c.id),
-            ));
-        }
-        if c.name.trim().is_empty() {
-            return Err(bad(
-                format!("categories[{i}].name"),
-                "the category name is empty".into(),
-            ));
-        }
-        if classes.iter().any(|k| k.name == c.name) {
-            return Err(bad(
-                format!("categories[{i}].name"),
-                format!("duplicate category name {:?}", c.name),
-            ));
-        }
-        classes.push(Class {
-            id,
-            name: c.name.clone(),
-            color: None,
-        });
-    }
-
-    // Chips, one per image.
+    let (classes, shift) = read_categories(&data.categories, &bad)?;
     let mut folders = ImageFolders::new(&file);
-    let mut ids = ChipIds::default();
-    let mut by_image: HashMap<AnyId, usize> = HashMap::with_capacity(data.images.len());
-    let mut chips: Vec<Chip> = Vec::with_capacity(data.images.len());
-    for (i, img) in data.images.iter().enumerate() {
-        if by_image.insert(img.id.clone(), i).is_some() {
-            return Err(bad(
-                format!("images[{i}].id"),
-                format!("duplicate image id {}", img.id),
-            ));
-        }
-        if img.file_name.trim().is_empty() {
-            return Err(bad(
-                format!("images[{i}].file_name"),
-                "the file name is empty".into(),
-            ));
-        }
-        let mut chip = Chip::new(
-            ids.id_for(file_stem(&img.file_name)),
-            folders.locate(&img.file_name),
-        );
-        for (field, v, slot) in [
-            ("width", img.width, &mut chip.width),
-            ("height", img.height, &mut chip.height),
-        ] {
-            *slot = positive_size(v).ok_or_else(|| {
-                bad(
-                    format!("images[{i}].{field}"),
-                    format!(
-                        "{} is not a positive whole number of pixels",
-                        v.unwrap_or_default()
-                    ),
-                )
-            })?;
-        }
-        chips.push(chip);
-    }
+    let (mut chips, by_image) = read_images(&data.images, &mut folders, &bad)?;
 
     // Labels: boxes, unless some annotation has a segmentation other than
     // its box's outline.
@@ -1116,54 +1045,9 @@ fn read_coco(path: &Path) -> Result<Project> {
                     format!("no category has id {}", a.category_id),
                 )
             })?;
-        let bbox = match a.bbox.filter(|b| !b.is_empty()) {
-            Some(b) => Some(read_bbox(&b).map_err(|m| bad(field("bbox"), m))?),
-            None => None,
-        };
-        let geometry = if labeling_type == LabelingType::ObjectDetection {
-            let [x, y, w, h] = bbox.ok_or_else(|| bad(field("bbox"), "missing".into()))?;
-            Geometry::BBox([x, y, x + w, y + h])
-        } else {
-            let chip = &mut chips[c];
-            let traced = match a.segmentation {
-                ReadSegmentation::None => Vec::new(),
-                ReadSegmentation::Malformed => {
-                    return Err(bad(
-                        field("segmentation"),
-                        "not a COCO segmentation: expected polygons [[x1, y1, x2, y2, ...], ...] \
-                         or an RLE {\"size\": [height, width], \"counts\": ...}"
-                            .into(),
-                    ));
-                }
-                ReadSegmentation::Some(Segmentation::Polygons(parts)) => {
-                    read_polygons(&parts).map_err(|(f, m)| bad(field(&f), m))?
-                }
-                ReadSegmentation::Some(Segmentation::Rle(r)) => read_rle(&r, chip)
-                    .map_err(|(f, m)| bad(format!("{}{f}", field("segmentation")), m))?,
-            };
-            match traced.len() {
-                0 => {
-                    let [x, y, w, h] = bbox.ok_or_else(|| {
-                        bad(
-                            field("bbox"),
-                            "missing, and no segmentation to take the instance from".into(),
-                        )
-                    })?;
-                    if w <= 0.0 || h <= 0.0 {
-                        return Err(bad(
-                            field("bbox"),
-                            format!(
-                                "[{x}, {y}, {w}, {h}] has no area, and no segmentation \
-                                 gives the instance"
-                            ),
-                        ));
-                    }
-                    let (x1, y1) = (x + w, y + h);
-                    Geometry::Polygon(vec![vec![[x, y], [x1, y], [x1, y1], [x, y1], [x, y]]])
-                }
-                1 => Geometry::Polygon(traced.into_iter().flatten().collect()),
-                _ => Geometry::MultiPolygon(traced),
-            }
+        let geometry = match labeling_type {
+            LabelingType::ObjectDetection => box_geometry(a.bbox.as_deref(), i, &bad)?,
+            _ => instance_geometry(&a, i, &mut chips[c], &bad)?,
         };
         let mut attributes = a.attributes.unwrap_or_default();
         if is_crowd(a.iscrowd.as_ref()) && !attributes.contains_key("iscrowd") {
@@ -1203,7 +1087,164 @@ fn read_coco(path: &Path) -> Result<Project> {
     })
 }
 
-/// A COCO `bbox` `[x, y, w, h]`, checked.
+/// The classes: ids as they are, shifted (by the amount returned) when
+/// some are below 1.
+fn read_categories(categories: &[ReadCategory], bad: Bad<'_>) -> Result<(Vec<Class>, i64)> {
+    let min_id = categories.iter().map(|c| c.id).min().unwrap_or(1);
+    let shift = if min_id < 1 { 1 - min_id } else { 0 };
+    let mut classes: Vec<Class> = Vec::with_capacity(categories.len());
+    for (i, c) in categories.iter().enumerate() {
+        let id =
+            c.id.checked_add(shift)
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or_else(|| {
+                    bad(
+                        format!("categories[{i}].id"),
+                        format!("id {} is out of range", c.id),
+                    )
+                })?;
+        if classes.iter().any(|k| k.id == id) {
+            return Err(bad(
+                format!("categories[{i}].id"),
+                format!("duplicate category id {}", c.id),
+            ));
+        }
+        if c.name.trim().is_empty() {
+            return Err(bad(
+                format!("categories[{i}].name"),
+                "the category name is empty".into(),
+            ));
+        }
+        if classes.iter().any(|k| k.name == c.name) {
+            return Err(bad(
+                format!("categories[{i}].name"),
+                format!("duplicate category name {:?}", c.name),
+            ));
+        }
+        classes.push(Class {
+            id,
+            name: c.name.clone(),
+            color: None,
+        });
+    }
+    Ok((classes, shift))
+}
+
+/// The chips, one per image, and the index of each image's chip by id.
+fn read_images(
+    images: &[ReadImage],
+    folders: &mut ImageFolders,
+    bad: Bad<'_>,
+) -> Result<(Vec<Chip>, HashMap<AnyId, usize>)> {
+    let mut ids = ChipIds::default();
+    let mut by_image: HashMap<AnyId, usize> = HashMap::with_capacity(images.len());
+    let mut chips: Vec<Chip> = Vec::with_capacity(images.len());
+    for (i, img) in images.iter().enumerate() {
+        if by_image.insert(img.id.clone(), i).is_some() {
+            return Err(bad(
+                format!("images[{i}].id"),
+                format!("duplicate image id {}", img.id),
+            ));
+        }
+        if img.file_name.trim().is_empty() {
+            return Err(bad(
+                format!("images[{i}].file_name"),
+                "the file name is empty".into(),
+            ));
+        }
+        let mut chip = Chip::new(
+            ids.id_for(file_stem(&img.file_name)),
+            folders.locate(&img.file_name),
+        );
+        for (field, v, slot) in [
+            ("width", img.width, &mut chip.width),
+            ("height", img.height, &mut chip.height),
+        ] {
+            *slot = positive_size(v).ok_or_else(|| {
+                bad(
+                    format!("images[{i}].{field}"),
+                    format!(
+                        "{} is not a positive whole number of pixels",
+                        v.unwrap_or_default()
+                    ),
+                )
+            })?;
+        }
+        chips.push(chip);
+    }
+    Ok((chips, by_image))
+}
+
+/// Annotation `i`'s `bbox`, checked; `None` when absent or empty.
+fn annotation_bbox(bbox: Option<&[f64]>, i: usize, bad: Bad<'_>) -> Result<Option<[f64; 4]>> {
+    match bbox.filter(|b| !b.is_empty()) {
+        Some(b) => Ok(Some(
+            read_bbox(b).map_err(|m| bad(format!("annotations[{i}].bbox"), m))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// An object-detection annotation's box.
+fn box_geometry(bbox: Option<&[f64]>, i: usize, bad: Bad<'_>) -> Result<Geometry> {
+    let [x, y, w, h] = annotation_bbox(bbox, i, bad)?
+        .ok_or_else(|| bad(format!("annotations[{i}].bbox"), "missing".into()))?;
+    Ok(Geometry::BBox([x, y, x + w, y + h]))
+}
+
+/// An instance-segmentation annotation's shape: its polygons, its RLE
+/// mask traced (which gives `chip` its size when unknown), or else its box
+/// as a 4-corner polygon.
+fn instance_geometry(
+    a: &ReadAnnotation,
+    i: usize,
+    chip: &mut Chip,
+    bad: Bad<'_>,
+) -> Result<Geometry> {
+    let field = |f: &str| format!("annotations[{i}].{f}");
+    let bbox = annotation_bbox(a.bbox.as_deref(), i, bad)?;
+    let traced = match &a.segmentation {
+        ReadSegmentation::None => Vec::new(),
+        ReadSegmentation::Malformed => {
+            return Err(bad(
+                field("segmentation"),
+                "not a COCO segmentation: expected polygons [[x1, y1, x2, y2, ...], ...] \
+                 or an RLE {\"size\": [height, width], \"counts\": ...}"
+                    .into(),
+            ));
+        }
+        ReadSegmentation::Some(Segmentation::Polygons(parts)) => {
+            read_polygons(parts).map_err(|(f, m)| bad(field(&f), m))?
+        }
+        ReadSegmentation::Some(Segmentation::Rle(r)) => {
+            read_rle(r, chip).map_err(|(f, m)| bad(format!("{}{f}", field("segmentation")), m))?
+        }
+    };
+    Ok(match traced.len() {
+        0 => {
+            let [x, y, w, h] = bbox.ok_or_else(|| {
+                bad(
+                    field("bbox"),
+                    "missing, and no segmentation to take the instance from".into(),
+                )
+            })?;
+            if w <= 0.0 || h <= 0.0 {
+                return Err(bad(
+                    field("bbox"),
+                    format!(
+                        "[{x}, {y}, {w}, {h}] has no area, and no segmentation \
+                         gives the instance"
+                    ),
+                ));
+            }
+            let (x1, y1) = (x + w, y + h);
+            Geometry::Polygon(vec![vec![[x, y], [x1, y], [x1, y1], [x, y1], [x, y]]])
+        }
+        1 => Geometry::Polygon(traced.into_iter().flatten().collect()),
+        _ => Geometry::MultiPolygon(traced),
+    })
+}
+
 /// Whether `seg` is the one 4-corner polygon `[x0, y0, x1, y0, x1, y1, x0,
 /// y1]` of the box `bbox` (`[x, y, w, h]`), as object detection writes it.
 fn is_box_outline(seg: &ReadSegmentation, bbox: Option<&[f64]>) -> bool {
@@ -1225,6 +1266,7 @@ fn is_box_outline(seg: &ReadSegmentation, bbox: Option<&[f64]>) -> bool {
     }
 }
 
+/// A COCO `bbox` `[x, y, w, h]`, checked.
 fn read_bbox(b: &[f64]) -> std::result::Result<[f64; 4], String> {
     let &[x, y, w, h] = b else {
         return Err(format!("{} numbers, expected 4 (x, y, w, h)", b.len()));
