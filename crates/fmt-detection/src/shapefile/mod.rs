@@ -495,38 +495,12 @@ fn read_layer(
         source,
     })?;
     let table = dbf::parse(&bytes).map_err(|m| Error::invalid(&dbf_path, None, "header", m))?;
-    let utf8 = match sibling(file, "cpg") {
-        None => true,
-        Some(cpg) => {
-            let text = labels_model::read_regular(&cpg).unwrap_or_default();
-            let name = String::from_utf8_lossy(&text).trim().to_ascii_uppercase();
-            matches!(name.as_str(), "UTF-8" | "UTF8" | "65001" | "")
-        }
+    let columns = Columns {
+        uses: column_uses(&table.fields, known, &dbf_path)?,
+        descs: &table.fields,
+        utf8: cpg_says_utf8(file),
+        dbf_path: &dbf_path,
     };
-    let fields = known.map(|k| k.1.as_slice()).unwrap_or_default();
-    let uses: Vec<ColumnUse> = table
-        .fields
-        .iter()
-        .map(|f| {
-            if let Some(m) = fields.iter().find(|m| m.field == f.name) {
-                return ColumnUse::Attribute(m.attribute.clone(), Some(m.kind));
-            }
-            match f.name.to_ascii_lowercase().as_str() {
-                "chip_id" => ColumnUse::ChipId,
-                "class_id" => ColumnUse::ClassId,
-                "class_name" => ColumnUse::ClassName,
-                _ => ColumnUse::Attribute(f.name.clone(), None),
-            }
-        })
-        .collect();
-    if !uses.iter().any(|u| matches!(u, ColumnUse::ChipId)) {
-        return Err(Error::invalid(
-            &dbf_path,
-            None,
-            "header",
-            "no chip_id column: every record names its chip",
-        ));
-    }
     let mut i = 0;
     for shape in shapes.iter_shapes() {
         let field = format!("record {}", i + 1);
@@ -543,17 +517,108 @@ fn read_layer(
         if deleted {
             continue;
         }
+        let mut f = columns.feature(&values, &field)?;
+        f.points = shape_points(&shape).ok_or_else(|| {
+            Error::invalid(
+                file,
+                Some(&f.chip),
+                &field,
+                format!("a {} shape: a box is a Polygon", shape.shapetype()),
+            )
+        })?;
+        let space = match known {
+            Some((space, _)) => *space,
+            None => LayerSpace {
+                coordinates: if a.is_georeferenced(&f.chip, file, &field)? {
+                    Coordinates::Map
+                } else {
+                    Coordinates::Pixel
+                },
+                epsg: None,
+            },
+        };
+        a.add(file, space, f)?;
+    }
+    if i < table.records {
+        return Err(Error::invalid(
+            &dbf_path,
+            None,
+            format!("record {}", i + 1),
+            format!("the .dbf has {} records, the .shp {i}", table.records),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a layer's text is UTF-8: no `.cpg` beside it, or one that says so.
+fn cpg_says_utf8(file: &Path) -> bool {
+    match sibling(file, "cpg") {
+        None => true,
+        Some(cpg) => {
+            let text = labels_model::read_regular(&cpg).unwrap_or_default();
+            let name = String::from_utf8_lossy(&text).trim().to_ascii_uppercase();
+            matches!(name.as_str(), "UTF-8" | "UTF8" | "65001" | "")
+        }
+    }
+}
+
+/// How to read each column of a layer's `.dbf`: as the index says, else by
+/// its name. A layer without a `chip_id` column is refused.
+fn column_uses(
+    descs: &[dbf::FieldDesc],
+    known: Option<&(LayerSpace, Vec<IndexField>)>,
+    dbf_path: &Path,
+) -> Result<Vec<ColumnUse>> {
+    let fields = known.map(|k| k.1.as_slice()).unwrap_or_default();
+    let uses: Vec<ColumnUse> = descs
+        .iter()
+        .map(|f| {
+            if let Some(m) = fields.iter().find(|m| m.field == f.name) {
+                return ColumnUse::Attribute(m.attribute.clone(), Some(m.kind));
+            }
+            match f.name.to_ascii_lowercase().as_str() {
+                "chip_id" => ColumnUse::ChipId,
+                "class_id" => ColumnUse::ClassId,
+                "class_name" => ColumnUse::ClassName,
+                _ => ColumnUse::Attribute(f.name.clone(), None),
+            }
+        })
+        .collect();
+    if !uses.iter().any(|u| matches!(u, ColumnUse::ChipId)) {
+        return Err(Error::invalid(
+            dbf_path,
+            None,
+            "header",
+            "no chip_id column: every record names its chip",
+        ));
+    }
+    Ok(uses)
+}
+
+/// A layer's `.dbf` columns and how to read them.
+struct Columns<'a> {
+    uses: Vec<ColumnUse>,
+    descs: &'a [dbf::FieldDesc],
+    utf8: bool,
+    dbf_path: &'a Path,
+}
+
+impl Columns<'_> {
+    /// The feature a record's values give (without its points yet).
+    fn feature(&self, values: &[&[u8]], field: &str) -> Result<Feature> {
+        let utf8 = self.utf8;
         let mut f = Feature {
-            field: field.clone(),
+            field: field.to_owned(),
             chip: String::new(),
             class_id: None,
             class_name: None,
             points: Vec::new(),
             attributes: serde_json::Map::new(),
         };
-        for ((u, raw), desc) in uses.iter().zip(values).zip(&table.fields) {
-            let bad =
-                |m: String| Error::invalid(&dbf_path, None, format!("{field} {}", desc.name), m);
+        for ((u, raw), desc) in self.uses.iter().zip(values).zip(self.descs) {
+            let bad = |m: String| {
+                Error::invalid(self.dbf_path, None, format!("{field} {}", desc.name), m)
+            };
             match u {
                 ColumnUse::ChipId => f.chip = dbf::text(raw, utf8).trim().to_owned(),
                 ColumnUse::ClassName => {
@@ -588,42 +653,14 @@ fn read_layer(
         }
         if f.chip.is_empty() {
             return Err(Error::invalid(
-                &dbf_path,
+                self.dbf_path,
                 None,
                 format!("{field} chip_id"),
                 "blank",
             ));
         }
-        f.points = shape_points(&shape).ok_or_else(|| {
-            Error::invalid(
-                file,
-                Some(&f.chip),
-                &field,
-                format!("a {} shape: a box is a Polygon", shape.shapetype()),
-            )
-        })?;
-        let space = match known {
-            Some((space, _)) => *space,
-            None => LayerSpace {
-                coordinates: if a.is_georeferenced(&f.chip, file, &field)? {
-                    Coordinates::Map
-                } else {
-                    Coordinates::Pixel
-                },
-                epsg: None,
-            },
-        };
-        a.add(file, space, f)?;
+        Ok(f)
     }
-    if i < table.records {
-        return Err(Error::invalid(
-            &dbf_path,
-            None,
-            format!("record {}", i + 1),
-            format!("the .dbf has {} records, the .shp {i}", table.records),
-        ));
-    }
-    Ok(())
 }
 
 /// Every point of a polygon shape; `None` for other shapes.
