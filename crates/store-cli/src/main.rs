@@ -119,63 +119,181 @@ struct SourceArgs {
     /// Where the store is: `local` (a folder, --path), `objstore` (--url
     /// s3://bucket/prefix, or --par-url URL --prefix P) or `db` (--connection
     /// URL --table NAME [--project NAME]).
-    #[arg(long, value_enum, value_name = "DESTINATION")]
-    from: VerifyFrom,
+    #[arg(
+        long = "from",
+        id = "destination",
+        value_enum,
+        value_name = "DESTINATION"
+    )]
+    from: Kind,
 
-    /// The store's folder (`--from local`).
-    #[arg(long, value_name = "DIR", required_if_eq("from", "local"))]
+    #[command(flatten)]
+    local: LocalArgs,
+
+    #[command(flatten)]
+    objstore: ObjstoreArgs,
+
+    #[command(flatten)]
+    db: DbArgs,
+
+    /// The project to read from the table (`--from db`); needed when the
+    /// table holds several.
+    #[arg(long, value_name = "NAME")]
+    project: Option<String>,
+}
+
+/// The kind of store, `--to` of `store` and `--from` of `fetch` and `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// A local folder (--path).
+    Local,
+    /// A PostgreSQL/PostGIS table (--connection, --table; one format per store).
+    Db,
+    /// An object store: --url s3://bucket/prefix (gs://, az://, a WebDAV
+    /// http(s):// URL), or an OCI pre-authenticated request: --par-url URL
+    /// --prefix P.
+    Objstore,
+}
+
+impl Kind {
+    /// Its place in the option lists `refuse_foreign` takes.
+    fn index(self) -> usize {
+        match self {
+            Kind::Local => 0,
+            Kind::Db => 1,
+            Kind::Objstore => 2,
+        }
+    }
+}
+
+/// A local store's options (`store`, `fetch`, `verify`).
+#[derive(Debug, Args)]
+struct LocalArgs {
+    /// The store's folder (`local`); `store` creates it when missing.
+    /// Example: --path out/harbour
+    #[arg(long, value_name = "DIR", required_if_eq("destination", "local"))]
     path: Option<PathBuf>,
+}
 
-    /// The store through object_store (`--from objstore`):
-    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix, or
-    /// http(s)://[user:password@]host[:port]/path/ on a WebDAV server (the
-    /// password is never printed).
+impl LocalArgs {
+    fn given(&self) -> Vec<(&'static str, bool)> {
+        vec![("--path", self.path.is_some())]
+    }
+}
+
+/// An object store's options (`store`, `fetch`, `verify`).
+#[derive(Debug, Args)]
+struct ObjstoreArgs {
+    /// The store through object_store (`objstore`): s3://bucket/prefix,
+    /// gs://bucket/prefix or az://container/prefix (credentials from each
+    /// cloud's usual environment variables), or
+    /// http(s)://[user:password@]host[:port]/path/ on a WebDAV server
+    /// accepting PUT (the password is never printed).
     #[arg(long, value_name = "URL", conflicts_with = "par_url")]
     url: Option<String>,
 
-    /// An OCI pre-authenticated request URL (`--from objstore`); it must
-    /// allow reading and listing objects. The token is never printed.
+    /// An OCI pre-authenticated request URL
+    /// (`https://objectstorage.<region>.oraclecloud.com/p/<token>/n/<ns>/b/<bucket>/o/`,
+    /// `objstore`); reading a store needs one that allows reading and
+    /// listing objects. The token is never printed.
     #[arg(long, value_name = "URL")]
     par_url: Option<String>,
 
-    /// The object name prefix under --par-url.
+    /// The object name prefix under --par-url (a `/` is added when missing).
     #[arg(long, value_name = "P", requires = "par_url")]
     prefix: Option<String>,
 
     /// The endpoint of an S3-compatible service (--url s3://...).
+    /// Example: --endpoint https://<ns>.compat.objectstorage.eu-frankfurt-1.oraclecloud.com
     #[arg(long, value_name = "URL", requires = "url")]
     endpoint: Option<String>,
 
     /// The signing region of an S3-compatible service (--url s3://...).
     #[arg(long, value_name = "REGION", requires = "url")]
     region: Option<String>,
+}
 
-    /// The database (`--from db`): a PostgreSQL URL or key=value string.
-    #[arg(long, value_name = "URL", required_if_eq("from", "db"))]
+impl ObjstoreArgs {
+    fn given(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("--url", self.url.is_some()),
+            ("--par-url", self.par_url.is_some()),
+            ("--prefix", self.prefix.is_some()),
+            ("--endpoint", self.endpoint.is_some()),
+            ("--region", self.region.is_some()),
+        ]
+    }
+
+    /// The client options these give, `concurrency` requests at once.
+    fn options(&self, concurrency: usize) -> labelstore::objstore::ObjStoreOptions {
+        labelstore::objstore::ObjStoreOptions {
+            concurrency,
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            ..labelstore::objstore::ObjStoreOptions::default()
+        }
+    }
+
+    /// `--url`, or `--par-url` with its prefix; `flag` (`--to`, `--from`)
+    /// names the choice in the error when neither is given.
+    fn address(&self, flag: &str) -> Result<ObjstoreAddress<'_>, StoreError> {
+        match (&self.url, &self.par_url) {
+            (Some(url), None) => Ok(ObjstoreAddress::Url(url)),
+            (None, Some(par)) => Ok(ObjstoreAddress::Par(
+                par,
+                self.prefix.as_deref().unwrap_or(""),
+            )),
+            _ => Err(StoreError::Usage(format!(
+                "{flag} objstore needs --url s3://bucket/prefix, or --par-url URL --prefix P"
+            ))),
+        }
+    }
+}
+
+/// Where an object store is: a URL, or a PAR URL and a prefix.
+enum ObjstoreAddress<'a> {
+    Url(&'a str),
+    Par(&'a str, &'a str),
+}
+
+/// A database store's options (`store`, `fetch`, `verify`).
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// The database (`db`): a PostgreSQL URL or key=value string. The
+    /// password may come from it, --password-file or PGPASSWORD.
+    /// Example: --connection postgres://labels@db.example:5432/gis
+    #[arg(long, value_name = "URL", required_if_eq("destination", "db"))]
     connection: Option<String>,
 
-    /// The table of a `--from db` store ([schema.]name).
-    #[arg(long, value_name = "NAME", required_if_eq("from", "db"))]
+    /// The table (`db`), optionally schema-qualified (letters, digits, _);
+    /// `store` creates it when missing. Example: --table public.harbour_chips
+    #[arg(long, value_name = "NAME", required_if_eq("destination", "db"))]
     table: Option<String>,
 
-    /// The project to read from the table (`--from db`); needed when the
-    /// table holds several.
-    #[arg(long, value_name = "NAME")]
-    project: Option<String>,
-
-    /// A file whose first line is the database password (`--from db`).
+    /// A file whose first line is the database password (`db`).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum VerifyFrom {
-    /// A local folder (--path).
-    Local,
-    /// An object store (--url, or --par-url and --prefix).
-    Objstore,
-    /// A PostgreSQL/PostGIS table (--connection, --table).
-    Db,
+impl DbArgs {
+    fn given(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("--connection", self.connection.is_some()),
+            ("--table", self.table.is_some()),
+            ("--password-file", self.password_file.is_some()),
+        ]
+    }
+
+    /// The connection and table; `flag` (`--to`, `--from`) names the choice
+    /// in the error when one is missing.
+    fn address(&self, flag: &str) -> Result<(&str, &str), StoreError> {
+        match (&self.connection, &self.table) {
+            (Some(c), Some(t)) => Ok((c, t)),
+            _ => Err(StoreError::Usage(format!(
+                "{flag} db needs --connection URL and --table NAME"
+            ))),
+        }
+    }
 }
 
 /// An opened store to read: the runtime it needs and the reader.
@@ -189,46 +307,34 @@ impl SourceArgs {
     /// Opens the store (connecting to a database) on `runtime`.
     fn open(&self, runtime: &tokio::runtime::Runtime) -> Result<Source, StoreError> {
         match self.from {
-            VerifyFrom::Local => {
+            Kind::Local => {
                 let path = self
+                    .local
                     .path
                     .clone()
                     .ok_or_else(|| StoreError::Usage("--from local needs --path DIR".into()))?;
                 Ok(Source::Local(path))
             }
-            VerifyFrom::Objstore => {
-                use labelstore::objstore::{ObjStoreOptions, ObjStoreReader};
-                let opts = ObjStoreOptions {
-                    endpoint: self.endpoint.clone(),
-                    region: self.region.clone(),
-                    ..ObjStoreOptions::default()
-                };
+            Kind::Objstore => {
+                use labelstore::objstore::ObjStoreReader;
+                let opts = self
+                    .objstore
+                    .options(labelstore::objstore::ObjStoreOptions::default().concurrency);
                 let _guard = runtime.enter();
-                let reader = match (&self.url, &self.par_url) {
-                    (Some(url), None) => ObjStoreReader::open_url(url, opts)?,
-                    (None, Some(par)) => {
-                        ObjStoreReader::open_par(par, self.prefix.as_deref().unwrap_or(""), opts)?
-                    }
-                    _ => {
-                        return Err(StoreError::Usage(
-                            "--from objstore needs --url s3://bucket/prefix, or --par-url URL \
-                             --prefix P"
-                                .into(),
-                        ));
+                let reader = match self.objstore.address("--from")? {
+                    ObjstoreAddress::Url(url) => ObjStoreReader::open_url(url, opts)?,
+                    ObjstoreAddress::Par(par, prefix) => {
+                        ObjStoreReader::open_par(par, prefix, opts)?
                     }
                 };
                 Ok(Source::Objstore(reader))
             }
-            VerifyFrom::Db => {
-                let (Some(connection), Some(table)) = (&self.connection, &self.table) else {
-                    return Err(StoreError::Usage(
-                        "--from db needs --connection URL and --table NAME".into(),
-                    ));
-                };
+            Kind::Db => {
+                let (connection, table) = self.db.address("--from")?;
                 let opts = labelstore::db::DbReadOptions {
-                    connection: connection.clone(),
-                    password_file: self.password_file.clone(),
-                    table: table.clone(),
+                    connection: connection.to_owned(),
+                    password_file: self.db.password_file.clone(),
+                    table: table.to_owned(),
                     project: self.project.clone(),
                 };
                 Ok(Source::Db(
@@ -291,13 +397,22 @@ struct StoreArgs {
     /// Where to store: `local` writes to the folder given by --path, `db`
     /// to the PostgreSQL/PostGIS table --table through --connection,
     /// `objstore` to --url s3://bucket/prefix or --par-url URL --prefix P.
-    #[arg(long, value_enum, value_name = "DESTINATION")]
-    to: To,
+    #[arg(
+        long = "to",
+        id = "destination",
+        value_enum,
+        value_name = "DESTINATION"
+    )]
+    to: Kind,
 
-    /// The target folder of a local store (created if missing).
-    /// Example: --path out/harbour
-    #[arg(long, value_name = "DIR", required_if_eq("to", "local"))]
-    path: Option<PathBuf>,
+    #[command(flatten)]
+    local: LocalArgs,
+
+    #[command(flatten)]
+    objstore: ObjstoreArgs,
+
+    #[command(flatten)]
+    db: DbArgs,
 
     /// Label formats, comma-separated or repeated, any letter case.
     /// Object detection: json, geojson, shapefile, voc, coco, kitti, yolo;
@@ -311,47 +426,6 @@ struct StoreArgs {
     /// Example: --chip r0_c1
     #[arg(long, value_name = "ID")]
     chip: Option<String>,
-
-    /// The database of a `--to db` store: a PostgreSQL URL or key=value
-    /// string. The password may come from it, --password-file or PGPASSWORD.
-    /// Example: --connection postgres://labels@db.example:5432/gis
-    #[arg(long, value_name = "URL", required_if_eq("to", "db"))]
-    connection: Option<String>,
-
-    /// The table of a `--to db` store, optionally schema-qualified (letters,
-    /// digits, _); created when missing. Example: --table public.harbour_chips
-    #[arg(long, value_name = "NAME", required_if_eq("to", "db"))]
-    table: Option<String>,
-
-    /// A file whose first line is the database password (`--to db`).
-    #[arg(long, value_name = "FILE")]
-    password_file: Option<PathBuf>,
-
-    /// The target of a `--to objstore` store through object_store:
-    /// s3://bucket/prefix, gs://bucket/prefix or az://container/prefix
-    /// (credentials from each cloud's usual environment variables), or
-    /// http(s)://[user:password@]host[:port]/path/ for a WebDAV server
-    /// accepting PUT (the password is never printed).
-    #[arg(long, value_name = "URL", conflicts_with = "par_url")]
-    url: Option<String>,
-
-    /// An OCI pre-authenticated request URL (`https://objectstorage.<region>.oraclecloud.com/p/<token>/n/<ns>/b/<bucket>/o/`)
-    /// for a `--to objstore` store; the token is never printed.
-    #[arg(long, value_name = "URL")]
-    par_url: Option<String>,
-
-    /// The object name prefix under --par-url (a `/` is added when missing).
-    #[arg(long, value_name = "P", requires = "par_url")]
-    prefix: Option<String>,
-
-    /// The endpoint of an S3-compatible service (--url s3://...).
-    /// Example: --endpoint https://<ns>.compat.objectstorage.eu-frankfurt-1.oraclecloud.com
-    #[arg(long, value_name = "URL", requires = "url")]
-    endpoint: Option<String>,
-
-    /// The signing region of an S3-compatible service (--url s3://...).
-    #[arg(long, value_name = "REGION", requires = "url")]
-    region: Option<String>,
 
     /// Uploads in flight at once (`--to objstore`; default 8).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -393,17 +467,6 @@ enum GeojsonCrs {
     Rfc7946,
     /// Each chip's own CRS.
     Native,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum To {
-    /// A local folder (--path).
-    Local,
-    /// A PostgreSQL/PostGIS table (--connection, --table; one format).
-    Db,
-    /// An object store: --url s3://bucket/prefix (gs://, az://), or an OCI
-    /// pre-authenticated request: --par-url URL --prefix P.
-    Objstore,
 }
 
 fn main() -> ExitCode {
@@ -453,23 +516,6 @@ fn refuse_foreign(
     }
 }
 
-/// The object-store options, each with whether it was given.
-fn objstore_given<'a>(
-    url: &Option<String>,
-    par_url: &Option<String>,
-    prefix: &Option<String>,
-    endpoint: &Option<String>,
-    region: &Option<String>,
-) -> Vec<(&'a str, bool)> {
-    vec![
-        ("--url", url.is_some()),
-        ("--par-url", par_url.is_some()),
-        ("--prefix", prefix.is_some()),
-        ("--endpoint", endpoint.is_some()),
-        ("--region", region.is_some()),
-    ]
-}
-
 /// A target folder as sink-fs takes it, with a last segment naming it:
 /// `.` or `out/..` become the folder they mean.
 fn folder_target(path: PathBuf) -> PathBuf {
@@ -487,30 +533,16 @@ impl StoreArgs {
     /// Refuses options of another destination than `--to`'s; gives the
     /// target folder a name.
     fn check(&mut self) -> Result<(), StoreError> {
-        let local = [
-            ("--path", self.path.is_some()),
-            ("--overwrite", self.overwrite),
-        ];
-        let db = [
-            ("--connection", self.connection.is_some()),
-            ("--table", self.table.is_some()),
-            ("--password-file", self.password_file.is_some()),
-        ];
-        let mut objstore = objstore_given(
-            &self.url,
-            &self.par_url,
-            &self.prefix,
-            &self.endpoint,
-            &self.region,
-        );
+        let mut local = self.local.given();
+        local.push(("--overwrite", self.overwrite));
+        let mut objstore = self.objstore.given();
         objstore.push(("--concurrency", self.concurrency.is_some()));
-        let chosen = match self.to {
-            To::Local => 0,
-            To::Db => 1,
-            To::Objstore => 2,
-        };
-        refuse_foreign("--to", chosen, [&local, &db, &objstore])?;
-        self.path = self.path.take().map(folder_target);
+        refuse_foreign(
+            "--to",
+            self.to.index(),
+            [&local, &self.db.given(), &objstore],
+        )?;
+        self.local.path = self.local.path.take().map(folder_target);
         Ok(())
     }
 }
@@ -518,26 +550,13 @@ impl StoreArgs {
 impl SourceArgs {
     /// Refuses options of another source than `--from`'s.
     fn check(&self) -> Result<(), StoreError> {
-        let local = [("--path", self.path.is_some())];
-        let db = [
-            ("--connection", self.connection.is_some()),
-            ("--table", self.table.is_some()),
-            ("--project", self.project.is_some()),
-            ("--password-file", self.password_file.is_some()),
-        ];
-        let objstore = objstore_given(
-            &self.url,
-            &self.par_url,
-            &self.prefix,
-            &self.endpoint,
-            &self.region,
-        );
-        let chosen = match self.from {
-            VerifyFrom::Local => 0,
-            VerifyFrom::Db => 1,
-            VerifyFrom::Objstore => 2,
-        };
-        refuse_foreign("--from", chosen, [&local, &db, &objstore])
+        let mut db = self.db.given();
+        db.insert(2, ("--project", self.project.is_some()));
+        refuse_foreign(
+            "--from",
+            self.from.index(),
+            [&self.local.given(), &db, &self.objstore.given()],
+        )
     }
 }
 
@@ -796,7 +815,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             source_date_epoch: source_date_epoch()?,
         },
     };
-    if args.to == To::Db && options.formats.len() > 1 {
+    if args.to == Kind::Db && options.formats.len() > 1 {
         return Err(StoreError::Usage(format!(
             "--to db stores one format per store, not {} (SPEC §5): give one --format",
             options.formats.len()
@@ -804,8 +823,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
     }
     let plan = Plan::prepare(&args.project, options)?;
     match args.to {
-        To::Local => {
+        Kind::Local => {
             let path = args
+                .local
                 .path
                 .as_deref()
                 .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
@@ -814,21 +834,17 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let dest = open_local(path, args.overwrite, reads_from)?;
             run_store(plan, dest, args)
         }
-        To::Db => {
-            let (Some(connection), Some(table)) = (&args.connection, &args.table) else {
-                return Err(StoreError::Usage(
-                    "--to db needs --connection URL and --table NAME".into(),
-                ));
-            };
+        Kind::Db => {
+            let (connection, table) = args.db.address("--to")?;
             let format = args
                 .format
                 .iter()
                 .find_map(|f| FormatId::parse(f))
                 .ok_or_else(|| StoreError::Usage("no format given".into()))?;
             let opts = labelstore::db::DbOptions {
-                connection: connection.clone(),
-                password_file: args.password_file.clone(),
-                table: table.clone(),
+                connection: connection.to_owned(),
+                password_file: args.db.password_file.clone(),
+                table: table.to_owned(),
                 project: plan.project().name.clone(),
                 format: format.name().to_owned(),
                 masks: matches!(
@@ -850,14 +866,11 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
             run_store_on(&runtime, plan, dest, args)
         }
-        To::Objstore => {
-            use labelstore::objstore::{ObjStoreDestination, ObjStoreOptions};
-            let opts = ObjStoreOptions {
-                concurrency: usize::from(args.concurrency.unwrap_or(8)),
-                endpoint: args.endpoint.clone(),
-                region: args.region.clone(),
-                ..ObjStoreOptions::default()
-            };
+        Kind::Objstore => {
+            use labelstore::objstore::ObjStoreDestination;
+            let opts = args
+                .objstore
+                .options(usize::from(args.concurrency.unwrap_or(8)));
             // The destination's clients need a runtime from the start; two
             // workers keep uploads going while the pipeline converts chips.
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -865,16 +878,10 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .enable_all()
                 .build()?;
             let _guard = runtime.enter();
-            let dest = match (&args.url, &args.par_url) {
-                (Some(url), None) => ObjStoreDestination::open_url(url, opts)?,
-                (None, Some(par)) => {
-                    ObjStoreDestination::open_par(par, args.prefix.as_deref().unwrap_or(""), opts)?
-                }
-                _ => {
-                    return Err(StoreError::Usage(
-                        "--to objstore needs --url s3://bucket/prefix, or --par-url URL --prefix P"
-                            .into(),
-                    ));
+            let dest = match args.objstore.address("--to")? {
+                ObjstoreAddress::Url(url) => ObjStoreDestination::open_url(url, opts)?,
+                ObjstoreAddress::Par(par, prefix) => {
+                    ObjStoreDestination::open_par(par, prefix, opts)?
                 }
             };
             run_store_on(&runtime, plan, dest, args)
