@@ -128,13 +128,7 @@ struct SourceArgs {
     from: Kind,
 
     #[command(flatten)]
-    local: LocalArgs,
-
-    #[command(flatten)]
-    objstore: ObjstoreArgs,
-
-    #[command(flatten)]
-    db: DbArgs,
+    at: DestinationArgs,
 
     /// The project to read from the table (`--from db`); needed when the
     /// table holds several.
@@ -164,6 +158,20 @@ impl Kind {
             Kind::Objstore => 2,
         }
     }
+}
+
+/// Every destination's options (`store`, `fetch`, `verify`): those of the
+/// one `--to`/`--from` names apply, the others are refused.
+#[derive(Debug, Args)]
+struct DestinationArgs {
+    #[command(flatten)]
+    local: LocalArgs,
+
+    #[command(flatten)]
+    objstore: ObjstoreArgs,
+
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 /// A local store's options (`store`, `fetch`, `verify`).
@@ -309,6 +317,7 @@ impl SourceArgs {
         match self.from {
             Kind::Local => {
                 let path = self
+                    .at
                     .local
                     .path
                     .clone()
@@ -318,10 +327,11 @@ impl SourceArgs {
             Kind::Objstore => {
                 use labelstore::objstore::ObjStoreReader;
                 let opts = self
+                    .at
                     .objstore
                     .options(labelstore::objstore::ObjStoreOptions::default().concurrency);
                 let _guard = runtime.enter();
-                let reader = match self.objstore.address("--from")? {
+                let reader = match self.at.objstore.address("--from")? {
                     ObjstoreAddress::Url(url) => ObjStoreReader::open_url(url, opts)?,
                     ObjstoreAddress::Par(par, prefix) => {
                         ObjStoreReader::open_par(par, prefix, opts)?
@@ -330,10 +340,10 @@ impl SourceArgs {
                 Ok(Source::Objstore(reader))
             }
             Kind::Db => {
-                let (connection, table) = self.db.address("--from")?;
+                let (connection, table) = self.at.db.address("--from")?;
                 let opts = labelstore::db::DbReadOptions {
                     connection: connection.to_owned(),
-                    password_file: self.db.password_file.clone(),
+                    password_file: self.at.db.password_file.clone(),
                     table: table.to_owned(),
                     project: self.project.clone(),
                 };
@@ -406,13 +416,7 @@ struct StoreArgs {
     to: Kind,
 
     #[command(flatten)]
-    local: LocalArgs,
-
-    #[command(flatten)]
-    objstore: ObjstoreArgs,
-
-    #[command(flatten)]
-    db: DbArgs,
+    at: DestinationArgs,
 
     /// Label formats, comma-separated or repeated, any letter case.
     /// Object detection: json, geojson, shapefile, voc, coco, kitti, yolo;
@@ -533,16 +537,16 @@ impl StoreArgs {
     /// Refuses options of another destination than `--to`'s; gives the
     /// target folder a name.
     fn check(&mut self) -> Result<(), StoreError> {
-        let mut local = self.local.given();
+        let mut local = self.at.local.given();
         local.push(("--overwrite", self.overwrite));
-        let mut objstore = self.objstore.given();
+        let mut objstore = self.at.objstore.given();
         objstore.push(("--concurrency", self.concurrency.is_some()));
         refuse_foreign(
             "--to",
             self.to.index(),
-            [&local, &self.db.given(), &objstore],
+            [&local, &self.at.db.given(), &objstore],
         )?;
-        self.local.path = self.local.path.take().map(folder_target);
+        self.at.local.path = self.at.local.path.take().map(folder_target);
         Ok(())
     }
 }
@@ -550,12 +554,12 @@ impl StoreArgs {
 impl SourceArgs {
     /// Refuses options of another source than `--from`'s.
     fn check(&self) -> Result<(), StoreError> {
-        let mut db = self.db.given();
+        let mut db = self.at.db.given();
         db.insert(2, ("--project", self.project.is_some()));
         refuse_foreign(
             "--from",
             self.from.index(),
-            [&self.local.given(), &db, &self.objstore.given()],
+            [&self.at.local.given(), &db, &self.at.objstore.given()],
         )
     }
 }
@@ -825,6 +829,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
     match args.to {
         Kind::Local => {
             let path = args
+                .at
                 .local
                 .path
                 .as_deref()
@@ -835,7 +840,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             run_store(plan, dest, args)
         }
         Kind::Db => {
-            let (connection, table) = args.db.address("--to")?;
+            let (connection, table) = args.at.db.address("--to")?;
             let format = args
                 .format
                 .iter()
@@ -843,7 +848,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .ok_or_else(|| StoreError::Usage("no format given".into()))?;
             let opts = labelstore::db::DbOptions {
                 connection: connection.to_owned(),
-                password_file: args.db.password_file.clone(),
+                password_file: args.at.db.password_file.clone(),
                 table: table.to_owned(),
                 project: plan.project().name.clone(),
                 format: format.name().to_owned(),
@@ -869,6 +874,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         Kind::Objstore => {
             use labelstore::objstore::ObjStoreDestination;
             let opts = args
+                .at
                 .objstore
                 .options(usize::from(args.concurrency.unwrap_or(8)));
             // The destination's clients need a runtime from the start; two
@@ -878,7 +884,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .enable_all()
                 .build()?;
             let _guard = runtime.enter();
-            let dest = match args.objstore.address("--to")? {
+            let dest = match args.at.objstore.address("--to")? {
                 ObjstoreAddress::Url(url) => ObjStoreDestination::open_url(url, opts)?,
                 ObjstoreAddress::Par(par, prefix) => {
                     ObjStoreDestination::open_par(par, prefix, opts)?
