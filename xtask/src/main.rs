@@ -29,12 +29,11 @@ mod objstore;
 mod pg;
 mod s3fs;
 mod test;
-
-use std::path::{Path, PathBuf};
+mod util;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = project_root();
+    let root = util::project_root();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&root),
         Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),
@@ -56,12 +55,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// The workspace root: the parent of this crate's folder.
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }

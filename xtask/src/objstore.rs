@@ -17,26 +17,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
+use crate::util;
+
 /// The running servers; stopped on drop.
 #[derive(Debug)]
 pub(crate) struct Servers {
     children: Vec<(&'static str, Child)>,
     env: Vec<(&'static str, String)>,
     dir: PathBuf,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// A token for this run's PARs: not guessable across runs.
-fn token(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{tag}{nanos:x}{:x}", std::process::id())
 }
 
 /// Installs moto's server into the venv of `python` when missing.
@@ -50,19 +38,7 @@ fn ensure_moto(python: &Path) -> anyhow::Result<PathBuf> {
     if ready {
         return Ok(bin);
     }
-    println!("xtask: pip install moto[server] boto3");
-    let status = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["moto[server]", "boto3"])
-        .status()
-        .context("running pip")?;
-    ensure!(status.success(), "pip install moto[server] boto3 failed");
+    util::pip_install(python, &["moto[server]", "boto3"])?;
     ensure!(bin.exists(), "{} missing after pip install", bin.display());
     Ok(bin)
 }
@@ -96,7 +72,7 @@ impl Servers {
             env: Vec::new(),
             dir,
         };
-        let s3_port = free_port()?;
+        let s3_port = util::free_port()?;
         let s3_log = std::fs::File::create(servers.dir.join("moto.log"))?;
         let mut child = Command::new(&moto)
             .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
@@ -112,8 +88,8 @@ impl Servers {
             .env
             .push(("LABELSTORE_TEST_S3", format!("http://127.0.0.1:{s3_port}")));
 
-        let par_port = free_port()?;
-        let (whole, scoped) = (token("w"), token("s"));
+        let par_port = util::free_port()?;
+        let (whole, scoped) = (util::run_secret("w"), util::run_secret("s"));
         let par_log = std::fs::File::create(servers.dir.join("parmock.log"))?;
         let mut child = Command::new(python)
             .arg(root.join("crates/sink-objstore/tests/support/parmock.py"))
