@@ -1,5 +1,5 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the
-//! first failure: the outside judges' tools, the format check, clippy with
+//! first failure: tidy, the outside judges' tools, the format check, clippy with
 //! warnings denied, every crate's tests (doctests included), then the
 //! conformance suite.
 
@@ -68,6 +68,7 @@ pub(crate) fn conformance(root: &Path) -> anyhow::Result<()> {
 
 /// Runs the whole test suite.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    crate::tidy::run(root)?;
     ensure_tools()?;
     let python = ensure_python(root)?;
     unsafe_free_set_env("LABELSTORE_PYTHON", &python);
