@@ -20,10 +20,8 @@
 //! - `/_log`: the access log, one line per request:
 //!   `METHOD REQUEST_URI STATUS "CONTENT_TYPE"`.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
@@ -182,7 +180,7 @@ impl Nginx {
             config(&server.dir, port, Path::new(DAV_EXT).exists()),
         )?;
         let log = std::fs::File::create(server.dir.join("stderr.log"))?;
-        let child = Command::new(&nginx)
+        let mut child = Command::new(&nginx)
             .arg("-p")
             .arg(&server.dir)
             .arg("-e")
@@ -193,28 +191,17 @@ impl Nginx {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", nginx.display()))?;
+        let started = util::wait_for_port(
+            port,
+            &mut child,
+            "nginx",
+            Some(&server.dir.join("error.log")),
+        );
         server.child = Some(child);
-        server.wait_for(port)?;
+        started?;
         server.url = format!("http://labelstore:{password}@127.0.0.1:{port}/dav/");
         println!("xtask: nginx (WebDAV) on 127.0.0.1:{port}");
         Ok(server)
-    }
-
-    fn wait_for(&mut self, port: u16) -> anyhow::Result<()> {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
-                bail!("nginx exited before listening ({status}): {log}");
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("nginx did not listen on 127.0.0.1:{port} within 30 s")
     }
 
     /// `LABELSTORE_TEST_HTTP`: the WebDAV folder's URL, credentials in it.

@@ -10,12 +10,10 @@
 //! - `LABELSTORE_TEST_PAR`: a PAR URL for the whole bucket;
 //! - `LABELSTORE_TEST_PAR_SCOPED`: a PAR URL limited to the prefix `scoped/`.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 
 use crate::util;
 
@@ -43,20 +41,6 @@ fn ensure_moto(python: &Path) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-fn wait_for(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if let Some(status) = child.try_wait()? {
-            bail!("{what} exited before listening ({status})");
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("{what} did not listen on 127.0.0.1:{port} within 30 s")
-}
-
 impl Servers {
     /// Starts moto and the PAR emulator. `python` is the tests' venv
     /// interpreter; `root` the workspace.
@@ -81,7 +65,7 @@ impl Servers {
             .stderr(s3_log)
             .spawn()
             .with_context(|| format!("starting {}", moto.display()))?;
-        let started = wait_for(s3_port, &mut child, "moto_server");
+        let started = util::wait_for_port(s3_port, &mut child, "moto_server", None);
         servers.children.push(("moto_server", child));
         started?;
         servers
@@ -101,7 +85,7 @@ impl Servers {
             .stderr(par_log)
             .spawn()
             .context("starting the PAR emulator")?;
-        let started = wait_for(par_port, &mut child, "the PAR emulator");
+        let started = util::wait_for_port(par_port, &mut child, "the PAR emulator", None);
         servers.children.push(("parmock", child));
         started?;
         let par = |t: &str| format!("http://127.0.0.1:{par_port}/p/{t}/n/labelstore/b/test/o/");

@@ -243,10 +243,9 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     for v in &violations {
         println!("tidy: {v}");
     }
-    bail!(
-        "tidy: {} violations of docs/ARCHITECTURE.md's rules (listed above)",
-        violations.len()
-    )
+    let n = violations.len();
+    let plural = if n == 1 { "" } else { "s" };
+    bail!("tidy: {n} violation{plural} of docs/ARCHITECTURE.md's rules (listed above)")
 }
 
 /// Every forbidden dependency of every crate.

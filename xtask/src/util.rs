@@ -7,9 +7,10 @@
 //! (`pg`, `objstore`, `nginx`), `conformance` and the benches depend on it
 //! instead of on each other.
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
@@ -289,4 +290,30 @@ pub(crate) fn run_secret(tag: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{tag}{nanos:x}{:x}", std::process::id())
+}
+
+/// Waits up to 30 s for the server `child` (`what`, in errors) to listen
+/// on 127.0.0.1:`port`; fails at once if it exits, with its `log` file's
+/// text when it has one.
+pub(crate) fn wait_for_port(
+    port: u16,
+    child: &mut Child,
+    what: &str,
+    log: Option<&Path>,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = child.try_wait()? {
+            let Some(log) = log else {
+                bail!("{what} exited before listening ({status})");
+            };
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            bail!("{what} exited before listening ({status}): {log}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not listen on 127.0.0.1:{port} within 30 s")
 }
