@@ -33,9 +33,10 @@ mod panlabel;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, ensure};
+
+use crate::util::{ensure_python, ensure_tools, measure, release_build};
 
 /// Chips in the COCO dataset of `bench formats`.
 const CHIPS: usize = 10_000;
@@ -70,12 +71,12 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
 /// `cargo xtask bench formats`.
 fn formats(root: &Path) -> anyhow::Result<()> {
-    crate::test::ensure_tools()?;
+    ensure_tools()?;
     ensure!(
         Path::new("/usr/bin/time").exists(),
         "the benchmark measures peak memory with GNU time: apt-get install time"
     );
-    let python = crate::test::ensure_python(root)?;
+    let python = ensure_python(root)?;
     let labelstore = release_build(root)?;
 
     let tmp = tempfile::tempdir()?;
@@ -223,96 +224,6 @@ fn files_in(dir: &Path) -> anyhow::Result<usize> {
         };
     }
     Ok(n)
-}
-
-/// Wall seconds and peak resident kilobytes of a command, through GNU time.
-fn measure(cmd: &mut Command) -> anyhow::Result<(f64, u64)> {
-    let program = cmd.get_program().to_owned();
-    let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
-    let tmp = tempfile::NamedTempFile::new()?;
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(tmp.path())
-        .arg(&program)
-        .args(&args)
-        .output()
-        .with_context(|| format!("running {}", program.to_string_lossy()))?;
-    let seconds = started.elapsed().as_secs_f64();
-    ensure!(
-        out.status.success(),
-        "{} failed: {}",
-        program.to_string_lossy(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peak = std::fs::read_to_string(tmp.path())?
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .context("GNU time gave no peak memory")?;
-    Ok((seconds, peak))
-}
-
-/// Builds labelstore in release mode and returns the binary.
-fn release_build(root: &Path) -> anyhow::Result<PathBuf> {
-    println!("xtask: cargo build --release -p store-cli");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-q", "-p", "store-cli"])
-        .current_dir(root)
-        .status()?;
-    ensure!(status.success(), "release build failed");
-    Ok(root.join("target/release/labelstore"))
-}
-
-/// Runs `cmd` to completion with its output captured; returns the wall
-/// seconds, or an error with its stderr when it fails.
-fn timed(cmd: &mut Command) -> anyhow::Result<f64> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let started = Instant::now();
-    let out = cmd.output().with_context(|| format!("running {program}"))?;
-    let seconds = started.elapsed().as_secs_f64();
-    ensure!(
-        out.status.success(),
-        "{program} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim_end()
-    );
-    Ok(seconds)
-}
-
-/// Makes sure `program` is on the PATH: installs Debian's `package` when
-/// running as root (as `cargo xtask test` does for its tools), otherwise
-/// says what to install.
-fn ensure_program(program: &str, package: &str) -> anyhow::Result<()> {
-    let has = || {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has() {
-        return Ok(());
-    }
-    ensure!(
-        crate::test::is_root(),
-        "the benchmark needs {program}: install it (e.g. `sudo apt-get install {package}`)"
-    );
-    println!("xtask: apt-get install {package}");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "--no-install-recommends", package][..],
-    ] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        ensure!(status.success(), "apt-get {} failed", args.join(" "));
-    }
-    ensure!(has(), "{package} installed but {program} is still missing");
-    Ok(())
 }
 
 /// Writes a COCO dataset in Datumaro's layout: `annotations/instances_default.json`

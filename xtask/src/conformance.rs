@@ -31,7 +31,7 @@ use labelstore::{FormatId, Plan, StoreOptions, label_format};
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let python = match std::env::var_os("LABELSTORE_PYTHON") {
         Some(p) => PathBuf::from(p),
-        None => crate::test::ensure_python(root)?,
+        None => crate::util::ensure_python(root)?,
     };
     let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -621,13 +621,14 @@ impl Destination {
     /// The destinations the test tooling started (`cargo xtask test` sets
     /// their variables); none when run without them.
     fn from_env() -> anyhow::Result<Vec<Destination>> {
-        let var = crate::test::child_env;
+        let var = crate::util::child_env;
         let mut out = Vec::new();
         if let Some(endpoint) = var("LABELSTORE_TEST_S3") {
             // The round trips' bucket, made with boto3 (the S3 server is
             // empty when it starts).
             let python = var("LABELSTORE_PYTHON").context("LABELSTORE_PYTHON is not set")?;
-            let script = crate::project_root().join("crates/sink-objstore/tests/support/fetch.py");
+            let script =
+                crate::util::project_root().join("crates/sink-objstore/tests/support/fetch.py");
             let made = std::process::Command::new(python)
                 .arg(script)
                 .args(["mkbucket", &endpoint, "conformance"])

@@ -1,8 +1,11 @@
 //! labelstore's project automation, run as `cargo xtask <command>` (the
 //! cargo-xtask convention: plain Rust instead of shell scripts).
 //!
-//! - `cargo xtask test`: format check, clippy with warnings denied, every
-//!   crate's tests, then the conformance suite. README's test command and CI.
+//! - `cargo xtask test`: tidy, format check, clippy with warnings denied,
+//!   every crate's tests, then the conformance suite. README's test command
+//!   and CI.
+//! - `cargo xtask tidy`: the architecture's rules (which crate may depend on
+//!   which, crate docs, no unwrap in library code), checked in seconds.
 //! - `cargo xtask conformance`: the cross-crate suite over `tests/fixtures`,
 //!   with round trips through every destination (it starts the test servers).
 //! - `cargo xtask serve ENVFILE`: the test servers, for running tests by
@@ -29,21 +32,22 @@ mod objstore;
 mod pg;
 mod s3fs;
 mod test;
-
-use std::path::{Path, PathBuf};
+mod tidy;
+mod util;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = project_root();
+    let root = util::project_root();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&root),
         Some("bench") => bench::run(&root, args.get(1..).unwrap_or_default()),
         Some("serve") => test::serve(&root, args.get(1).map(String::as_str)),
         Some("conformance") => test::conformance(&root),
+        Some("tidy") => tidy::run(&root),
         Some("gen-example") => gen_example::run(&root.join("examples/harbour")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|serve ENVFILE|conformance|gen-example|{}>",
+                "usage: cargo xtask <test|tidy|serve ENVFILE|conformance|gen-example|{}>",
                 bench::USAGE
             );
             return std::process::ExitCode::from(2);
@@ -56,12 +60,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// The workspace root: the parent of this crate's folder.
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }

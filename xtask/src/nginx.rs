@@ -20,12 +20,12 @@
 //! - `/_log`: the access log, one line per request:
 //!   `METHOD REQUEST_URI STATUS "CONTENT_TYPE"`.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+
+use crate::util;
 
 /// The Debian packages nginx comes from here.
 const PACKAGES: &[&str] = &["nginx", "libnginx-mod-http-dav-ext"];
@@ -71,7 +71,7 @@ fn ensure() -> anyhow::Result<PathBuf> {
     {
         return Ok(nginx);
     }
-    if !crate::test::is_root() {
+    if !util::is_root() {
         if let Some(nginx) = binary()
             && has_dav(&nginx)
         {
@@ -91,21 +91,7 @@ fn ensure() -> anyhow::Result<PathBuf> {
         std::fs::write(policy, "#!/bin/sh\nexit 101\n").context("writing policy-rc.d")?;
         std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
     }
-    println!("xtask: apt-get install {}", PACKAGES.join(" "));
-    let apt = |args: &[&str]| -> anyhow::Result<()> {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        ensure!(status.success(), "apt-get {} failed", args.join(" "));
-        Ok(())
-    };
-    let installed = apt(&["update", "-qq"]).and_then(|()| {
-        let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-        install.extend(PACKAGES);
-        apt(&install)
-    });
+    let installed = util::apt_install(PACKAGES);
     if own_policy {
         let _ = std::fs::remove_file(policy);
     }
@@ -117,20 +103,6 @@ fn ensure() -> anyhow::Result<PathBuf> {
         nginx.display()
     );
     Ok(nginx)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// A password for this run: not guessable across runs.
-fn password() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("dav{nanos:x}{:x}", std::process::id())
 }
 
 fn config(dir: &Path, port: u16, dav_ext: bool) -> String {
@@ -196,19 +168,19 @@ impl Nginx {
         };
         std::fs::create_dir_all(server.dir.join("tmp"))?;
         std::fs::create_dir_all(server.dir.join("root/dav"))?;
-        let password = password();
+        let password = util::run_secret("dav");
         std::fs::write(
             server.dir.join("htpasswd"),
             format!("labelstore:{{PLAIN}}{password}\n"),
         )?;
-        let port = free_port()?;
+        let port = util::free_port()?;
         let conf = server.dir.join("nginx.conf");
         std::fs::write(
             &conf,
             config(&server.dir, port, Path::new(DAV_EXT).exists()),
         )?;
         let log = std::fs::File::create(server.dir.join("stderr.log"))?;
-        let child = Command::new(&nginx)
+        let mut child = Command::new(&nginx)
             .arg("-p")
             .arg(&server.dir)
             .arg("-e")
@@ -219,28 +191,17 @@ impl Nginx {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", nginx.display()))?;
+        let started = util::wait_for_port(
+            port,
+            &mut child,
+            "nginx",
+            Some(&server.dir.join("error.log")),
+        );
         server.child = Some(child);
-        server.wait_for(port)?;
+        started?;
         server.url = format!("http://labelstore:{password}@127.0.0.1:{port}/dav/");
         println!("xtask: nginx (WebDAV) on 127.0.0.1:{port}");
         Ok(server)
-    }
-
-    fn wait_for(&mut self, port: u16) -> anyhow::Result<()> {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
-                bail!("nginx exited before listening ({status}): {log}");
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("nginx did not listen on 127.0.0.1:{port} within 30 s")
     }
 
     /// `LABELSTORE_TEST_HTTP`: the WebDAV folder's URL, credentials in it.

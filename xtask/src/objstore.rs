@@ -10,12 +10,12 @@
 //! - `LABELSTORE_TEST_PAR`: a PAR URL for the whole bucket;
 //! - `LABELSTORE_TEST_PAR_SCOPED`: a PAR URL limited to the prefix `scoped/`.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
+
+use crate::util;
 
 /// The running servers; stopped on drop.
 #[derive(Debug)]
@@ -23,20 +23,6 @@ pub(crate) struct Servers {
     children: Vec<(&'static str, Child)>,
     env: Vec<(&'static str, String)>,
     dir: PathBuf,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// A token for this run's PARs: not guessable across runs.
-fn token(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{tag}{nanos:x}{:x}", std::process::id())
 }
 
 /// Installs moto's server into the venv of `python` when missing.
@@ -50,35 +36,9 @@ fn ensure_moto(python: &Path) -> anyhow::Result<PathBuf> {
     if ready {
         return Ok(bin);
     }
-    println!("xtask: pip install moto[server] boto3");
-    let status = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["moto[server]", "boto3"])
-        .status()
-        .context("running pip")?;
-    ensure!(status.success(), "pip install moto[server] boto3 failed");
+    util::pip_install(python, &["moto[server]", "boto3"])?;
     ensure!(bin.exists(), "{} missing after pip install", bin.display());
     Ok(bin)
-}
-
-fn wait_for(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if let Some(status) = child.try_wait()? {
-            bail!("{what} exited before listening ({status})");
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("{what} did not listen on 127.0.0.1:{port} within 30 s")
 }
 
 impl Servers {
@@ -96,7 +56,7 @@ impl Servers {
             env: Vec::new(),
             dir,
         };
-        let s3_port = free_port()?;
+        let s3_port = util::free_port()?;
         let s3_log = std::fs::File::create(servers.dir.join("moto.log"))?;
         let mut child = Command::new(&moto)
             .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
@@ -105,15 +65,15 @@ impl Servers {
             .stderr(s3_log)
             .spawn()
             .with_context(|| format!("starting {}", moto.display()))?;
-        let started = wait_for(s3_port, &mut child, "moto_server");
+        let started = util::wait_for_port(s3_port, &mut child, "moto_server", None);
         servers.children.push(("moto_server", child));
         started?;
         servers
             .env
             .push(("LABELSTORE_TEST_S3", format!("http://127.0.0.1:{s3_port}")));
 
-        let par_port = free_port()?;
-        let (whole, scoped) = (token("w"), token("s"));
+        let par_port = util::free_port()?;
+        let (whole, scoped) = (util::run_secret("w"), util::run_secret("s"));
         let par_log = std::fs::File::create(servers.dir.join("parmock.log"))?;
         let mut child = Command::new(python)
             .arg(root.join("crates/sink-objstore/tests/support/parmock.py"))
@@ -125,7 +85,7 @@ impl Servers {
             .stderr(par_log)
             .spawn()
             .context("starting the PAR emulator")?;
-        let started = wait_for(par_port, &mut child, "the PAR emulator");
+        let started = util::wait_for_port(par_port, &mut child, "the PAR emulator", None);
         servers.children.push(("parmock", child));
         started?;
         let par = |t: &str| format!("http://127.0.0.1:{par_port}/p/{t}/n/labelstore/b/test/o/");

@@ -18,6 +18,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
 
+use crate::util;
+
 /// Where Debian puts PostgreSQL 15's server programs.
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// The files that show PostGIS (with raster) is installed for PostgreSQL 15.
@@ -61,45 +63,20 @@ fn ensure_installed() -> anyhow::Result<()> {
     if installed() {
         return Ok(());
     }
-    if !crate::test::is_root() {
+    if !util::is_root() {
         bail!(
             "the database tests need PostgreSQL 15 with PostGIS 3 and the openssl command: \
              install them (e.g. `sudo apt-get install {PACKAGE} {OPENSSL_PACKAGE}`), \
              or run as root to let xtask do it"
         );
     }
-    println!("xtask: apt-get install {PACKAGE} {OPENSSL_PACKAGE}");
-    let apt = |args: &[&str]| -> anyhow::Result<()> {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        ensure!(status.success(), "apt-get {} failed", args.join(" "));
-        Ok(())
-    };
-    apt(&["update", "-qq"])?;
-    apt(&[
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        PACKAGE,
-        OPENSSL_PACKAGE,
-    ])?;
+    util::apt_install(&[PACKAGE, OPENSSL_PACKAGE])?;
     ensure!(
         installed(),
         "{PACKAGE} and {OPENSSL_PACKAGE} installed but {PG_BIN}/initdb, PostGIS or openssl \
          is missing"
     );
     Ok(())
-}
-
-/// A free TCP port on 127.0.0.1 (free when asked; the server takes it
-/// right away).
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Runs `openssl` with `args` in `dir`.
@@ -187,28 +164,18 @@ pub(crate) fn make_certificates(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A password for the throwaway cluster's superuser: not a secret worth
-/// more than this run, but not guessable across runs either.
-fn password() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("t{:x}{:x}", nanos, std::process::id())
-}
-
 impl Cluster {
     /// Installs what is missing, then initialises and starts a cluster.
     pub(crate) fn start() -> anyhow::Result<Cluster> {
         ensure_installed()?;
-        let run_as = crate::test::is_root().then_some("postgres");
+        let run_as = util::is_root().then_some("postgres");
         let dir = tempfile::Builder::new()
             .prefix("labelstore-pg-")
             .tempdir()
             .context("creating the cluster's folder")?
             .keep();
-        let port = free_port()?;
-        let pw = password();
+        let port = util::free_port()?;
+        let pw = util::run_secret("t");
         let mut cluster = Cluster {
             dir,
             bin: PathBuf::from(PG_BIN),

@@ -37,7 +37,7 @@ pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
         return Ok(bin);
     }
     println!("xtask: cargo install s3s-fs {VERSION} (once; a few minutes)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = crate::util::cargo_command()
         .args(["install", "--locked", "--force", "--root"])
         .arg(&tools)
         .args(["s3s-fs", "--version", &format!("={VERSION}")])

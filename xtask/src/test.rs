@@ -1,167 +1,13 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the
-//! first failure: the outside judges' tools, the format check, clippy with
+//! first failure: tidy, the outside judges' tools, the format check, clippy with
 //! warnings denied, every crate's tests (doctests included), then the
 //! conformance suite.
 
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 
-/// Environment variables every cargo command run by xtask gets.
-static CHILD_ENV: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Records a variable for the cargo commands xtask runs (setting the
-/// process environment is unsafe in edition 2024; children get it instead).
-fn unsafe_free_set_env(key: &str, value: &Path) {
-    if let Ok(mut env) = CHILD_ENV.lock() {
-        env.push((key.to_owned(), value.to_path_buf()));
-    }
-}
-
-/// A variable recorded for the cargo commands, else the process's own.
-pub(crate) fn child_env(key: &str) -> Option<String> {
-    let recorded = CHILD_ENV.lock().ok().and_then(|env| {
-        env.iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.display().to_string())
-    });
-    recorded.or_else(|| std::env::var(key).ok())
-}
-
-fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
-    println!("xtask: cargo {}", args.join(" "));
-    let env = CHILD_ENV.lock().map(|e| e.clone()).unwrap_or_default();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .envs(env)
-        .args(args)
-        .current_dir(root)
-        .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))?;
-    ensure!(
-        status.success(),
-        "cargo {} failed ({status})",
-        args.join(" ")
-    );
-    Ok(())
-}
-
-/// The programs the tests use as outside judges, with the Debian package
-/// that provides each.
-const TOOLS: &[(&str, &str)] = &[
-    ("gdalinfo", "gdal-bin"),
-    ("gdal_translate", "gdal-bin"),
-    ("cs2cs", "proj-bin"),
-    ("raster2pgsql", "postgis"),
-];
-
-fn has(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
-}
-
-/// Installs the Debian packages of missing tools when running as root;
-/// otherwise says what to install.
-pub(crate) fn ensure_tools() -> anyhow::Result<()> {
-    let mut packages: Vec<&str> = TOOLS
-        .iter()
-        .filter(|(program, _)| !has(program))
-        .map(|&(_, package)| package)
-        .collect();
-    packages.dedup();
-    if packages.is_empty() {
-        return Ok(());
-    }
-    if !is_root() {
-        bail!(
-            "the tests need {}: install them (e.g. `sudo apt-get install {}`)",
-            packages.join(", "),
-            packages.join(" ")
-        );
-    }
-    println!("xtask: apt-get install {}", packages.join(" "));
-    let apt = |args: &[&str]| -> anyhow::Result<()> {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        ensure!(status.success(), "apt-get {} failed", args.join(" "));
-        Ok(())
-    };
-    apt(&["update", "-qq"])?;
-    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&packages);
-    apt(&install)
-}
-
-/// The Python packages the tests use as outside judges: (pip name, module
-/// imported). Pillow decodes chips (the YOLO GIF-to-PNG test).
-const PYTHON_PACKAGES: &[(&str, &str)] = &[
-    ("pycocotools", "pycocotools"),
-    ("datumaro", "datumaro"),
-    ("pillow", "PIL"),
-    ("shapely", "shapely"),
-];
-
-/// A Python virtual environment under `target/py` with the judges
-/// installed; returns its interpreter, which tests find through
-/// `LABELSTORE_PYTHON`.
-pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let venv = root.join("target/py");
-    let python = venv.join("bin/python");
-    let imports = PYTHON_PACKAGES
-        .iter()
-        .map(|(_, module)| *module)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let pip_names: Vec<&str> = PYTHON_PACKAGES.iter().map(|(name, _)| *name).collect();
-    let ready = Command::new(&python)
-        .args(["-c", &format!("import {imports}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ready {
-        return Ok(python);
-    }
-    if !python.exists() {
-        println!("xtask: python3 -m venv {}", venv.display());
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("running python3 -m venv (install Python 3 with venv)")?;
-        ensure!(status.success(), "python3 -m venv failed");
-    }
-    println!("xtask: pip install {}", pip_names.join(" "));
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(&pip_names)
-        .status()
-        .context("running pip")?;
-    ensure!(
-        status.success(),
-        "pip install {} failed",
-        pip_names.join(" ")
-    );
-    Ok(python)
-}
+use crate::util::{cargo, ensure_python, ensure_tools, unsafe_free_set_env};
 
 /// `cargo xtask serve ENVFILE`: starts the test servers (PostgreSQL +
 /// PostGIS, the S3 server, the PAR emulator), writes `export KEY='VALUE'`
@@ -222,6 +68,7 @@ pub(crate) fn conformance(root: &Path) -> anyhow::Result<()> {
 
 /// Runs the whole test suite.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    crate::tidy::run(root)?;
     ensure_tools()?;
     let python = ensure_python(root)?;
     unsafe_free_set_env("LABELSTORE_PYTHON", &python);

@@ -261,6 +261,36 @@ impl Resolver {
                 return (0, georef);
             }
         };
+        self.take_size(i, chip, &header);
+        if let Some(gt) = chip.geotransform {
+            georef.source = GeorefSource::Inline;
+            georef.transform = GeoTransform::new(gt).ok();
+        }
+        if chip.world_file.is_none()
+            && chip.geotransform.is_none()
+            && header.kind == ImageKind::Tiff
+        {
+            self.embedded_georef(i, chip, &image, &file, &mut georef);
+        }
+        if chip.world_file.is_none()
+            && chip.geotransform.is_none()
+            && georef.source == GeorefSource::None
+        {
+            chip.world_file = self.sibling_world_file(&chip.image);
+        }
+        self.world_file_georef(i, chip, &mut georef);
+        self.check_copied_in_full(i, chip, &image, &header, &file, &georef);
+        self.check_mask(i, chip, &header);
+        let clipped = self.clip_labels(i, chip, &header);
+        if georef.source == GeorefSource::None {
+            georef.epsg = None;
+        }
+        (clipped, georef)
+    }
+
+    /// Checks the manifest's `width` and `height` against the image
+    /// header's, then takes the header's size and samples per pixel.
+    fn take_size(&mut self, i: usize, chip: &mut Chip, header: &crate::image::Header) {
         for (field, given, actual) in [
             ("width", chip.width, header.width),
             ("height", chip.height, header.height),
@@ -277,106 +307,127 @@ impl Resolver {
         chip.width = Some(header.width);
         chip.height = Some(header.height);
         chip.samples = header.samples;
+    }
 
-        if let Some(gt) = chip.geotransform {
-            georef.source = GeorefSource::Inline;
-            georef.transform = GeoTransform::new(gt).ok();
-        }
-        if chip.world_file.is_none()
-            && chip.geotransform.is_none()
-            && header.kind == ImageKind::Tiff
-        {
-            // Tags inside a GeoTIFF win over a sibling world file, as in GDAL.
-            let embedded = raster_georef::read_embedded(std::io::BufReader::new(&file), "")
-                .map_err(|e| match e {
-                    raster_georef::Error::GeoTiff { message, .. } => {
-                        format!("broken GeoTIFF tags: {message}")
-                    }
-                    other => other.to_string(),
-                });
-            match embedded {
-                Ok(Some(e)) => {
-                    georef.epsg = e.epsg;
-                    if e.transform.is_some() {
-                        georef.source = GeorefSource::Embedded;
-                        georef.transform = e.transform;
-                    }
+    /// The georeferencing in a TIFF chip's tags, which win over a sibling
+    /// world file, as in GDAL.
+    fn embedded_georef(
+        &mut self,
+        i: usize,
+        chip: &Chip,
+        image: &Path,
+        file: &std::fs::File,
+        georef: &mut ChipGeoref,
+    ) {
+        let embedded =
+            raster_georef::read_embedded(std::io::BufReader::new(file), "").map_err(|e| match e {
+                raster_georef::Error::GeoTiff { message, .. } => {
+                    format!("broken GeoTIFF tags: {message}")
                 }
-                Ok(None) => {}
-                Err(msg) => self.err(&image, chip, format!("chips[{i}].image"), msg),
-            }
-        }
-        if chip.world_file.is_none()
-            && chip.geotransform.is_none()
-            && georef.source == GeorefSource::None
-        {
-            chip.world_file = self.sibling_world_file(&chip.image);
-        }
-        if let Some(wf) = &chip.world_file {
-            let path = self.base.join(wf);
-            let checked = crate::regular::read_regular(&path)
-                .map_err(|e| format!("cannot read the world file: {e}"))
-                .and_then(|bytes| {
-                    let text = String::from_utf8(bytes)
-                        .map_err(|_| "the world file is not text".to_owned())?;
-                    GeoTransform::parse_world_file(&text, &path.display().to_string()).map_err(
-                        |e| match e {
-                            raster_georef::Error::WorldFile { line, message, .. } => {
-                                format!("line {line}: {message}")
-                            }
-                            other => other.to_string(),
-                        },
-                    )
-                });
-            match checked {
-                Ok(gt) => {
-                    georef.source = GeorefSource::WorldFile;
-                    georef.transform = Some(gt);
+                other => other.to_string(),
+            });
+        match embedded {
+            Ok(Some(e)) => {
+                georef.epsg = e.epsg;
+                if e.transform.is_some() {
+                    georef.source = GeorefSource::Embedded;
+                    georef.transform = e.transform;
                 }
-                Err(msg) => self.err(&path, chip, format!("chips[{i}].world_file"), msg),
             }
+            Ok(None) => {}
+            Err(msg) => self.err(image, chip, format!("chips[{i}].image"), msg),
         }
+    }
 
-        // The header probe checked the structure by headers. A chip copied
-        // as it is is read in full too (PNG CRCs, all of a JPEG's data);
-        // one converted to a GeoTIFF is decoded (its decoder checks it) or
-        // wrapped, so headers and ends are enough. Measured on 3000
-        // world-file chips (release, warm cache): PNGs read in full would
-        // add 160 ms to a 4.5 s store, too much of `bench geotiff`'s 5 %.
-        if !georef.needs_geotiff() && matches!(header.kind, ImageKind::Png | ImageKind::Jpeg) {
-            let full = raster_georef::check_structure(
-                std::io::BufReader::new(&file),
-                "",
-                raster_georef::Depth::Full,
-            );
-            if let Err(e) = full {
-                let msg = match e {
-                    raster_georef::Error::Corrupt { message, .. } => message,
-                    other => other.to_string(),
-                };
-                self.err(&image, chip, format!("chips[{i}].image"), msg);
+    /// The georeferencing of the chip's world file (named, or found
+    /// beside the image), if it has one.
+    fn world_file_georef(&mut self, i: usize, chip: &Chip, georef: &mut ChipGeoref) {
+        let Some(wf) = &chip.world_file else {
+            return;
+        };
+        let path = self.base.join(wf);
+        let checked = crate::regular::read_regular(&path)
+            .map_err(|e| format!("cannot read the world file: {e}"))
+            .and_then(|bytes| {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| "the world file is not text".to_owned())?;
+                GeoTransform::parse_world_file(&text, &path.display().to_string()).map_err(|e| {
+                    match e {
+                        raster_georef::Error::WorldFile { line, message, .. } => {
+                            format!("line {line}: {message}")
+                        }
+                        other => other.to_string(),
+                    }
+                })
+            });
+        match checked {
+            Ok(gt) => {
+                georef.source = GeorefSource::WorldFile;
+                georef.transform = Some(gt);
             }
+            Err(msg) => self.err(&path, chip, format!("chips[{i}].world_file"), msg),
         }
+    }
 
-        if let Some(mask) = &chip.mask {
-            let path = self.base.join(mask);
-            match probe(&path, &self.limits) {
-                Ok(m) if (m.width, m.height) != (header.width, header.height) => {
-                    let msg = format!(
-                        "the mask is {}x{} but its chip is {}x{}",
-                        m.width, m.height, header.width, header.height
-                    );
+    /// The header probe checked the structure by headers. A chip copied as
+    /// it is is read in full too (PNG CRCs, all of a JPEG's data); one
+    /// converted to a GeoTIFF is decoded (its decoder checks it) or
+    /// wrapped, so headers and ends are enough. Measured on 3000 world-file
+    /// chips (release, warm cache): PNGs read in full would add 160 ms to a
+    /// 4.5 s store, too much of `bench geotiff`'s 5 %.
+    fn check_copied_in_full(
+        &mut self,
+        i: usize,
+        chip: &Chip,
+        image: &Path,
+        header: &crate::image::Header,
+        file: &std::fs::File,
+        georef: &ChipGeoref,
+    ) {
+        if georef.needs_geotiff() || !matches!(header.kind, ImageKind::Png | ImageKind::Jpeg) {
+            return;
+        }
+        let full = raster_georef::check_structure(
+            std::io::BufReader::new(file),
+            "",
+            raster_georef::Depth::Full,
+        );
+        if let Err(e) = full {
+            let msg = match e {
+                raster_georef::Error::Corrupt { message, .. } => message,
+                other => other.to_string(),
+            };
+            self.err(image, chip, format!("chips[{i}].image"), msg);
+        }
+    }
+
+    /// Checks the chip's mask, if it has one: its size is the chip's, its
+    /// values are class ids, 0 or 255.
+    fn check_mask(&mut self, i: usize, chip: &Chip, header: &crate::image::Header) {
+        let Some(mask) = &chip.mask else {
+            return;
+        };
+        let path = self.base.join(mask);
+        match probe(&path, &self.limits) {
+            Ok(m) if (m.width, m.height) != (header.width, header.height) => {
+                let msg = format!(
+                    "the mask is {}x{} but its chip is {}x{}",
+                    m.width, m.height, header.width, header.height
+                );
+                self.err(&path, chip, format!("chips[{i}].mask"), msg);
+            }
+            Ok(_) => {
+                if let Err(msg) = self.check_mask_values(&path) {
                     self.err(&path, chip, format!("chips[{i}].mask"), msg);
                 }
-                Ok(_) => {
-                    if let Err(msg) = self.check_mask_values(&path) {
-                        self.err(&path, chip, format!("chips[{i}].mask"), msg);
-                    }
-                }
-                Err(msg) => self.err(&path, chip, format!("chips[{i}].mask"), msg),
             }
+            Err(msg) => self.err(&path, chip, format!("chips[{i}].mask"), msg),
         }
+    }
 
+    /// Clips the chip's labels to it; returns how many were clipped. A
+    /// label wholly outside the chip is an error.
+    fn clip_labels(&mut self, i: usize, chip: &mut Chip, header: &crate::image::Header) -> usize {
         let (w, h) = (f64::from(header.width), f64::from(header.height));
         let mut clipped = 0;
         let mut outside = Vec::new();
@@ -405,10 +456,7 @@ impl Resolver {
                 msg,
             );
         }
-        if georef.source == GeorefSource::None {
-            georef.epsg = None;
-        }
-        (clipped, georef)
+        clipped
     }
 
     /// The world file GDAL would find beside `image` (relative to the base

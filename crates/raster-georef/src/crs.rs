@@ -802,52 +802,69 @@ mod esri {
         if v > 180.0 { v - 360.0 } else { v }
     }
 
+    /// ESRI parameters: (name, value as ESRI writes it), in GDAL's order.
+    type EsriParams = Vec<(&'static str, String)>;
+
     /// The ESRI parameters, in GDAL's order, of a WKT1 projection written as
-    /// the ESRI projection `esri`.
+    /// the ESRI projection `esri`: the false easting and northing, then
+    /// those of the projection.
     fn parameters(
         wkt1: &str,
         esri: &str,
         p: &Params<'_, '_>,
         inverse_flattening: f64,
-    ) -> Result<Vec<(&'static str, String)>, String> {
+    ) -> Result<EsriParams, String> {
         let fe = ("False_Easting", p.text("false_easting")?);
         let fn_ = ("False_Northing", p.text("false_northing")?);
-        let unsupported = || format!("no ESRI form for {wkt1} as {esri}");
-        Ok(match (wkt1, esri) {
+        let rest = match (wkt1, esri) {
+            ("Mercator_1SP", "Mercator") => mercator_1sp(p, inverse_flattening)?,
+            ("Polar_Stereographic", "Stereographic_North_Pole" | "Stereographic_South_Pole") => {
+                polar_stereographic(p)?
+            }
+            (
+                "Hotine_Oblique_Mercator" | "Hotine_Oblique_Mercator_Azimuth_Center",
+                "Hotine_Oblique_Mercator_Azimuth_Natural_Origin"
+                | "Hotine_Oblique_Mercator_Azimuth_Center",
+            ) => hotine_oblique_mercator(p)?,
+            ("Equirectangular", "Plate_Carree") => plate_carree(p)?,
+            _ => renamed_parameters(wkt1, esri, p)?,
+        };
+        let rest = rest.ok_or_else(|| format!("no ESRI form for {wkt1} as {esri}"))?;
+        Ok([fe, fn_].into_iter().chain(rest).collect())
+    }
+
+    /// The parameters of the projections whose ESRI parameters are WKT1's
+    /// renamed (or constants); none for a pair that has no ESRI form.
+    fn renamed_parameters(
+        wkt1: &str,
+        esri: &str,
+        p: &Params<'_, '_>,
+    ) -> Result<Option<EsriParams>, String> {
+        Ok(Some(match (wkt1, esri) {
             ("Transverse_Mercator", "Transverse_Mercator" | "Gauss_Kruger")
             | ("Oblique_Stereographic", "Double_Stereographic") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Scale_Factor", p.text("scale_factor")?),
                 ("Latitude_Of_Origin", p.text("latitude_of_origin")?),
             ],
             ("Cassini_Soldner", "Cassini") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Scale_Factor", number(1.0)),
                 ("Latitude_Of_Origin", p.text("latitude_of_origin")?),
             ],
             ("Lambert_Conformal_Conic_1SP", "Lambert_Conformal_Conic") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Standard_Parallel_1", p.text("latitude_of_origin")?),
                 ("Scale_Factor", p.text("scale_factor")?),
                 ("Latitude_Of_Origin", p.text("latitude_of_origin")?),
             ],
             ("Lambert_Conformal_Conic_2SP", "Lambert_Conformal_Conic") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Standard_Parallel_1", p.text("standard_parallel_1")?),
                 ("Standard_Parallel_2", p.text("standard_parallel_2")?),
                 ("Latitude_Of_Origin", p.text("latitude_of_origin")?),
             ],
             ("Albers_Conic_Equal_Area", "Albers") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("longitude_of_center")?),
                 ("Standard_Parallel_1", p.text("standard_parallel_1")?),
                 ("Standard_Parallel_2", p.text("standard_parallel_2")?),
@@ -855,87 +872,22 @@ mod esri {
             ],
             ("Lambert_Azimuthal_Equal_Area", "Lambert_Azimuthal_Equal_Area")
             | ("Azimuthal_Equidistant", "Azimuthal_Equidistant") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("longitude_of_center")?),
                 ("Latitude_Of_Origin", p.text("latitude_of_center")?),
             ],
-            ("Mercator_1SP", "Mercator") => {
-                if p.get("latitude_of_origin").is_ok_and(|v| v != 0.0) {
-                    return Err(unsupported());
-                }
-                // ESRI states the latitude where the scale is true instead of
-                // the scale at the equator: k0 = cos φ1 / √(1 − e² sin² φ1).
-                let k0 = p.get("scale_factor")?;
-                let f = if inverse_flattening == 0.0 {
-                    0.0
-                } else {
-                    1.0 / inverse_flattening
-                };
-                let e2 = f * (2.0 - f);
-                let sin2 = (1.0 - k0 * k0) / (1.0 - k0 * k0 * e2);
-                if !(0.0..=1.0).contains(&sin2) {
-                    return Err(unsupported());
-                }
-                vec![
-                    fe,
-                    fn_,
-                    ("Central_Meridian", p.text("central_meridian")?),
-                    (
-                        "Standard_Parallel_1",
-                        number(sin2.sqrt().asin().to_degrees()),
-                    ),
-                ]
-            }
             ("Mercator_2SP", "Mercator") | ("Cylindrical_Equal_Area", "Behrmann") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Standard_Parallel_1", p.text("standard_parallel_1")?),
             ],
             ("Mercator_1SP", "Mercator_Auxiliary_Sphere") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Standard_Parallel_1", number(0.0)),
                 ("Auxiliary_Sphere_Type", number(0.0)),
             ],
-            ("Polar_Stereographic", "Stereographic_North_Pole" | "Stereographic_South_Pole") => {
-                // Variant B (a standard parallel, scale 1); variant A has none.
-                let lat = p.get("latitude_of_origin")?;
-                if p.get("scale_factor")? != 1.0 || lat.abs() == 90.0 {
-                    return Err(unsupported());
-                }
-                vec![
-                    fe,
-                    fn_,
-                    ("Central_Meridian", p.text("central_meridian")?),
-                    ("Standard_Parallel_1", number(lat)),
-                ]
-            }
-            (
-                "Hotine_Oblique_Mercator" | "Hotine_Oblique_Mercator_Azimuth_Center",
-                "Hotine_Oblique_Mercator_Azimuth_Natural_Origin"
-                | "Hotine_Oblique_Mercator_Azimuth_Center",
-            ) => {
-                if p.get("rectified_grid_angle")? != p.get("azimuth")? {
-                    return Err(unsupported());
-                }
-                vec![
-                    fe,
-                    fn_,
-                    ("Scale_Factor", p.text("scale_factor")?),
-                    ("Azimuth", number(signed_angle(p.get("azimuth")?))),
-                    ("Longitude_Of_Center", p.text("longitude_of_center")?),
-                    ("Latitude_Of_Center", p.text("latitude_of_center")?),
-                ]
-            }
             (
                 "Hotine_Oblique_Mercator" | "Hotine_Oblique_Mercator_Azimuth_Center",
                 "Rectified_Skew_Orthomorphic_Natural_Origin" | "Rectified_Skew_Orthomorphic_Center",
             ) => vec![
-                fe,
-                fn_,
                 ("Scale_Factor", p.text("scale_factor")?),
                 ("Azimuth", number(signed_angle(p.get("azimuth")?))),
                 ("Longitude_Of_Center", p.text("longitude_of_center")?),
@@ -946,39 +898,94 @@ mod esri {
                 ),
             ],
             ("Equirectangular", "Equidistant_Cylindrical") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Standard_Parallel_1", p.text("latitude_of_origin")?),
             ],
-            ("Equirectangular", "Plate_Carree") => {
-                if p.get("latitude_of_origin")? != 0.0 {
-                    return Err(unsupported());
-                }
-                vec![fe, fn_, ("Central_Meridian", p.text("central_meridian")?)]
-            }
             ("Polyconic", "Polyconic") => vec![
-                fe,
-                fn_,
                 ("Central_Meridian", p.text("central_meridian")?),
                 ("Latitude_Of_Origin", p.text("latitude_of_origin")?),
             ],
             ("New_Zealand_Map_Grid", "New_Zealand_Map_Grid") => vec![
-                fe,
-                fn_,
                 ("Longitude_Of_Origin", p.text("central_meridian")?),
                 ("Latitude_Of_Origin", p.text("latitude_of_origin")?),
             ],
             ("Laborde_Oblique_Mercator", "Laborde_Oblique_Mercator") => vec![
-                fe,
-                fn_,
                 ("Scale_Factor", p.text("scale_factor")?),
                 ("Azimuth", p.text("azimuth")?),
                 ("Longitude_Of_Center", p.text("longitude_of_center")?),
                 ("Latitude_Of_Center", p.text("latitude_of_center")?),
             ],
-            _ => return Err(unsupported()),
-        })
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Mercator (1SP) as ESRI's Mercator, which states the latitude where
+    /// the scale is true instead of the scale at the equator:
+    /// k0 = cos φ1 / √(1 − e² sin² φ1). None off the equator, or for a
+    /// scale no latitude has.
+    fn mercator_1sp(
+        p: &Params<'_, '_>,
+        inverse_flattening: f64,
+    ) -> Result<Option<EsriParams>, String> {
+        if p.get("latitude_of_origin").is_ok_and(|v| v != 0.0) {
+            return Ok(None);
+        }
+        let k0 = p.get("scale_factor")?;
+        let f = if inverse_flattening == 0.0 {
+            0.0
+        } else {
+            1.0 / inverse_flattening
+        };
+        let e2 = f * (2.0 - f);
+        let sin2 = (1.0 - k0 * k0) / (1.0 - k0 * k0 * e2);
+        if !(0.0..=1.0).contains(&sin2) {
+            return Ok(None);
+        }
+        Ok(Some(vec![
+            ("Central_Meridian", p.text("central_meridian")?),
+            (
+                "Standard_Parallel_1",
+                number(sin2.sqrt().asin().to_degrees()),
+            ),
+        ]))
+    }
+
+    /// Polar stereographic variant B (a standard parallel, scale 1); none
+    /// for variant A, which has none.
+    fn polar_stereographic(p: &Params<'_, '_>) -> Result<Option<EsriParams>, String> {
+        let lat = p.get("latitude_of_origin")?;
+        if p.get("scale_factor")? != 1.0 || lat.abs() == 90.0 {
+            return Ok(None);
+        }
+        Ok(Some(vec![
+            ("Central_Meridian", p.text("central_meridian")?),
+            ("Standard_Parallel_1", number(lat)),
+        ]))
+    }
+
+    /// Hotine oblique Mercator as ESRI's azimuth forms, which have no
+    /// rectified grid angle of its own: none unless it equals the azimuth.
+    fn hotine_oblique_mercator(p: &Params<'_, '_>) -> Result<Option<EsriParams>, String> {
+        if p.get("rectified_grid_angle")? != p.get("azimuth")? {
+            return Ok(None);
+        }
+        Ok(Some(vec![
+            ("Scale_Factor", p.text("scale_factor")?),
+            ("Azimuth", number(signed_angle(p.get("azimuth")?))),
+            ("Longitude_Of_Center", p.text("longitude_of_center")?),
+            ("Latitude_Of_Center", p.text("latitude_of_center")?),
+        ]))
+    }
+
+    /// Equirectangular as Plate Carrée: only on the equator.
+    fn plate_carree(p: &Params<'_, '_>) -> Result<Option<EsriParams>, String> {
+        if p.get("latitude_of_origin")? != 0.0 {
+            return Ok(None);
+        }
+        Ok(Some(vec![(
+            "Central_Meridian",
+            p.text("central_meridian")?,
+        )]))
     }
 
     /// A number as GDAL writes it in ESRI WKT: C's `%.15g`, with `.0` added

@@ -137,54 +137,12 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
     let fail = |e: tiff::TiffError| format!("corrupt or unsupported TIFF: {e}");
     let mut dec = Decoder::new(Cursor::new(bytes)).map_err(fail)?;
     let (w, h) = dec.dimensions().map_err(fail)?;
-    let tag16 = |dec: &mut Decoder<_>, t: Tag| -> Option<u16> {
-        dec.find_tag_unsigned::<u16>(t).ok().flatten()
-    };
-    let photometric = tag16(&mut dec, Tag::PhotometricInterpretation).unwrap_or(1);
-    let compression = tag16(&mut dec, Tag::Compression).unwrap_or(1);
-    let samples = usize::from(tag16(&mut dec, Tag::SamplesPerPixel).unwrap_or(1).max(1));
-    // One BitsPerSample value per sample (an RGB chip has three): read the
-    // first, as a list.
-    let bits = dec
-        .get_tag_u16_vec(Tag::BitsPerSample)
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(1);
-    let nodata = dec
-        .find_tag(Tag::GdalNodata)
-        .ok()
-        .flatten()
-        .and_then(|v| v.into_string().ok())
-        .and_then(|s| parse_nodata(&s));
-    if photometric == PHOTOMETRIC_YCBCR {
-        if compression != COMPRESSION_JPEG {
-            return Err("YCbCr TIFF without JPEG compression is not supported".into());
-        }
-        // A JPEG wrapped whole as the one strip (as labelstore writes
-        // georeferenced JPEG chips): decode the JPEG itself, to RGB.
-        let offsets = dec.get_tag_u64_vec(Tag::StripOffsets).unwrap_or_default();
-        let counts = dec
-            .get_tag_u64_vec(Tag::StripByteCounts)
-            .unwrap_or_default();
-        let jpeg = match (offsets.as_slice(), counts.as_slice()) {
-            ([at], [n]) => usize::try_from(*at)
-                .ok()
-                .zip(usize::try_from(*n).ok())
-                .and_then(|(at, n)| bytes.get(at..at.checked_add(n)?)),
-            _ => None,
-        }
-        .filter(|j| j.starts_with(&[0xFF, 0xD8]))
-        .ok_or(
-            "a YCbCr JPEG-compressed TIFF is supported only as one strip holding a whole JPEG",
-        )?;
-        let (jw, jh, bands) = decode_jpeg(jpeg)?;
-        if (jw, jh) != (w, h) {
-            return Err(format!("the TIFF is {w}x{h} but its JPEG {jw}x{jh}"));
-        }
-        return Ok((w, h, bands));
+    let layout = SampleLayout::read(&mut dec);
+    if layout.photometric == PHOTOMETRIC_YCBCR {
+        return decode_ycbcr_jpeg(&mut dec, bytes, layout.compression, (w, h));
     }
     let patched;
-    if photometric == PHOTOMETRIC_PALETTE {
+    if layout.photometric == PHOTOMETRIC_PALETTE {
         // The tiff crate does not read palette images; their samples are
         // the indices, so read them as gray.
         patched = set_photometric_gray(bytes)?;
@@ -193,15 +151,106 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
     // Planar chips (PlanarConfiguration 2) hold one plane per band, one
     // after the other; `read_image_to_buffer` reads them all (`read_image`
     // would read the first plane only).
-    let planar = tag16(&mut dec, Tag::PlanarConfiguration) == Some(2) && samples > 1;
-    if planar && bits < 8 {
+    let planar = tag16(&mut dec, Tag::PlanarConfiguration) == Some(2) && layout.samples > 1;
+    if planar && layout.bits < 8 {
         return Err("planar TIFF with samples under 8 bits is not supported".into());
     }
     let dec_img = if planar {
-        read_planar(&mut dec, w, h, samples).map_err(fail)?
+        read_planar(&mut dec, w, h, layout.samples).map_err(fail)?
     } else {
         dec.read_image().map_err(fail)?
     };
+    let bands = split_bands(dec_img, (w, h), &layout, planar)?;
+    Ok((w, h, bands))
+}
+
+/// A TIFF tag of one `u16` value, if it has one.
+fn tag16<Rd: std::io::Read + std::io::Seek>(dec: &mut Decoder<Rd>, tag: Tag) -> Option<u16> {
+    dec.find_tag_unsigned::<u16>(tag).ok().flatten()
+}
+
+/// What a TIFF's tags say about its samples.
+#[derive(Debug)]
+struct SampleLayout {
+    photometric: u16,
+    compression: u16,
+    /// Samples per pixel, at least 1.
+    samples: usize,
+    /// Bits of the first sample.
+    bits: u16,
+    /// GDAL's nodata value.
+    nodata: Option<f64>,
+}
+
+impl SampleLayout {
+    fn read<Rd: std::io::Read + std::io::Seek>(dec: &mut Decoder<Rd>) -> SampleLayout {
+        let photometric = tag16(dec, Tag::PhotometricInterpretation).unwrap_or(1);
+        let compression = tag16(dec, Tag::Compression).unwrap_or(1);
+        let samples = usize::from(tag16(dec, Tag::SamplesPerPixel).unwrap_or(1).max(1));
+        // One BitsPerSample value per sample (an RGB chip has three): read the
+        // first, as a list.
+        let bits = dec
+            .get_tag_u16_vec(Tag::BitsPerSample)
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(1);
+        let nodata = dec
+            .find_tag(Tag::GdalNodata)
+            .ok()
+            .flatten()
+            .and_then(|v| v.into_string().ok())
+            .and_then(|s| parse_nodata(&s));
+        SampleLayout {
+            photometric,
+            compression,
+            samples,
+            bits,
+            nodata,
+        }
+    }
+}
+
+/// A YCbCr TIFF: a JPEG wrapped whole as the one strip (as labelstore
+/// writes georeferenced JPEG chips), decoded as that JPEG, to RGB.
+fn decode_ycbcr_jpeg(
+    dec: &mut Decoder<Cursor<&[u8]>>,
+    bytes: &[u8],
+    compression: u16,
+    (w, h): (u32, u32),
+) -> R<(u32, u32, Vec<RasterBand>)> {
+    if compression != COMPRESSION_JPEG {
+        return Err("YCbCr TIFF without JPEG compression is not supported".into());
+    }
+    let offsets = dec.get_tag_u64_vec(Tag::StripOffsets).unwrap_or_default();
+    let counts = dec
+        .get_tag_u64_vec(Tag::StripByteCounts)
+        .unwrap_or_default();
+    let jpeg = match (offsets.as_slice(), counts.as_slice()) {
+        ([at], [n]) => usize::try_from(*at)
+            .ok()
+            .zip(usize::try_from(*n).ok())
+            .and_then(|(at, n)| bytes.get(at..at.checked_add(n)?)),
+        _ => None,
+    }
+    .filter(|j| j.starts_with(&[0xFF, 0xD8]))
+    .ok_or("a YCbCr JPEG-compressed TIFF is supported only as one strip holding a whole JPEG")?;
+    let (jw, jh, bands) = decode_jpeg(jpeg)?;
+    if (jw, jh) != (w, h) {
+        return Err(format!("the TIFF is {w}x{h} but its JPEG {jw}x{jh}"));
+    }
+    Ok((w, h, bands))
+}
+
+/// The decoded samples of a `w` x `h` TIFF as one band per sample, of the
+/// PostGIS pixel type of the samples (half floats widened to 32 bits,
+/// samples under 8 bits to one byte each).
+fn split_bands(
+    dec_img: DecodingResult,
+    (w, h): (u32, u32),
+    layout: &SampleLayout,
+    planar: bool,
+) -> R<Vec<RasterBand>> {
+    let (samples, nodata) = (layout.samples, layout.nodata);
     let n = w as usize * h as usize;
     let check = |len: usize| {
         if len == n * samples {
@@ -230,9 +279,15 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
                 .collect::<Vec<_>>()
         }};
     }
-    let bands = match dec_img {
-        DecodingResult::U8(v) if bits < 8 => {
-            let unpacked = unpack(&v, w as usize, h as usize, samples, usize::from(bits))?;
+    Ok(match dec_img {
+        DecodingResult::U8(v) if layout.bits < 8 => {
+            let unpacked = unpack(
+                &v,
+                w as usize,
+                h as usize,
+                samples,
+                usize::from(layout.bits),
+            )?;
             split!(unpacked, U8, PixelType::U8)
         }
         DecodingResult::U8(v) => split!(v, U8, PixelType::U8),
@@ -250,8 +305,7 @@ fn decode_tiff(bytes: &[u8]) -> R<(u32, u32, Vec<RasterBand>)> {
         DecodingResult::U64(_) | DecodingResult::I64(_) => {
             return Err("64-bit integer samples have no PostGIS pixel type".into());
         }
-    };
-    Ok((w, h, bands))
+    })
 }
 
 /// A planar TIFF's samples, plane after plane, read chunk by chunk (the

@@ -24,6 +24,7 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 
 use super::chips;
+use crate::util;
 
 /// psql of the PostgreSQL the cluster runs.
 const PSQL: &str = "/usr/lib/postgresql/15/bin/psql";
@@ -34,8 +35,8 @@ const OUR_TABLE: &str = "bench_labelstore";
 
 /// Runs the benchmark on `n` chips.
 pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
-    super::ensure_program("raster2pgsql", "postgis")?;
-    let labelstore = super::release_build(root)?;
+    util::ensure_program("raster2pgsql", "postgis")?;
+    let labelstore = util::release_build(root)?;
     let project = chips::project(root, n)?;
     let mut files: Vec<_> = std::fs::read_dir(project.join("chips"))?
         .map(|e| e.map(|e| e.path()))
@@ -59,7 +60,7 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
     let url = cluster.url().to_owned();
 
     let theirs = raster2pgsql(&files, &url).context("raster2pgsql | psql")?;
-    let ours = super::timed(
+    let ours = util::timed(
         Command::new(&labelstore)
             .arg("store")
             .arg(&project)

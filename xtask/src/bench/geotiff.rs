@@ -22,6 +22,7 @@ use std::process::Command;
 use anyhow::{Context, ensure};
 
 use super::chips::{self, Encoding};
+use crate::util;
 
 /// rasterio's version, pinned so that runs compare.
 const RASTERIO: &str = "1.4.4";
@@ -55,9 +56,9 @@ print(len(names))
 
 /// Runs the benchmark on `n` chips of each kind.
 pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
-    crate::test::ensure_tools()?;
+    util::ensure_tools()?;
     let python = ensure_rasterio(root)?;
-    let labelstore = super::release_build(root)?;
+    let labelstore = util::release_build(root)?;
     let mut report = String::new();
     for encoding in [Encoding::Png, Encoding::Jpeg] {
         report.push_str(&compare(root, &labelstore, &python, n, encoding)?);
@@ -95,7 +96,7 @@ fn compare(
         .with_context(|| format!("making a folder in {}", bench.display()))?;
 
     let ours_dir = out.path().join("labelstore");
-    let ours = super::timed(
+    let ours = util::timed(
         Command::new(labelstore)
             .arg("store")
             .arg(&project)
@@ -112,7 +113,7 @@ fn compare(
     };
     for &compress in compressions {
         let dir = out.path().join(format!("rasterio-{compress}"));
-        let seconds = super::timed(
+        let seconds = util::timed(
             Command::new(python)
                 .args(["-c", SCRIPT])
                 .arg(&src)
@@ -310,7 +311,7 @@ fn same_in_rasterio(python: &Path, pairs: &[(PathBuf, PathBuf)]) -> anyhow::Resu
     for (a, b) in pairs {
         cmd.arg(a).arg(b);
     }
-    super::timed(&mut cmd).context("comparing the pixels in rasterio")?;
+    util::timed(&mut cmd).context("comparing the pixels in rasterio")?;
     Ok(())
 }
 
@@ -335,7 +336,7 @@ fn gdal_version(python: &Path) -> anyhow::Result<String> {
 
 /// The test venv (`target/py`) with rasterio [`RASTERIO`] installed.
 fn ensure_rasterio(root: &Path) -> anyhow::Result<PathBuf> {
-    let python = crate::test::ensure_python(root)?;
+    let python = util::ensure_python(root)?;
     let version = Command::new(&python)
         .args(["-c", "import rasterio; print(rasterio.__version__)"])
         .output()
@@ -345,19 +346,7 @@ fn ensure_rasterio(root: &Path) -> anyhow::Result<PathBuf> {
     if version.as_deref() == Some(RASTERIO) {
         return Ok(python);
     }
-    println!("xtask: pip install rasterio=={RASTERIO}");
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("rasterio=={RASTERIO}"))
-        .status()
-        .context("running pip")?;
-    ensure!(status.success(), "pip install rasterio=={RASTERIO} failed");
+    util::pip_install(&python, &[&format!("rasterio=={RASTERIO}")])?;
     Ok(python)
 }
 

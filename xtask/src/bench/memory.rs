@@ -17,6 +17,8 @@ use std::process::Command;
 
 use anyhow::{Context, ensure};
 
+use crate::util;
+
 /// The project sizes measured.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// The target for every size, in megabytes.
@@ -28,7 +30,7 @@ pub(super) fn run(root: &Path) -> anyhow::Result<()> {
         Path::new("/usr/bin/time").exists(),
         "the benchmark measures peak memory with GNU time: apt-get install time"
     );
-    let labelstore = super::release_build(root)?;
+    let labelstore = util::release_build(root)?;
     let tmp = tempfile::tempdir()?;
     let png = root.join("tests/fixtures/detection-basic/chips/a.png");
     let mut report = String::from(
@@ -44,14 +46,14 @@ pub(super) fn run(root: &Path) -> anyhow::Result<()> {
         let project = tmp.path().join(format!("project-{n}"));
         make_project(&png, &project, n)?;
         let out = tmp.path().join(format!("store-{n}"));
-        let store = super::measure(
+        let store = util::measure(
             Command::new(&labelstore)
                 .arg("store")
                 .arg(&project)
                 .args(["--to", "local", "--format", "json,coco,voc,yolo", "--path"])
                 .arg(&out),
         )?;
-        let verify = super::measure(
+        let verify = util::measure(
             Command::new(&labelstore)
                 .args(["verify", "--from", "local", "--path"])
                 .arg(&out),
@@ -146,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_project_is_one_labelstore_accepts_with_three_boxes_a_chip() {
-        let root = crate::project_root();
+        let root = crate::util::project_root();
         let tmp = tempfile::tempdir().unwrap();
         let png = root.join("tests/fixtures/detection-basic/chips/a.png");
         make_project(&png, tmp.path(), 12).unwrap();

@@ -28,6 +28,7 @@ use std::process::Command;
 use anyhow::{Context, ensure};
 
 use super::chips;
+use crate::util;
 
 /// Uploads in flight on each side: labelstore's default `--concurrency`.
 const CONCURRENCY: usize = 8;
@@ -55,14 +56,14 @@ const UNSET: &[&str] = &[
 
 /// Runs the benchmark on `n` chips.
 pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
-    super::ensure_program("rclone", "rclone")?;
-    let labelstore = super::release_build(root)?;
-    let python = crate::test::ensure_python(root)?;
+    util::ensure_program("rclone", "rclone")?;
+    let labelstore = util::release_build(root)?;
+    let python = util::ensure_python(root)?;
     let project = chips::project(root, n)?;
 
     let tmp = tempfile::tempdir()?;
     let store = tmp.path().join("store");
-    let local = super::timed(
+    let local = util::timed(
         Command::new(&labelstore)
             .arg("store")
             .arg(&project)
@@ -104,7 +105,7 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
         cmd
     };
     for bucket in [OUR_BUCKET, THEIR_BUCKET, THEIR_TUNED_BUCKET] {
-        super::timed(&mut rclone(&["mkdir", &format!("{REMOTE}:{bucket}")]))
+        util::timed(&mut rclone(&["mkdir", &format!("{REMOTE}:{bucket}")]))
             .with_context(|| format!("creating the bucket {bucket}"))?;
     }
     let concurrency = CONCURRENCY.to_string();
@@ -114,8 +115,8 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
     // labelstore last: moto holds every object in memory and may slow down
     // as it fills, which only counts against labelstore.
     let copy = ["copy", &store_arg, "--transfers", &concurrency];
-    let theirs = super::timed(rclone(&copy).arg(dest(THEIR_BUCKET))).context("rclone copy")?;
-    let theirs_tuned = super::timed(
+    let theirs = util::timed(rclone(&copy).arg(dest(THEIR_BUCKET))).context("rclone copy")?;
+    let theirs_tuned = util::timed(
         rclone(&copy)
             .arg(dest(THEIR_TUNED_BUCKET))
             .args(["--s3-no-head", "--s3-no-check-bucket"]),
@@ -135,7 +136,7 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
     for v in UNSET {
         ours_cmd.env_remove(v);
     }
-    let ours = super::timed(&mut ours_cmd).context("labelstore store --to objstore")?;
+    let ours = util::timed(&mut ours_cmd).context("labelstore store --to objstore")?;
 
     let list = |bucket: &str| {
         listing(rclone(&["lsjson", "-R", "--files-only", "--hash"]).arg(dest(bucket)))
