@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{FormatId, ImageLimits, Scope};
@@ -16,7 +16,7 @@ use sink_objstore::ObjStoreReader;
 
 use crate::formats::label_format;
 use crate::listed::{Listed, unsafe_entry};
-use crate::receipt::STORE_MANIFEST;
+use sink_api::STORE_MANIFEST;
 use crate::store::{Plan, StoreError, StoreOptions};
 
 /// The project's name and the formats a store's manifest lists, in its order.
@@ -31,19 +31,7 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
             e,
         ))
     })?;
-    // The header comes before the file list, which may be long: read up
-    // to it only.
-    let mut header = String::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(StoreError::Scratch)?;
-        if line.trim_start().starts_with("\"files\"") {
-            break;
-        }
-        header.push_str(&line);
-        header.push('\n');
-    }
-    let header = header.trim_end().trim_end_matches(',').to_owned() + "}";
-    let value: serde_json::Value = serde_json::from_str(&header).map_err(|e| {
+    let value = sink_api::manifest_header(BufReader::new(file)).map_err(|e| {
         StoreError::Scratch(std::io::Error::other(format!(
             "{}: malformed store manifest: {}",
             manifest.display(),
@@ -365,7 +353,7 @@ pub async fn prepare_fetch_db(
                 continue;
             };
             let data = f.data.unwrap_or_default();
-            let (size, sha) = crate::receipt::digest_bytes(&data);
+            let (size, sha) = sink_api::digest_bytes(&data);
             check_received(e, size, &sha, &format!("in {shown}"))?;
             let path = scratch_path(dir, &f.path)?;
             if let Some(parent) = path.parent() {
@@ -396,7 +384,7 @@ fn write_chip(
     let chip_err = |m: String| destination(format!("{shown}: chip {}", row.chip_id), &m);
     let from_raster = match &row.image {
         Some(bytes) => {
-            let (size, sha) = crate::receipt::digest_bytes(bytes);
+            let (size, sha) = sink_api::digest_bytes(bytes);
             let recorded = u64::try_from(row.image_size).ok();
             if recorded != Some(size) || sha != row.image_sha256 {
                 return Err(destination(
@@ -423,7 +411,7 @@ fn write_chip(
     if let (Some(path), Some(bytes)) = (&row.label_path, &row.labels)
         && let Some(e) = listed.get(path)
     {
-        let (size, sha) = crate::receipt::digest_bytes(bytes);
+        let (size, sha) = sink_api::digest_bytes(bytes);
         check_received(e, size, &sha, &format!("(labels of chip {})", row.chip_id))?;
         let at = scratch_path(dir, path)?;
         if let Some(parent) = at.parent() {

@@ -32,7 +32,6 @@ mod fetch;
 mod formats;
 mod import;
 mod listed;
-mod receipt;
 mod scratch;
 mod store;
 mod verify;
@@ -51,7 +50,7 @@ pub use crate::formats::{
     FormatOptions, implemented_formats, is_implemented, label_format, label_format_with,
 };
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
-pub use crate::receipt::STORE_MANIFEST;
+pub use sink_api::STORE_MANIFEST;
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
     ExcludedChip, FormatNotes, Plan, Progress, StoreError, StoreOptions, StoreReport,

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use labels_model::{Diagnostic, Project};
 
 use crate::fetch::entries;
-use crate::receipt::STORE_MANIFEST;
+use sink_api::STORE_MANIFEST;
 use crate::store::StoreError;
 
 /// The refusal of a store path fetch will not follow.

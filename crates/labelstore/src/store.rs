@@ -22,10 +22,28 @@ use labels_model::{
     Selector, replay, resolve, select,
 };
 use serde::Serialize;
-use sink_api::{Body, Destination};
+use sink_api::{
+    Body, Destination, ManifestEntry, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file,
+};
 
 use crate::formats::{FormatOptions, implemented_formats, is_implemented, label_format_with};
-use crate::receipt::{self, Header, ReceiptWriter, STORE_MANIFEST};
+
+/// The version of the store manifest's layout.
+const MANIFEST_VERSION: u32 = 1;
+
+/// The header of a store manifest: everything but the file list, which
+/// [`ManifestWriter`] streams after it.
+#[derive(Debug, Serialize)]
+struct Header<'a> {
+    labelstore_store: u32,
+    project: &'a str,
+    labeling_type: &'a str,
+    formats: Vec<&'a str>,
+    scope: serde_json::Value,
+    stored_chips: usize,
+    excluded: Vec<serde_json::Value>,
+    clipped_labels: Vec<serde_json::Value>,
+}
 
 /// Chip files up to this size are read once into memory (hashed, then
 /// handed over as bytes); larger ones are hashed, then copied from disk.
@@ -347,8 +365,9 @@ impl Plan {
     ) -> Result<StoreReport, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
-            Ok((files, bytes, notes)) => {
-                dest.commit().await?;
+            Ok((files, bytes, notes, manifest)) => {
+                dest.commit(Body::File(manifest.path().join(STORE_MANIFEST)))
+                    .await?;
                 let mut report = self.report(description, files, bytes);
                 report.notes = notes;
                 Ok(report)
@@ -365,7 +384,7 @@ impl Plan {
         &self,
         dest: &mut D,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(usize, u64, FormatNotes), StoreError> {
+    ) -> Result<(usize, u64, FormatNotes, tempfile::TempDir), StoreError> {
         let project = &self.project;
         let spool = crate::scratch::scratch_dir("spool")?;
         let header = project.header();
@@ -378,7 +397,7 @@ impl Plan {
             .collect();
         let mut out = SpoolOutput::new(spool.path().join("appended"));
         let mut receipt =
-            ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
+            ManifestWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
         let mut sent = Sent {
             files: 0,
             bytes: 0,
@@ -486,7 +505,7 @@ impl Plan {
         sent.chip_files.clear();
         out.flush_puts(dest, &mut receipt, &mut sent).await?;
         for (path, file) in out.finish_appended()? {
-            let (size, sha) = receipt::digest_file(&file)?;
+            let (size, sha) = digest_file(&file)?;
             dest.put(&path, Body::File(file)).await?;
             sent.record(&mut receipt, &path, size, &sha)?;
         }
@@ -494,14 +513,14 @@ impl Plan {
         self.check_cancel()?;
         let manifest = spool.path().join(STORE_MANIFEST);
         let size = std::fs::metadata(&manifest)?.len();
-        dest.put(STORE_MANIFEST, Body::File(manifest)).await?;
-        Ok((sent.files + 1, sent.bytes + size, notes))
+        // The spool goes with the manifest to the commit.
+        Ok((sent.files + 1, sent.bytes + size, notes, spool))
     }
 
     async fn put_file<D: Destination>(
         &self,
         dest: &mut D,
-        receipt: &mut ReceiptWriter,
+        receipt: &mut ManifestWriter,
         sent: &mut Sent,
         src: &Path,
         to: &str,
@@ -515,11 +534,11 @@ impl Plan {
         if len <= READ_ONCE_BYTES {
             // Small files are read once, hashed and handed over in memory.
             let bytes = labels_model::read_regular(src).map_err(io)?;
-            let (size, sha) = receipt::digest_bytes(&bytes);
+            let (size, sha) = digest_bytes(&bytes);
             dest.put(to, Body::Bytes(bytes)).await?;
             sent.record(receipt, to, size, &sha)?;
         } else {
-            let (size, sha) = receipt::digest_file(src).map_err(io)?;
+            let (size, sha) = digest_file(src).map_err(io)?;
             dest.put(to, Body::File(src.to_path_buf())).await?;
             sent.record(receipt, to, size, &sha)?;
         }
@@ -539,7 +558,7 @@ impl Plan {
             Scope::Chip(id) => serde_json::json!({ "chip": id }),
         };
         Header {
-            labelstore_store: Header::VERSION,
+            labelstore_store: MANIFEST_VERSION,
             project: &self.project.name,
             labeling_type: self.project.labeling_type.name(),
             formats: self.options.formats.iter().map(|f| f.name()).collect(),
@@ -948,7 +967,7 @@ fn convert(job: &GeotiffJob) -> Converted {
             format!("cannot be stored as a GeoTIFF: {}", georef_message(e)),
         )
     })?;
-    let (size, sha) = receipt::digest_bytes(&tiff);
+    let (size, sha) = digest_bytes(&tiff);
     Ok((tiff, size, sha))
 }
 
@@ -1046,21 +1065,24 @@ fn path_str(p: &Path) -> String {
 struct Sent {
     files: usize,
     bytes: u64,
-    chip_files: Vec<(String, u64, String)>,
+    chip_files: Vec<ManifestEntry>,
 }
 
 impl Sent {
     fn record(
         &mut self,
-        r: &mut ReceiptWriter,
+        r: &mut ManifestWriter,
         path: &str,
         size: u64,
         sha: &str,
     ) -> io::Result<()> {
         self.files += 1;
         self.bytes += size;
-        self.chip_files
-            .push((path.to_owned(), size, sha.to_owned()));
+        self.chip_files.push(ManifestEntry {
+            path: path.to_owned(),
+            size,
+            sha256: sha.to_owned(),
+        });
         r.add(path, size, sha)
     }
 }
@@ -1096,22 +1118,20 @@ impl SpoolOutput {
     async fn flush_puts<D: Destination>(
         &mut self,
         dest: &mut D,
-        receipt: &mut ReceiptWriter,
+        receipt: &mut ManifestWriter,
         sent: &mut Sent,
     ) -> Result<(), StoreError> {
         for (path, pending) in std::mem::take(&mut self.puts) {
             match pending {
                 Pending::Bytes(bytes) => {
-                    let (size, sha) = receipt::digest_bytes(&bytes);
+                    let (size, sha) = digest_bytes(&bytes);
                     dest.put(&path, Body::Bytes(bytes)).await?;
                     sent.record(receipt, &path, size, &sha)?;
                 }
                 Pending::Alias(existing) => {
-                    let Some((_, size, sha)) = sent
-                        .chip_files
-                        .iter()
-                        .find(|(p, ..)| *p == existing)
-                        .cloned()
+                    let Some(ManifestEntry {
+                        size, sha256: sha, ..
+                    }) = sent.chip_files.iter().find(|e| e.path == existing).cloned()
                     else {
                         return Err(StoreError::Scratch(io::Error::other(format!(
                             "{path} refers to {existing}, which is not a file of this chip"

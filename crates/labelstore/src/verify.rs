@@ -12,7 +12,7 @@ use sink_db::{ChipRow, DbReader};
 use sink_objstore::ObjStoreReader;
 
 use crate::fetch::{Receiving, entries, get_manifest};
-use crate::receipt::{STORE_MANIFEST, digest_file};
+use sink_api::{STORE_MANIFEST, digest_file};
 use crate::store::StoreError;
 
 /// What `verify` found.

@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use sink_api::{Error, Result};
+use sink_api::{Error, ManifestEntry, Result};
 use tokio_postgres::{Client, Portal, Row, Transaction};
 
 use crate::{
@@ -67,17 +67,6 @@ pub struct DbReadOptions {
     pub project: Option<String>,
 }
 
-/// One file of a chip as its row's `files` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Store path.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Lower-case hex SHA-256.
-    pub sha256: String,
-}
-
 /// One chip row.
 #[derive(Debug, Clone)]
 pub struct ChipRow {
@@ -104,7 +93,7 @@ pub struct ChipRow {
     /// The label file's SHA-256, as the server computes it now.
     pub labels_sha256: Option<String>,
     /// The chip's files as recorded (image first).
-    pub files: Vec<FileEntry>,
+    pub files: Vec<ManifestEntry>,
     /// The rasters' checksum as recorded at store time (`None` in a table
     /// written before the column existed).
     pub raster_sha256: Option<String>,
@@ -214,19 +203,9 @@ fn get<'r, V: tokio_postgres::types::FromSql<'r>>(
 
 fn chip_row(r: &Row) -> std::result::Result<ChipRow, String> {
     let files_text: String = get(r, 10)?;
-    let files: Vec<serde_json::Value> =
-        serde_json::from_str(&files_text).map_err(|e| format!("files is not a list: {e}"))?;
-    let files = files
-        .iter()
-        .map(|f| {
-            Some(FileEntry {
-                path: f.get("path")?.as_str()?.to_owned(),
-                size: f.get("size")?.as_u64()?,
-                sha256: f.get("sha256")?.as_str()?.to_owned(),
-            })
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or("files has an entry without path, size or sha256")?;
+    // The chip's entries of the store manifest, as `chip_stored` wrote them.
+    let files: Vec<ManifestEntry> = serde_json::from_str(&files_text)
+        .map_err(|e| format!("files is not a list of path, size and sha256: {e}"))?;
     Ok(ChipRow {
         chip_id: get(r, 0)?,
         rast: get(r, 1)?,

@@ -20,9 +20,9 @@
 //! exponential backoff, under a timeout that grows with the object's size.
 //!
 //! **Whole or nothing.** Objects appear as they are uploaded, so completeness
-//! is marked by the store manifest (`labelstore-manifest.json`): its put is
-//! held back until [`commit`](Destination::commit), which first waits for
-//! every other upload; a store without the manifest is incomplete. On S3,
+//! is marked by the store manifest (`labelstore-manifest.json`), which
+//! [`commit`](Destination::commit) uploads after waiting for every other
+//! upload; a store without the manifest is incomplete. On S3,
 //! GCS and Azure, the manifest of an earlier store under the same prefix is
 //! deleted before the first upload, and [`abort`](Destination::abort) (or a
 //! failed commit) deletes every object this store uploaded. Through a PAR,
@@ -73,7 +73,7 @@ mod webdav;
 pub use par::{ParUrl, mask_par_url};
 pub use read::{ByteSink, Lister, ObjStoreReader};
 
-/// The store manifest's path: held back until commit, put last.
+/// The store manifest's path: uploaded at commit, last.
 pub use sink_api::STORE_MANIFEST;
 
 /// Tuning of an object-store destination.
@@ -206,18 +206,12 @@ fn tidy_xml_error(text: &str) -> String {
 }
 
 /// Adds the path of `line`, when it is a store manifest's file entry
-/// (`{"path": …, "size": …, "sha256": …},`) with a safe path, to `files`.
+/// with a safe path, to `files`.
 fn manifest_file(line: &[u8], files: &mut HashSet<String>) {
-    let line = line.trim_ascii();
-    let line = line.strip_suffix(b",").unwrap_or(line);
-    if !line.starts_with(b"{\"path\":") {
-        return;
-    }
-    let entry: Option<serde_json::Value> = serde_json::from_slice(line).ok();
-    if let Some(path) = entry.as_ref().and_then(|e| e["path"].as_str())
-        && is_safe_store_path(path)
+    if let Some(Ok(entry)) = sink_api::manifest_entries(line).next()
+        && is_safe_store_path(&entry.path)
     {
-        files.insert(path.to_owned());
+        files.insert(entry.path);
     }
 }
 
@@ -610,7 +604,6 @@ pub struct ObjStoreDestination {
     recent: std::collections::HashMap<String, Source>,
     /// Paths uploaded (or being uploaded), deleted on abort where possible.
     uploaded: Arc<Mutex<Vec<String>>>,
-    manifest: Option<Source>,
     started: bool,
     /// What an earlier, interrupted store left (for resuming).
     existing: Listing,
@@ -803,7 +796,6 @@ impl ObjStoreDestination {
             tasks: JoinSet::new(),
             recent: Default::default(),
             uploaded: Arc::default(),
-            manifest: None,
             started: false,
             existing: Listing::new(),
             skipped: 0,
@@ -857,6 +849,24 @@ impl ObjStoreDestination {
         while set.join_next().await.is_some() {}
     }
 
+    /// What the first put (or the commit of an empty store) does: look at
+    /// what the prefix holds, and delete an earlier store's manifest, which
+    /// must not mark this one complete.
+    async fn start(&mut self) -> Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        self.existing = self.backend.list().await;
+        self.earlier = self.backend.earlier_files().await?;
+        self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
+            Error::io(
+                "cannot remove the manifest of an earlier store under this prefix",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+    }
+
     fn source(body: Body) -> Result<std::result::Result<Source, String>> {
         Ok(Ok(match body {
             Body::Bytes(b) => Source::Bytes(Bytes::from(b)),
@@ -894,18 +904,7 @@ impl Destination for ObjStoreDestination {
         if !is_safe_store_path(path) {
             return Err(Error::Refused(format!("unsafe store path {path:?}")));
         }
-        if !self.started {
-            self.started = true;
-            self.existing = self.backend.list().await;
-            self.earlier = self.backend.earlier_files().await?;
-            // An earlier store's manifest must not mark this one complete.
-            self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
-                Error::io(
-                    "cannot remove the manifest of an earlier store under this prefix",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
-        }
+        self.start().await?;
         let src = match Self::source(body)? {
             Ok(src) => src,
             Err(existing) => match self.recent.get(&existing) {
@@ -928,10 +927,6 @@ impl Destination for ObjStoreDestination {
                 }
             },
         };
-        if path == STORE_MANIFEST {
-            self.manifest = Some(src);
-            return Ok(());
-        }
         self.earlier.remove(path);
         self.recent.insert(path.to_owned(), src.clone());
         if let Some(&(size, listed)) = self.existing.get(path)
@@ -972,14 +967,24 @@ impl Destination for ObjStoreDestination {
         Ok(())
     }
 
-    async fn commit(mut self) -> Result<()> {
+    async fn commit(mut self, manifest: Body) -> Result<()> {
+        let manifest = match self.start().await.and_then(|()| Self::source(manifest)) {
+            Ok(Ok(src)) => src,
+            Ok(Err(existing)) => {
+                return Err(Error::Refused(format!(
+                    "the store manifest cannot be a copy of {existing}"
+                )));
+            }
+            Err(e) => {
+                self.remove_uploaded().await;
+                return Err(e);
+            }
+        };
         if let Err(e) = self.drain().await {
             self.remove_uploaded().await;
             return Err(e);
         }
-        if let Some(manifest) = self.manifest.take()
-            && let Err(e) = self.backend.put(STORE_MANIFEST, &manifest).await
-        {
+        if let Err(e) = self.backend.put(STORE_MANIFEST, &manifest).await {
             self.remove_uploaded().await;
             return Err(e);
         }

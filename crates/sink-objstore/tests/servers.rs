@@ -292,14 +292,13 @@ fn par_manifest_last_and_multipart() {
             .await
             .expect("put");
         put(&mut d, "a/b.txt", b"hello").await;
-        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let before = listing(&par, &format!("{prefix}/"));
         assert!(
             !before.contains_key("labelstore-manifest.json"),
             "{before:?}"
         );
-        d.commit().await.expect("commit");
+        d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
     });
     let stats = control(&par, "stats");
     let out = dir.path().join("remote");
@@ -390,7 +389,7 @@ fn s3_options(endpoint: &str) -> ObjStoreOptions {
     }
 }
 
-fn chip<'a>(files: &'a [(String, u64, String)]) -> sink_api::ChipRecord<'a> {
+fn chip(files: &[sink_api::ManifestEntry]) -> sink_api::ChipRecord<'_> {
     sink_api::ChipRecord {
         id: "a",
         image: "chips/a.png",
@@ -424,8 +423,7 @@ fn s3_abort_copy_and_stale_manifest() {
         d.put("yolo/images/a.png", Body::Copy("chips/a.png".into()))
             .await
             .expect("copy");
-        put(&mut d, "labelstore-manifest.json", b"{}").await;
-        d.commit().await.expect("commit");
+        d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
     });
     let first = fetch("first");
     assert_eq!(first.len(), 3, "{:?}", first.keys());
@@ -499,8 +497,7 @@ fn s3_rerun_skips_identical_objects() {
             let changed = format!("round {round}");
             put(&mut d, "labels/b.txt", changed.as_bytes()).await;
             assert_eq!(d.skipped(), skipped, "round {round}");
-            put(&mut d, "labelstore-manifest.json", b"{}").await;
-            d.commit().await.expect("commit");
+            d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
         });
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -535,9 +532,7 @@ fn par_timeouts_are_reported_without_the_token() {
     let result = runtime().block_on(async {
         let mut d = ObjStoreDestination::open_par(&par, &unique("timeout"), opts).expect("open");
         d.put("a.txt", Body::Bytes(b"x".to_vec())).await?;
-        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-            .await?;
-        d.commit().await
+        d.commit(Body::Bytes(b"{}".to_vec())).await
     });
     std::thread::sleep(std::time::Duration::from_secs(3));
     control(&par, "reset");
