@@ -45,15 +45,15 @@ pub use sink_db as db;
 pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
-pub use crate::fetch::{prepare_fetch_db, prepare_fetch_local, prepare_fetch_objstore};
+pub use crate::fetch::prepare_fetch;
 pub use crate::formats::{
     FormatOptions, implemented_formats, is_implemented, label_format, label_format_with,
 };
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
-pub use sink_api::STORE_MANIFEST;
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
     ExcludedChip, FormatNotes, Plan, Progress, StoreError, StoreOptions, StoreReport,
     StoredChipReport,
 };
-pub use crate::verify::{VerifyReport, verify_db, verify_local, verify_objstore};
+pub use crate::verify::{VerifyReport, verify};
+pub use sink_api::STORE_MANIFEST;

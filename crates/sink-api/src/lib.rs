@@ -13,10 +13,15 @@
 //! (a chip, a spooled label file) so chips stream through without being held
 //! in memory.
 //!
-//! The trait is async (destinations talk to networks and databases) but this
+//! A store is read back through a [`StoreReader`] (see its module): the
+//! store manifest, a streamed listing of what the store holds, and one file
+//! at a time; `fetch` and `verify` are written once against it.
+//!
+//! The traits are async (destinations talk to networks and databases) but this
 //! crate does not depend on any runtime.
 
 mod manifest;
+mod read;
 
 use std::fmt;
 use std::future::Future;
@@ -26,6 +31,7 @@ pub use crate::manifest::{
     ManifestEntry, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file, hex,
     manifest_entries, manifest_header,
 };
+pub use crate::read::{ByteSink, DAMAGED, Fetched, Found, Held, StoreReader, Unlisted};
 
 /// The content of one stored file.
 #[derive(Debug)]

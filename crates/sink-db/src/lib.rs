@@ -46,6 +46,7 @@ use tokio_postgres::{Client, CopyInSink};
 
 pub mod raster;
 mod read;
+mod rows;
 mod tls;
 
 pub use raster::{chip_raster, mask_raster};

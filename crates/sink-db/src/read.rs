@@ -166,6 +166,20 @@ impl<T> std::fmt::Debug for Batches<'_, T> {
 }
 
 impl<T> Batches<'_, T> {
+    /// Hands every row left to `f`, reading a batch at a time.
+    pub async fn for_each<E: From<Error>>(
+        mut self,
+        mut f: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            let batch = self.next_batch().await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            batch.into_iter().try_for_each(&mut f)?;
+        }
+    }
+
     /// The next rows; empty when there are no more.
     pub async fn next_batch(&mut self) -> Result<Vec<T>> {
         if self.done {

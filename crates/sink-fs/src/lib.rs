@@ -42,6 +42,10 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod read;
+
+pub use read::FsReader;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};

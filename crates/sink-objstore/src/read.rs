@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use reqwest::StatusCode;
-use sink_api::{Destination as _, Error, Result};
+use sink_api::{Destination as _, Error, Found, Held, Result, STORE_MANIFEST, StoreReader};
 
 use crate::{Backend, ObjStoreDestination, ObjStoreOptions, backoff, destination_error, scrub};
 
@@ -34,7 +34,7 @@ pub struct ObjStoreReader {
 }
 
 /// A sink for an object's bytes, piece by piece.
-pub type ByteSink<'a> = dyn FnMut(&[u8]) -> std::io::Result<()> + Send + 'a;
+pub use sink_api::ByteSink;
 
 impl ObjStoreReader {
     /// Reads the store at `url` (`s3://bucket/prefix`, `gs://`, `az://`).
@@ -167,6 +167,52 @@ impl ObjStoreReader {
                 Ok(Some(n))
             }
         }
+    }
+}
+
+impl StoreReader for ObjStoreReader {
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+
+    async fn manifest(&mut self, out: &mut ByteSink<'_>) -> Result<()> {
+        if ObjStoreReader::get(self, STORE_MANIFEST, out)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        Err(Error::io(
+            format!("{} holds no labelstore store", self.shown),
+            std::io::Error::other(if self.is_par() {
+                "there is no labelstore-manifest.json under the prefix, or the PAR is wrong, \
+                 expired or does not allow reading it"
+            } else {
+                "there is no labelstore-manifest.json under the prefix"
+            }),
+        ))
+    }
+
+    /// The objects under the prefix, listed a page at a time.
+    async fn list<E, F>(&mut self, mut found: F) -> Result<(), E>
+    where
+        E: From<Error> + Send,
+        F: FnMut(Found) -> Result<(), E> + Send,
+    {
+        let mut lister = self.lister();
+        loop {
+            let page = lister.next_page().await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            for (path, size) in page {
+                found(Found::File(Held::file(path, size)))?;
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str, out: &mut ByteSink<'_>) -> Result<Option<u64>> {
+        ObjStoreReader::get(self, path, out).await
     }
 }
 
