@@ -8,6 +8,7 @@
 //! destination, writes the store manifest last and commits; any failure
 //! aborts the destination, which is left as it was.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -385,33 +386,73 @@ impl Plan {
         dest: &mut D,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(usize, u64, FormatNotes, tempfile::TempDir), StoreError> {
-        let project = &self.project;
         let spool = crate::scratch::scratch_dir("spool")?;
-        let header = project.header();
-        let mut writers: Vec<Box<dyn LabelWriter>> = self
-            .options
-            .formats
-            .iter()
-            .filter_map(|&f| label_format_with(f, &self.options.format_options))
-            .map(|f| f.writer(&header))
-            .collect();
-        let mut out = SpoolOutput::new(spool.path().join("appended"));
-        let mut receipt =
-            ManifestWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
-        let mut sent = Sent {
-            files: 0,
-            bytes: 0,
-            chip_files: Vec::new(),
+        let header = self.project.header();
+        let mut chips = ChipSource::new(self)?;
+        let mut run = Run {
+            writers: self
+                .options
+                .formats
+                .iter()
+                .filter_map(|&f| label_format_with(f, &self.options.format_options))
+                .map(|f| f.writer(&header))
+                .collect(),
+            out: SpoolOutput::new(spool.path().join("appended")),
+            receipt: ManifestWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?,
+            sent: Sent {
+                files: 0,
+                bytes: 0,
+                chip_files: Vec::new(),
+            },
+            // Chips that become GeoTIFFs are decoded and compressed on
+            // every core, ahead of the store loop and in its order.
+            converter: Converter::start(
+                self.geotiff_jobs(chips.kept),
+                self.options.limits.memory_budget,
+            ),
         };
         let total = self.selection.chips.len();
-        let (mut reader, kept) = match &self.stream {
-            Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
-            None => (None, &[][..]),
-        };
-        // Chips that become GeoTIFFs are decoded and compressed on every
-        // core, ahead of this loop and in its order.
-        let jobs: Vec<GeotiffJob> = self
+        for (done, (&i, georef)) in self
             .selection
+            .chips
+            .iter()
+            .zip(&self.resolution.georef)
+            .enumerate()
+        {
+            self.check_cancel()?;
+            let chip = chips.chip(done, i)?;
+            self.store_chip(dest, &mut run, &chip, georef).await?;
+            progress(Progress {
+                done: done + 1,
+                total,
+            });
+        }
+        let notes = run.finish_writers(&self.options.formats)?;
+        let Run {
+            mut out,
+            mut receipt,
+            mut sent,
+            ..
+        } = run;
+        sent.chip_files.clear();
+        out.flush_puts(dest, &mut receipt, &mut sent).await?;
+        for (path, file) in out.finish_appended()? {
+            let (size, sha) = digest_file(&file)?;
+            dest.put(&path, Body::File(file)).await?;
+            sent.record(&mut receipt, &path, size, &sha)?;
+        }
+        receipt.finish()?;
+        self.check_cancel()?;
+        let manifest = spool.path().join(STORE_MANIFEST);
+        let size = std::fs::metadata(&manifest)?.len();
+        // The spool goes with the manifest to the commit.
+        Ok((sent.files + 1, sent.bytes + size, notes, spool))
+    }
+
+    /// The chips to turn into GeoTIFFs, in selection order.
+    fn geotiff_jobs(&self, kept: &[Kept]) -> Vec<GeotiffJob> {
+        let project = &self.project;
+        self.selection
             .chips
             .iter()
             .zip(&self.resolution.georef)
@@ -430,91 +471,50 @@ impl Plan {
                     memory: self.memory.get(k).copied().unwrap_or(0),
                 }
             })
-            .collect();
-        let mut converter = Converter::start(jobs, self.options.limits.memory_budget);
-        for (done, (&i, georef)) in self
-            .selection
-            .chips
-            .iter()
-            .zip(&self.resolution.georef)
-            .enumerate()
-        {
-            self.check_cancel()?;
-            let streamed;
-            let chip = match (&mut reader, kept.get(done)) {
-                (Some(reader), Some(k)) => {
-                    let mut chip = reader.read(i, k.span)?;
-                    if chip.id != k.id {
-                        return Err(StoreError::Input(labels_model::Error::invalid(
-                            &project.manifest_path,
-                            Some(&k.id),
-                            format!("chips[{i}].id"),
-                            "the manifest changed while the store was running".to_owned(),
-                        )));
-                    }
-                    replay(&mut chip, k.width, k.height, k.world_file.as_deref());
-                    chip.samples = k.samples;
-                    streamed = chip;
-                    &streamed
-                }
-                _ => &project.chips[i],
-            };
-            let stored = stored_chip(chip, georef);
-            let base = &project.base_dir;
-            let image = base.join(&chip.image);
-            let stored_image = path_str(&stored.image);
-            if let (true, Some(_)) = (georef.needs_geotiff(), &georef.transform) {
-                let (tiff, size, sha) = converter.next()?;
-                dest.put(&stored_image, Body::Bytes(tiff)).await?;
-                sent.record(&mut receipt, &stored_image, size, &sha)?;
-                out.chip_source = None;
-            } else {
-                // Embedded or no georeferencing: the chip as it is.
-                self.put_file(dest, &mut receipt, &mut sent, &image, &stored_image)
-                    .await?;
-                out.chip_source = Some((stored_image.clone(), image.clone()));
-            }
-            for w in &mut writers {
-                w.write_chip(&stored, georef, &mut out)?;
-            }
-            out.flush_puts(dest, &mut receipt, &mut sent).await?;
-            dest.chip_stored(&sink_api::ChipRecord {
-                id: &chip.id,
-                image: &stored_image,
-                georeferencing: georef.source.name(),
-                epsg: georef.epsg,
-                labels: chip.labels.len() + usize::from(chip.mask.is_some()),
-                files: &sent.chip_files,
-            })
+            .collect()
+    }
+
+    /// Stores one chip: its image (as it is, or the GeoTIFF the converter
+    /// made), then each format's files of it, then tells the destination.
+    async fn store_chip<D: Destination>(
+        &self,
+        dest: &mut D,
+        run: &mut Run,
+        chip: &Chip,
+        georef: &ChipGeoref,
+    ) -> Result<(), StoreError> {
+        let stored = stored_chip(chip, georef);
+        let image = self.project.base_dir.join(&chip.image);
+        let stored_image = path_str(&stored.image);
+        if let (true, Some(_)) = (georef.needs_geotiff(), &georef.transform) {
+            let (tiff, size, sha) = run.converter.next()?;
+            dest.put(&stored_image, Body::Bytes(tiff)).await?;
+            run.sent
+                .record(&mut run.receipt, &stored_image, size, &sha)?;
+            run.out.chip_source = None;
+        } else {
+            // Embedded or no georeferencing: the chip as it is.
+            self.put_file(dest, &mut run.receipt, &mut run.sent, &image, &stored_image)
+                .await?;
+            run.out.chip_source = Some((stored_image.clone(), image.clone()));
+        }
+        for w in &mut run.writers {
+            w.write_chip(&stored, georef, &mut run.out)?;
+        }
+        run.out
+            .flush_puts(dest, &mut run.receipt, &mut run.sent)
             .await?;
-            sent.chip_files.clear();
-            progress(Progress {
-                done: done + 1,
-                total,
-            });
-        }
-        let mut notes = FormatNotes::new();
-        for (w, format) in writers.iter_mut().zip(&self.options.formats) {
-            w.finish(&mut out)?;
-            let said: BTreeMap<&'static str, usize> =
-                w.notes().into_iter().filter(|&(_, n)| n > 0).collect();
-            if !said.is_empty() {
-                notes.insert(format.name(), said);
-            }
-        }
-        sent.chip_files.clear();
-        out.flush_puts(dest, &mut receipt, &mut sent).await?;
-        for (path, file) in out.finish_appended()? {
-            let (size, sha) = digest_file(&file)?;
-            dest.put(&path, Body::File(file)).await?;
-            sent.record(&mut receipt, &path, size, &sha)?;
-        }
-        receipt.finish()?;
-        self.check_cancel()?;
-        let manifest = spool.path().join(STORE_MANIFEST);
-        let size = std::fs::metadata(&manifest)?.len();
-        // The spool goes with the manifest to the commit.
-        Ok((sent.files + 1, sent.bytes + size, notes, spool))
+        dest.chip_stored(&sink_api::ChipRecord {
+            id: &chip.id,
+            image: &stored_image,
+            georeferencing: georef.source.name(),
+            epsg: georef.epsg,
+            labels: chip.labels.len() + usize::from(chip.mask.is_some()),
+            files: &run.sent.chip_files,
+        })
+        .await?;
+        run.sent.chip_files.clear();
+        Ok(())
     }
 
     async fn put_file<D: Destination>(
@@ -1058,6 +1058,73 @@ fn lower_ext(p: &Path) -> String {
 
 fn path_str(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
+}
+
+/// What a run writes with and has written so far.
+struct Run {
+    writers: Vec<Box<dyn LabelWriter>>,
+    out: SpoolOutput,
+    receipt: ManifestWriter,
+    sent: Sent,
+    converter: Converter,
+}
+
+impl Run {
+    /// Ends every format's writing; what each left out, by format.
+    fn finish_writers(&mut self, formats: &[FormatId]) -> Result<FormatNotes, StoreError> {
+        let mut notes = FormatNotes::new();
+        for (w, format) in self.writers.iter_mut().zip(formats) {
+            w.finish(&mut self.out)?;
+            let said: BTreeMap<&'static str, usize> =
+                w.notes().into_iter().filter(|&(_, n)| n > 0).collect();
+            if !said.is_empty() {
+                notes.insert(format.name(), said);
+            }
+        }
+        Ok(notes)
+    }
+}
+
+/// The chips to store, in selection order: read again from the manifest
+/// one by one (a streamed store), or the project's, in memory.
+struct ChipSource<'p> {
+    project: &'p Project,
+    reader: Option<labels_model::ChipReader<'p>>,
+    /// What a streamed store kept of each chip (empty otherwise).
+    kept: &'p [Kept],
+}
+
+impl<'p> ChipSource<'p> {
+    fn new(plan: &'p Plan) -> Result<ChipSource<'p>, StoreError> {
+        let (reader, kept) = match &plan.stream {
+            Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
+            None => (None, &[][..]),
+        };
+        Ok(ChipSource {
+            project: &plan.project,
+            reader,
+            kept,
+        })
+    }
+
+    /// The `done`-th chip to store, at index `i` of the manifest.
+    fn chip(&mut self, done: usize, i: usize) -> Result<Cow<'p, Chip>, StoreError> {
+        let (Some(reader), Some(k)) = (&mut self.reader, self.kept.get(done)) else {
+            return Ok(Cow::Borrowed(&self.project.chips[i]));
+        };
+        let mut chip = reader.read(i, k.span)?;
+        if chip.id != k.id {
+            return Err(StoreError::Input(labels_model::Error::invalid(
+                &self.project.manifest_path,
+                Some(&k.id),
+                format!("chips[{i}].id"),
+                "the manifest changed while the store was running".to_owned(),
+            )));
+        }
+        replay(&mut chip, k.width, k.height, k.world_file.as_deref());
+        chip.samples = k.samples;
+        Ok(Cow::Owned(chip))
+    }
 }
 
 /// Counts what was sent, and remembers the current chip's files so that
