@@ -283,47 +283,60 @@ impl DbReader {
             has_raster_sha256: false,
             has_image: false,
         };
-        for t in [r.table.quoted(), r.table.files_quoted()] {
-            let row = r
+        r.check_tables().await?;
+        r.project = r.find_project(opts.project).await?;
+        Ok(r)
+    }
+
+    /// Checks that both tables exist, and which of the added columns the
+    /// chips table has (a table of an earlier labelstore may lack them).
+    async fn check_tables(&mut self) -> Result<()> {
+        for t in [self.table.quoted(), self.table.files_quoted()] {
+            let row = self
                 .client
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&t])
                 .await
-                .map_err(|e| r.db_err("cannot look the table up", &e))?;
+                .map_err(|e| self.db_err("cannot look the table up", &e))?;
             if !row.get::<_, bool>(0) {
                 return Err(io_err(format!(
                     "PostgreSQL at {}: there is no table {t}: no labelstore store in table {}",
-                    r.where_, r.table
+                    self.where_, self.table
                 )));
             }
         }
         // A table of an earlier labelstore may lack the added columns.
-        let columns = r
+        let columns = self
             .client
             .query(
                 "SELECT a.attname::text FROM pg_attribute a \
                  WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-                &[&r.table.quoted()],
+                &[&self.table.quoted()],
             )
             .await
-            .map_err(|e| r.db_err("cannot read the table's columns", &e))?;
+            .map_err(|e| self.db_err("cannot read the table's columns", &e))?;
         for row in &columns {
             match row.get::<_, String>(0).as_str() {
-                "raster_sha256" => r.has_raster_sha256 = true,
-                "image" => r.has_image = true,
+                "raster_sha256" => self.has_raster_sha256 = true,
+                "image" => self.has_image = true,
                 _ => {}
             }
         }
-        let rows = r
+        Ok(())
+    }
+
+    /// The project to read: `wanted`, or the only one the table holds.
+    async fn find_project(&self, wanted: Option<String>) -> Result<String> {
+        let rows = self
             .client
             .query(
                 &format!(
                     "SELECT project FROM {} WHERE path = $1 ORDER BY project LIMIT 21",
-                    r.table.files_quoted()
+                    self.table.files_quoted()
                 ),
                 &[&STORE_MANIFEST_PATH],
             )
             .await
-            .map_err(|e| r.db_err("cannot list the projects", &e))?;
+            .map_err(|e| self.db_err("cannot list the projects", &e))?;
         let projects: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         let listed = || {
             if projects.is_empty() {
@@ -338,25 +351,25 @@ impl DbReader {
                 )
             }
         };
-        r.project = match opts.project {
+        Ok(match wanted {
             Some(p) if projects.contains(&p) => p,
             Some(p) => {
                 // The list may be cut: ask for this one.
-                let found = r
+                let found = self
                     .client
                     .query_opt(
                         &format!(
                             "SELECT 1 FROM {} WHERE project = $1 AND path = $2",
-                            r.table.files_quoted()
+                            self.table.files_quoted()
                         ),
                         &[&p, &STORE_MANIFEST_PATH],
                     )
                     .await
-                    .map_err(|e| r.db_err("cannot look the project up", &e))?;
+                    .map_err(|e| self.db_err("cannot look the project up", &e))?;
                 if found.is_none() {
                     return Err(io_err(format!(
                         "table {} holds no store of project {p:?} ({})",
-                        r.table,
+                        self.table,
                         listed()
                     )));
                 }
@@ -366,18 +379,17 @@ impl DbReader {
             None if projects.is_empty() => {
                 return Err(io_err(format!(
                     "table {} holds no complete labelstore store (no {STORE_MANIFEST_PATH} row)",
-                    r.table
+                    self.table
                 )));
             }
             None => {
                 return Err(Error::Refused(format!(
                     "table {} holds several projects ({}): choose one with --project NAME",
-                    r.table,
+                    self.table,
                     listed()
                 )));
             }
-        };
-        Ok(r)
+        })
     }
 
     /// The project being read.
