@@ -259,105 +259,120 @@ impl Lister {
                 skip,
                 reader_shown,
                 done,
-            } => {
-                let mut page = Vec::new();
-                while page.len() < PAGE && !*done {
-                    let Some(item) = stream.next().await else {
-                        *done = true;
-                        break;
-                    };
-                    let meta = item.map_err(|e| {
-                        destination_error(&format!("cannot list {reader_shown}"), &e)
-                    })?;
-                    let path = meta
-                        .location
-                        .parts()
-                        .skip(*skip)
-                        .map(|p| p.as_ref().to_owned())
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    page.push((path, meta.size));
-                }
-                Ok(page)
-            }
-            Inner::Par {
-                http,
-                base,
-                secret,
-                prefix,
-                start,
-                done,
-                timeout,
-                shown,
-            } => {
-                if *done {
-                    return Ok(Vec::new());
-                }
-                let context = format!("cannot list {shown}");
-                let limit = PAGE.to_string();
-                let mut req = http
-                    .get(base.as_str())
-                    .query(&[
-                        ("prefix", prefix.as_str()),
-                        ("fields", "name,size"),
-                        ("limit", limit.as_str()),
-                    ])
-                    .timeout(*timeout);
-                if let Some(s) = start.as_deref() {
-                    req = req.query(&[("start", s)]);
-                }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| destination_error(&context, &e.without_url()))?;
-                let status = resp.status();
-                if !status.is_success() {
-                    return Err(Error::io(
-                        scrub(&context, secret),
-                        std::io::Error::other(format!(
-                            "the server answered {}: the PAR is wrong, expired, or does not \
-                             allow listing objects under this prefix",
-                            status.as_u16()
-                        )),
-                    ));
-                }
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| destination_error(&context, &e.without_url()))?;
-                let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                    Error::io(
-                        scrub(&context, secret),
-                        std::io::Error::other(format!("not a ListObjects answer: {e}")),
-                    )
-                })?;
-                let mut page = Vec::new();
-                for o in v
-                    .get("objects")
-                    .and_then(|o| o.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    let (Some(name), Some(size)) = (
-                        o.get("name").and_then(|n| n.as_str()),
-                        o.get("size").and_then(serde_json::Value::as_u64),
-                    ) else {
-                        continue;
-                    };
-                    if let Some(rest) = name.strip_prefix(prefix.as_str()) {
-                        page.push((rest.to_owned(), size));
-                    }
-                }
-                match v.get("nextStartWith").and_then(|n| n.as_str()) {
-                    Some(n) if !n.is_empty() => *start = Some(n.to_owned()),
-                    _ => *done = true,
-                }
-                if page.is_empty() && !*done {
-                    // A page of names outside the prefix: keep going.
-                    return Box::pin(self.next_page()).await;
-                }
-                Ok(page)
-            }
+            } => store_page(stream, *skip, reader_shown, done).await,
+            Inner::Par { .. } => self.par_page().await,
         }
     }
+
+    /// The next page of OCI's ListObjects through a PAR.
+    async fn par_page(&mut self) -> Result<Vec<(String, u64)>> {
+        let Inner::Par {
+            http,
+            base,
+            secret,
+            prefix,
+            start,
+            done,
+            timeout,
+            shown,
+        } = &mut self.inner
+        else {
+            return Ok(Vec::new());
+        };
+        if *done {
+            return Ok(Vec::new());
+        }
+        let context = format!("cannot list {shown}");
+        let limit = PAGE.to_string();
+        let mut req = http
+            .get(base.as_str())
+            .query(&[
+                ("prefix", prefix.as_str()),
+                ("fields", "name,size"),
+                ("limit", limit.as_str()),
+            ])
+            .timeout(*timeout);
+        if let Some(s) = start.as_deref() {
+            req = req.query(&[("start", s)]);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| destination_error(&context, &e.without_url()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Error::io(
+                scrub(&context, secret),
+                std::io::Error::other(format!(
+                    "the server answered {}: the PAR is wrong, expired, or does not \
+                     allow listing objects under this prefix",
+                    status.as_u16()
+                )),
+            ));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| destination_error(&context, &e.without_url()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            Error::io(
+                scrub(&context, secret),
+                std::io::Error::other(format!("not a ListObjects answer: {e}")),
+            )
+        })?;
+        let mut page = Vec::new();
+        for o in v
+            .get("objects")
+            .and_then(|o| o.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (Some(name), Some(size)) = (
+                o.get("name").and_then(|n| n.as_str()),
+                o.get("size").and_then(serde_json::Value::as_u64),
+            ) else {
+                continue;
+            };
+            if let Some(rest) = name.strip_prefix(prefix.as_str()) {
+                page.push((rest.to_owned(), size));
+            }
+        }
+        match v.get("nextStartWith").and_then(|n| n.as_str()) {
+            Some(n) if !n.is_empty() => *start = Some(n.to_owned()),
+            _ => *done = true,
+        }
+        if page.is_empty() && !*done {
+            // A page of names outside the prefix: keep going.
+            return Box::pin(self.par_page()).await;
+        }
+        Ok(page)
+    }
+}
+
+/// The next objects of an `object_store` listing, the prefix's `skip`
+/// parts taken off their paths.
+async fn store_page(
+    stream: &mut BoxStream<'static, object_store::Result<ObjectMeta>>,
+    skip: usize,
+    reader_shown: &str,
+    done: &mut bool,
+) -> Result<Vec<(String, u64)>> {
+    let mut page = Vec::new();
+    while page.len() < PAGE && !*done {
+        let Some(item) = stream.next().await else {
+            *done = true;
+            break;
+        };
+        let meta =
+            item.map_err(|e| destination_error(&format!("cannot list {reader_shown}"), &e))?;
+        let path = meta
+            .location
+            .parts()
+            .skip(skip)
+            .map(|p| p.as_ref().to_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        page.push((path, meta.size));
+    }
+    Ok(page)
 }
