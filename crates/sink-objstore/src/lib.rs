@@ -215,6 +215,93 @@ fn manifest_file(line: &[u8], files: &mut HashSet<String>) {
     }
 }
 
+/// An `object_store` client, or why it could not be built.
+type Built = object_store::Result<Arc<dyn ObjectStore>>;
+
+/// The `object_store` client of an `s3`, `gs` or `az` URL's bucket, from
+/// the environment and `opts`; `Err` is why the request is refused.
+fn cloud_store(
+    scheme: &str,
+    bucket_url: &str,
+    client: ClientOptions,
+    http: bool,
+    opts: &ObjStoreOptions,
+) -> std::result::Result<Built, String> {
+    let retry = retry_config(opts);
+    if scheme.starts_with("s3") {
+        s3_store(bucket_url, client, http, retry, opts)
+    } else if scheme == "gs" {
+        let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            .with_url(bucket_url)
+            .with_client_options(client)
+            .with_retry(retry);
+        let b = with_options(b, opts, "GCS", |b, k, v| b.with_config(k, v))?;
+        Ok(b.build().map(|s| Arc::new(s) as _))
+    } else {
+        let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+            .with_url(bucket_url)
+            .with_client_options(client)
+            .with_retry(retry);
+        let b = with_options(b, opts, "Azure", |b, k, v| b.with_config(k, v))?;
+        Ok(b.build().map(|s| Arc::new(s) as _))
+    }
+}
+
+/// `--config` options set on a builder; an unknown key refuses the
+/// request.
+fn with_options<B, K: std::str::FromStr>(
+    mut b: B,
+    opts: &ObjStoreOptions,
+    kind: &str,
+    set: impl Fn(B, K, &str) -> B,
+) -> std::result::Result<B, String> {
+    for (k, v) in &opts.config {
+        let Ok(key) = k.to_ascii_lowercase().parse() else {
+            return Err(format!("unknown {kind} option {k:?}"));
+        };
+        b = set(b, key, v);
+    }
+    Ok(b)
+}
+
+/// The S3 client of `bucket_url`.
+fn s3_store(
+    bucket_url: &str,
+    client: ClientOptions,
+    http: bool,
+    retry: object_store::RetryConfig,
+    opts: &ObjStoreOptions,
+) -> std::result::Result<Built, String> {
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    // The environment's endpoint and AWS_ALLOW_HTTP (the MinIO
+    // and localstack convention) stand unless a flag says
+    // otherwise; the client options set here would replace them.
+    let env = object_store::aws::AmazonS3Builder::from_env();
+    let env_endpoint = env
+        .get_config_value(&Key::S3Endpoint)
+        .or_else(|| env.get_config_value(&Key::Endpoint));
+    let env_http = env
+        .get_config_value(&Key::Client(object_store::ClientConfigKey::AllowHttp))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let plain_http = http
+        || env_http
+        || (opts.endpoint.is_none() && env_endpoint.is_some_and(|e| e.starts_with("http://")));
+    let mut b = env
+        .with_url(bucket_url)
+        .with_client_options(client.with_allow_http(plain_http))
+        .with_retry(retry);
+    if let Some(e) = &opts.endpoint {
+        // The flag wins over AWS_ENDPOINT_URL_S3, which the
+        // builder would otherwise prefer to any endpoint.
+        b = b.with_endpoint(e).with_config(Key::S3Endpoint, e);
+    }
+    if let Some(r) = &opts.region {
+        b = b.with_region(r);
+    }
+    let b = with_options(b, opts, "S3", |b, k: Key, v| b.with_config(k, v))?;
+    Ok(b.build().map(|s| Arc::new(s) as _))
+}
+
 /// A destination error from a library error, its text scrubbed.
 pub(crate) fn destination_error(context: &str, e: &dyn std::error::Error) -> Error {
     Error::io(
@@ -683,70 +770,11 @@ impl ObjStoreDestination {
         if http {
             client = client.with_allow_http(true);
         }
-        let client = client;
-        let retry = retry_config(&opts);
         let bucket_url = format!("{scheme}://{}", parsed.host_str().unwrap_or_default());
-        let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
-            if scheme.starts_with("s3") {
-                use object_store::aws::AmazonS3ConfigKey as Key;
-                // The environment's endpoint and AWS_ALLOW_HTTP (the MinIO
-                // and localstack convention) stand unless a flag says
-                // otherwise; the client options set here would replace them.
-                let env = object_store::aws::AmazonS3Builder::from_env();
-                let env_endpoint = env
-                    .get_config_value(&Key::S3Endpoint)
-                    .or_else(|| env.get_config_value(&Key::Endpoint));
-                let env_http = env
-                    .get_config_value(&Key::Client(object_store::ClientConfigKey::AllowHttp))
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-                let plain_http = http
-                    || env_http
-                    || (opts.endpoint.is_none()
-                        && env_endpoint.is_some_and(|e| e.starts_with("http://")));
-                let mut b = env
-                    .with_url(&bucket_url)
-                    .with_client_options(client.with_allow_http(plain_http))
-                    .with_retry(retry);
-                if let Some(e) = &opts.endpoint {
-                    // The flag wins over AWS_ENDPOINT_URL_S3, which the
-                    // builder would otherwise prefer to any endpoint.
-                    b = b.with_endpoint(e).with_config(Key::S3Endpoint, e);
-                }
-                if let Some(r) = &opts.region {
-                    b = b.with_region(r);
-                }
-                for (k, v) in &opts.config {
-                    let Ok(key) = k.to_ascii_lowercase().parse() else {
-                        return refuse(format!("unknown S3 option {k:?}"));
-                    };
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as _)
-            } else if scheme == "gs" {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(&bucket_url)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (k, v) in &opts.config {
-                    let Ok(key) = k.to_ascii_lowercase().parse() else {
-                        return refuse(format!("unknown GCS option {k:?}"));
-                    };
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as _)
-            } else {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(&bucket_url)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (k, v) in &opts.config {
-                    let Ok(key) = k.to_ascii_lowercase().parse() else {
-                        return refuse(format!("unknown Azure option {k:?}"));
-                    };
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as _)
-            };
+        let built = match cloud_store(&scheme, &bucket_url, client, http, &opts) {
+            Ok(built) => built,
+            Err(why) => return refuse(why),
+        };
         let store = match built {
             Ok(s) => s,
             Err(e) => return refuse(par::mask_str(&e.to_string())),
