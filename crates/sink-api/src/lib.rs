@@ -22,6 +22,8 @@
 
 mod manifest;
 mod read;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::fmt;
 use std::future::Future;

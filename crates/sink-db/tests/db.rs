@@ -1138,3 +1138,55 @@ fn a_table_not_yet_migrated_reads_back_from_its_rasters() {
     assert!(dir.join("chips/g.tif").exists());
     assert!(!dir.join("chips/g.bmp").exists());
 }
+
+/// The destination conformance suite of sink-api (`testing` feature)
+/// against PostGIS, a project per behaviour in one table.
+#[test]
+fn postgis_passes_the_destination_suite() {
+    use sink_api::testing::{Harness, suite};
+    use sink_db::{DbDestination, DbOptions, DbReadOptions, DbReader, Replace};
+
+    struct Pg {
+        table: String,
+        project: String,
+    }
+
+    impl Harness for Pg {
+        type Dest = DbDestination;
+        type Reader = DbReader;
+
+        async fn destination(&self) -> sink_api::Result<DbDestination> {
+            DbDestination::open(DbOptions {
+                connection: url(),
+                password_file: None,
+                table: self.table.clone(),
+                project: self.project.clone(),
+                format: "json".into(),
+                masks: false,
+                replace: Replace::Project,
+            })
+            .await
+        }
+
+        async fn reader(&self) -> sink_api::Result<DbReader> {
+            DbReader::open(DbReadOptions {
+                connection: url(),
+                password_file: None,
+                table: self.table.clone(),
+                project: Some(self.project.clone()),
+            })
+            .await
+        }
+    }
+
+    let table = format!("suite_{}", std::process::id());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(suite(|name| Pg {
+            table: table.clone(),
+            project: name.to_owned(),
+        }))
+        .expect("the suite");
+}

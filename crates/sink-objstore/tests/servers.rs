@@ -673,3 +673,39 @@ fn s3_store_over_an_earlier_store_replaces_it() {
     let problems: Vec<&str> = said.lines().skip(1).map(str::trim).collect();
     assert_eq!(problems, ["extra: notes/readme.txt"], "{said}");
 }
+
+/// The destination conformance suite of sink-api (`testing` feature)
+/// against the S3 server, a prefix per behaviour.
+#[test]
+fn s3_passes_the_destination_suite() {
+    use sink_api::testing::{Harness, suite};
+    use sink_objstore::ObjStoreReader;
+
+    struct S3 {
+        url: String,
+        endpoint: String,
+    }
+
+    impl Harness for S3 {
+        type Dest = ObjStoreDestination;
+        type Reader = ObjStoreReader;
+
+        async fn destination(&self) -> sink_api::Result<ObjStoreDestination> {
+            ObjStoreDestination::open_url(&self.url, s3_options(&self.endpoint))
+        }
+
+        async fn reader(&self) -> sink_api::Result<ObjStoreReader> {
+            ObjStoreReader::open_url(&self.url, s3_options(&self.endpoint))
+        }
+    }
+
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("suite");
+    judge(&["mkbucket", &endpoint, &bucket]);
+    runtime()
+        .block_on(suite(|name| S3 {
+            url: format!("s3://{bucket}/{name}"),
+            endpoint: endpoint.clone(),
+        }))
+        .expect("the suite");
+}
