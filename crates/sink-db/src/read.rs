@@ -531,6 +531,25 @@ impl DbReader {
         self.cursor(sql, chip, chip_row, context).await
     }
 
+    /// The chip whose row holds or records the store path `path` (its
+    /// image, label file, a copy of its image, or the GeoTIFF its raster
+    /// gives back), when there is one.
+    pub async fn chip_of(&self, path: &str) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT chip_id FROM {} WHERE project = $1 AND (image_path = $2 \
+             OR label_path = $2 OR 'chips/' || chip_id || '.tif' = $2 \
+             OR files @> jsonb_build_array(jsonb_build_object('path', $2::text))) \
+             ORDER BY chip_id LIMIT 1",
+            self.table.quoted()
+        );
+        let row = self
+            .client
+            .query_opt(&sql, &[&self.project, &path])
+            .await
+            .map_err(|e| self.db_err(&format!("cannot look {path} up"), &e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The project's rows of `<table>_files`, the store manifest excepted,
     /// ordered by path; with `data`, each with its bytes.
     pub async fn files(&mut self, data: bool) -> Result<Batches<'_, FileRow>> {

@@ -61,10 +61,33 @@ impl StoreReader for DbReader {
             .await
     }
 
-    /// A project-wide file of `<table>_files`; the files of a chip row
-    /// come through [`StoreReader::get_all`].
+    /// A project-wide file of `<table>_files`, or a file of a chip row as
+    /// [`StoreReader::get_all`] makes it (one row read for it).
     async fn get(&mut self, path: &str, out: &mut ByteSink<'_>) -> Result<Option<u64>> {
-        self.read_file(path, out).await
+        if let Some(size) = self.read_file(path, out).await? {
+            return Ok(Some(size));
+        }
+        let Some(id) = self.chip_of(path).await? else {
+            return Ok(None);
+        };
+        let shown = DbReader::describe(self);
+        let mut found = None;
+        self.chips(Some(&id), true)
+            .await?
+            .for_each(|row| {
+                chip_files(&row, &|p: &str| p == path, &shown, &mut |f: Fetched<'_>| {
+                    if f.path == path {
+                        found = Some(f.bytes.to_vec());
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .await?;
+        let Some(bytes) = found else {
+            return Ok(None);
+        };
+        out(&bytes).map_err(|e| Error::io(format!("cannot keep {path}"), e))?;
+        Ok(Some(bytes.len() as u64))
     }
 
     async fn get_all<E, F>(
