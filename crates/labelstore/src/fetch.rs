@@ -1,4 +1,6 @@
-//! Reading a store back into a project folder (`labelstore fetch`): the
+//! Reading a store back into a project folder (`labelstore fetch`), from
+//! any [`StoreReader`]: a local store in place, any other brought into a
+//! scratch folder first, file by file against its manifest. The
 //! store's manifest says which formats it holds; the richest one (`json`
 //! when present) is read with its own reader, and a local store in `json`
 //! writes the project (manifest plus chips) that `labelstore store` accepts
@@ -6,17 +8,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{ImageLimits, Scope};
 use sha2::{Digest, Sha256};
-use sink_db::{ChipRow, DbReader};
-use sink_objstore::ObjStoreReader;
+use sink_api::{DAMAGED, Fetched, STORE_MANIFEST, StoreReader};
 
 use crate::formats::{FormatId, label_format};
 use crate::listed::{Listed, unsafe_entry};
-use crate::receipt::STORE_MANIFEST;
 use crate::store::{Plan, StoreError, StoreOptions};
 
 /// The project's name and the formats a store's manifest lists, in its order.
@@ -31,19 +31,7 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
             e,
         ))
     })?;
-    // The header comes before the file list, which may be long: read up
-    // to it only.
-    let mut header = String::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(StoreError::Scratch)?;
-        if line.trim_start().starts_with("\"files\"") {
-            break;
-        }
-        header.push_str(&line);
-        header.push('\n');
-    }
-    let header = header.trim_end().trim_end_matches(',').to_owned() + "}";
-    let value: serde_json::Value = serde_json::from_str(&header).map_err(|e| {
+    let value = sink_api::manifest_header(BufReader::new(file)).map_err(|e| {
         StoreError::Scratch(std::io::Error::other(format!(
             "{}: malformed store manifest: {}",
             manifest.display(),
@@ -59,18 +47,123 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
     Ok((value["project"].as_str().map(str::to_owned), formats))
 }
 
-/// Prepares fetching the local store at `dir` (the whole project or one
+/// Prepares fetching the store `reader` reads (the whole project or one
 /// chip) as a project in format `json`.
-/// Every file the store's project names must be one its manifest lists,
-/// and the folder must hold nothing else (see `listed`).
-pub fn prepare_fetch_local(dir: &Path, scope: Scope) -> Result<Plan, StoreError> {
-    if !dir.is_dir() {
-        return Err(StoreError::Usage(format!(
-            "{} is not a folder: there is no store to fetch there",
-            dir.display()
-        )));
+///
+/// A local store is read in place: every file the store's project names
+/// must be one its manifest lists, and the folder must hold nothing else
+/// (see `listed`). Any other store is first brought into `dir` (which must
+/// outlive the plan), each file checked against the store manifest: the
+/// files a reader hands in bulk ([`StoreReader::get_all`]: a database's
+/// rows, a chip kept as a raster made back into a (Geo)TIFF), then the
+/// others one by one.
+pub async fn prepare_fetch<R: StoreReader>(
+    reader: &mut R,
+    dir: &Path,
+    scope: Scope,
+) -> Result<Plan, StoreError> {
+    if let Some(root) = reader.local_folder() {
+        if !root.is_dir() {
+            return Err(StoreError::Usage(format!(
+                "{} is not a folder: there is no store to fetch there",
+                root.display()
+            )));
+        }
+        return prepare_fetch_dir(root, scope, &HashSet::new(), true);
     }
-    prepare_fetch_dir(dir, scope, &HashSet::new(), true)
+    let shown = reader.describe();
+    let manifest = dir.join(STORE_MANIFEST);
+    get_manifest(reader, &manifest).await?;
+    let mut listed: HashMap<String, Entry> = HashMap::new();
+    for e in entries(&manifest)? {
+        let e = e?;
+        if !sink_api::is_safe_store_path(&e.path) {
+            return Err(unsafe_entry(&e.path));
+        }
+        listed.insert(e.path.clone(), e);
+    }
+    let mut made = HashSet::new();
+    let mut chips = HashSet::new();
+    let whole = reader
+        .get_all(&|p: &str| listed.contains_key(p), |f: Fetched<'_>| {
+            write_fetched(dir, &f, &listed, &shown)?;
+            if let Some(id) = f.chip {
+                if f.made {
+                    made.insert(id.to_owned());
+                }
+                chips.insert(id.to_owned());
+            }
+            Ok::<(), StoreError>(())
+        })
+        .await?;
+    if !whole {
+        get_each(reader, dir, &manifest, &shown).await?;
+    } else if let Scope::Chip(id) = &scope
+        && !chips.contains(id)
+    {
+        return Err(destination(
+            format!("{shown} holds no chip {id:?}"),
+            "no row of that chip id",
+        ));
+    }
+    prepare_fetch_dir(dir, scope, &made, false)
+}
+
+/// Writes one file a reader handed in bulk into `dir`, checked against
+/// the store manifest first (unless made by the reader or a copy).
+fn write_fetched(
+    dir: &Path,
+    f: &Fetched<'_>,
+    listed: &HashMap<String, Entry>,
+    shown: &str,
+) -> Result<(), StoreError> {
+    if !f.made
+        && f.copy_of.is_none()
+        && let Some(e) = listed.get(f.path)
+    {
+        let (size, sha) = sink_api::digest_bytes(f.bytes);
+        let at = match f.about {
+            Some(about) => format!("({about})"),
+            None => format!("in {shown}"),
+        };
+        check_received(e, size, &sha, &at)?;
+    }
+    let path = scratch_path(dir, f.path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if let Some(original) = f.copy_of
+        && std::fs::hard_link(scratch_path(dir, original)?, &path).is_ok()
+    {
+        return Ok(());
+    }
+    std::fs::write(&path, f.bytes)?;
+    Ok(())
+}
+
+/// Brings every file the store manifest lists into `dir`, one by one,
+/// each checked against its entry.
+async fn get_each<R: StoreReader>(
+    reader: &mut R,
+    dir: &Path,
+    manifest: &Path,
+    shown: &str,
+) -> Result<(), StoreError> {
+    for e in entries(manifest)? {
+        let e = e?;
+        let path = scratch_path(dir, &e.path)?;
+        let mut rx = Receiving::new(Some(&path))?;
+        let got = reader.get(&e.path, &mut |b: &[u8]| rx.take(b)).await?;
+        let sha = rx.finish()?;
+        let Some(size) = got else {
+            return Err(destination(
+                format!("{} is missing from {shown}", e.path),
+                DAMAGED,
+            ));
+        };
+        check_received(&e, size, &sha, &format!("in {shown}"))?;
+    }
+    Ok(())
 }
 
 /// Prepares fetching the store materialised in `dir`; the chips named in
@@ -201,17 +294,9 @@ impl Receiving {
         if let Some(o) = self.out {
             o.into_inner().map_err(io::IntoInnerError::into_error)?;
         }
-        Ok(self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(sink_api::hex(&self.hasher.finalize()))
     }
 }
-
-/// Why a fetch stops at a file that is not as listed.
-const DAMAGED: &str = "the store is damaged; `labelstore verify` lists every difference";
 
 /// Checks a received file against its manifest entry.
 fn check_received(e: &Entry, size: u64, sha: &str, at: &str) -> Result<(), StoreError> {
@@ -242,259 +327,13 @@ fn scratch_path(dir: &Path, path: &str) -> Result<PathBuf, StoreError> {
     Ok(dir.join(path))
 }
 
-/// Downloads the store manifest of an object store into `to`.
-pub(crate) async fn get_manifest(reader: &ObjStoreReader, to: &Path) -> Result<(), StoreError> {
+/// Brings the store manifest into `to`.
+pub(crate) async fn get_manifest<R: StoreReader>(
+    reader: &mut R,
+    to: &Path,
+) -> Result<(), StoreError> {
     let mut rx = Receiving::new(Some(to))?;
-    let got = reader
-        .get(STORE_MANIFEST, &mut |b: &[u8]| rx.take(b))
-        .await?;
+    reader.manifest(&mut |b: &[u8]| rx.take(b)).await?;
     rx.finish()?;
-    if got.is_none() {
-        return Err(destination(
-            format!("{} holds no labelstore store", reader.describe()),
-            if reader.is_par() {
-                "there is no labelstore-manifest.json under the prefix, or the PAR is wrong, \
-                 expired or does not allow reading it"
-            } else {
-                "there is no labelstore-manifest.json under the prefix"
-            },
-        ));
-    }
     Ok(())
-}
-
-/// Downloads the object store's files into `dir`, checking each against
-/// the store manifest, then prepares reading them back as a local store
-/// (the whole project or one chip). `dir` must outlive the plan.
-pub async fn prepare_fetch_objstore(
-    reader: &ObjStoreReader,
-    dir: &Path,
-    scope: Scope,
-) -> Result<Plan, StoreError> {
-    let manifest = dir.join(STORE_MANIFEST);
-    get_manifest(reader, &manifest).await?;
-    for e in entries(&manifest)? {
-        let e = e?;
-        let path = scratch_path(dir, &e.path)?;
-        let mut rx = Receiving::new(Some(&path))?;
-        let got = reader.get(&e.path, &mut |b: &[u8]| rx.take(b)).await?;
-        let sha = rx.finish()?;
-        let Some(size) = got else {
-            return Err(destination(
-                format!("{} is missing from {}", e.path, reader.describe()),
-                DAMAGED,
-            ));
-        };
-        check_received(&e, size, &sha, &format!("in {}", reader.describe()))?;
-    }
-    prepare_fetch_dir(dir, scope, &HashSet::new(), false)
-}
-
-/// Reads a database store into `dir` (a chip whose row keeps its image's
-/// bytes as those bytes, under the recorded image path; any other chip as
-/// a (Geo)TIFF made from its raster; label and project-wide files as
-/// stored; each checked against the store manifest), then prepares reading
-/// it back as a local store.
-/// Rows are read in batches. `dir` must outlive the plan.
-pub async fn prepare_fetch_db(
-    reader: &mut DbReader,
-    dir: &Path,
-    scope: Scope,
-) -> Result<Plan, StoreError> {
-    let manifest = dir.join(STORE_MANIFEST);
-    {
-        let mut rx = Receiving::new(Some(&manifest))?;
-        reader
-            .read_file(STORE_MANIFEST, &mut |b: &[u8]| rx.take(b))
-            .await?;
-        rx.finish()?;
-    }
-    let mut listed: HashMap<String, Entry> = HashMap::new();
-    for e in entries(&manifest)? {
-        let e = e?;
-        if !sink_api::is_safe_store_path(&e.path) {
-            return Err(unsafe_entry(&e.path));
-        }
-        listed.insert(e.path.clone(), e);
-    }
-    let shown = reader.describe();
-    let chip = match &scope {
-        Scope::Chip(id) => Some(id.clone()),
-        Scope::Project => None,
-    };
-    let mut from_rasters = HashSet::new();
-    let mut seen_bytes = HashSet::new();
-    {
-        // Every chip's rows, also for one chip: project-wide files (VOC's
-        // image sets, a COCO file) list every chip, and the store's reader
-        // wants them all; the plan's scope then picks the one asked for.
-        let mut rows = reader.chips(None, true).await?;
-        loop {
-            let batch = rows.next_batch().await?;
-            if batch.is_empty() {
-                break;
-            }
-            for row in batch {
-                match write_chip(dir, &row, &listed, &shown)? {
-                    Some(true) => from_rasters.insert(row.chip_id),
-                    Some(false) => seen_bytes.insert(row.chip_id),
-                    None => false,
-                };
-            }
-        }
-    }
-    if let Some(id) = &chip
-        && !from_rasters.contains(id)
-        && !seen_bytes.contains(id)
-    {
-        return Err(destination(
-            format!("{shown} holds no chip {id:?}"),
-            "no row of that chip id",
-        ));
-    }
-    let mut files = reader.files(true).await?;
-    loop {
-        let batch = files.next_batch().await?;
-        if batch.is_empty() {
-            break;
-        }
-        for f in batch {
-            // A row the manifest does not list is not the store's: not read.
-            let Some(e) = listed.get(&f.path) else {
-                continue;
-            };
-            let data = f.data.unwrap_or_default();
-            let (size, sha) = crate::receipt::digest_bytes(&data);
-            check_received(e, size, &sha, &format!("in {shown}"))?;
-            let path = scratch_path(dir, &f.path)?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, &data)?;
-        }
-    }
-    prepare_fetch_dir(dir, scope, &from_rasters, false)
-}
-
-/// Writes one chip row's files into `dir`: the image (the row's kept bytes
-/// at its recorded path, checked against the recorded size and SHA-256 and
-/// the store manifest; else the raster as `chips/<id>.tif`), also at the
-/// paths of the image's copies so a format's reader finds them, and the
-/// label file. True when the image was made from the raster; `None` (and
-/// nothing written) for a row whose image the store manifest does not list,
-/// which is not part of the store.
-fn write_chip(
-    dir: &Path,
-    row: &ChipRow,
-    listed: &HashMap<String, Entry>,
-    shown: &str,
-) -> Result<Option<bool>, StoreError> {
-    if !listed.contains_key(&row.image_path) {
-        return Ok(None);
-    }
-    let chip_err = |m: String| destination(format!("{shown}: chip {}", row.chip_id), &m);
-    let from_raster = match &row.image {
-        Some(bytes) => {
-            let (size, sha) = crate::receipt::digest_bytes(bytes);
-            let recorded = u64::try_from(row.image_size).ok();
-            if recorded != Some(size) || sha != row.image_sha256 {
-                return Err(destination(
-                    format!(
-                        "{} (image of chip {}) in {shown} differs from its row's image_size \
-                         and image_sha256 ({} bytes recorded, found {size})",
-                        row.image_path, row.chip_id, row.image_size
-                    ),
-                    DAMAGED,
-                ));
-            }
-            if let Some(e) = listed.get(&row.image_path) {
-                check_received(e, size, &sha, &format!("(image of chip {})", row.chip_id))?;
-            }
-            let target = scratch_path(dir, &row.image_path)?;
-            write_image(dir, row, &target, bytes, listed)?;
-            false
-        }
-        None => {
-            raster_tiff(dir, row, &chip_err, listed)?;
-            true
-        }
-    };
-    if let (Some(path), Some(bytes)) = (&row.label_path, &row.labels)
-        && let Some(e) = listed.get(path)
-    {
-        let (size, sha) = crate::receipt::digest_bytes(bytes);
-        check_received(e, size, &sha, &format!("(labels of chip {})", row.chip_id))?;
-        let at = scratch_path(dir, path)?;
-        if let Some(parent) = at.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(at, bytes)?;
-    }
-    Ok(Some(from_raster))
-}
-
-/// Writes a chip's image to `target` and at the paths of its copies (the
-/// row's files of the image's checksum the store manifest lists).
-fn write_image(
-    dir: &Path,
-    row: &ChipRow,
-    target: &Path,
-    bytes: &[u8],
-    listed: &HashMap<String, Entry>,
-) -> Result<(), StoreError> {
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(target, bytes)?;
-    for f in &row.files {
-        if f.sha256 != row.image_sha256 || !listed.contains_key(&f.path) {
-            continue;
-        }
-        let copy = scratch_path(dir, &f.path)?;
-        if copy == target {
-            continue;
-        }
-        if let Some(parent) = copy.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if std::fs::hard_link(target, &copy).is_err() {
-            std::fs::write(&copy, bytes)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes the chip's raster as the (Geo)TIFF `chips/<id>.tif` (and at the
-/// paths of the image's copies).
-fn raster_tiff(
-    dir: &Path,
-    row: &ChipRow,
-    chip_err: &dyn Fn(String) -> StoreError,
-    listed: &HashMap<String, Entry>,
-) -> Result<(), StoreError> {
-    let wkb = row.rast.as_deref().unwrap_or_default();
-    let raster = raster_georef::WkbRaster::from_wkb(wkb)
-        .map_err(|e| chip_err(format!("its raster cannot be read: {e}")))?;
-    let epsg = row
-        .epsg
-        .and_then(|c| u32::try_from(c).ok())
-        .or_else(|| u32::try_from(raster.srid).ok().filter(|&c| c > 0));
-    let crs = match epsg {
-        Some(code) => Some(
-            raster_georef::Crs::from_epsg(code).map_err(|e| chip_err(format!("its CRS: {e}")))?,
-        ),
-        None => None,
-    };
-    let keys = crs.as_ref().map(|c| raster_georef::CrsKeys {
-        epsg: epsg.unwrap_or_default(),
-        geographic: c.is_geographic(),
-        name: c.name(),
-    });
-    let georef = (row.georeferencing != "none").then_some((&raster.geotransform, keys));
-    let name = format!("chips/{}.tif", row.chip_id);
-    let tiff = raster_georef::raster_to_geotiff(&raster, &name, georef)
-        .map_err(|e| chip_err(e.to_string()))?;
-    drop(raster);
-    let target = scratch_path(dir, &name)?;
-    write_image(dir, row, &target, &tiff, listed)
 }

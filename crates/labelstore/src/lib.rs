@@ -34,7 +34,6 @@ mod fetch;
 mod formats;
 mod import;
 mod listed;
-mod receipt;
 mod scratch;
 mod store;
 mod verify;
@@ -49,13 +48,13 @@ pub use sink_db as db;
 pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
-pub use crate::fetch::{prepare_fetch_db, prepare_fetch_local, prepare_fetch_objstore};
+pub use crate::fetch::prepare_fetch;
 pub use crate::formats::{FormatId, FormatOptions, label_format, label_format_with};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
-pub use crate::receipt::STORE_MANIFEST;
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
     ExcludedChip, FormatNotes, Plan, Progress, StoreError, StoreOptions, StoreReport,
     StoredChipReport,
 };
-pub use crate::verify::{VerifyReport, verify_db, verify_local, verify_objstore};
+pub use crate::verify::{VerifyReport, verify};
+pub use sink_api::STORE_MANIFEST;

@@ -11,9 +11,9 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{Diagnostic, Project};
+use sink_api::STORE_MANIFEST;
 
 use crate::fetch::entries;
-use crate::receipt::STORE_MANIFEST;
 use crate::store::StoreError;
 
 /// The refusal of a store path fetch will not follow.

@@ -8,6 +8,7 @@
 //! destination, writes the store manifest last and commits; any failure
 //! aborts the destination, which is left as it was.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -22,10 +23,28 @@ use labels_model::{
     resolve, select,
 };
 use serde::Serialize;
-use sink_api::{Body, Destination};
+use sink_api::{
+    Body, Destination, ManifestEntry, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file,
+};
 
 use crate::formats::{FormatId, FormatOptions, label_format_with};
-use crate::receipt::{self, Header, ReceiptWriter, STORE_MANIFEST};
+
+/// The version of the store manifest's layout.
+const MANIFEST_VERSION: u32 = 1;
+
+/// The header of a store manifest: everything but the file list, which
+/// [`ManifestWriter`] streams after it.
+#[derive(Debug, Serialize)]
+struct Header<'a> {
+    labelstore_store: u32,
+    project: &'a str,
+    labeling_type: &'a str,
+    formats: Vec<&'a str>,
+    scope: serde_json::Value,
+    stored_chips: usize,
+    excluded: Vec<serde_json::Value>,
+    clipped_labels: Vec<serde_json::Value>,
+}
 
 /// Chip files up to this size are read once into memory (hashed, then
 /// handed over as bytes); larger ones are hashed, then copied from disk.
@@ -347,8 +366,9 @@ impl Plan {
     ) -> Result<StoreReport, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
-            Ok((files, bytes, notes)) => {
-                dest.commit().await?;
+            Ok((files, bytes, notes, manifest)) => {
+                dest.commit(Body::File(manifest.path().join(STORE_MANIFEST)))
+                    .await?;
                 let mut report = self.report(description, files, bytes);
                 report.notes = notes;
                 Ok(report)
@@ -365,34 +385,74 @@ impl Plan {
         &self,
         dest: &mut D,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(usize, u64, FormatNotes), StoreError> {
-        let project = &self.project;
+    ) -> Result<(usize, u64, FormatNotes, tempfile::TempDir), StoreError> {
         let spool = crate::scratch::scratch_dir("spool")?;
-        let header = project.header();
-        let mut writers: Vec<Box<dyn LabelWriter>> = self
-            .options
-            .formats
-            .iter()
-            .map(|&f| label_format_with(f, &self.options.format_options))
-            .map(|f| f.writer(&header))
-            .collect();
-        let mut out = SpoolOutput::new(spool.path().join("appended"));
-        let mut receipt =
-            ReceiptWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?;
-        let mut sent = Sent {
-            files: 0,
-            bytes: 0,
-            chip_files: Vec::new(),
+        let header = self.project.header();
+        let mut chips = ChipSource::new(self)?;
+        let mut run = Run {
+            writers: self
+                .options
+                .formats
+                .iter()
+                .map(|&f| label_format_with(f, &self.options.format_options))
+                .map(|f| f.writer(&header))
+                .collect(),
+            out: SpoolOutput::new(spool.path().join("appended")),
+            receipt: ManifestWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?,
+            sent: Sent {
+                files: 0,
+                bytes: 0,
+                chip_files: Vec::new(),
+            },
+            // Chips that become GeoTIFFs are decoded and compressed on
+            // every core, ahead of the store loop and in its order.
+            converter: Converter::start(
+                self.geotiff_jobs(chips.kept),
+                self.options.limits.memory_budget,
+            ),
         };
         let total = self.selection.chips.len();
-        let (mut reader, kept) = match &self.stream {
-            Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
-            None => (None, &[][..]),
-        };
-        // Chips that become GeoTIFFs are decoded and compressed on every
-        // core, ahead of this loop and in its order.
-        let jobs: Vec<GeotiffJob> = self
+        for (done, (&i, georef)) in self
             .selection
+            .chips
+            .iter()
+            .zip(&self.resolution.georef)
+            .enumerate()
+        {
+            self.check_cancel()?;
+            let chip = chips.chip(done, i)?;
+            self.store_chip(dest, &mut run, &chip, georef).await?;
+            progress(Progress {
+                done: done + 1,
+                total,
+            });
+        }
+        let notes = run.finish_writers(&self.options.formats)?;
+        let Run {
+            mut out,
+            mut receipt,
+            mut sent,
+            ..
+        } = run;
+        sent.chip_files.clear();
+        out.flush_puts(dest, &mut receipt, &mut sent).await?;
+        for (path, file) in out.finish_appended()? {
+            let (size, sha) = digest_file(&file)?;
+            dest.put(&path, Body::File(file)).await?;
+            sent.record(&mut receipt, &path, size, &sha)?;
+        }
+        receipt.finish()?;
+        self.check_cancel()?;
+        let manifest = spool.path().join(STORE_MANIFEST);
+        let size = std::fs::metadata(&manifest)?.len();
+        // The spool goes with the manifest to the commit.
+        Ok((sent.files + 1, sent.bytes + size, notes, spool))
+    }
+
+    /// The chips to turn into GeoTIFFs, in selection order.
+    fn geotiff_jobs(&self, kept: &[Kept]) -> Vec<GeotiffJob> {
+        let project = &self.project;
+        self.selection
             .chips
             .iter()
             .zip(&self.resolution.georef)
@@ -411,97 +471,56 @@ impl Plan {
                     memory: self.memory.get(k).copied().unwrap_or(0),
                 }
             })
-            .collect();
-        let mut converter = Converter::start(jobs, self.options.limits.memory_budget);
-        for (done, (&i, georef)) in self
-            .selection
-            .chips
-            .iter()
-            .zip(&self.resolution.georef)
-            .enumerate()
-        {
-            self.check_cancel()?;
-            let streamed;
-            let chip = match (&mut reader, kept.get(done)) {
-                (Some(reader), Some(k)) => {
-                    let mut chip = reader.read(i, k.span)?;
-                    if chip.id != k.id {
-                        return Err(StoreError::Input(labels_model::Error::invalid(
-                            &project.manifest_path,
-                            Some(&k.id),
-                            format!("chips[{i}].id"),
-                            "the manifest changed while the store was running".to_owned(),
-                        )));
-                    }
-                    replay(&mut chip, k.width, k.height, k.world_file.as_deref());
-                    chip.samples = k.samples;
-                    streamed = chip;
-                    &streamed
-                }
-                _ => &project.chips[i],
-            };
-            let stored = stored_chip(chip, georef);
-            let base = &project.base_dir;
-            let image = base.join(&chip.image);
-            let stored_image = path_str(&stored.image);
-            if let (true, Some(_)) = (georef.needs_geotiff(), &georef.transform) {
-                let (tiff, size, sha) = converter.next()?;
-                dest.put(&stored_image, Body::Bytes(tiff)).await?;
-                sent.record(&mut receipt, &stored_image, size, &sha)?;
-                out.chip_source = None;
-            } else {
-                // Embedded or no georeferencing: the chip as it is.
-                self.put_file(dest, &mut receipt, &mut sent, &image, &stored_image)
-                    .await?;
-                out.chip_source = Some((stored_image.clone(), image.clone()));
-            }
-            for w in &mut writers {
-                w.write_chip(&stored, georef, &mut out)?;
-            }
-            out.flush_puts(dest, &mut receipt, &mut sent).await?;
-            dest.chip_stored(&sink_api::ChipRecord {
-                id: &chip.id,
-                image: &stored_image,
-                georeferencing: georef.source.name(),
-                epsg: georef.epsg,
-                labels: chip.labels.len() + usize::from(chip.mask.is_some()),
-                files: &sent.chip_files,
-            })
+            .collect()
+    }
+
+    /// Stores one chip: its image (as it is, or the GeoTIFF the converter
+    /// made), then each format's files of it, then tells the destination.
+    async fn store_chip<D: Destination>(
+        &self,
+        dest: &mut D,
+        run: &mut Run,
+        chip: &Chip,
+        georef: &ChipGeoref,
+    ) -> Result<(), StoreError> {
+        let stored = stored_chip(chip, georef);
+        let image = self.project.base_dir.join(&chip.image);
+        let stored_image = path_str(&stored.image);
+        if let (true, Some(_)) = (georef.needs_geotiff(), &georef.transform) {
+            let (tiff, size, sha) = run.converter.next()?;
+            dest.put(&stored_image, Body::Bytes(tiff)).await?;
+            run.sent
+                .record(&mut run.receipt, &stored_image, size, &sha)?;
+            run.out.chip_source = None;
+        } else {
+            // Embedded or no georeferencing: the chip as it is.
+            self.put_file(dest, &mut run.receipt, &mut run.sent, &image, &stored_image)
+                .await?;
+            run.out.chip_source = Some((stored_image.clone(), image.clone()));
+        }
+        for w in &mut run.writers {
+            w.write_chip(&stored, georef, &mut run.out)?;
+        }
+        run.out
+            .flush_puts(dest, &mut run.receipt, &mut run.sent)
             .await?;
-            sent.chip_files.clear();
-            progress(Progress {
-                done: done + 1,
-                total,
-            });
-        }
-        let mut notes = FormatNotes::new();
-        for (w, format) in writers.iter_mut().zip(&self.options.formats) {
-            w.finish(&mut out)?;
-            let said: BTreeMap<&'static str, usize> =
-                w.notes().into_iter().filter(|&(_, n)| n > 0).collect();
-            if !said.is_empty() {
-                notes.insert(format.name(), said);
-            }
-        }
-        sent.chip_files.clear();
-        out.flush_puts(dest, &mut receipt, &mut sent).await?;
-        for (path, file) in out.finish_appended()? {
-            let (size, sha) = receipt::digest_file(&file)?;
-            dest.put(&path, Body::File(file)).await?;
-            sent.record(&mut receipt, &path, size, &sha)?;
-        }
-        receipt.finish()?;
-        self.check_cancel()?;
-        let manifest = spool.path().join(STORE_MANIFEST);
-        let size = std::fs::metadata(&manifest)?.len();
-        dest.put(STORE_MANIFEST, Body::File(manifest)).await?;
-        Ok((sent.files + 1, sent.bytes + size, notes))
+        dest.chip_stored(&sink_api::ChipRecord {
+            id: &chip.id,
+            image: &stored_image,
+            georeferencing: georef.source.name(),
+            epsg: georef.epsg,
+            labels: chip.labels.len() + usize::from(chip.mask.is_some()),
+            files: &run.sent.chip_files,
+        })
+        .await?;
+        run.sent.chip_files.clear();
+        Ok(())
     }
 
     async fn put_file<D: Destination>(
         &self,
         dest: &mut D,
-        receipt: &mut ReceiptWriter,
+        receipt: &mut ManifestWriter,
         sent: &mut Sent,
         src: &Path,
         to: &str,
@@ -515,11 +534,11 @@ impl Plan {
         if len <= READ_ONCE_BYTES {
             // Small files are read once, hashed and handed over in memory.
             let bytes = labels_model::read_regular(src).map_err(io)?;
-            let (size, sha) = receipt::digest_bytes(&bytes);
+            let (size, sha) = digest_bytes(&bytes);
             dest.put(to, Body::Bytes(bytes)).await?;
             sent.record(receipt, to, size, &sha)?;
         } else {
-            let (size, sha) = receipt::digest_file(src).map_err(io)?;
+            let (size, sha) = digest_file(src).map_err(io)?;
             dest.put(to, Body::File(src.to_path_buf())).await?;
             sent.record(receipt, to, size, &sha)?;
         }
@@ -539,7 +558,7 @@ impl Plan {
             Scope::Chip(id) => serde_json::json!({ "chip": id }),
         };
         Header {
-            labelstore_store: Header::VERSION,
+            labelstore_store: MANIFEST_VERSION,
             project: &self.project.name,
             labeling_type: self.project.labeling_type.name(),
             formats: self.options.formats.iter().map(|f| f.name()).collect(),
@@ -948,7 +967,7 @@ fn convert(job: &GeotiffJob) -> Converted {
             format!("cannot be stored as a GeoTIFF: {}", georef_message(e)),
         )
     })?;
-    let (size, sha) = receipt::digest_bytes(&tiff);
+    let (size, sha) = digest_bytes(&tiff);
     Ok((tiff, size, sha))
 }
 
@@ -1034,26 +1053,96 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
 }
 
+/// What a run writes with and has written so far.
+struct Run {
+    writers: Vec<Box<dyn LabelWriter>>,
+    out: SpoolOutput,
+    receipt: ManifestWriter,
+    sent: Sent,
+    converter: Converter,
+}
+
+impl Run {
+    /// Ends every format's writing; what each left out, by format.
+    fn finish_writers(&mut self, formats: &[FormatId]) -> Result<FormatNotes, StoreError> {
+        let mut notes = FormatNotes::new();
+        for (w, format) in self.writers.iter_mut().zip(formats) {
+            w.finish(&mut self.out)?;
+            let said: BTreeMap<&'static str, usize> =
+                w.notes().into_iter().filter(|&(_, n)| n > 0).collect();
+            if !said.is_empty() {
+                notes.insert(format.name(), said);
+            }
+        }
+        Ok(notes)
+    }
+}
+
+/// The chips to store, in selection order: read again from the manifest
+/// one by one (a streamed store), or the project's, in memory.
+struct ChipSource<'p> {
+    project: &'p Project,
+    reader: Option<labels_model::ChipReader<'p>>,
+    /// What a streamed store kept of each chip (empty otherwise).
+    kept: &'p [Kept],
+}
+
+impl<'p> ChipSource<'p> {
+    fn new(plan: &'p Plan) -> Result<ChipSource<'p>, StoreError> {
+        let (reader, kept) = match &plan.stream {
+            Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
+            None => (None, &[][..]),
+        };
+        Ok(ChipSource {
+            project: &plan.project,
+            reader,
+            kept,
+        })
+    }
+
+    /// The `done`-th chip to store, at index `i` of the manifest.
+    fn chip(&mut self, done: usize, i: usize) -> Result<Cow<'p, Chip>, StoreError> {
+        let (Some(reader), Some(k)) = (&mut self.reader, self.kept.get(done)) else {
+            return Ok(Cow::Borrowed(&self.project.chips[i]));
+        };
+        let mut chip = reader.read(i, k.span)?;
+        if chip.id != k.id {
+            return Err(StoreError::Input(labels_model::Error::invalid(
+                &self.project.manifest_path,
+                Some(&k.id),
+                format!("chips[{i}].id"),
+                "the manifest changed while the store was running".to_owned(),
+            )));
+        }
+        replay(&mut chip, k.width, k.height, k.world_file.as_deref());
+        chip.samples = k.samples;
+        Ok(Cow::Owned(chip))
+    }
+}
+
 /// Counts what was sent, and remembers the current chip's files so that
 /// aliases of them can be listed with their size and checksum.
 struct Sent {
     files: usize,
     bytes: u64,
-    chip_files: Vec<(String, u64, String)>,
+    chip_files: Vec<ManifestEntry>,
 }
 
 impl Sent {
     fn record(
         &mut self,
-        r: &mut ReceiptWriter,
+        r: &mut ManifestWriter,
         path: &str,
         size: u64,
         sha: &str,
     ) -> io::Result<()> {
         self.files += 1;
         self.bytes += size;
-        self.chip_files
-            .push((path.to_owned(), size, sha.to_owned()));
+        self.chip_files.push(ManifestEntry {
+            path: path.to_owned(),
+            size,
+            sha256: sha.to_owned(),
+        });
         r.add(path, size, sha)
     }
 }
@@ -1089,22 +1178,20 @@ impl SpoolOutput {
     async fn flush_puts<D: Destination>(
         &mut self,
         dest: &mut D,
-        receipt: &mut ReceiptWriter,
+        receipt: &mut ManifestWriter,
         sent: &mut Sent,
     ) -> Result<(), StoreError> {
         for (path, pending) in std::mem::take(&mut self.puts) {
             match pending {
                 Pending::Bytes(bytes) => {
-                    let (size, sha) = receipt::digest_bytes(&bytes);
+                    let (size, sha) = digest_bytes(&bytes);
                     dest.put(&path, Body::Bytes(bytes)).await?;
                     sent.record(receipt, &path, size, &sha)?;
                 }
                 Pending::Alias(existing) => {
-                    let Some((_, size, sha)) = sent
-                        .chip_files
-                        .iter()
-                        .find(|(p, ..)| *p == existing)
-                        .cloned()
+                    let Some(ManifestEntry {
+                        size, sha256: sha, ..
+                    }) = sent.chip_files.iter().find(|e| e.path == existing).cloned()
                     else {
                         return Err(StoreError::Scratch(io::Error::other(format!(
                             "{path} refers to {existing}, which is not a file of this chip"

@@ -2,9 +2,10 @@
 //!
 //! A store writes its files through a [`Destination`]: a local folder, an
 //! object store and a database are interchangeable behind it. The store
-//! pipeline [`put`](Destination::put)s every file (chips, label files, the
-//! store manifest last), then either [`commit`](Destination::commit)s, which
-//! makes the whole result appear, or [`abort`](Destination::abort)s, which
+//! pipeline [`put`](Destination::put)s every file (chips, label files), then
+//! either [`commit`](Destination::commit)s, handing over the store manifest
+//! ([`STORE_MANIFEST`], see [`ManifestWriter`]) and making the whole result
+//! appear, or [`abort`](Destination::abort)s, which
 //! leaves the destination as it was. A destination never sees a half-made
 //! store: that is the whole-or-nothing rule of SPEC §5.
 //!
@@ -12,16 +13,27 @@
 //! (a chip, a spooled label file) so chips stream through without being held
 //! in memory.
 //!
-//! The trait is async (destinations talk to networks and databases) but this
+//! A store is read back through a [`StoreReader`] (see its module): the
+//! store manifest, a streamed listing of what the store holds, and one file
+//! at a time; `fetch` and `verify` are written once against it.
+//!
+//! The traits are async (destinations talk to networks and databases) but this
 //! crate does not depend on any runtime.
 
 mod manifest;
+mod read;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
-pub use crate::manifest::{ManifestEntry, STORE_MANIFEST, manifest_entries};
+pub use crate::manifest::{
+    ManifestEntry, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file, hex,
+    manifest_entries, manifest_header,
+};
+pub use crate::read::{ByteSink, DAMAGED, Fetched, Found, Held, StoreReader, Unlisted};
 
 /// The content of one stored file.
 #[derive(Debug)]
@@ -55,8 +67,11 @@ pub trait Destination: Send {
         async { Ok(()) }
     }
 
-    /// Makes everything put so far appear at the destination, whole.
-    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+    /// Stores the store manifest (at [`STORE_MANIFEST`]), after everything
+    /// put so far, and makes it all appear at the destination, whole. A
+    /// destination where files appear one by one (an object store) writes
+    /// the manifest last, so a store without it is incomplete.
+    fn commit(self, manifest: Body) -> impl Future<Output = Result<()>> + Send;
 
     /// Throws away everything put so far, leaving the destination as it was.
     fn abort(self) -> impl Future<Output = Result<()>> + Send;
@@ -77,7 +92,7 @@ pub struct ChipRecord<'a> {
     pub labels: usize,
     /// The store paths put for this chip, in order, image first; with their
     /// size and SHA-256 (lower-case hex).
-    pub files: &'a [(String, u64, String)],
+    pub files: &'a [ManifestEntry],
 }
 
 /// Why a destination failed.

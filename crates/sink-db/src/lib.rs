@@ -38,16 +38,19 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use sink_api::{Body, ChipRecord, Destination, Error, Result, is_safe_store_path};
+use sink_api::{
+    Body, ChipRecord, Destination, Error, ManifestEntry, Result, STORE_MANIFEST, is_safe_store_path,
+};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, CopyInSink};
 
 pub mod raster;
 mod read;
+mod rows;
 mod tls;
 
 pub use raster::{chip_raster, mask_raster};
-pub use read::{Batches, ChipRow, DbReadOptions, DbReader, FileEntry, FileRow, raster_sha256};
+pub use read::{Batches, ChipRow, DbReadOptions, DbReader, FileRow, raster_sha256};
 
 /// The longest table name accepted: PostgreSQL's 63-byte identifier limit
 /// less the `_files` suffix of the companion table.
@@ -628,7 +631,7 @@ impl Destination for DbDestination {
         // exact bytes too; a GeoTIFF's raster is its authority.
         let image = keeps_bytes(record.image).then_some(image);
         let mut label: Option<(String, Vec<u8>)> = None;
-        for (path, ..) in record.files.iter().skip(1) {
+        for ManifestEntry { path, .. } in record.files.iter().skip(1) {
             if self.aliases.remove(path.as_str()) {
                 continue;
             }
@@ -654,16 +657,10 @@ impl Destination for DbDestination {
         let (img_size, img_sha) = record
             .files
             .first()
-            .map(|(_, s, h)| (*s, h.as_str()))
+            .map(|e| (e.size, e.sha256.as_str()))
             .unwrap_or((0, ""));
-        let files = serde_json::Value::Array(
-            record
-                .files
-                .iter()
-                .map(|(p, s, h)| serde_json::json!({"path": p, "size": s, "sha256": h}))
-                .collect(),
-        )
-        .to_string();
+        let files = serde_json::to_string(record.files)
+            .map_err(|e| io_err(format!("chip {}: {e}", record.id)))?;
         let row = &mut self.rows;
         text_field(row, &self.project);
         text_field(row, record.id);
@@ -705,7 +702,9 @@ impl Destination for DbDestination {
         self.send_rows(false).await
     }
 
-    async fn commit(mut self) -> Result<()> {
+    async fn commit(mut self, manifest: Body) -> Result<()> {
+        // A row of `<table>_files`, in the same transaction as the rest.
+        self.put(STORE_MANIFEST, manifest).await?;
         self.finish().await
     }
 

@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use sink_api::{Error, Result};
+use sink_api::{Error, ManifestEntry, Result};
 use tokio_postgres::{Client, Portal, Row, Transaction};
 
 use crate::{
@@ -67,17 +67,6 @@ pub struct DbReadOptions {
     pub project: Option<String>,
 }
 
-/// One file of a chip as its row's `files` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Store path.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Lower-case hex SHA-256.
-    pub sha256: String,
-}
-
 /// One chip row.
 #[derive(Debug, Clone)]
 pub struct ChipRow {
@@ -104,7 +93,7 @@ pub struct ChipRow {
     /// The label file's SHA-256, as the server computes it now.
     pub labels_sha256: Option<String>,
     /// The chip's files as recorded (image first).
-    pub files: Vec<FileEntry>,
+    pub files: Vec<ManifestEntry>,
     /// The rasters' checksum as recorded at store time (`None` in a table
     /// written before the column existed).
     pub raster_sha256: Option<String>,
@@ -177,6 +166,20 @@ impl<T> std::fmt::Debug for Batches<'_, T> {
 }
 
 impl<T> Batches<'_, T> {
+    /// Hands every row left to `f`, reading a batch at a time.
+    pub async fn for_each<E: From<Error>>(
+        mut self,
+        mut f: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            let batch = self.next_batch().await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            batch.into_iter().try_for_each(&mut f)?;
+        }
+    }
+
     /// The next rows; empty when there are no more.
     pub async fn next_batch(&mut self) -> Result<Vec<T>> {
         if self.done {
@@ -214,19 +217,9 @@ fn get<'r, V: tokio_postgres::types::FromSql<'r>>(
 
 fn chip_row(r: &Row) -> std::result::Result<ChipRow, String> {
     let files_text: String = get(r, 10)?;
-    let files: Vec<serde_json::Value> =
-        serde_json::from_str(&files_text).map_err(|e| format!("files is not a list: {e}"))?;
-    let files = files
-        .iter()
-        .map(|f| {
-            Some(FileEntry {
-                path: f.get("path")?.as_str()?.to_owned(),
-                size: f.get("size")?.as_u64()?,
-                sha256: f.get("sha256")?.as_str()?.to_owned(),
-            })
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or("files has an entry without path, size or sha256")?;
+    // The chip's entries of the store manifest, as `chip_stored` wrote them.
+    let files: Vec<ManifestEntry> = serde_json::from_str(&files_text)
+        .map_err(|e| format!("files is not a list of path, size and sha256: {e}"))?;
     Ok(ChipRow {
         chip_id: get(r, 0)?,
         rast: get(r, 1)?,
@@ -290,47 +283,60 @@ impl DbReader {
             has_raster_sha256: false,
             has_image: false,
         };
-        for t in [r.table.quoted(), r.table.files_quoted()] {
-            let row = r
+        r.check_tables().await?;
+        r.project = r.find_project(opts.project).await?;
+        Ok(r)
+    }
+
+    /// Checks that both tables exist, and which of the added columns the
+    /// chips table has (a table of an earlier labelstore may lack them).
+    async fn check_tables(&mut self) -> Result<()> {
+        for t in [self.table.quoted(), self.table.files_quoted()] {
+            let row = self
                 .client
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&t])
                 .await
-                .map_err(|e| r.db_err("cannot look the table up", &e))?;
+                .map_err(|e| self.db_err("cannot look the table up", &e))?;
             if !row.get::<_, bool>(0) {
                 return Err(io_err(format!(
                     "PostgreSQL at {}: there is no table {t}: no labelstore store in table {}",
-                    r.where_, r.table
+                    self.where_, self.table
                 )));
             }
         }
         // A table of an earlier labelstore may lack the added columns.
-        let columns = r
+        let columns = self
             .client
             .query(
                 "SELECT a.attname::text FROM pg_attribute a \
                  WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-                &[&r.table.quoted()],
+                &[&self.table.quoted()],
             )
             .await
-            .map_err(|e| r.db_err("cannot read the table's columns", &e))?;
+            .map_err(|e| self.db_err("cannot read the table's columns", &e))?;
         for row in &columns {
             match row.get::<_, String>(0).as_str() {
-                "raster_sha256" => r.has_raster_sha256 = true,
-                "image" => r.has_image = true,
+                "raster_sha256" => self.has_raster_sha256 = true,
+                "image" => self.has_image = true,
                 _ => {}
             }
         }
-        let rows = r
+        Ok(())
+    }
+
+    /// The project to read: `wanted`, or the only one the table holds.
+    async fn find_project(&self, wanted: Option<String>) -> Result<String> {
+        let rows = self
             .client
             .query(
                 &format!(
                     "SELECT project FROM {} WHERE path = $1 ORDER BY project LIMIT 21",
-                    r.table.files_quoted()
+                    self.table.files_quoted()
                 ),
                 &[&STORE_MANIFEST_PATH],
             )
             .await
-            .map_err(|e| r.db_err("cannot list the projects", &e))?;
+            .map_err(|e| self.db_err("cannot list the projects", &e))?;
         let projects: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         let listed = || {
             if projects.is_empty() {
@@ -345,25 +351,25 @@ impl DbReader {
                 )
             }
         };
-        r.project = match opts.project {
+        Ok(match wanted {
             Some(p) if projects.contains(&p) => p,
             Some(p) => {
                 // The list may be cut: ask for this one.
-                let found = r
+                let found = self
                     .client
                     .query_opt(
                         &format!(
                             "SELECT 1 FROM {} WHERE project = $1 AND path = $2",
-                            r.table.files_quoted()
+                            self.table.files_quoted()
                         ),
                         &[&p, &STORE_MANIFEST_PATH],
                     )
                     .await
-                    .map_err(|e| r.db_err("cannot look the project up", &e))?;
+                    .map_err(|e| self.db_err("cannot look the project up", &e))?;
                 if found.is_none() {
                     return Err(io_err(format!(
                         "table {} holds no store of project {p:?} ({})",
-                        r.table,
+                        self.table,
                         listed()
                     )));
                 }
@@ -373,18 +379,17 @@ impl DbReader {
             None if projects.is_empty() => {
                 return Err(io_err(format!(
                     "table {} holds no complete labelstore store (no {STORE_MANIFEST_PATH} row)",
-                    r.table
+                    self.table
                 )));
             }
             None => {
                 return Err(Error::Refused(format!(
                     "table {} holds several projects ({}): choose one with --project NAME",
-                    r.table,
+                    self.table,
                     listed()
                 )));
             }
-        };
-        Ok(r)
+        })
     }
 
     /// The project being read.
@@ -524,6 +529,25 @@ impl DbReader {
         );
         let context = format!("table {}", self.table);
         self.cursor(sql, chip, chip_row, context).await
+    }
+
+    /// The chip whose row holds or records the store path `path` (its
+    /// image, label file, a copy of its image, or the GeoTIFF its raster
+    /// gives back), when there is one.
+    pub async fn chip_of(&self, path: &str) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT chip_id FROM {} WHERE project = $1 AND (image_path = $2 \
+             OR label_path = $2 OR 'chips/' || chip_id || '.tif' = $2 \
+             OR files @> jsonb_build_array(jsonb_build_object('path', $2::text))) \
+             ORDER BY chip_id LIMIT 1",
+            self.table.quoted()
+        );
+        let row = self
+            .client
+            .query_opt(&sql, &[&self.project, &path])
+            .await
+            .map_err(|e| self.db_err(&format!("cannot look {path} up"), &e))?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// The project's rows of `<table>_files`, the store manifest excepted,

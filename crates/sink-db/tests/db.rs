@@ -1138,3 +1138,118 @@ fn a_table_not_yet_migrated_reads_back_from_its_rasters() {
     assert!(dir.join("chips/g.tif").exists());
     assert!(!dir.join("chips/g.bmp").exists());
 }
+
+/// The destination conformance suite of sink-api (`testing` feature)
+/// against PostGIS, a project per behaviour in one table.
+#[test]
+fn postgis_passes_the_destination_suite() {
+    use sink_api::testing::{Harness, suite};
+    use sink_db::{DbDestination, DbOptions, DbReadOptions, DbReader, Replace};
+
+    struct Pg {
+        table: String,
+        project: String,
+    }
+
+    impl Harness for Pg {
+        type Dest = DbDestination;
+        type Reader = DbReader;
+
+        async fn destination(&self) -> sink_api::Result<DbDestination> {
+            DbDestination::open(DbOptions {
+                connection: url(),
+                password_file: None,
+                table: self.table.clone(),
+                project: self.project.clone(),
+                format: "json".into(),
+                masks: false,
+                replace: Replace::Project,
+            })
+            .await
+        }
+
+        async fn reader(&self) -> sink_api::Result<DbReader> {
+            DbReader::open(DbReadOptions {
+                connection: url(),
+                password_file: None,
+                table: self.table.clone(),
+                project: Some(self.project.clone()),
+            })
+            .await
+        }
+    }
+
+    let table = format!("suite_{}", std::process::id());
+    rt().block_on(async {
+        suite(|name| Pg {
+            table: table.clone(),
+            project: name.to_owned(),
+        })
+        .await
+        .expect("the suite");
+        drop_tables(&client().await, &table).await;
+    });
+}
+
+/// What `get` gives of `path`: its size and bytes.
+async fn get_bytes(r: &mut sink_db::DbReader, path: &str) -> (Option<u64>, Vec<u8>) {
+    use sink_api::StoreReader;
+    let mut got = Vec::new();
+    let n = r
+        .get(path, &mut |b: &[u8]| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .await
+        .expect("get");
+    (n, got)
+}
+
+/// The reader's `get` serves a chip row's files by their store paths: its
+/// label file as stored, its image as the GeoTIFF its raster gives back.
+#[test]
+fn the_reader_gets_the_files_of_chip_rows() {
+    use sink_api::StoreReader;
+    use sink_db::{DbReadOptions, DbReader};
+    let table = "it_get";
+    rt().block_on(async {
+        let c = client().await;
+        drop_tables(&c, table).await;
+        ok(&store_db("examples/harbour", table, "yolo", &[]));
+        let mut r = DbReader::open(DbReadOptions {
+            connection: url(),
+            password_file: None,
+            table: table.into(),
+            project: None,
+        })
+        .await
+        .expect("open");
+        let mut manifest = Vec::new();
+        r.manifest(&mut |b: &[u8]| {
+            manifest.extend_from_slice(b);
+            Ok(())
+        })
+        .await
+        .expect("manifest");
+        let entries: Vec<sink_api::ManifestEntry> = sink_api::manifest_entries(manifest.as_slice())
+            .collect::<std::io::Result<_>>()
+            .expect("entries");
+        let find = |prefix: &str| {
+            entries
+                .iter()
+                .find(|e| e.path.starts_with(prefix))
+                .expect("an entry")
+        };
+        let label = find("yolo/labels/");
+        let (n, got) = get_bytes(&mut r, &label.path).await;
+        assert_eq!(n, Some(label.size), "{}", label.path);
+        assert_eq!(sink_api::digest_bytes(&got).1, label.sha256);
+        let image = find("chips/");
+        let (n, tiff) = get_bytes(&mut r, &image.path).await;
+        assert_eq!(n, Some(tiff.len() as u64), "{}", image.path);
+        assert!(tiff.starts_with(b"II*\0") || tiff.starts_with(b"MM\0*"));
+        let (none, _) = get_bytes(&mut r, "yolo/labels/train/nope.txt").await;
+        assert_eq!(none, None);
+        drop_tables(&c, table).await;
+    });
+}

@@ -36,11 +36,15 @@
 //!     let mut d = FsDestination::open(&target, false)?;
 //!     d.put("labels/a.txt", Body::Bytes(b"0 0.5 0.5 1 1\n".to_vec())).await?;
 //!     assert!(!target.exists());
-//!     d.commit().await
+//!     d.commit(Body::Bytes(b"{}".to_vec())).await
 //! })?;
 //! assert_eq!(std::fs::read(target.join("labels/a.txt"))?, b"0 0.5 0.5 1 1\n");
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+mod read;
+
+pub use read::FsReader;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -356,8 +360,8 @@ impl Destination for FsDestination {
         written.map_err(|e| Error::io(format_args!("cannot write {}", dest.display()), e))
     }
 
-    async fn commit(mut self) -> Result<()> {
-        self.start_staging().await?;
+    async fn commit(mut self, manifest: Body) -> Result<()> {
+        self.put(STORE_MANIFEST, manifest).await?;
         // On failure, `Drop` removes the staging folder.
         self.move_in().await
     }
@@ -700,28 +704,36 @@ mod tests {
         assert!(listing(tmp.path()).is_empty());
     }
 
+    /// The store manifest of `files`.
+    fn manifest(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(STORE_MANIFEST);
+        let header = serde_json::json!({ "labelstore_store": 1 });
+        let mut w = sink_api::ManifestWriter::create(&path, &header).unwrap();
+        for (p, bytes) in files {
+            let (size, sha) = sink_api::digest_bytes(bytes);
+            w.add(p, size, &sha).unwrap();
+        }
+        w.finish().unwrap();
+        std::fs::read(path).unwrap()
+    }
+
     /// Writes a labelstore store of `files` into `dir`, with its manifest.
     fn fake_store(dir: &Path, files: &[(&str, &[u8])]) {
-        let mut manifest = String::from("{\n  \"labelstore_store\": 1,\n  \"files\": [");
-        for (i, (path, bytes)) in files.iter().enumerate() {
+        for (path, bytes) in files {
             let p = dir.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, bytes).unwrap();
-            let sep = if i == 0 { "\n    " } else { ",\n    " };
-            manifest += &format!(
-                "{sep}{{\"path\":\"{path}\",\"size\":{},\"sha256\":\"00\"}}",
-                bytes.len()
-            );
         }
-        manifest += "\n  ]\n}\n";
-        std::fs::write(dir.join(STORE_MANIFEST), manifest).unwrap();
+        std::fs::write(dir.join(STORE_MANIFEST), manifest(files)).unwrap();
     }
 
     fn store_one(target: &Path, overwrite: bool) -> Result<()> {
         rt().block_on(async {
             let mut d = FsDestination::open(target, overwrite)?;
             d.put("chips/new.bin", Body::Bytes(b"new".to_vec())).await?;
-            d.commit().await
+            d.commit(Body::Bytes(manifest(&[("chips/new.bin", b"new")])))
+                .await
         })
     }
 
@@ -742,9 +754,11 @@ mod tests {
             let mut d = FsDestination::open(&target, true).unwrap();
             d.put("chips/c.bin", Body::File(src.clone())).await.unwrap();
             assert_eq!(listing(&target), ["chips", "coco", STORE_MANIFEST]);
-            d.commit().await.unwrap();
+            d.commit(Body::Bytes(manifest(&[("chips/c.bin", &[0u8, 1, 2, 255])])))
+                .await
+                .unwrap();
         });
-        assert_eq!(listing(&target), ["chips"]);
+        assert_eq!(listing(&target), ["chips", STORE_MANIFEST]);
         assert_eq!(
             std::fs::read(target.join("chips/c.bin")).unwrap(),
             [0u8, 1, 2, 255]
@@ -852,7 +866,10 @@ mod tests {
                 .put("a.txt", Body::Bytes(b"a".to_vec()))
                 .await
                 .unwrap();
-            first.commit().await.unwrap();
+            first
+                .commit(Body::Bytes(manifest(&[("a.txt", b"a")])))
+                .await
+                .unwrap();
         });
         // The lock went with the first store.
         assert_eq!(listing(tmp.path()), ["out"]);
@@ -873,7 +890,9 @@ mod tests {
             d.put("a.txt", Body::Bytes(b"a".to_vec())).await.unwrap();
             std::fs::create_dir(&target).unwrap();
             std::fs::write(target.join("user.txt"), "mine").unwrap();
-            d.commit().await.unwrap_err()
+            d.commit(Body::Bytes(manifest(&[("a.txt", b"a")])))
+                .await
+                .unwrap_err()
         });
         assert!(!e.is_usage());
         assert!(e.to_string().contains("changed during the store"), "{e}");
@@ -886,7 +905,9 @@ mod tests {
             let mut d = FsDestination::open(&store, true).unwrap();
             d.put("b.txt", Body::Bytes(b"b".to_vec())).await.unwrap();
             std::fs::write(store.join("chips/user.txt"), "mine").unwrap();
-            d.commit().await.unwrap_err()
+            d.commit(Body::Bytes(manifest(&[("b.txt", b"b")])))
+                .await
+                .unwrap_err()
         });
         assert!(!e.is_usage());
         assert!(
@@ -960,7 +981,8 @@ mod tests {
                 .unwrap();
             let e = d.put("b.png", Body::Copy("../x".into())).await.unwrap_err();
             assert!(e.is_usage());
-            d.commit().await.unwrap();
+            let listed = manifest(&[("chips/a.png", b"png"), ("voc/JPEGImages/a.png", b"png")]);
+            d.commit(Body::Bytes(listed)).await.unwrap();
         });
         let (a, b) = (
             target.join("chips/a.png"),
@@ -989,7 +1011,9 @@ mod tests {
         rt().block_on(async {
             let mut d = FsDestination::open(&target, false).unwrap();
             d.put("a.txt", Body::Bytes(b"a".to_vec())).await.unwrap();
-            d.commit().await.unwrap();
+            d.commit(Body::Bytes(manifest(&[("a.txt", b"a")])))
+                .await
+                .unwrap();
         });
         // The old folder held no store and a file of nobody's: it goes too.
         assert!(!dead.exists() && !old.exists());
@@ -1009,8 +1033,13 @@ mod tests {
             let e = d.put("../escape", Body::Bytes(vec![])).await.unwrap_err();
             assert!(e.is_usage());
             d.put("ok.txt", Body::Bytes(vec![])).await.unwrap();
-            d.commit().await.unwrap();
+            d.commit(Body::Bytes(manifest(&[("ok.txt", b"")])))
+                .await
+                .unwrap();
         });
-        assert_eq!(listing(&tmp.path().join("new/deep")), ["ok.txt"]);
+        assert_eq!(
+            listing(&tmp.path().join("new/deep")),
+            [STORE_MANIFEST, "ok.txt"]
+        );
     }
 }

@@ -20,9 +20,9 @@
 //! exponential backoff, under a timeout that grows with the object's size.
 //!
 //! **Whole or nothing.** Objects appear as they are uploaded, so completeness
-//! is marked by the store manifest (`labelstore-manifest.json`): its put is
-//! held back until [`commit`](Destination::commit), which first waits for
-//! every other upload; a store without the manifest is incomplete. On S3,
+//! is marked by the store manifest (`labelstore-manifest.json`), which
+//! [`commit`](Destination::commit) uploads after waiting for every other
+//! upload; a store without the manifest is incomplete. On S3,
 //! GCS and Azure, the manifest of an earlier store under the same prefix is
 //! deleted before the first upload, and [`abort`](Destination::abort) (or a
 //! failed commit) deletes every object this store uploaded. Through a PAR,
@@ -73,7 +73,7 @@ mod webdav;
 pub use par::{ParUrl, mask_par_url};
 pub use read::{ByteSink, Lister, ObjStoreReader};
 
-/// The store manifest's path: held back until commit, put last.
+/// The store manifest's path: uploaded at commit, last.
 pub use sink_api::STORE_MANIFEST;
 
 /// Tuning of an object-store destination.
@@ -206,19 +206,100 @@ fn tidy_xml_error(text: &str) -> String {
 }
 
 /// Adds the path of `line`, when it is a store manifest's file entry
-/// (`{"path": …, "size": …, "sha256": …},`) with a safe path, to `files`.
+/// with a safe path, to `files`.
 fn manifest_file(line: &[u8], files: &mut HashSet<String>) {
-    let line = line.trim_ascii();
-    let line = line.strip_suffix(b",").unwrap_or(line);
-    if !line.starts_with(b"{\"path\":") {
-        return;
-    }
-    let entry: Option<serde_json::Value> = serde_json::from_slice(line).ok();
-    if let Some(path) = entry.as_ref().and_then(|e| e["path"].as_str())
-        && is_safe_store_path(path)
+    if let Some(Ok(entry)) = sink_api::manifest_entries(line).next()
+        && is_safe_store_path(&entry.path)
     {
-        files.insert(path.to_owned());
+        files.insert(entry.path);
     }
+}
+
+/// An `object_store` client, or why it could not be built.
+type Built = object_store::Result<Arc<dyn ObjectStore>>;
+
+/// The `object_store` client of an `s3`, `gs` or `az` URL's bucket, from
+/// the environment and `opts`; `Err` is why the request is refused.
+fn cloud_store(
+    scheme: &str,
+    bucket_url: &str,
+    client: ClientOptions,
+    http: bool,
+    opts: &ObjStoreOptions,
+) -> std::result::Result<Built, String> {
+    let retry = retry_config(opts);
+    if scheme.starts_with("s3") {
+        s3_store(bucket_url, client, http, retry, opts)
+    } else if scheme == "gs" {
+        let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            .with_url(bucket_url)
+            .with_client_options(client)
+            .with_retry(retry);
+        let b = with_options(b, opts, "GCS", |b, k, v| b.with_config(k, v))?;
+        Ok(b.build().map(|s| Arc::new(s) as _))
+    } else {
+        let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+            .with_url(bucket_url)
+            .with_client_options(client)
+            .with_retry(retry);
+        let b = with_options(b, opts, "Azure", |b, k, v| b.with_config(k, v))?;
+        Ok(b.build().map(|s| Arc::new(s) as _))
+    }
+}
+
+/// `--config` options set on a builder; an unknown key refuses the
+/// request.
+fn with_options<B, K: std::str::FromStr>(
+    mut b: B,
+    opts: &ObjStoreOptions,
+    kind: &str,
+    set: impl Fn(B, K, &str) -> B,
+) -> std::result::Result<B, String> {
+    for (k, v) in &opts.config {
+        let Ok(key) = k.to_ascii_lowercase().parse() else {
+            return Err(format!("unknown {kind} option {k:?}"));
+        };
+        b = set(b, key, v);
+    }
+    Ok(b)
+}
+
+/// The S3 client of `bucket_url`.
+fn s3_store(
+    bucket_url: &str,
+    client: ClientOptions,
+    http: bool,
+    retry: object_store::RetryConfig,
+    opts: &ObjStoreOptions,
+) -> std::result::Result<Built, String> {
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    // The environment's endpoint and AWS_ALLOW_HTTP (the MinIO
+    // and localstack convention) stand unless a flag says
+    // otherwise; the client options set here would replace them.
+    let env = object_store::aws::AmazonS3Builder::from_env();
+    let env_endpoint = env
+        .get_config_value(&Key::S3Endpoint)
+        .or_else(|| env.get_config_value(&Key::Endpoint));
+    let env_http = env
+        .get_config_value(&Key::Client(object_store::ClientConfigKey::AllowHttp))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let plain_http = http
+        || env_http
+        || (opts.endpoint.is_none() && env_endpoint.is_some_and(|e| e.starts_with("http://")));
+    let mut b = env
+        .with_url(bucket_url)
+        .with_client_options(client.with_allow_http(plain_http))
+        .with_retry(retry);
+    if let Some(e) = &opts.endpoint {
+        // The flag wins over AWS_ENDPOINT_URL_S3, which the
+        // builder would otherwise prefer to any endpoint.
+        b = b.with_endpoint(e).with_config(Key::S3Endpoint, e);
+    }
+    if let Some(r) = &opts.region {
+        b = b.with_region(r);
+    }
+    let b = with_options(b, opts, "S3", |b, k: Key, v| b.with_config(k, v))?;
+    Ok(b.build().map(|s| Arc::new(s) as _))
 }
 
 /// A destination error from a library error, its text scrubbed.
@@ -610,7 +691,6 @@ pub struct ObjStoreDestination {
     recent: std::collections::HashMap<String, Source>,
     /// Paths uploaded (or being uploaded), deleted on abort where possible.
     uploaded: Arc<Mutex<Vec<String>>>,
-    manifest: Option<Source>,
     started: bool,
     /// What an earlier, interrupted store left (for resuming).
     existing: Listing,
@@ -690,70 +770,11 @@ impl ObjStoreDestination {
         if http {
             client = client.with_allow_http(true);
         }
-        let client = client;
-        let retry = retry_config(&opts);
         let bucket_url = format!("{scheme}://{}", parsed.host_str().unwrap_or_default());
-        let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
-            if scheme.starts_with("s3") {
-                use object_store::aws::AmazonS3ConfigKey as Key;
-                // The environment's endpoint and AWS_ALLOW_HTTP (the MinIO
-                // and localstack convention) stand unless a flag says
-                // otherwise; the client options set here would replace them.
-                let env = object_store::aws::AmazonS3Builder::from_env();
-                let env_endpoint = env
-                    .get_config_value(&Key::S3Endpoint)
-                    .or_else(|| env.get_config_value(&Key::Endpoint));
-                let env_http = env
-                    .get_config_value(&Key::Client(object_store::ClientConfigKey::AllowHttp))
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-                let plain_http = http
-                    || env_http
-                    || (opts.endpoint.is_none()
-                        && env_endpoint.is_some_and(|e| e.starts_with("http://")));
-                let mut b = env
-                    .with_url(&bucket_url)
-                    .with_client_options(client.with_allow_http(plain_http))
-                    .with_retry(retry);
-                if let Some(e) = &opts.endpoint {
-                    // The flag wins over AWS_ENDPOINT_URL_S3, which the
-                    // builder would otherwise prefer to any endpoint.
-                    b = b.with_endpoint(e).with_config(Key::S3Endpoint, e);
-                }
-                if let Some(r) = &opts.region {
-                    b = b.with_region(r);
-                }
-                for (k, v) in &opts.config {
-                    let Ok(key) = k.to_ascii_lowercase().parse() else {
-                        return refuse(format!("unknown S3 option {k:?}"));
-                    };
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as _)
-            } else if scheme == "gs" {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(&bucket_url)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (k, v) in &opts.config {
-                    let Ok(key) = k.to_ascii_lowercase().parse() else {
-                        return refuse(format!("unknown GCS option {k:?}"));
-                    };
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as _)
-            } else {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(&bucket_url)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                for (k, v) in &opts.config {
-                    let Ok(key) = k.to_ascii_lowercase().parse() else {
-                        return refuse(format!("unknown Azure option {k:?}"));
-                    };
-                    b = b.with_config(key, v);
-                }
-                b.build().map(|s| Arc::new(s) as _)
-            };
+        let built = match cloud_store(&scheme, &bucket_url, client, http, &opts) {
+            Ok(built) => built,
+            Err(why) => return refuse(why),
+        };
         let store = match built {
             Ok(s) => s,
             Err(e) => return refuse(par::mask_str(&e.to_string())),
@@ -803,7 +824,6 @@ impl ObjStoreDestination {
             tasks: JoinSet::new(),
             recent: Default::default(),
             uploaded: Arc::default(),
-            manifest: None,
             started: false,
             existing: Listing::new(),
             skipped: 0,
@@ -857,6 +877,24 @@ impl ObjStoreDestination {
         while set.join_next().await.is_some() {}
     }
 
+    /// What the first put (or the commit of an empty store) does: look at
+    /// what the prefix holds, and delete an earlier store's manifest, which
+    /// must not mark this one complete.
+    async fn start(&mut self) -> Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        self.existing = self.backend.list().await;
+        self.earlier = self.backend.earlier_files().await?;
+        self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
+            Error::io(
+                "cannot remove the manifest of an earlier store under this prefix",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+    }
+
     fn source(body: Body) -> Result<std::result::Result<Source, String>> {
         Ok(Ok(match body {
             Body::Bytes(b) => Source::Bytes(Bytes::from(b)),
@@ -894,18 +932,7 @@ impl Destination for ObjStoreDestination {
         if !is_safe_store_path(path) {
             return Err(Error::Refused(format!("unsafe store path {path:?}")));
         }
-        if !self.started {
-            self.started = true;
-            self.existing = self.backend.list().await;
-            self.earlier = self.backend.earlier_files().await?;
-            // An earlier store's manifest must not mark this one complete.
-            self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
-                Error::io(
-                    "cannot remove the manifest of an earlier store under this prefix",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
-        }
+        self.start().await?;
         let src = match Self::source(body)? {
             Ok(src) => src,
             Err(existing) => match self.recent.get(&existing) {
@@ -928,10 +955,6 @@ impl Destination for ObjStoreDestination {
                 }
             },
         };
-        if path == STORE_MANIFEST {
-            self.manifest = Some(src);
-            return Ok(());
-        }
         self.earlier.remove(path);
         self.recent.insert(path.to_owned(), src.clone());
         if let Some(&(size, listed)) = self.existing.get(path)
@@ -972,14 +995,24 @@ impl Destination for ObjStoreDestination {
         Ok(())
     }
 
-    async fn commit(mut self) -> Result<()> {
+    async fn commit(mut self, manifest: Body) -> Result<()> {
+        let manifest = match self.start().await.and_then(|()| Self::source(manifest)) {
+            Ok(Ok(src)) => src,
+            Ok(Err(existing)) => {
+                return Err(Error::Refused(format!(
+                    "the store manifest cannot be a copy of {existing}"
+                )));
+            }
+            Err(e) => {
+                self.remove_uploaded().await;
+                return Err(e);
+            }
+        };
         if let Err(e) = self.drain().await {
             self.remove_uploaded().await;
             return Err(e);
         }
-        if let Some(manifest) = self.manifest.take()
-            && let Err(e) = self.backend.put(STORE_MANIFEST, &manifest).await
-        {
+        if let Err(e) = self.backend.put(STORE_MANIFEST, &manifest).await {
             self.remove_uploaded().await;
             return Err(e);
         }

@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use reqwest::StatusCode;
-use sink_api::{Destination as _, Error, Result};
+use sink_api::{Destination as _, Error, Found, Held, Result, STORE_MANIFEST, StoreReader};
 
 use crate::{Backend, ObjStoreDestination, ObjStoreOptions, backoff, destination_error, scrub};
 
@@ -34,7 +34,7 @@ pub struct ObjStoreReader {
 }
 
 /// A sink for an object's bytes, piece by piece.
-pub type ByteSink<'a> = dyn FnMut(&[u8]) -> std::io::Result<()> + Send + 'a;
+pub use sink_api::ByteSink;
 
 impl ObjStoreReader {
     /// Reads the store at `url` (`s3://bucket/prefix`, `gs://`, `az://`).
@@ -170,6 +170,52 @@ impl ObjStoreReader {
     }
 }
 
+impl StoreReader for ObjStoreReader {
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+
+    async fn manifest(&mut self, out: &mut ByteSink<'_>) -> Result<()> {
+        if ObjStoreReader::get(self, STORE_MANIFEST, out)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        Err(Error::io(
+            format!("{} holds no labelstore store", self.shown),
+            std::io::Error::other(if self.is_par() {
+                "there is no labelstore-manifest.json under the prefix, or the PAR is wrong, \
+                 expired or does not allow reading it"
+            } else {
+                "there is no labelstore-manifest.json under the prefix"
+            }),
+        ))
+    }
+
+    /// The objects under the prefix, listed a page at a time.
+    async fn list<E, F>(&mut self, mut found: F) -> Result<(), E>
+    where
+        E: From<Error> + Send,
+        F: FnMut(Found) -> Result<(), E> + Send,
+    {
+        let mut lister = self.lister();
+        loop {
+            let page = lister.next_page().await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            for (path, size) in page {
+                found(Found::File(Held::file(path, size)))?;
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str, out: &mut ByteSink<'_>) -> Result<Option<u64>> {
+        ObjStoreReader::get(self, path, out).await
+    }
+}
+
 /// The objects under a store's prefix, a page at a time: store paths
 /// (the prefix taken off) with their sizes.
 pub struct Lister {
@@ -213,105 +259,120 @@ impl Lister {
                 skip,
                 reader_shown,
                 done,
-            } => {
-                let mut page = Vec::new();
-                while page.len() < PAGE && !*done {
-                    let Some(item) = stream.next().await else {
-                        *done = true;
-                        break;
-                    };
-                    let meta = item.map_err(|e| {
-                        destination_error(&format!("cannot list {reader_shown}"), &e)
-                    })?;
-                    let path = meta
-                        .location
-                        .parts()
-                        .skip(*skip)
-                        .map(|p| p.as_ref().to_owned())
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    page.push((path, meta.size));
-                }
-                Ok(page)
-            }
-            Inner::Par {
-                http,
-                base,
-                secret,
-                prefix,
-                start,
-                done,
-                timeout,
-                shown,
-            } => {
-                if *done {
-                    return Ok(Vec::new());
-                }
-                let context = format!("cannot list {shown}");
-                let limit = PAGE.to_string();
-                let mut req = http
-                    .get(base.as_str())
-                    .query(&[
-                        ("prefix", prefix.as_str()),
-                        ("fields", "name,size"),
-                        ("limit", limit.as_str()),
-                    ])
-                    .timeout(*timeout);
-                if let Some(s) = start.as_deref() {
-                    req = req.query(&[("start", s)]);
-                }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| destination_error(&context, &e.without_url()))?;
-                let status = resp.status();
-                if !status.is_success() {
-                    return Err(Error::io(
-                        scrub(&context, secret),
-                        std::io::Error::other(format!(
-                            "the server answered {}: the PAR is wrong, expired, or does not \
-                             allow listing objects under this prefix",
-                            status.as_u16()
-                        )),
-                    ));
-                }
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| destination_error(&context, &e.without_url()))?;
-                let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                    Error::io(
-                        scrub(&context, secret),
-                        std::io::Error::other(format!("not a ListObjects answer: {e}")),
-                    )
-                })?;
-                let mut page = Vec::new();
-                for o in v
-                    .get("objects")
-                    .and_then(|o| o.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    let (Some(name), Some(size)) = (
-                        o.get("name").and_then(|n| n.as_str()),
-                        o.get("size").and_then(serde_json::Value::as_u64),
-                    ) else {
-                        continue;
-                    };
-                    if let Some(rest) = name.strip_prefix(prefix.as_str()) {
-                        page.push((rest.to_owned(), size));
-                    }
-                }
-                match v.get("nextStartWith").and_then(|n| n.as_str()) {
-                    Some(n) if !n.is_empty() => *start = Some(n.to_owned()),
-                    _ => *done = true,
-                }
-                if page.is_empty() && !*done {
-                    // A page of names outside the prefix: keep going.
-                    return Box::pin(self.next_page()).await;
-                }
-                Ok(page)
-            }
+            } => store_page(stream, *skip, reader_shown, done).await,
+            Inner::Par { .. } => self.par_page().await,
         }
     }
+
+    /// The next page of OCI's ListObjects through a PAR.
+    async fn par_page(&mut self) -> Result<Vec<(String, u64)>> {
+        let Inner::Par {
+            http,
+            base,
+            secret,
+            prefix,
+            start,
+            done,
+            timeout,
+            shown,
+        } = &mut self.inner
+        else {
+            return Ok(Vec::new());
+        };
+        if *done {
+            return Ok(Vec::new());
+        }
+        let context = format!("cannot list {shown}");
+        let limit = PAGE.to_string();
+        let mut req = http
+            .get(base.as_str())
+            .query(&[
+                ("prefix", prefix.as_str()),
+                ("fields", "name,size"),
+                ("limit", limit.as_str()),
+            ])
+            .timeout(*timeout);
+        if let Some(s) = start.as_deref() {
+            req = req.query(&[("start", s)]);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| destination_error(&context, &e.without_url()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Error::io(
+                scrub(&context, secret),
+                std::io::Error::other(format!(
+                    "the server answered {}: the PAR is wrong, expired, or does not \
+                     allow listing objects under this prefix",
+                    status.as_u16()
+                )),
+            ));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| destination_error(&context, &e.without_url()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            Error::io(
+                scrub(&context, secret),
+                std::io::Error::other(format!("not a ListObjects answer: {e}")),
+            )
+        })?;
+        let mut page = Vec::new();
+        for o in v
+            .get("objects")
+            .and_then(|o| o.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (Some(name), Some(size)) = (
+                o.get("name").and_then(|n| n.as_str()),
+                o.get("size").and_then(serde_json::Value::as_u64),
+            ) else {
+                continue;
+            };
+            if let Some(rest) = name.strip_prefix(prefix.as_str()) {
+                page.push((rest.to_owned(), size));
+            }
+        }
+        match v.get("nextStartWith").and_then(|n| n.as_str()) {
+            Some(n) if !n.is_empty() => *start = Some(n.to_owned()),
+            _ => *done = true,
+        }
+        if page.is_empty() && !*done {
+            // A page of names outside the prefix: keep going.
+            return Box::pin(self.par_page()).await;
+        }
+        Ok(page)
+    }
+}
+
+/// The next objects of an `object_store` listing, the prefix's `skip`
+/// parts taken off their paths.
+async fn store_page(
+    stream: &mut BoxStream<'static, object_store::Result<ObjectMeta>>,
+    skip: usize,
+    reader_shown: &str,
+    done: &mut bool,
+) -> Result<Vec<(String, u64)>> {
+    let mut page = Vec::new();
+    while page.len() < PAGE && !*done {
+        let Some(item) = stream.next().await else {
+            *done = true;
+            break;
+        };
+        let meta =
+            item.map_err(|e| destination_error(&format!("cannot list {reader_shown}"), &e))?;
+        let path = meta
+            .location
+            .parts()
+            .skip(skip)
+            .map(|p| p.as_ref().to_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        page.push((path, meta.size));
+    }
+    Ok(page)
 }

@@ -380,20 +380,18 @@ fn http_large_object_manifest_at_commit_and_abort() {
             .await
             .expect("put");
         put(&mut d, "a/b.txt", b"hello").await;
-        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(
             dav.get(&format!("dav/{prefix}/kept/labelstore-manifest.json"))
                 .is_none(),
             "the manifest is there before commit"
         );
-        d.commit().await.expect("commit");
+        d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
 
         let mut d = ObjStoreDestination::open_url(&dav.url(&format!("{prefix}/aborted")), opts())
             .expect("open");
         put(&mut d, "x/one.txt", b"one").await;
         put(&mut d, "x/two.txt", b"two").await;
-        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         d.abort().await.expect("abort");
     });

@@ -292,14 +292,13 @@ fn par_manifest_last_and_multipart() {
             .await
             .expect("put");
         put(&mut d, "a/b.txt", b"hello").await;
-        put(&mut d, "labelstore-manifest.json", b"{}").await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let before = listing(&par, &format!("{prefix}/"));
         assert!(
             !before.contains_key("labelstore-manifest.json"),
             "{before:?}"
         );
-        d.commit().await.expect("commit");
+        d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
     });
     let stats = control(&par, "stats");
     let out = dir.path().join("remote");
@@ -390,7 +389,7 @@ fn s3_options(endpoint: &str) -> ObjStoreOptions {
     }
 }
 
-fn chip<'a>(files: &'a [(String, u64, String)]) -> sink_api::ChipRecord<'a> {
+fn chip(files: &[sink_api::ManifestEntry]) -> sink_api::ChipRecord<'_> {
     sink_api::ChipRecord {
         id: "a",
         image: "chips/a.png",
@@ -424,8 +423,7 @@ fn s3_abort_copy_and_stale_manifest() {
         d.put("yolo/images/a.png", Body::Copy("chips/a.png".into()))
             .await
             .expect("copy");
-        put(&mut d, "labelstore-manifest.json", b"{}").await;
-        d.commit().await.expect("commit");
+        d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
     });
     let first = fetch("first");
     assert_eq!(first.len(), 3, "{:?}", first.keys());
@@ -499,8 +497,7 @@ fn s3_rerun_skips_identical_objects() {
             let changed = format!("round {round}");
             put(&mut d, "labels/b.txt", changed.as_bytes()).await;
             assert_eq!(d.skipped(), skipped, "round {round}");
-            put(&mut d, "labelstore-manifest.json", b"{}").await;
-            d.commit().await.expect("commit");
+            d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
         });
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -535,9 +532,7 @@ fn par_timeouts_are_reported_without_the_token() {
     let result = runtime().block_on(async {
         let mut d = ObjStoreDestination::open_par(&par, &unique("timeout"), opts).expect("open");
         d.put("a.txt", Body::Bytes(b"x".to_vec())).await?;
-        d.put("labelstore-manifest.json", Body::Bytes(b"{}".to_vec()))
-            .await?;
-        d.commit().await
+        d.commit(Body::Bytes(b"{}".to_vec())).await
     });
     std::thread::sleep(std::time::Duration::from_secs(3));
     control(&par, "reset");
@@ -677,4 +672,40 @@ fn s3_store_over_an_earlier_store_replaces_it() {
     let said = String::from_utf8_lossy(&o.stdout);
     let problems: Vec<&str> = said.lines().skip(1).map(str::trim).collect();
     assert_eq!(problems, ["extra: notes/readme.txt"], "{said}");
+}
+
+/// The destination conformance suite of sink-api (`testing` feature)
+/// against the S3 server, a prefix per behaviour.
+#[test]
+fn s3_passes_the_destination_suite() {
+    use sink_api::testing::{Harness, suite};
+    use sink_objstore::ObjStoreReader;
+
+    struct S3 {
+        url: String,
+        endpoint: String,
+    }
+
+    impl Harness for S3 {
+        type Dest = ObjStoreDestination;
+        type Reader = ObjStoreReader;
+
+        async fn destination(&self) -> sink_api::Result<ObjStoreDestination> {
+            ObjStoreDestination::open_url(&self.url, s3_options(&self.endpoint))
+        }
+
+        async fn reader(&self) -> sink_api::Result<ObjStoreReader> {
+            ObjStoreReader::open_url(&self.url, s3_options(&self.endpoint))
+        }
+    }
+
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("suite");
+    judge(&["mkbucket", &endpoint, &bucket]);
+    runtime()
+        .block_on(suite(|name| S3 {
+            url: format!("s3://{bucket}/{name}"),
+            endpoint: endpoint.clone(),
+        }))
+        .expect("the suite");
 }

@@ -575,10 +575,11 @@ impl FetchArgs {
 }
 
 fn verify(args: &VerifyArgs) -> ExitCode {
+    use labelstore::verify as check;
     let report = reading_runtime().and_then(|runtime| match args.source.open(&runtime)? {
-        Source::Local(path) => labelstore::verify_local(&path),
-        Source::Objstore(reader) => runtime.block_on(labelstore::verify_objstore(&reader)),
-        Source::Db(mut reader) => runtime.block_on(labelstore::verify_db(&mut reader)),
+        Source::Local(path) => runtime.block_on(check(&mut labelstore::fs::FsReader::open(&path))),
+        Source::Objstore(mut reader) => runtime.block_on(check(&mut reader)),
+        Source::Db(mut reader) => runtime.block_on(check(&mut reader)),
     });
     let report = match report {
         Ok(r) => r,
@@ -634,17 +635,18 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
         Source::Local(_) => None,
         _ => Some(Scratch::create(scratch_in)?),
     };
-    let scratch_dir = scratch.as_ref().map(|s| s.0.clone());
-    let plan = match (source, scratch_dir) {
-        (Source::Local(path), _) => labelstore::prepare_fetch_local(&path, scope)?,
-        (Source::Objstore(reader), Some(dir)) => {
-            runtime.block_on(labelstore::prepare_fetch_objstore(&reader, &dir, scope))?
+    // A local store is read in place: no scratch folder.
+    let dir = scratch.as_ref().map_or_else(PathBuf::new, |s| s.0.clone());
+    use labelstore::prepare_fetch as prepare;
+    let plan = runtime.block_on(async {
+        match source {
+            Source::Local(path) => {
+                prepare(&mut labelstore::fs::FsReader::open(&path), &dir, scope).await
+            }
+            Source::Objstore(mut reader) => prepare(&mut reader, &dir, scope).await,
+            Source::Db(mut reader) => prepare(&mut reader, &dir, scope).await,
         }
-        (Source::Db(mut reader), Some(dir)) => {
-            runtime.block_on(labelstore::prepare_fetch_db(&mut reader, &dir, scope))?
-        }
-        _ => return Err(StoreError::Usage("no scratch folder".into())),
-    };
+    })?;
     let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
     drop(scratch);
     print_report(&report, args.json);
