@@ -85,6 +85,29 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
+    // The builds without the destinations' features (a library user who
+    // needs only formats; a binary without db or objstore) stay clean.
+    for (krate, features) in [
+        ("labelstore", ""),
+        ("store-cli", ""),
+        ("store-cli", "db"),
+        ("store-cli", "objstore"),
+    ] {
+        cargo(
+            root,
+            &[
+                "clippy",
+                "-p",
+                krate,
+                "--no-default-features",
+                "--features",
+                features,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    }
     // The database tests run against a throwaway PostgreSQL + PostGIS,
     // stopped when `cluster` is dropped, also when a step fails.
     let mut cluster = crate::pg::Cluster::start()?;

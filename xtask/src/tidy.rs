@@ -235,6 +235,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let workspace = Workspace::from_metadata(&metadata)?;
     let mut violations = check_dependencies(&workspace);
     violations.extend(check_sources(&workspace, root)?);
+    violations.extend(check_slim_facade(root)?);
     if violations.is_empty() {
         println!("tidy: {} crates, no violation", workspace.crates.len());
         return Ok(());
@@ -246,6 +247,56 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let n = violations.len();
     let plural = if n == 1 { "" } else { "s" };
     bail!("tidy: {n} violation{plural} of docs/ARCHITECTURE.md's rules (listed above)")
+}
+
+/// What the facade without its default features (`db`, `objstore`) must
+/// not pull in, at any depth: a library user who needs only formats.
+const SLIM_FACADE_FORBIDS: &[&str] = &["tokio-postgres", "object_store", "reqwest", "rustls"];
+
+/// The facade built with `--no-default-features`, from `cargo tree`.
+fn check_slim_facade(root: &Path) -> anyhow::Result<Vec<Violation>> {
+    let out = util::cargo_command()
+        .args([
+            "tree",
+            "-p",
+            "labelstore",
+            "--no-default-features",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(root)
+        .output()
+        .context("running cargo tree")?;
+    ensure!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    );
+    Ok(slim_facade_violations(&String::from_utf8_lossy(
+        &out.stdout,
+    )))
+}
+
+/// The forbidden crates in `cargo tree --prefix none` output.
+fn slim_facade_violations(tree: &str) -> Vec<Violation> {
+    let found: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| SLIM_FACADE_FORBIDS.contains(name))
+        .collect();
+    found
+        .into_iter()
+        .map(|name| Violation {
+            krate: "labelstore".into(),
+            rule: "features",
+            detail: format!(
+                "--no-default-features still depends on {name}: the db and objstore features \
+                 must keep every destination's network stack out"
+            ),
+        })
+        .collect()
 }
 
 /// Every forbidden dependency of every crate.

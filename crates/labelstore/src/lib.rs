@@ -44,8 +44,10 @@ pub use labels_model as model;
 pub use pixel_geometry as geometry;
 pub use raster_georef as georef;
 pub use sink_api as sink;
+#[cfg(feature = "db")]
 pub use sink_db as db;
 pub use sink_fs as fs;
+#[cfg(feature = "objstore")]
 pub use sink_objstore as objstore;
 
 pub use crate::fetch::prepare_fetch;

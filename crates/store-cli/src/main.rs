@@ -233,6 +233,7 @@ impl ObjstoreArgs {
     }
 
     /// The client options these give, `concurrency` requests at once.
+    #[cfg(feature = "objstore")]
     fn options(&self, concurrency: usize) -> labelstore::objstore::ObjStoreOptions {
         labelstore::objstore::ObjStoreOptions {
             concurrency,
@@ -244,6 +245,7 @@ impl ObjstoreArgs {
 
     /// `--url`, or `--par-url` with its prefix; `flag` (`--to`, `--from`)
     /// names the choice in the error when neither is given.
+    #[cfg(feature = "objstore")]
     fn address(&self, flag: &str) -> Result<ObjstoreAddress<'_>, StoreError> {
         match (&self.url, &self.par_url) {
             (Some(url), None) => Ok(ObjstoreAddress::Url(url)),
@@ -259,6 +261,7 @@ impl ObjstoreArgs {
 }
 
 /// Where an object store is: a URL, or a PAR URL and a prefix.
+#[cfg(feature = "objstore")]
 enum ObjstoreAddress<'a> {
     Url(&'a str),
     Par(&'a str, &'a str),
@@ -294,6 +297,7 @@ impl DbArgs {
 
     /// The connection and table; `flag` (`--to`, `--from`) names the choice
     /// in the error when one is missing.
+    #[cfg(feature = "db")]
     fn address(&self, flag: &str) -> Result<(&str, &str), StoreError> {
         match (&self.connection, &self.table) {
             (Some(c), Some(t)) => Ok((c, t)),
@@ -305,15 +309,41 @@ impl DbArgs {
 }
 
 /// An opened store to read: the runtime it needs and the reader.
+// One per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     Local(PathBuf),
+    #[cfg(feature = "objstore")]
     Objstore(labelstore::objstore::ObjStoreReader),
+    #[cfg(feature = "db")]
     Db(labelstore::db::DbReader),
+}
+
+/// The error for a destination this build leaves out (its cargo feature
+/// off): a usage error, exit status 2.
+#[allow(dead_code)] // Unused when every feature is on.
+fn not_built(flag: &str, kind: &str) -> StoreError {
+    StoreError::Usage(format!(
+        "{flag} {kind} is not available: this labelstore was built without the `{kind}` feature"
+    ))
+}
+
+impl Source {
+    /// The folder of a local store.
+    fn local_folder(&self) -> Option<PathBuf> {
+        match self {
+            Source::Local(path) => Some(path.clone()),
+            #[allow(unreachable_patterns)] // Only local without db and objstore.
+            _ => None,
+        }
+    }
 }
 
 impl SourceArgs {
     /// Opens the store (connecting to a database) on `runtime`.
     fn open(&self, runtime: &tokio::runtime::Runtime) -> Result<Source, StoreError> {
+        #[cfg(not(any(feature = "db", feature = "objstore")))]
+        let _ = runtime;
         match self.from {
             Kind::Local => {
                 let path = self
@@ -324,6 +354,11 @@ impl SourceArgs {
                     .ok_or_else(|| StoreError::Usage("--from local needs --path DIR".into()))?;
                 Ok(Source::Local(path))
             }
+            #[cfg(not(feature = "objstore"))]
+            Kind::Objstore => Err(not_built("--from", "objstore")),
+            #[cfg(not(feature = "db"))]
+            Kind::Db => Err(not_built("--from", "db")),
+            #[cfg(feature = "objstore")]
             Kind::Objstore => {
                 use labelstore::objstore::ObjStoreReader;
                 let opts = self
@@ -339,6 +374,7 @@ impl SourceArgs {
                 };
                 Ok(Source::Objstore(reader))
             }
+            #[cfg(feature = "db")]
             Kind::Db => {
                 let (connection, table) = self.at.db.address("--from")?;
                 let opts = labelstore::db::DbReadOptions {
@@ -578,7 +614,9 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     use labelstore::verify as check;
     let report = reading_runtime().and_then(|runtime| match args.source.open(&runtime)? {
         Source::Local(path) => runtime.block_on(check(&mut labelstore::fs::FsReader::open(&path))),
+        #[cfg(feature = "objstore")]
         Source::Objstore(mut reader) => runtime.block_on(check(&mut reader)),
+        #[cfg(feature = "db")]
         Source::Db(mut reader) => runtime.block_on(check(&mut reader)),
     });
     let report = match report {
@@ -619,10 +657,8 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
     let runtime = reading_runtime()?;
     let source = args.source.open(&runtime)?;
-    let reads_from = match &source {
-        Source::Local(path) => vec![path.clone()],
-        _ => Vec::new(),
-    };
+    let local = source.local_folder();
+    let reads_from: Vec<PathBuf> = local.iter().cloned().collect();
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     // A remote store is first brought into a scratch folder beside the
     // output (same disk), checked file by file against its manifest.
@@ -631,9 +667,9 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let scratch = match &source {
-        Source::Local(_) => None,
-        _ => Some(Scratch::create(scratch_in)?),
+    let scratch = match local {
+        Some(_) => None,
+        None => Some(Scratch::create(scratch_in)?),
     };
     // A local store is read in place: no scratch folder.
     let dir = scratch.as_ref().map_or_else(PathBuf::new, |s| s.0.clone());
@@ -643,7 +679,9 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
             Source::Local(path) => {
                 prepare(&mut labelstore::fs::FsReader::open(&path), &dir, scope).await
             }
+            #[cfg(feature = "objstore")]
             Source::Objstore(mut reader) => prepare(&mut reader, &dir, scope).await,
+            #[cfg(feature = "db")]
             Source::Db(mut reader) => prepare(&mut reader, &dir, scope).await,
         }
     })?;
@@ -841,6 +879,11 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let dest = open_local(path, args.overwrite, reads_from)?;
             run_store(plan, dest, args)
         }
+        #[cfg(not(feature = "db"))]
+        Kind::Db => Err(not_built("--to", "db")),
+        #[cfg(not(feature = "objstore"))]
+        Kind::Objstore => Err(not_built("--to", "objstore")),
+        #[cfg(feature = "db")]
         Kind::Db => {
             let (connection, table) = args.at.db.address("--to")?;
             let format = args
@@ -873,6 +916,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
             run_store_on(&runtime, plan, dest, args)
         }
+        #[cfg(feature = "objstore")]
         Kind::Objstore => {
             use labelstore::objstore::ObjStoreDestination;
             let opts = args

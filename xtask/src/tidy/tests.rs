@@ -272,3 +272,21 @@ fn module_folders_follow_rusts_convention() {
     assert_eq!(module_dir(Path::new("src/a/mod.rs")), Path::new("src/a"));
     assert_eq!(module_dir(Path::new("src/a.rs")), Path::new("src/a"));
 }
+
+#[test]
+fn a_slim_facade_with_a_network_stack_is_a_violation() {
+    let tree = "labelstore v0.1.0 (/w/crates/labelstore)\nsink-fs v0.1.0\ntokio v1.54.1\n\
+                object_store v0.13.2\nobject_store v0.13.2 (*)\ntokio-postgres v0.7.18\n";
+    let v: Vec<String> = slim_facade_violations(tree)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        v[0].starts_with(
+            "labelstore [features] --no-default-features still depends on object_store"
+        )
+    );
+    assert!(v[1].contains("depends on tokio-postgres"));
+    assert!(slim_facade_violations("labelstore v0.1.0\ntokio v1.54.1\n").is_empty());
+}
