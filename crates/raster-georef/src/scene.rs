@@ -142,6 +142,8 @@ pub struct Scene<R: Read + Seek = BufReader<File>> {
     bands: usize,
     sample: SampleType,
     rgb: bool,
+    /// The scene's ExtraSamples values (alpha or unspecified), kept in chips.
+    extra: Vec<u16>,
     /// Photometric YCbCr: the tiff crate hands out YCbCr samples, which
     /// become RGB as GDAL (libjpeg) makes them.
     ycbcr: bool,
@@ -259,6 +261,10 @@ impl<R: Read + Seek> Scene<R> {
         let crs = epsg.map(Crs::from_epsg).transpose()?;
         let (bands, sample, planar, rgb) = layout_of(&ifd).map_err(err)?;
         let ycbcr = ifd.uint(tag::PHOTOMETRIC) == Some(6);
+        let extra = match ifd.get(tag::EXTRA_SAMPLES) {
+            Some(Value::Short(v)) => v.clone(),
+            _ => Vec::new(),
+        };
         if ycbcr && (planar || bands != 3 || sample != SampleType::U8) {
             return Err(err(
                 "YCbCr is supported only as three 8-bit bands, pixel-interleaved".into(),
@@ -283,6 +289,7 @@ impl<R: Read + Seek> Scene<R> {
             bands,
             sample,
             rgb,
+            extra,
             ycbcr,
             nodata,
             transform,
@@ -655,7 +662,7 @@ impl Window {
             name: crs.name(),
         };
         let mut b = TiffBuilder::new(false);
-        self.set_image_tags(&mut b, scene.rgb)
+        self.set_image_tags(&mut b, scene.rgb, &scene.extra)
             .map_err(|e| err(e.to_owned()))?;
         if let Some(nd) = &scene.nodata {
             b.set(tag::GDAL_NODATA, Value::Ascii(nd.clone().into_bytes()));
@@ -669,7 +676,12 @@ impl Window {
         b.finish().map_err(err)
     }
 
-    fn set_image_tags(&self, b: &mut TiffBuilder<'_>, rgb: bool) -> std::result::Result<(), &str> {
+    fn set_image_tags(
+        &self,
+        b: &mut TiffBuilder<'_>,
+        rgb: bool,
+        scene_extra: &[u16],
+    ) -> std::result::Result<(), &str> {
         let samples = u16::try_from(self.bands).map_err(|_| "too many bands")?;
         let (bits, format) = self.sample.tiff_tags();
         let line = self.size as usize * self.bands * self.sample.bytes();
@@ -688,7 +700,12 @@ impl Window {
         b.set(tag::SAMPLE_FORMAT, Value::Short(vec![format; self.bands]));
         let extra = usize::from(samples) - if rgb { 3 } else { 1 };
         if extra > 0 {
-            b.set(tag::EXTRA_SAMPLES, Value::Short(vec![0; extra]));
+            let kinds = if scene_extra.len() == extra {
+                scene_extra.to_vec()
+            } else {
+                vec![0; extra]
+            };
+            b.set(tag::EXTRA_SAMPLES, Value::Short(kinds));
         }
         Ok(())
     }

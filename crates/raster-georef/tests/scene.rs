@@ -103,7 +103,14 @@ const TILED64: &str = "TILED=YES BLOCKXSIZE=64 BLOCKYSIZE=64";
 fn cases() -> Vec<Case> {
     // Name, type, bands, nodata, creation options (each `-co`; `COG` makes
     // a Cloud Optimized GeoTIFF with overviews).
-    let table: [(&str, &str, u32, Option<f64>, String); 14] = [
+    let table: [(&str, &str, u32, Option<f64>, String); 15] = [
+        (
+            "rgba-deflate",
+            "Byte",
+            4,
+            None,
+            "PHOTOMETRIC=RGB ALPHA=YES COMPRESS=DEFLATE".into(),
+        ),
         ("strips-none", "Byte", 3, None, String::new()),
         (
             "strips-rows7-deflate-pred2",
@@ -262,6 +269,14 @@ fn check_scene(scene_path: &Path, mut scene: Scene, epsg: u32, nodata: Option<f6
     assert_eq!(windows[3], (W - SIZE, 0), "{n}: last column shifted");
     assert_eq!(windows[8], (0, H - SIZE), "{n}: last row shifted");
     let mut all_nodata = Vec::new();
+    let interp = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        let bands = v["bands"].as_array().unwrap();
+        bands
+            .iter()
+            .map(|b| b["colorInterpretation"].clone())
+            .collect()
+    };
+    let scene_interp = interp(&info(scene_path));
     for (col, row) in windows {
         let win = scene.read_window(col, row, SIZE).unwrap();
         if win.is_all_nodata() {
@@ -309,6 +324,11 @@ fn check_scene(scene_path: &Path, mut scene: Scene, epsg: u32, nodata: Option<f6
         ];
         assert_eq!(ci["geoTransform"], serde_json::json!(expected), "{n}");
         assert_eq!(ci["stac"]["proj:epsg"], epsg, "{n}: EPSG");
+        if n.starts_with("rgba") {
+            // GDAL keeps its own colour interpretation in GDAL_METADATA,
+            // which chips do not copy: only RGB and alpha are held.
+            assert_eq!(interp(&ci), scene_interp, "{n}: colour interpretation");
+        }
         for band in ci["bands"].as_array().unwrap() {
             assert_eq!(band["noDataValue"].as_f64(), nodata, "{n}: nodata");
             assert_eq!(band["type"], wi["bands"][0]["type"], "{n}: type");
