@@ -207,7 +207,8 @@ impl Layer {
     }
 
     /// A feature's class: the value of its attribute `field`, a string as
-    /// it is or an integer written in decimal.
+    /// it is or an integer written in decimal (also when the file stores it
+    /// as a floating-point number without a fraction, `2.0` → `2`).
     ///
     /// [`Error::UnknownField`] (naming the file and the fields it has) when
     /// the layer has no such field; [`Error::Feature`] when this feature's
@@ -228,6 +229,13 @@ impl Layer {
         match feature.attributes.get(field) {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+            // A class id in a floating-point field (`2.0`), as many GIS write them.
+            Some(Value::Number(n))
+                if n.as_f64()
+                    .is_some_and(|v| v.fract() == 0.0 && v.abs() < 9.0e15) =>
+            {
+                Ok(format!("{}", n.as_f64().unwrap_or_default() as i64))
+            }
             Some(Value::Null) | None => Err(fail("is empty")),
             Some(other) => Err(fail(&format!("holds {other}"))),
         }

@@ -129,6 +129,45 @@ fn three_formats_read_and_reprojected_agree_with_gdal_and_proj() {
 }
 
 #[test]
+fn prj_files_gdal_writes_name_their_epsg_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let [geojson, _, _] = fixtures(dir.path());
+    for code in [4326, 4258, 2154, 27700, 25832, 3857, 3035, 2056] {
+        let shp = dir.path().join(format!("epsg{code}.shp"));
+        let srs = format!("EPSG:{code}");
+        ogr2ogr(&[
+            "-t_srs",
+            &srs,
+            shp.to_str().unwrap(),
+            geojson.to_str().unwrap(),
+        ]);
+        let layer = open(&shp, None).unwrap_or_else(|e| panic!("{srs}: {e}"));
+        assert_eq!(layer.crs().epsg(), code);
+    }
+}
+
+#[test]
+fn a_class_id_in_a_real_field_reads_as_an_integer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut value = source();
+    value["features"][0]["properties"]["cls_id"] = json!(7.0);
+    value["features"][1]["properties"]["cls_id"] = json!(7.5);
+    let path = dir.path().join("real.geojson");
+    write_json(&path, &value);
+    let mut layer = open(&path, None).unwrap();
+    let features = read_all(&mut layer);
+    assert_eq!(layer.class_of(&features[0], "cls_id").unwrap(), "7");
+    let error = layer
+        .class_of(&features[1], "cls_id")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("real.geojson") && error.contains("feature 1"),
+        "{error}"
+    );
+}
+
+#[test]
 fn z_and_m_ordinates_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let [geojson, _, _] = fixtures(dir.path());
