@@ -103,6 +103,11 @@ const DEPENDENCY_RULES: &[DependencyRule] = &[
         invariant: "the geometry leaf crate depends on no crate of ours",
     },
     DependencyRule {
+        of: Named("vector-labels"),
+        forbidden: &[Family("fmt-"), Family("sink-"), Named("labelstore")],
+        invariant: "the vector labels reader knows no format crate and no destination",
+    },
+    DependencyRule {
         of: Libraries,
         forbidden: &[
             Named("clap"),
