@@ -103,6 +103,11 @@ const DEPENDENCY_RULES: &[DependencyRule] = &[
         invariant: "the geometry leaf crate depends on no crate of ours",
     },
     DependencyRule {
+        of: Named("vector-labels"),
+        forbidden: &[Family("fmt-"), Family("sink-"), Named("labelstore")],
+        invariant: "the vector labels reader knows no format crate and no destination",
+    },
+    DependencyRule {
         of: Libraries,
         forbidden: &[
             Named("clap"),
@@ -346,8 +351,13 @@ fn check_sources(workspace: &Workspace, root: &Path) -> anyhow::Result<Vec<Viola
         }
         for hit in library_unwraps(&krate.dir.join("src"))? {
             let shown = hit.file.strip_prefix(root).unwrap_or(&hit.file);
+            let rule = if hit.what.contains("runtime") {
+                "runtime"
+            } else {
+                "unwrap"
+            };
             violations.push(violation(
-                "unwrap",
+                rule,
                 format!("{}:{}: {}", shown.display(), hit.line, hit.what),
             ));
         }
@@ -438,6 +448,14 @@ struct Scan {
     test_modules: Vec<String>,
 }
 
+/// What creates or drives an async runtime; no library may.
+const RUNTIME_CALLS: [&str; 4] = [
+    "Runtime::new(",
+    "runtime::Builder",
+    "tokio::main",
+    ".block_on(",
+];
+
 /// The marker that allows one line an unwrap, followed by `: REASON`.
 const ALLOW: &str = "tidy: allow unwrap";
 
@@ -466,6 +484,15 @@ fn scan(text: &str) -> Scan {
                 Some(_) => hits.push((i + 1, format!("`{ALLOW}` without `: REASON`"))),
                 None => hits.push((i + 1, format!("`{call}` outside tests"))),
             }
+        }
+        // Only the binary picks a runtime: a library is driven by the
+        // caller's (ARCHITECTURE.md, store-cli's invariant).
+        let runtime = RUNTIME_CALLS.iter().filter(|call| line.contains(*call));
+        for call in runtime {
+            hits.push((
+                i + 1,
+                format!("`{call}` outside tests: only the binary picks a runtime"),
+            ));
         }
     }
     Scan { hits, test_modules }

@@ -1,4 +1,6 @@
-//! Bringing a dataset made elsewhere (COCO, VOC, YOLO, KITTI) into a
+//! Bringing a dataset made elsewhere (COCO, VOC, YOLO, KITTI), or the
+//! GeoJSON or Shapefile folder of a labelstore store (labels in map
+//! coordinates, back to pixels through each chip's georeferencing), into a
 //! labelstore project: the format's reader gives the model, and a local
 //! store in format `json` writes it out as a project folder (manifest plus
 //! chips), whole or not at all.
@@ -12,11 +14,13 @@ use crate::formats::{FormatId, label_format};
 use crate::store::{Plan, StoreError, StoreOptions, StoreReport};
 
 /// The formats `import` reads.
-pub const IMPORT_FORMATS: [FormatId; 4] = [
+pub const IMPORT_FORMATS: [FormatId; 6] = [
     FormatId::Coco,
     FormatId::Voc,
     FormatId::Yolo,
     FormatId::Kitti,
+    FormatId::Geojson,
+    FormatId::Shapefile,
 ];
 
 /// Reads the dataset at `path` in format `from` and prepares a store of it

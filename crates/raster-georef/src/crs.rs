@@ -216,6 +216,20 @@ impl Crs {
         esri::wkt(self.def.wkt, self.epsg).map_err(|message| self.error(message))
     }
 
+    /// Identifies the CRS of a `.prj` file (ESRI-flavoured WKT1, one
+    /// object): by its top-level `AUTHORITY["EPSG",…]` when it has one, else
+    /// by finding the EPSG code whose [`esri_wkt`](Self::esri_wkt) says the
+    /// same thing (the same keywords and names, ignoring case, and numbers
+    /// within 1e-12 relative), among the codes `crs/esri.tsv` gives the
+    /// text's CRS name. That is what GDAL writes for an EPSG code
+    /// (`ogr2ogr -t_srs EPSG:n` to a Shapefile).
+    ///
+    /// [`Error::UnknownWkt`] when the text is not WKT1 or matches no code.
+    pub fn from_esri_wkt(text: &str) -> Result<Crs> {
+        let code = esri::identify(text.trim()).map_err(Error::UnknownWkt)?;
+        Crs::from_epsg(code)
+    }
+
     /// Converts map coordinates in this CRS to WGS 84 `(longitude, latitude)`
     /// in degrees.
     ///
@@ -697,6 +711,63 @@ mod esri {
             "Laborde_Oblique_Mercator" => "Laborde_Oblique_Mercator",
             _ => return None,
         })
+    }
+
+    /// The EPSG code whose ESRI WKT is `text` (see [`super::Crs::from_esri_wkt`]).
+    pub(super) fn identify(text: &str) -> Result<u32, String> {
+        let root = wkt::parse(text).map_err(|e| format!("unreadable WKT: {e}"))?;
+        if let Some(code) = root.epsg() {
+            return Ok(code);
+        }
+        let name = root.string(0).ok_or("a WKT without a name")?;
+        let names = &*NAMES;
+        let mut candidates: Vec<u32> = match root.keyword {
+            "PROJCS" => names
+                .projected
+                .iter()
+                .filter(|(_, (n, _))| n.eq_ignore_ascii_case(name))
+                .map(|(c, _)| *c)
+                .collect(),
+            "GEOGCS" => names
+                .geographic
+                .iter()
+                .filter(|(_, g)| g[0].eq_ignore_ascii_case(name))
+                .map(|(c, _)| *c)
+                .collect(),
+            k => return Err(format!("a {k} is neither a projected nor a geographic CRS")),
+        };
+        candidates.sort_unstable();
+        for code in candidates {
+            let ours = u16::try_from(code)
+                .ok()
+                .and_then(crs_definitions::from_code)
+                .and_then(|def| wkt(def.wkt, code).ok());
+            let Some(ours) = ours else { continue };
+            if wkt::parse(&ours).is_ok_and(|node| same_node(&root, &node)) {
+                return Ok(code);
+            }
+        }
+        Err(format!(
+            "the ESRI WKT {name:?} is no EPSG coordinate reference system labelstore knows"
+        ))
+    }
+
+    /// Whether two WKT nodes say the same: keywords and strings equal but for
+    /// case, numbers equal to 1e-12 relative.
+    fn same_node(a: &wkt::Node<'_>, b: &wkt::Node<'_>) -> bool {
+        a.keyword.eq_ignore_ascii_case(b.keyword)
+            && a.args.len() == b.args.len()
+            && a.args.iter().zip(&b.args).all(|pair| match pair {
+                (wkt::Arg::Str(x), wkt::Arg::Str(y)) => x.eq_ignore_ascii_case(y),
+                (wkt::Arg::Token(x), wkt::Arg::Token(y)) => {
+                    match (x.parse::<f64>(), y.parse::<f64>()) {
+                        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+                        _ => x.eq_ignore_ascii_case(y),
+                    }
+                }
+                (wkt::Arg::Node(x), wkt::Arg::Node(y)) => same_node(x, y),
+                _ => false,
+            })
     }
 
     /// The ESRI WKT of the CRS `epsg` whose WKT1 is `text`.

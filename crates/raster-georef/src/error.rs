@@ -17,6 +17,9 @@ pub enum Error {
     /// An EPSG code this build has no definition for.
     #[error("EPSG:{0} is not a coordinate reference system labelstore knows")]
     UnknownCrs(u32),
+    /// A CRS's WKT (a `.prj` file's) that names no EPSG code this build knows.
+    #[error("{0}")]
+    UnknownWkt(String),
     /// A CRS definition that cannot be used for what was asked.
     #[error("EPSG:{epsg}: {message}")]
     Crs {

@@ -42,8 +42,9 @@ Examples:
   labelstore store project.json --to local --path out --format json --json > report.json")]
     Store(StoreArgs),
 
-    /// Bring a dataset made by another tool (COCO, Pascal VOC, YOLO, KITTI)
-    /// into a labelstore project: a folder with project.json and the chips,
+    /// Bring a dataset made by another tool (COCO, Pascal VOC, YOLO, KITTI),
+    /// or the GeoJSON or Shapefile folder of a labelstore store with its
+    /// chips, into a labelstore project: a folder with project.json and the chips,
     /// ready for `labelstore store`. Images without labels become chips
     /// saved empty.
     #[command(after_help = "\
@@ -400,7 +401,8 @@ fn reading_runtime() -> Result<tokio::runtime::Runtime, StoreError> {
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// The dataset's format: coco, voc, yolo or kitti (any letter case).
+    /// The dataset's format: coco, voc, yolo, kitti, geojson or shapefile
+    /// (any letter case).
     #[arg(long, value_name = "FORMAT")]
     from: String,
 
@@ -711,9 +713,14 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     let from = FormatId::parse(&args.from)
         .filter(|f| labelstore::IMPORT_FORMATS.contains(f))
         .ok_or_else(|| {
+            let reads: Vec<_> = labelstore::IMPORT_FORMATS
+                .iter()
+                .map(|f| f.name())
+                .collect();
             StoreError::Usage(format!(
-                "cannot import from {:?}; import reads: coco, voc, yolo, kitti",
-                args.from
+                "cannot import from {:?}; import reads: {}",
+                args.from,
+                reads.join(", ")
             ))
         })?;
     let limits = ImageLimits {

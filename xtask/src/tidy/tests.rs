@@ -290,3 +290,23 @@ fn a_slim_facade_with_a_network_stack_is_a_violation() {
     assert!(v[1].contains("depends on tokio-postgres"));
     assert!(slim_facade_violations("labelstore v0.1.0\ntokio v1.54.1\n").is_empty());
 }
+
+#[test]
+fn a_library_picking_a_runtime_is_found_outside_tests() {
+    let text = "pub fn run() {\n    let rt = tokio::runtime::Builder::new_current_thread().build();\n    \
+                rt.block_on(async {});\n}\n// tokio::main in a comment\n\
+                #[cfg(test)]\nmod tests {\n    fn t() { Runtime::new().unwrap().block_on(async {}); }\n}\n";
+    assert_eq!(
+        hits(text),
+        [
+            (
+                2,
+                "`runtime::Builder` outside tests: only the binary picks a runtime".to_owned()
+            ),
+            (
+                3,
+                "`.block_on(` outside tests: only the binary picks a runtime".to_owned()
+            ),
+        ]
+    );
+}

@@ -628,3 +628,26 @@ fn from_wgs84_matches_cs2cs() {
     }
     eprintln!("from_wgs84 vs cs2cs:\n  {}", report.join("\n  "));
 }
+
+#[test]
+fn from_esri_wkt_finds_the_code_of_our_own_esri_wkt() {
+    for code in [4326, 32632, 3857, 27700, 2154] {
+        let wkt = Crs::from_epsg(code).unwrap().esri_wkt().unwrap();
+        assert_eq!(Crs::from_esri_wkt(&wkt).unwrap().epsg(), code, "{wkt}");
+    }
+    let with_authority = r#"GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433],AUTHORITY["EPSG","4326"]]"#;
+    assert_eq!(Crs::from_esri_wkt(with_authority).unwrap().epsg(), 4326);
+    let wrong = Crs::from_epsg(32632)
+        .unwrap()
+        .esri_wkt()
+        .unwrap()
+        .replace("500000.0", "500001.0");
+    assert!(matches!(
+        Crs::from_esri_wkt(&wrong),
+        Err(Error::UnknownWkt(_))
+    ));
+    assert!(matches!(
+        Crs::from_esri_wkt("nonsense"),
+        Err(Error::UnknownWkt(_))
+    ));
+}

@@ -2,7 +2,8 @@
 //! depth, palettes of 1 to 8 bits, JPEG, GIF, BMP, TIFF strips/tiles,
 //! LZW/Deflate/JPEG compression, 16-bit, float, big-endian, planar, nodata),
 //! made with the `png` crate and GDAL's `gdal_translate`. Shared by the
-//! GeoTIFF tests of raster-georef and the PostGIS tests of sink-db
+//! GeoTIFF tests of raster-georef, the PostGIS tests of sink-db and the
+//! vector label tests of vector-labels (its `gdal` runner)
 //! (`#[path]`-included: test code only).
 
 #![allow(dead_code)]

@@ -437,6 +437,9 @@ fn importing_what_was_exported_gives_the_project_back() {
         ("voc", 1.0),
         ("yolo", 0.01),
         ("kitti", 1e-9),
+        // Map coordinates through each chip's georeferencing and back.
+        ("geojson", 1e-6),
+        ("shapefile", 1e-6),
     ] {
         let exported = tmp.path().join(format!("exported-{format}"));
         let o = store(&example, &exported, &["--format", format]);
@@ -486,14 +489,14 @@ fn importing_what_was_exported_gives_the_project_back() {
     let o = run(&[
         "import",
         "--from",
-        "geojson",
+        "png",
         example.to_str().unwrap(),
         "--output",
         tmp.path().join("x").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("import reads: coco, voc, yolo, kitti"),
+        stderr(&o).contains("import reads: coco, voc, yolo, kitti, geojson, shapefile"),
         "{}",
         stderr(&o)
     );
