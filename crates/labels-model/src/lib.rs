@@ -50,9 +50,7 @@ pub use crate::model::{
     Attributes, Chip, Class, Label, LabelingType, Project, Rgb, is_safe_chip_id,
 };
 pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
-pub use crate::resolve::{
-    ChipGeoref, ChipResolver, GeorefSource, Resolution, SiblingWorldFiles, replay, resolve,
-};
+pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
 pub use crate::stream::{ChipReader, ChipSpan, ManifestStream};
 pub use pixel_geometry::{Geometry, Polygon, Ring};

@@ -2,11 +2,10 @@
 //! files, masks; then clipping labels to their chip.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use pixel_geometry::{ClipOutcome, clip};
-use raster_georef::{GeoTransform, world_file_candidates};
+use raster_georef::{GeoTransform, SiblingWorldFiles};
 
 use crate::error::{Diagnostic, Error, Result};
 use crate::image::{ImageKind, ImageLimits, probe, probe_file};
@@ -465,37 +464,5 @@ impl Resolver {
         let rel_dir = image.parent().unwrap_or(Path::new(""));
         let name = self.siblings.find(&self.base.join(rel_dir), image)?;
         Some(rel_dir.join(name))
-    }
-}
-
-/// Finds the world file GDAL would take beside an image (`.pgw`, `.pngw`,
-/// `.wld`... in the order GDAL probes them, names matched in any letter
-/// case), listing each folder once.
-#[derive(Debug, Default)]
-pub struct SiblingWorldFiles(HashMap<PathBuf, HashMap<String, OsString>>);
-
-impl SiblingWorldFiles {
-    /// The name of the world file in `folder` for the image named by the
-    /// last part of `image`.
-    pub fn find(&mut self, folder: &Path, image: &Path) -> Option<OsString> {
-        let stem = image.file_stem()?.to_str()?.to_ascii_lowercase();
-        let ext = image.extension()?.to_str()?;
-        let names = self.0.entry(folder.to_path_buf()).or_insert_with(|| {
-            std::fs::read_dir(folder)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    let name = e.file_name();
-                    let lower = name.to_str()?.to_ascii_lowercase();
-                    let ext = Path::new(&lower).extension()?.to_str()?;
-                    (ext.ends_with('w') || ext == "wld").then_some((lower, name))
-                })
-                .collect()
-        });
-        world_file_candidates(ext)
-            .iter()
-            .find_map(|cand| names.get(&format!("{stem}.{cand}")))
-            .cloned()
     }
 }

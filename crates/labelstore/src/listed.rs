@@ -166,7 +166,7 @@ impl Listed {
 /// The world file the resolver would take beside an image (as GDAL
 /// probes), through the resolver's own finder.
 #[derive(Default)]
-struct Siblings(labels_model::SiblingWorldFiles);
+struct Siblings(raster_georef::SiblingWorldFiles);
 
 impl Siblings {
     fn find(&mut self, image: &Path) -> Option<PathBuf> {

@@ -44,4 +44,4 @@ pub use crate::rastertiff::raster_to_geotiff;
 pub use crate::scene::{SampleType, Scene, Window};
 pub use crate::transform::GeoTransform;
 pub use crate::wkb::{PixelType, Pixels, RasterBand, WkbError, WkbRaster};
-pub use crate::worldfile::world_file_candidates;
+pub use crate::worldfile::{SiblingWorldFiles, world_file_candidates};

@@ -21,7 +21,7 @@ use tiff::decoder::{Decoder, DecodingResult, Limits};
 
 use crate::geotiff::{CrsKeys, embedded_from_ifd, set_geo_tags};
 use crate::tiffio::{Ifd, TiffBuilder, Value, parse_from, tag};
-use crate::{Crs, Error, GeoTransform, Result, world_file_candidates};
+use crate::{Crs, Error, GeoTransform, Result, SiblingWorldFiles};
 
 /// Strips of a chip hold about this many bytes before compression.
 const STRIP_BYTES: usize = 256 * 1024;
@@ -204,38 +204,22 @@ impl Scene<BufReader<File>> {
     }
 }
 
-/// The geotransform of the world file beside `path`, when there is one.
+/// The geotransform of the world file beside `path` (the one GDAL would
+/// take), when there is one.
 fn world_file_of(path: &Path) -> Result<Option<GeoTransform>> {
-    let (Some(dir), Some(stem), Some(ext)) = (
-        path.parent(),
-        path.file_stem().and_then(|s| s.to_str()),
-        path.extension().and_then(|s| s.to_str()),
-    ) else {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = SiblingWorldFiles::default().find(dir, path) else {
         return Ok(None);
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(None);
-    };
-    let names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    for cand in world_file_candidates(ext) {
-        let wanted = format!("{stem}.{cand}");
-        if let Some(n) = names.iter().find(|n| n.eq_ignore_ascii_case(&wanted)) {
-            let p = dir.join(n);
-            let text = std::fs::read_to_string(&p).map_err(|e| Error::GeoTiff {
-                file: p.display().to_string(),
-                message: format!("cannot read: {e}"),
-            })?;
-            return GeoTransform::parse_world_file(&text, &p.display().to_string()).map(Some);
-        }
-    }
-    Ok(None)
+    let p = dir.join(name);
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::GeoTiff {
+        file: p.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })?;
+    GeoTransform::parse_world_file(&text, &p.display().to_string()).map(Some)
 }
 
 impl<R: Read + Seek> Scene<R> {

@@ -1,4 +1,9 @@
-//! Which world-file names GDAL probes beside an image.
+//! Which world-file names GDAL probes beside an image, and the one beside
+//! a given image.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 /// The world-file extensions GDAL probes for an image with extension `ext`,
 /// in GDAL's order, all lower-case: first and last letter of the extension
@@ -16,6 +21,38 @@ pub fn world_file_candidates(ext: &str) -> Vec<String> {
     }
     out.push("wld".to_owned());
     out
+}
+
+/// Finds the world file GDAL would take beside an image (`.pgw`, `.pngw`,
+/// `.wld`... in the order GDAL probes them, names matched in any letter
+/// case), listing each folder once.
+#[derive(Debug, Default)]
+pub struct SiblingWorldFiles(HashMap<PathBuf, HashMap<String, OsString>>);
+
+impl SiblingWorldFiles {
+    /// The name of the world file in `folder` for the image named by the
+    /// last part of `image`.
+    pub fn find(&mut self, folder: &Path, image: &Path) -> Option<OsString> {
+        let stem = image.file_stem()?.to_str()?.to_ascii_lowercase();
+        let ext = image.extension()?.to_str()?;
+        let names = self.0.entry(folder.to_path_buf()).or_insert_with(|| {
+            std::fs::read_dir(folder)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name();
+                    let lower = name.to_str()?.to_ascii_lowercase();
+                    let ext = Path::new(&lower).extension()?.to_str()?;
+                    (ext.ends_with('w') || ext == "wld").then_some((lower, name))
+                })
+                .collect()
+        });
+        world_file_candidates(ext)
+            .iter()
+            .find_map(|cand| names.get(&format!("{stem}.{cand}")))
+            .cloned()
+    }
 }
 
 #[cfg(test)]
