@@ -56,6 +56,60 @@ fn nodata_text(v: f64) -> String {
     }
 }
 
+/// A striped, chunky, Deflate-compressed TIFF of decoded pixels, as
+/// labelstore writes them (a database raster, a scene's window): its tags
+/// and its strips' height.
+pub(crate) struct Striped {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) samples: u16,
+    pub(crate) bits: u16,
+    /// TIFF SampleFormat: 1 unsigned, 2 signed, 3 float.
+    pub(crate) format: u16,
+    /// Photometric RGB (else min-is-black).
+    pub(crate) rgb: bool,
+    /// ExtraSamples, one per sample beyond the colour ones.
+    pub(crate) extra: Vec<u16>,
+    /// The `GDAL_NODATA` text.
+    pub(crate) nodata: Option<String>,
+}
+
+impl Striped {
+    /// Bytes of one row of pixels.
+    pub(crate) fn line_bytes(&self) -> usize {
+        self.width as usize * usize::from(self.samples) * usize::from(self.bits / 8)
+    }
+
+    /// Rows per strip: about [`STRIP_BYTES`] before compression.
+    pub(crate) fn rows_per_strip(&self) -> usize {
+        (STRIP_BYTES / self.line_bytes().max(1)).max(1)
+    }
+
+    /// Sets every tag but the strips' offsets and sizes and georeferencing.
+    pub(crate) fn set_tags(&self, b: &mut TiffBuilder<'_>) {
+        let samples = usize::from(self.samples);
+        let rows = u32::try_from(self.rows_per_strip()).unwrap_or(u32::MAX);
+        b.set(tag::IMAGE_WIDTH, Value::Long(vec![self.width]));
+        b.set(tag::IMAGE_LENGTH, Value::Long(vec![self.height]));
+        b.set(tag::BITS_PER_SAMPLE, Value::Short(vec![self.bits; samples]));
+        b.set(tag::COMPRESSION, Value::Short(vec![8]));
+        b.set(
+            tag::PHOTOMETRIC,
+            Value::Short(vec![if self.rgb { 2 } else { 1 }]),
+        );
+        b.set(tag::SAMPLES_PER_PIXEL, Value::Short(vec![self.samples]));
+        b.set(tag::ROWS_PER_STRIP, Value::Long(vec![rows]));
+        b.set(tag::PLANAR_CONFIG, Value::Short(vec![1]));
+        b.set(tag::SAMPLE_FORMAT, Value::Short(vec![self.format; samples]));
+        if !self.extra.is_empty() {
+            b.set(tag::EXTRA_SAMPLES, Value::Short(self.extra.clone()));
+        }
+        if let Some(nodata) = &self.nodata {
+            b.set(tag::GDAL_NODATA, Value::Ascii(nodata.clone().into_bytes()));
+        }
+    }
+}
+
 /// Writes `r` as a TIFF; with `georef`, a GeoTIFF carrying that
 /// geotransform (normally the raster's own) and CRS. `file` names the
 /// raster in errors. Every band must have the same pixel type (a TIFF has
@@ -82,44 +136,23 @@ pub fn raster_to_geotiff(
     let (bits, format) = sample_of(first.pixtype);
     let samples = u16::try_from(r.bands.len()).map_err(|_| err("too many bands".into()))?;
     let (w, h) = (usize::from(r.width), usize::from(r.height));
-    let line = w * usize::from(samples) * usize::from(bits / 8);
-    let rows = (STRIP_BYTES / line.max(1)).max(1);
     let rgb = bits == 8 && format == 1 && (samples == 3 || samples == 4);
-    let mut b = TiffBuilder::new(false);
-    b.set(tag::IMAGE_WIDTH, Value::Long(vec![u32::from(r.width)]));
-    b.set(tag::IMAGE_LENGTH, Value::Long(vec![u32::from(r.height)]));
-    b.set(
-        tag::BITS_PER_SAMPLE,
-        Value::Short(vec![bits; usize::from(samples)]),
-    );
-    b.set(tag::COMPRESSION, Value::Short(vec![8]));
-    b.set(
-        tag::PHOTOMETRIC,
-        Value::Short(vec![if rgb { 2 } else { 1 }]),
-    );
-    b.set(tag::SAMPLES_PER_PIXEL, Value::Short(vec![samples]));
-    b.set(
-        tag::ROWS_PER_STRIP,
-        Value::Long(vec![u32::try_from(rows).unwrap_or(u32::MAX)]),
-    );
-    b.set(tag::PLANAR_CONFIG, Value::Short(vec![1]));
-    b.set(
-        tag::SAMPLE_FORMAT,
-        Value::Short(vec![format; usize::from(samples)]),
-    );
     let extra = usize::from(samples) - if rgb { 3 } else { 1 };
-    if extra > 0 {
+    let layout = Striped {
+        width: u32::from(r.width),
+        height: u32::from(r.height),
+        samples,
+        bits,
+        format,
+        rgb,
         // RGBA: the fourth band is alpha (unassociated); otherwise the
         // extra bands are unspecified data.
-        let kind = if rgb && samples == 4 { 2 } else { 0 };
-        b.set(tag::EXTRA_SAMPLES, Value::Short(vec![kind; extra]));
-    }
-    if let Some(nodata) = first.nodata {
-        b.set(
-            tag::GDAL_NODATA,
-            Value::Ascii(nodata_text(nodata).into_bytes()),
-        );
-    }
+        extra: vec![if rgb && samples == 4 { 2 } else { 0 }; extra],
+        nodata: first.nodata.map(nodata_text),
+    };
+    let (line, rows) = (layout.line_bytes(), layout.rows_per_strip());
+    let mut b = TiffBuilder::new(false);
+    layout.set_tags(&mut b);
     let mut strip = Vec::with_capacity(rows * line);
     for y0 in (0..h).step_by(rows) {
         strip.clear();

@@ -20,11 +20,9 @@ use std::path::Path;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 
 use crate::geotiff::{CrsKeys, embedded_from_ifd, set_geo_tags};
+use crate::rastertiff::Striped;
 use crate::tiffio::{Ifd, TiffBuilder, Value, parse_from, tag};
 use crate::{Crs, Error, GeoTransform, Result, SiblingWorldFiles};
-
-/// Strips of a chip hold about this many bytes before compression.
-const STRIP_BYTES: usize = 256 * 1024;
 
 /// The sample types a scene may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -645,53 +643,39 @@ impl Window {
             geographic: crs.is_geographic(),
             name: crs.name(),
         };
+        let layout = self.layout(scene).map_err(|e| err(e.to_owned()))?;
         let mut b = TiffBuilder::new(false);
-        self.set_image_tags(&mut b, scene.rgb, &scene.extra)
-            .map_err(|e| err(e.to_owned()))?;
-        if let Some(nd) = &scene.nodata {
-            b.set(tag::GDAL_NODATA, Value::Ascii(nd.clone().into_bytes()));
-        }
-        let line = self.size as usize * self.bands * self.sample.bytes();
-        let rows = (STRIP_BYTES / line.max(1)).max(1);
-        for strip in self.data.chunks(rows * line) {
+        layout.set_tags(&mut b);
+        for strip in self
+            .data
+            .chunks(layout.rows_per_strip() * layout.line_bytes())
+        {
             b.push_chunk(miniz_oxide::deflate::compress_to_vec_zlib(strip, 1));
         }
         set_geo_tags(&mut b, &self.transform(scene), Some(keys)).map_err(err)?;
         b.finish().map_err(err)
     }
 
-    fn set_image_tags(
-        &self,
-        b: &mut TiffBuilder<'_>,
-        rgb: bool,
-        scene_extra: &[u16],
-    ) -> std::result::Result<(), &str> {
+    /// The chip's TIFF layout: the window's size, the scene's bands,
+    /// sample type, colour, extra samples (alpha stays alpha) and nodata.
+    fn layout<R: Read + Seek>(&self, scene: &Scene<R>) -> std::result::Result<Striped, &str> {
         let samples = u16::try_from(self.bands).map_err(|_| "too many bands")?;
         let (bits, format) = self.sample.tiff_tags();
-        let line = self.size as usize * self.bands * self.sample.bytes();
-        let rows = u32::try_from((STRIP_BYTES / line.max(1)).max(1)).unwrap_or(u32::MAX);
-        b.set(tag::IMAGE_WIDTH, Value::Long(vec![self.size]));
-        b.set(tag::IMAGE_LENGTH, Value::Long(vec![self.size]));
-        b.set(tag::BITS_PER_SAMPLE, Value::Short(vec![bits; self.bands]));
-        b.set(tag::COMPRESSION, Value::Short(vec![8]));
-        b.set(
-            tag::PHOTOMETRIC,
-            Value::Short(vec![if rgb { 2 } else { 1 }]),
-        );
-        b.set(tag::SAMPLES_PER_PIXEL, Value::Short(vec![samples]));
-        b.set(tag::ROWS_PER_STRIP, Value::Long(vec![rows]));
-        b.set(tag::PLANAR_CONFIG, Value::Short(vec![1]));
-        b.set(tag::SAMPLE_FORMAT, Value::Short(vec![format; self.bands]));
-        let extra = usize::from(samples) - if rgb { 3 } else { 1 };
-        if extra > 0 {
-            let kinds = if scene_extra.len() == extra {
-                scene_extra.to_vec()
+        let extra = usize::from(samples) - if scene.rgb { 3 } else { 1 };
+        Ok(Striped {
+            width: self.size,
+            height: self.size,
+            samples,
+            bits,
+            format,
+            rgb: scene.rgb,
+            extra: if scene.extra.len() == extra {
+                scene.extra.clone()
             } else {
                 vec![0; extra]
-            };
-            b.set(tag::EXTRA_SAMPLES, Value::Short(kinds));
-        }
-        Ok(())
+            },
+            nodata: scene.nodata.clone(),
+        })
     }
 }
 
