@@ -27,9 +27,6 @@ use crate::rows::{Decoded, Layout, Rows, bmp_rows, gif_rows, png_rows, read_all,
 use crate::tiffio::{TiffBuilder, Value, parse, tag};
 use crate::{Error, GeoTransform, Result};
 
-/// Deflate level for decoded images: fast, still much smaller than raw.
-const DEFLATE_LEVEL: u8 = 1;
-
 /// The image formats a chip may be in, told by content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -358,10 +355,7 @@ fn strips_to_tiff(layout: &Layout, rows: &mut dyn Rows) -> Result<TiffBuilder<'s
         let n = per_strip.min(height - y);
         let buf = &mut strip[..n * layout.line];
         rows.fill(buf)?;
-        b.push_chunk(miniz_oxide::deflate::compress_to_vec_zlib(
-            buf,
-            DEFLATE_LEVEL,
-        ));
+        b.push_chunk(crate::rastertiff::deflate(buf));
         y += n;
     }
     rows.finish()?;

@@ -164,12 +164,25 @@ pub fn raster_to_geotiff(
                 }
             }
         }
-        b.push_chunk(miniz_oxide::deflate::compress_to_vec_zlib(&strip, 1));
+        b.push_chunk(deflate(&strip));
     }
     if let Some((gt, crs)) = georef {
         set_geo_tags(&mut b, gt, crs).map_err(err)?;
     }
     b.finish().map_err(err)
+}
+
+/// A strip or tile compressed as a TIFF's Deflate chunk (zlib stream, level 1:
+/// fast, and what GDAL reads like any other level).
+pub(crate) fn deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(data.len() / 2 + 64),
+        flate2::Compression::new(1),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
 }
 
 #[cfg(test)]

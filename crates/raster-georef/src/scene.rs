@@ -650,7 +650,7 @@ impl Window {
             .data
             .chunks(layout.rows_per_strip() * layout.line_bytes())
         {
-            b.push_chunk(miniz_oxide::deflate::compress_to_vec_zlib(strip, 1));
+            b.push_chunk(crate::rastertiff::deflate(strip));
         }
         set_geo_tags(&mut b, &self.transform(scene), Some(keys)).map_err(err)?;
         b.finish().map_err(err)

@@ -23,6 +23,7 @@
 
 mod error;
 mod labels;
+mod readers;
 mod window;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use raster_georef::{Crs, Scene};
 
 pub use crate::error::{Error, Result};
 use crate::labels::{LabelSet, SceneLabels};
+use crate::readers::{Job, Readers};
 
 /// Where each label's class comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +145,8 @@ pub struct Chipper {
     project_srid: Option<u32>,
     /// The scene being swept and its next window.
     at: (usize, usize),
-    open: Option<Scene>,
+    /// The threads reading the windows' pixels, from the first chip on.
+    readers: Option<Readers>,
 }
 
 impl Chipper {
@@ -196,7 +199,7 @@ impl Chipper {
             report,
             project_srid,
             at: (0, 0),
-            open: None,
+            readers: None,
         })
     }
 
@@ -249,10 +252,16 @@ impl Chipper {
     /// labels is passed over before its pixels are read (unless empty chips
     /// are kept); one whose pixels are all nodata is skipped.
     pub fn next_chip(&mut self) -> Result<Option<Cut>> {
+        if self.readers.is_none() {
+            self.readers = Some(Readers::start(
+                self.jobs(),
+                self.options.size,
+                self.options.srid,
+            ));
+        }
         while let Some(scene) = self.scenes.get(self.at.0) {
             let Some(&(col, row)) = scene.windows.get(self.at.1) else {
                 self.at = (self.at.0 + 1, 0);
-                self.open = None;
                 continue;
             };
             let index = self.at.1;
@@ -275,18 +284,13 @@ impl Chipper {
             self.count_dropped(&pieces.dropped);
             return Ok(None);
         }
-        if self.open.is_none() {
-            self.open = Some(open_scene(&self.scenes[s].path, self.options.srid)?);
-        }
-        let Some(scene) = self.open.as_mut() else {
+        let Some(readers) = &self.readers else {
             return Ok(None);
         };
-        let window = scene.read_window(col, row, size)?;
-        if window.is_all_nodata() {
+        let Some(tiff) = readers.next(self.scenes[s].row_index(index))? else {
             self.report.scenes[s].all_nodata += 1;
             return Ok(None);
-        }
-        let tiff = window.to_geotiff(scene)?;
+        };
         self.count_dropped(&pieces.dropped);
         let id = format!("{}_x{col}_y{row}", self.scenes[s].id);
         let file = format!("chips/{id}.tif");
@@ -314,6 +318,31 @@ impl Chipper {
             .map(|(label, _)| self.labels.to_label(label))
             .collect();
         Ok(Some(Cut { chip, file, tiff }))
+    }
+
+    /// The windows whose pixels the sweep reads, in sweep order: those
+    /// with labels, or all when empty chips are kept.
+    fn jobs(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for (s, scene) in self.scenes.iter().enumerate() {
+            for (i, &(col, row)) in scene.windows.iter().enumerate() {
+                if self.options.keep_empty
+                    || !scene
+                        .pieces(&self.labels, i, &self.options)
+                        .labels
+                        .is_empty()
+                {
+                    jobs.push(Job {
+                        scene: s,
+                        path: scene.path.clone(),
+                        col,
+                        row,
+                        row_index: scene.row_index(i),
+                    });
+                }
+            }
+        }
+        jobs
     }
 
     fn count_dropped(&mut self, dropped: &[usize]) {
@@ -360,7 +389,7 @@ fn check_options(scenes: &[PathBuf], options: &ChipOptions) -> Result<u32> {
 }
 
 /// Opens a scene and makes sure it has a CRS (its keys', or `srid`).
-fn open_scene(path: &Path, srid: Option<u32>) -> Result<Scene> {
+pub(crate) fn open_scene(path: &Path, srid: Option<u32>) -> Result<Scene> {
     let mut scene = Scene::open(path)?;
     if scene.crs().is_none() {
         let Some(code) = srid else {

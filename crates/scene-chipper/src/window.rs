@@ -51,7 +51,10 @@ impl SceneLabels {
             let (geometry, clipped) = match clip(&pixels, size, size) {
                 ClipOutcome::Outside => continue,
                 ClipOutcome::Inside => (pixels, false),
-                ClipOutcome::Clipped(g) => (g, true),
+                ClipOutcome::Clipped(_) => match intersect(&pixels, size) {
+                    Some(g) => (g, true),
+                    None => continue,
+                },
             };
             let piece = Piece {
                 feature: feature.feature,
@@ -77,6 +80,49 @@ impl SceneLabels {
             ));
         }
         out
+    }
+}
+
+/// The part of `geometry` inside the window `[0, size]²`, as a valid
+/// polygon or multipolygon: a hole the window's edge cuts becomes part of
+/// the outline, and a concave shape cut in two gives two polygons (the
+/// chip-edge clipping of `pixel_geometry::clip` keeps such a hole as a ring
+/// touching the outline, which GIS tools call invalid). `None` when no area
+/// is left.
+fn intersect(geometry: &Geometry, size: f64) -> Option<Geometry> {
+    use geo::BooleanOps as _;
+    let to_geo = |p: &Polygon| -> geo::Polygon<f64> {
+        let ring =
+            |r: &Ring| geo::LineString::from(r.iter().map(|&[x, y]| (x, y)).collect::<Vec<_>>());
+        let mut rings = p.iter();
+        let exterior = rings
+            .next()
+            .map(ring)
+            .unwrap_or_else(|| geo::LineString::new(Vec::new()));
+        geo::Polygon::new(exterior, rings.map(ring).collect())
+    };
+    let subject = match geometry {
+        Geometry::Polygon(p) => geo::MultiPolygon::new(vec![to_geo(p)]),
+        Geometry::MultiPolygon(m) => geo::MultiPolygon::new(m.iter().map(to_geo).collect()),
+        Geometry::BBox(_) => return None,
+    };
+    let window = geo::Rect::new((0.0, 0.0), (size, size)).to_polygon();
+    let from_geo = |p: &geo::Polygon<f64>| -> Polygon {
+        std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .map(|r| r.coords().map(|c| [c.x, c.y]).collect())
+            .collect()
+    };
+    let mut parts: Vec<Polygon> = subject
+        .intersection(&window)
+        .iter()
+        .map(from_geo)
+        .filter(|p| p.first().is_some_and(|r| ring_area(r) > 0.0))
+        .collect();
+    match parts.len() {
+        0 => None,
+        1 => parts.pop().map(Geometry::Polygon),
+        _ => Some(Geometry::MultiPolygon(parts)),
     }
 }
 
