@@ -21,6 +21,10 @@
 //!   GeoTIFF chips: times and ratio.
 //! - `cargo xtask bench memory`: peak memory of a local store and of its
 //!   verification at 1,000, 10,000 and 100,000 chips.
+//! - `cargo xtask bench chip [--pixels N]`: labelstore's `chip` against a
+//!   rasterio + shapely script, a generated 20,000 x 20,000 GeoTIFF scene
+//!   (N x N) and 20,000 GeoJSON polygons cut into labeled 512 x 512 chips:
+//!   time and peak memory.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

@@ -274,6 +274,41 @@ pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
+/// The test venv (see [`ensure_python`]) with the packages `pins` installed
+/// at their versions: (pip name, module imported, version). Installs them
+/// with pip unless every module already reports its version.
+pub(crate) fn ensure_python_pins(
+    root: &Path,
+    pins: &[(&str, &str, &str)],
+) -> anyhow::Result<PathBuf> {
+    let python = ensure_python(root)?;
+    let script = pins
+        .iter()
+        .map(|(_, module, _)| format!("import {module}; print({module}.__version__)"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wanted: Vec<&str> = pins.iter().map(|&(_, _, version)| version).collect();
+    let ready = Command::new(&python)
+        .args(["-c", &script])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .eq(wanted.iter().copied())
+        });
+    if !ready {
+        let requirements: Vec<String> = pins
+            .iter()
+            .map(|(name, _, version)| format!("{name}=={version}"))
+            .collect();
+        let requirements: Vec<&str> = requirements.iter().map(String::as_str).collect();
+        pip_install(&python, &requirements)?;
+    }
+    Ok(python)
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the server takes it
 /// right away).
 pub(crate) fn free_port() -> anyhow::Result<u16> {
