@@ -43,7 +43,6 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -430,37 +429,34 @@ fn scene_line(n: u32, x0: u32, y: u32, line: &mut [u8]) {
 
 /// One tile of the scene, Deflate-compressed (zlib, level 6).
 fn tile(n: u32, tx: u32, ty: u32) -> anyhow::Result<Vec<u8>> {
-    use tiff::encoder::compression::{CompressionAlgorithm, Deflate, DeflateLevel};
     let t = SIZE as usize;
     let mut raw = vec![0u8; t * t * 3];
     for (j, line) in raw.chunks_exact_mut(t * 3).enumerate() {
         scene_line(n, tx * SIZE, ty * SIZE + j as u32, line);
     }
-    let mut out = Vec::with_capacity(raw.len() / 2);
-    Deflate::with_level(DeflateLevel::Balanced).write_to(&mut out, &raw)?;
-    Ok(out)
+    util::deflate_tile(&raw, 6)
 }
 
 /// Writes the scene of `n` x `n` as a tiled Deflate GeoTIFF at `path`, one
 /// row of tiles at a time, the tiles of a row compressed in parallel.
 fn write_scene(path: &Path, n: u32) -> anyhow::Result<()> {
-    use tiff::encoder::TiffEncoder;
-    use tiff::tags::Tag;
-
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut writer = BufWriter::new(file);
-    let mut tiff = TiffEncoder::new(&mut writer).context("TIFF header")?;
-    let mut dir = tiff.image_directory().context("TIFF directory")?;
+    let spec = util::TiledGeoTiff {
+        width: n,
+        height: n,
+        tile: SIZE,
+        origin: (ORIGIN_X, ORIGIN_Y),
+        pixel: PIXEL,
+        epsg: SRID,
+    };
     let across = n.div_ceil(SIZE);
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1)
         .min(4);
-    let (mut offsets, mut counts) = (Vec::new(), Vec::new());
-    for ty in 0..across {
-        let columns: Vec<u32> = (0..across).collect();
-        let per = columns.len().div_ceil(threads);
-        let tiles = std::thread::scope(|s| {
+    let columns: Vec<u32> = (0..across).collect();
+    let per = columns.len().div_ceil(threads);
+    util::write_tiled_geotiff(path, spec, |ty| {
+        std::thread::scope(|s| {
             let workers: Vec<_> = columns
                 .chunks(per)
                 .map(|part| {
@@ -478,42 +474,9 @@ fn write_scene(path: &Path, n: u32) -> anyhow::Result<()> {
                     .map_err(|_| anyhow::anyhow!("a tile worker panicked"))??;
                 tiles.extend(part);
             }
-            anyhow::Ok(tiles)
-        })?;
-        for t in tiles {
-            let offset = dir.write_data(&t[..])?;
-            offsets.push(u32::try_from(offset).context("the scene outgrew a classic TIFF")?);
-            counts.push(u32::try_from(t.len())?);
-        }
-    }
-    let geokeys: [u16; 16] = [
-        1, 1, 0, 3, // directory version, key revision, minor revision, key count
-        1024, 0, 1, 1, // GTModelTypeGeoKey: projected
-        1025, 0, 1, 1, // GTRasterTypeGeoKey: PixelIsArea
-        3072, 0, 1, SRID, // ProjectedCSTypeGeoKey
-    ];
-    dir.write_tag(Tag::ImageWidth, n)?;
-    dir.write_tag(Tag::ImageLength, n)?;
-    dir.write_tag(Tag::BitsPerSample, &[8u16, 8, 8][..])?;
-    dir.write_tag(Tag::Compression, 8u16)?;
-    dir.write_tag(Tag::PhotometricInterpretation, 2u16)?;
-    dir.write_tag(Tag::SamplesPerPixel, 3u16)?;
-    dir.write_tag(Tag::PlanarConfiguration, 1u16)?;
-    dir.write_tag(Tag::TileWidth, SIZE)?;
-    dir.write_tag(Tag::TileLength, SIZE)?;
-    dir.write_tag(Tag::TileOffsets, &offsets[..])?;
-    dir.write_tag(Tag::TileByteCounts, &counts[..])?;
-    dir.write_tag(Tag::SampleFormat, &[1u16, 1, 1][..])?;
-    dir.write_tag(Tag::ModelPixelScaleTag, &[PIXEL, PIXEL, 0.0][..])?;
-    dir.write_tag(
-        Tag::ModelTiepointTag,
-        &[0.0, 0.0, 0.0, ORIGIN_X, ORIGIN_Y, 0.0][..],
-    )?;
-    dir.write_tag(Tag::GeoKeyDirectoryTag, &geokeys[..])?;
-    dir.finish().context("TIFF directory")?;
-    writer
-        .flush()
-        .with_context(|| format!("writing {}", path.display()))
+            Ok(tiles)
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------
