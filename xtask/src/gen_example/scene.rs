@@ -556,6 +556,31 @@ mod tests {
     }
 
     #[test]
+    fn labelstore_reads_the_scene_back_as_drawn() -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let path = tmp.path().join("scene.tif");
+        let rgb = render(&features());
+        write_geotiff(&path, &rgb)?;
+        let mut scene = labelstore::georef::Scene::open(&path)?;
+        assert_eq!(scene.dimensions(), (WIDTH, HEIGHT));
+        assert_eq!(scene.epsg(), Some(u32::from(SRID)));
+        assert_eq!(
+            scene.transform().0,
+            [ORIGIN_X, PIXEL_SIZE, 0.0, ORIGIN_Y, 0.0, -PIXEL_SIZE]
+        );
+        // The bottom-right window spans a partial tile column.
+        let (col, row, size) = (WIDTH - 300, HEIGHT - 300, 300);
+        let window = scene.read_window(col, row, size)?;
+        let w = WIDTH as usize;
+        for y in 0..size as usize {
+            let start = ((row as usize + y) * w + col as usize) * 3;
+            let line = &window.data[y * size as usize * 3..][..size as usize * 3];
+            assert_eq!(line, &rgb[start..start + size as usize * 3], "row {y}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn the_first_corner_is_the_scene_origin_in_lon_lat() -> anyhow::Result<()> {
         let crs = Crs::from_epsg(u32::from(SRID))?;
         let (lon, lat) = crs.to_wgs84(ORIGIN_X, ORIGIN_Y)?;
