@@ -30,6 +30,7 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod chip;
 mod fetch;
 mod formats;
 mod import;
@@ -43,6 +44,7 @@ pub use fmt_segmentation as segmentation;
 pub use labels_model as model;
 pub use pixel_geometry as geometry;
 pub use raster_georef as georef;
+pub use scene_chipper as chipper;
 pub use sink_api as sink;
 #[cfg(feature = "db")]
 pub use sink_db as db;
@@ -50,6 +52,7 @@ pub use sink_fs as fs;
 #[cfg(feature = "objstore")]
 pub use sink_objstore as objstore;
 
+pub use crate::chip::{ChipPlan, ChipSummary, ClassSummary, SceneSummary, prepare_chip};
 pub use crate::fetch::prepare_fetch;
 pub use crate::formats::{FormatId, FormatOptions, label_format, label_format_with};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};

@@ -79,6 +79,9 @@ pub enum StoreError {
     /// Local scratch space failed (exit status 1).
     #[error("local scratch space: {0}")]
     Scratch(#[from] io::Error),
+    /// The scenes or labels of `labelstore chip` are wrong (exit status 2).
+    #[error("{0}")]
+    Chip(#[from] scene_chipper::Error),
     /// The store was interrupted (Ctrl-C, SIGTERM) and undone (exit status 130).
     #[error("interrupted: the store was undone, the destination is as it was")]
     Interrupted,
@@ -90,7 +93,7 @@ impl StoreError {
     /// interrupted store.
     pub fn exit_code(&self) -> u8 {
         match self {
-            StoreError::Input(_) | StoreError::Usage(_) => 2,
+            StoreError::Input(_) | StoreError::Usage(_) | StoreError::Chip(_) => 2,
             StoreError::Destination(e) if e.is_usage() => 2,
             StoreError::Destination(_) | StoreError::Scratch(_) => 1,
             StoreError::Interrupted => 130,
@@ -1122,14 +1125,15 @@ impl<'p> ChipSource<'p> {
 
 /// Counts what was sent, and remembers the current chip's files so that
 /// aliases of them can be listed with their size and checksum.
-struct Sent {
-    files: usize,
-    bytes: u64,
+#[derive(Default)]
+pub(crate) struct Sent {
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
     chip_files: Vec<ManifestEntry>,
 }
 
 impl Sent {
-    fn record(
+    pub(crate) fn record(
         &mut self,
         r: &mut ManifestWriter,
         path: &str,
@@ -1155,7 +1159,7 @@ enum Pending {
 
 /// The [`Output`] format writers write to: whole files wait in memory until
 /// the chip is done; appended files are spooled to local disk.
-struct SpoolOutput {
+pub(crate) struct SpoolOutput {
     dir: PathBuf,
     puts: Vec<(String, Pending)>,
     appended: BTreeMap<String, BufWriter<File>>,
@@ -1166,7 +1170,7 @@ struct SpoolOutput {
 }
 
 impl SpoolOutput {
-    fn new(dir: PathBuf) -> SpoolOutput {
+    pub(crate) fn new(dir: PathBuf) -> SpoolOutput {
         SpoolOutput {
             dir,
             puts: Vec::new(),
@@ -1206,7 +1210,7 @@ impl SpoolOutput {
     }
 
     /// Closes the appended files; gives each store path with its spool file.
-    fn finish_appended(&mut self) -> io::Result<Vec<(String, PathBuf)>> {
+    pub(crate) fn finish_appended(&mut self) -> io::Result<Vec<(String, PathBuf)>> {
         let mut out = Vec::new();
         for (path, w) in std::mem::take(&mut self.appended) {
             w.into_inner().map_err(io::IntoInnerError::into_error)?;

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use labelstore::model::{ImageLimits, Scope};
+use labelstore::chipper::{ChipOptions, ClassFrom};
+use labelstore::model::{ImageLimits, LabelingType, Scope};
 use labelstore::{FormatId, Plan, StoreError, StoreOptions, StoreReport};
 
 /// Store AI labeling projects (image chips and their labels) in the formats
@@ -53,6 +54,21 @@ Examples:
   labelstore import --from voc VOCdevkit/VOC2012 --output my-project --overwrite
   labelstore import --from yolo datasets/ships --output my-project")]
     Import(ImportArgs),
+
+    /// Cut georeferenced scenes (GeoTIFF) and the labels drawn on them in a
+    /// GIS (GeoJSON, Shapefile, GeoPackage) into a project folder: one
+    /// GeoTIFF chip per window (the scene's pixels, CRS and the window's
+    /// geotransform) and the labels clipped to it in pixel coordinates,
+    /// ready for `labelstore store`. Windows without labels are left out
+    /// unless --keep-empty; windows all nodata always.
+    #[command(after_help = "\
+Examples:
+  labelstore chip examples/scene/scene.tif --labels examples/scene/labels.geojson \\
+      --class-field class --labeling-type object_detection --size 256 --output out/scene
+  labelstore chip ortho1.tif ortho2.tif --labels buildings.gpkg --layer footprints \\
+      --class building --labeling-type instance_segmentation --size 512 --stride 384 \\
+      --min-visible 0.25 --output chips --overwrite")]
+    Chip(ChipArgs),
 
     /// Check a store against its manifest: every file it lists present with
     /// its size and SHA-256, and no file it does not list; in a database,
@@ -437,6 +453,70 @@ struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("class_source").required(true).args(["class_field", "class"])))]
+struct ChipArgs {
+    /// The scenes: GeoTIFFs (classic or BigTIFF, striped or tiled),
+    /// georeferenced by their tags or a world file.
+    #[arg(value_name = "SCENE", required = true)]
+    scenes: Vec<PathBuf>,
+
+    /// The labels: a GeoJSON file, a Shapefile (.shp with its .shx, .dbf,
+    /// .prj) or a GeoPackage, polygons and multipolygons in any CRS.
+    #[arg(long, value_name = "FILE")]
+    labels: PathBuf,
+
+    /// The GeoPackage table to read, when it holds several.
+    #[arg(long, value_name = "NAME")]
+    layer: Option<String>,
+
+    /// The attribute holding each feature's class.
+    #[arg(long, value_name = "NAME")]
+    class_field: Option<String>,
+
+    /// One class for every feature.
+    #[arg(long, value_name = "NAME")]
+    class: Option<String>,
+
+    /// object_detection (boxes), instance_segmentation (polygons) or
+    /// semantic_segmentation (polygons the store rasterizes into masks).
+    #[arg(long, value_name = "TYPE")]
+    labeling_type: String,
+
+    /// Width and height of each chip, in pixels.
+    #[arg(long, value_name = "N")]
+    size: u32,
+
+    /// Pixels from one window to the next (default: --size; less overlaps).
+    #[arg(long, value_name = "S")]
+    stride: Option<u32>,
+
+    /// The project folder to create (created if missing).
+    #[arg(long, value_name = "DIR")]
+    output: PathBuf,
+
+    /// Keep chips without labels, saved empty (negative examples).
+    #[arg(long)]
+    keep_empty: bool,
+
+    /// Drop a feature's piece in a chip whose area is below this share of
+    /// the whole feature (0 to 1; default 0 keeps every piece).
+    #[arg(long, value_name = "RATIO", default_value_t = 0.0)]
+    min_visible: f64,
+
+    /// The CRS (EPSG code) of scenes whose GeoTIFF keys name none.
+    #[arg(long, value_name = "EPSG")]
+    srid: Option<u32>,
+
+    /// Replace the output folder when it holds an earlier labelstore run.
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Print the closing summary as JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct StoreArgs {
     /// The project: a project.json manifest, or a folder holding one.
     #[arg(value_name = "PROJECT")]
@@ -518,6 +598,10 @@ fn main() -> ExitCode {
         Command::Import(mut args) => {
             args.output = folder_target(args.output);
             import(&args)
+        }
+        Command::Chip(mut args) => {
+            args.output = folder_target(args.output);
+            chip(&args)
         }
         Command::Verify(args) => match args.source.check() {
             Ok(()) => return verify(&args),
@@ -739,6 +823,106 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
     print_report(&report, args.json);
     Ok(())
+}
+
+fn chip(args: &ChipArgs) -> Result<(), StoreError> {
+    let labeling_type = LabelingType::from_name(&args.labeling_type.to_ascii_lowercase())
+        .ok_or_else(|| {
+            StoreError::Usage(format!(
+                "unknown labeling type {:?}; one of object_detection, instance_segmentation, semantic_segmentation",
+                args.labeling_type
+            ))
+        })?;
+    let class = match (&args.class_field, &args.class) {
+        (Some(field), _) => ClassFrom::Field(field.clone()),
+        (None, Some(name)) => ClassFrom::Fixed(name.clone()),
+        (None, None) => return Err(StoreError::Usage("give --class-field or --class".into())),
+    };
+    let options = ChipOptions {
+        labeling_type,
+        class,
+        layer: args.layer.clone(),
+        size: args.size,
+        stride: args.stride,
+        keep_empty: args.keep_empty,
+        min_visible: args.min_visible,
+        srid: args.srid,
+    };
+    let plan = labelstore::prepare_chip(&args.scenes, &args.labels, options)?;
+    // The files read (a world file, a Shapefile's .dbf lie beside them): the
+    // output may sit beside them, never hold them.
+    let mut reads_from = args.scenes.clone();
+    reads_from.push(args.labels.clone());
+    let dest = open_local(&args.output, args.overwrite, reads_from)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} windows {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut progress = |p: labelstore::Progress| {
+        if let Some(bar) = &bar {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+        }
+    };
+    let summary = runtime.block_on(plan.execute(dest, &mut progress));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print_chip_summary(&summary?, args.json);
+    Ok(())
+}
+
+fn print_chip_summary(s: &labelstore::ChipSummary, json: bool) {
+    use std::fmt::Write as _;
+    let text = if json {
+        serde_json::to_string_pretty(s).unwrap_or_default() + "\n"
+    } else {
+        let mut t = format!(
+            "chipped {} ({}) into {}: {} chips with labels, {} saved empty\n",
+            s.project, s.labeling_type, s.destination, s.chips, s.empty_chips
+        );
+        for sc in &s.scenes {
+            let _ = writeln!(
+                t,
+                "  scene {} ({} x {}, {}): {} windows, {} chips, {} empty, left out {} without labels, {} all nodata",
+                sc.scene,
+                sc.size[0],
+                sc.size[1],
+                sc.crs,
+                sc.windows,
+                sc.chips,
+                sc.empty_chips,
+                sc.without_labels,
+                sc.all_nodata
+            );
+        }
+        let _ = writeln!(
+            t,
+            "  features: {} read, {} outside every scene, {} without geometry",
+            s.features, s.features_outside, s.features_without_geometry
+        );
+        for c in &s.classes {
+            let _ = writeln!(
+                t,
+                "  class {} {:?}: {} features, {} labels ({} clipped), {} pieces dropped (--min-visible)",
+                c.id, c.name, c.features, c.labels, c.clipped, c.dropped
+            );
+        }
+        let _ = writeln!(
+            t,
+            "  {} files, {} bytes, {:.2} s",
+            s.files, s.bytes, s.seconds
+        );
+        t
+    };
+    print!("{text}");
 }
 
 /// Opens a local store into `target`, refused when it overlaps a folder the
