@@ -40,7 +40,9 @@
 //! resident set size; rasterio's includes GDAL's block cache, by default 5%
 //! of the machine's memory), the ratios against the target (3x as fast,
 //! under 300 MB), and the chips and labels each side wrote; different chip
-//! counts are a warning, not an error. Nothing is asserted.
+//! counts are a warning, not an error, and so are labels whose polygons
+//! shapely finds invalid (`is_valid`), counted on both sides. Nothing is
+//! asserted.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -156,6 +158,26 @@ with rasterio.open(scene) as src:
 print(len(chips), sum(len(c['labels']) for c in chips))
 "#;
 
+/// Counts the labels of project-like JSON files (`chips[].labels[]` with a
+/// `polygon` or a `multipolygon`) whose geometry is not valid in OGC terms
+/// (shapely's `is_valid`: e.g. a hole sharing an edge with the exterior).
+/// Prints one count a file.
+const INVALID_SCRIPT: &str = r#"
+import json, sys
+import shapely
+for path in sys.argv[1:]:
+    with open(path) as f:
+        chips = json.load(f)['chips']
+    bad = 0
+    for chip in chips:
+        for label in chip['labels']:
+            polys = [label['polygon']] if 'polygon' in label else label.get('multipolygon', [])
+            parts = [shapely.Polygon(p[0], p[1:]) for p in polys]
+            geom = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+            bad += not geom.is_valid
+    print(bad)
+"#;
+
 /// Runs the benchmark on a scene of `pixels` x `pixels`.
 pub(super) fn run(root: &Path, pixels: usize) -> anyhow::Result<()> {
     let n = u32::try_from(pixels)
@@ -212,6 +234,13 @@ pub(super) fn run(root: &Path, pixels: usize) -> anyhow::Result<()> {
     let theirs_chips = tifs_in(&theirs_dir.join("chips"))?;
     let ours_labels = labels_in(&ours_dir.join("project.json"))?;
     let theirs_labels = labels_in(&theirs_dir.join("labels.json"))?;
+    let invalid = invalid_labels(
+        &python,
+        &[
+            ours_dir.join("project.json"),
+            theirs_dir.join("labels.json"),
+        ],
+    )?;
     let versions = PYTHON_PINS
         .iter()
         .map(|(name, _, version)| format!("{name} {version}"))
@@ -253,6 +282,14 @@ pub(super) fn run(root: &Path, pixels: usize) -> anyhow::Result<()> {
         "  (rasterio's peak includes GDAL's block cache of decoded tiles: GDAL_CACHEMAX, \
          by default 5% of the machine's memory)"
     )?;
+    if invalid.iter().any(|&n| n > 0) {
+        writeln!(
+            report,
+            "  warning: labels whose polygons are not valid (OGC, shapely's is_valid): \
+             labelstore {}, the Python script {}",
+            invalid[0], invalid[1]
+        )?;
+    }
     if ours_chips != theirs_chips {
         writeln!(
             report,
@@ -261,6 +298,28 @@ pub(super) fn run(root: &Path, pixels: usize) -> anyhow::Result<()> {
     }
     print!("{report}");
     Ok(())
+}
+
+/// The labels with invalid polygons in each of `files`, by shapely.
+fn invalid_labels(python: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<usize>> {
+    let out = Command::new(python)
+        .args(["-c", INVALID_SCRIPT])
+        .args(files)
+        .output()
+        .context("running python")?;
+    ensure!(
+        out.status.success(),
+        "checking the labels' polygons with shapely: {}",
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.trim()
+                .parse()
+                .context("shapely's count of invalid labels")
+        })
+        .collect()
 }
 
 /// The GeoTIFFs in `dir`.
