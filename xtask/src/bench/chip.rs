@@ -16,9 +16,10 @@
 //!   at least 100) in EPSG:4326, RFC 7946 (lon/lat, exterior rings
 //!   counter-clockwise, holes clockwise), converted from UTM by
 //!   raster-georef's `Crs`, 9 decimals. Star-shaped rings of 6 to 16 points,
-//!   from 4 to 260 pixels across (many cross window edges); every tenth has
-//!   a hole, every fiftieth is a two-part multipolygon. Property `class`,
-//!   one of five names. A seeded xorshift makes both files deterministic.
+//!   of radii from 2 to 260 pixels by class (many cross window edges);
+//!   every tenth has a hole, every fiftieth is a two-part multipolygon.
+//!   Property `class`: `building`, `field`, `tree`, `water` or `parking`.
+//!   A seeded xorshift makes both files deterministic.
 //!
 //! Then, each in one process, page cache warm:
 //! - labelstore (release build): `chip SCENE --labels polygons.geojson
