@@ -1,4 +1,4 @@
-//! `cargo xtask bench formats|db|objstore|geotiff`: labelstore against the tool
+//! `cargo xtask bench formats|memory|db|objstore|geotiff|chip`: labelstore against the tool
 //! people use today for the same job, on the same machine, in one run.
 //! Numbers are printed, never asserted: speed is checked here, not in the
 //! tests.
@@ -21,8 +21,12 @@
 //! [`objstore`]; both use the GeoTIFF chips of [`chips`]. `bench geotiff`
 //! (world-file chips to GeoTIFFs, labelstore against rasterio) lives in
 //! [`geotiff`]; `bench memory` (peak memory of a store and its
-//! verification from 1,000 to 100,000 chips) in [`memory`].
+//! verification from 1,000 to 100,000 chips) in [`memory`]; `bench chip`
+//! (a 20,000 x 20,000 GeoTIFF scene and 20,000 GeoJSON polygons cut into
+//! labeled 512 x 512 chips, labelstore against a rasterio + shapely script)
+//! in [`chip`].
 
+mod chip;
 mod chips;
 mod db;
 mod geotiff;
@@ -42,29 +46,34 @@ use crate::util::{ensure_python, ensure_tools, measure, release_build};
 const CHIPS: usize = 10_000;
 
 /// The usage line of `cargo xtask bench`.
-pub(crate) const USAGE: &str =
-    "bench formats|memory|db [--chips N]|objstore [--chips N]|geotiff [--chips N]";
+pub(crate) const USAGE: &str = "bench formats|memory|db [--chips N]|objstore [--chips N]|\
+     geotiff [--chips N]|chip [--pixels N]";
 
 /// Runs the benchmark named by `args[0]`, with its options after it.
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let usage = || anyhow::anyhow!("usage: cargo xtask {USAGE}");
     let what = args.first().map(String::as_str);
-    let count = match args.get(1..).unwrap_or_default() {
-        [] => None,
-        [flag, n] if flag == "--chips" && !matches!(what, Some("formats" | "memory")) => Some(
-            n.parse::<usize>()
+    let rest = args.get(1..).unwrap_or_default();
+    // The value of `flag`, the only option a benchmark takes, if given.
+    let number = |flag: &str| -> anyhow::Result<Option<usize>> {
+        match rest {
+            [] => Ok(None),
+            [f, n] if f == flag => n
+                .parse::<usize>()
                 .ok()
                 .filter(|&n| n > 0)
-                .ok_or_else(usage)?,
-        ),
-        _ => return Err(usage()),
+                .map(Some)
+                .ok_or_else(usage),
+            _ => Err(usage()),
+        }
     };
     match what {
-        Some("formats") => formats(root),
-        Some("memory") => memory::run(root),
-        Some("db") => db::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
-        Some("objstore") => objstore::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
-        Some("geotiff") => geotiff::run(root, count.unwrap_or(chips::DEFAULT_CHIPS)),
+        Some("formats") if rest.is_empty() => formats(root),
+        Some("memory") if rest.is_empty() => memory::run(root),
+        Some("db") => db::run(root, number("--chips")?.unwrap_or(chips::DEFAULT_CHIPS)),
+        Some("objstore") => objstore::run(root, number("--chips")?.unwrap_or(chips::DEFAULT_CHIPS)),
+        Some("geotiff") => geotiff::run(root, number("--chips")?.unwrap_or(chips::DEFAULT_CHIPS)),
+        Some("chip") => chip::run(root, number("--pixels")?.unwrap_or(chip::DEFAULT_PIXELS)),
         _ => Err(usage()),
     }
 }
@@ -292,6 +301,10 @@ mod tests {
             &["formats", "--chips", "5"],
             &["memory", "--chips", "5"],
             &["db", "--chips", "5", "extra"],
+            &["db", "--pixels", "5"],
+            &["chip", "--chips", "5"],
+            &["chip", "--pixels", "0"],
+            &["chip", "--pixels"],
         ] {
             let e = run(root, &args(bad)).unwrap_err().to_string();
             assert_eq!(e, format!("usage: cargo xtask {USAGE}"), "{bad:?}");

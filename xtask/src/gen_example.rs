@@ -1,4 +1,7 @@
-//! `cargo xtask gen-example`: regenerates the example project `examples/harbour/`.
+//! `cargo xtask gen-example`: regenerates the example project `examples/harbour/`
+//! and the example scene `examples/scene/` (see [`scene`]: a 1024 x 768 RGB
+//! GeoTIFF in EPSG:32632 with 23 GeoJSON polygons of fields, water and
+//! buildings, the input of `labelstore chip`).
 //!
 //! The example is a small object-detection project ("harbour-ships") over one
 //! synthetic harbour scene of 256x192 pixels (0.5 m pixels, UTM zone 32N,
@@ -35,6 +38,8 @@ use std::path::Path;
 use anyhow::{Context, ensure};
 use serde_json::Value;
 
+mod scene;
+
 /// Width and height of a chip, in pixels.
 const TILE: u32 = 64;
 /// Number of chip rows in the scene.
@@ -55,6 +60,12 @@ const JPEG_QUALITY: u8 = 90;
 const QUAY_ROWS: u32 = 12;
 /// The pier, in scene pixels: `[xmin, ymin, xmax, ymax)`.
 const PIER: [u32; 4] = [100, QUAY_ROWS, 112, 100];
+
+/// Regenerates both examples under `examples`: `harbour/` and `scene/`.
+pub(crate) fn run_all(examples: &Path) -> anyhow::Result<()> {
+    run(&examples.join("harbour"))?;
+    scene::run(&examples.join("scene"))
+}
 
 /// Regenerates the example project in `dir`: deletes the folder if present,
 /// then writes `project.json` and the chips under `chips/`.

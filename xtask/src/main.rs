@@ -10,7 +10,8 @@
 //!   with round trips through every destination (it starts the test servers).
 //! - `cargo xtask serve ENVFILE`: the test servers, for running tests by
 //!   hand, until ENVFILE is deleted.
-//! - `cargo xtask gen-example`: regenerates the example project in `examples/`.
+//! - `cargo xtask gen-example`: regenerates the examples in `examples/`: the
+//!   harbour project and the scene for `labelstore chip`.
 //! - `cargo xtask bench formats`: labelstore against Datumaro, COCO to VOC,
 //!   YOLO and KITTI on 10,000 chips, and against panlabel, COCO to VOC and
 //!   YOLO: time and peak memory.
@@ -21,6 +22,10 @@
 //!   GeoTIFF chips: times and ratio.
 //! - `cargo xtask bench memory`: peak memory of a local store and of its
 //!   verification at 1,000, 10,000 and 100,000 chips.
+//! - `cargo xtask bench chip [--pixels N]`: labelstore's `chip` against a
+//!   rasterio + shapely script, a generated 20,000 x 20,000 GeoTIFF scene
+//!   (N x N) and 20,000 GeoJSON polygons cut into labeled 512 x 512 chips:
+//!   time and peak memory.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -44,7 +49,7 @@ fn main() -> std::process::ExitCode {
         Some("serve") => test::serve(&root, args.get(1).map(String::as_str)),
         Some("conformance") => test::conformance(&root),
         Some("tidy") => tidy::run(&root),
-        Some("gen-example") => gen_example::run(&root.join("examples/harbour")),
+        Some("gen-example") => gen_example::run_all(&root.join("examples")),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test|tidy|serve ENVFILE|conformance|gen-example|{}>",

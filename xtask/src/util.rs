@@ -1,7 +1,8 @@
 //! What the other xtask modules share: the workspace's paths, running cargo
 //! and timing commands, finding or installing the tools (Debian packages,
-//! the tests' Python venv), and the bits every test server needs (a free
-//! port, a per-run secret).
+//! the tests' Python venv), the bits every test server needs (a free
+//! port, a per-run secret), and the tiled GeoTIFF writer of the generated
+//! scenes (the example's and the chip benchmark's).
 //!
 //! This module imports no other xtask module, so that `test`, the servers
 //! (`pg`, `objstore`, `nginx`), `conformance` and the benches depend on it
@@ -274,6 +275,41 @@ pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
+/// The test venv (see [`ensure_python`]) with the packages `pins` installed
+/// at their versions: (pip name, module imported, version). Installs them
+/// with pip unless every module already reports its version.
+pub(crate) fn ensure_python_pins(
+    root: &Path,
+    pins: &[(&str, &str, &str)],
+) -> anyhow::Result<PathBuf> {
+    let python = ensure_python(root)?;
+    let script = pins
+        .iter()
+        .map(|(_, module, _)| format!("import {module}; print({module}.__version__)"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wanted: Vec<&str> = pins.iter().map(|&(_, _, version)| version).collect();
+    let ready = Command::new(&python)
+        .args(["-c", &script])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .eq(wanted.iter().copied())
+        });
+    if !ready {
+        let requirements: Vec<String> = pins
+            .iter()
+            .map(|(name, _, version)| format!("{name}=={version}"))
+            .collect();
+        let requirements: Vec<&str> = requirements.iter().map(String::as_str).collect();
+        pip_install(&python, &requirements)?;
+    }
+    Ok(python)
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the server takes it
 /// right away).
 pub(crate) fn free_port() -> anyhow::Result<u16> {
@@ -316,4 +352,101 @@ pub(crate) fn wait_for_port(
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!("{what} did not listen on 127.0.0.1:{port} within 30 s")
+}
+
+/// A north-up RGB GeoTIFF to write with [`write_tiled_geotiff`]: its size,
+/// tile size and georeferencing (a projected EPSG CRS).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TiledGeoTiff {
+    /// Width and height in pixels.
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    /// Tile width and height in pixels (a multiple of 16).
+    pub(crate) tile: u32,
+    /// Map coordinates of the top-left corner of the top-left pixel.
+    pub(crate) origin: (f64, f64),
+    /// Ground size of a pixel, both axes.
+    pub(crate) pixel: f64,
+    /// EPSG code of the projected CRS.
+    pub(crate) epsg: u16,
+}
+
+/// One `tile x tile` RGB tile (pixel-interleaved, rows of `tile * 3`
+/// bytes, padded past the image's edge) compressed as a Deflate (zlib)
+/// tile at `level` (1 to 9).
+pub(crate) fn deflate_tile(raw: &[u8], level: u8) -> anyhow::Result<Vec<u8>> {
+    use tiff::encoder::compression::{CompressionAlgorithm, Deflate, DeflateLevel};
+    let level = match level {
+        0..=3 => DeflateLevel::Fast,
+        4..=7 => DeflateLevel::Balanced,
+        _ => DeflateLevel::Best,
+    };
+    let mut out = Vec::with_capacity(raw.len() / 2);
+    Deflate::with_level(level).write_to(&mut out, raw)?;
+    Ok(out)
+}
+
+/// Writes an 8-bit RGB GeoTIFF, tiled and Deflate-compressed, to `path`:
+/// `tile_row(ty)` gives the tiles of tile row `ty`, left to right, each
+/// made by [`deflate_tile`], so that only one row of tiles is in memory.
+/// The GeoTIFF tags are a pixel scale, one tiepoint and the geokeys
+/// projected / PixelIsArea / EPSG. Classic TIFF: at most 4 GB.
+pub(crate) fn write_tiled_geotiff(
+    path: &Path,
+    spec: TiledGeoTiff,
+    mut tile_row: impl FnMut(u32) -> anyhow::Result<Vec<Vec<u8>>>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use tiff::encoder::TiffEncoder;
+    use tiff::tags::Tag;
+
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let mut tiff = TiffEncoder::new(&mut writer).context("TIFF header")?;
+    let mut dir = tiff.image_directory().context("TIFF directory")?;
+    let (across, down) = (
+        spec.width.div_ceil(spec.tile),
+        spec.height.div_ceil(spec.tile),
+    );
+    let (mut offsets, mut counts) = (Vec::new(), Vec::new());
+    for ty in 0..down {
+        let tiles = tile_row(ty)?;
+        ensure!(
+            tiles.len() == across as usize,
+            "tile row {ty} has {} tiles, not {across}",
+            tiles.len()
+        );
+        for t in tiles {
+            let offset = dir.write_data(&t[..])?;
+            offsets.push(u32::try_from(offset).context("the image outgrew a classic TIFF")?);
+            counts.push(u32::try_from(t.len())?);
+        }
+    }
+    let geokeys: [u16; 16] = [
+        1, 1, 0, 3, // directory version, key revision, minor revision, key count
+        1024, 0, 1, 1, // GTModelTypeGeoKey: projected
+        1025, 0, 1, 1, // GTRasterTypeGeoKey: PixelIsArea
+        3072, 0, 1, spec.epsg, // ProjectedCSTypeGeoKey
+    ];
+    let (x0, y0) = spec.origin;
+    dir.write_tag(Tag::ImageWidth, spec.width)?;
+    dir.write_tag(Tag::ImageLength, spec.height)?;
+    dir.write_tag(Tag::BitsPerSample, &[8u16, 8, 8][..])?;
+    dir.write_tag(Tag::Compression, 8u16)?; // Deflate (Adobe)
+    dir.write_tag(Tag::PhotometricInterpretation, 2u16)?; // RGB
+    dir.write_tag(Tag::SamplesPerPixel, 3u16)?;
+    dir.write_tag(Tag::PlanarConfiguration, 1u16)?; // pixel-interleaved
+    dir.write_tag(Tag::TileWidth, spec.tile)?;
+    dir.write_tag(Tag::TileLength, spec.tile)?;
+    dir.write_tag(Tag::TileOffsets, &offsets[..])?;
+    dir.write_tag(Tag::TileByteCounts, &counts[..])?;
+    dir.write_tag(Tag::SampleFormat, &[1u16, 1, 1][..])?;
+    dir.write_tag(Tag::ModelPixelScaleTag, &[spec.pixel, spec.pixel, 0.0][..])?;
+    dir.write_tag(Tag::ModelTiepointTag, &[0.0, 0.0, 0.0, x0, y0, 0.0][..])?;
+    dir.write_tag(Tag::GeoKeyDirectoryTag, &geokeys[..])?;
+    dir.finish().context("TIFF directory")?;
+    writer
+        .flush()
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -25,7 +25,7 @@ use super::chips::{self, Encoding};
 use crate::util;
 
 /// rasterio's version, pinned so that runs compare.
-const RASTERIO: &str = "1.4.4";
+pub(super) const RASTERIO: &str = "1.4.4";
 
 /// Chips of each kind that `gdalinfo -checksum` compares.
 const SAMPLE: usize = 25;
@@ -336,18 +336,7 @@ fn gdal_version(python: &Path) -> anyhow::Result<String> {
 
 /// The test venv (`target/py`) with rasterio [`RASTERIO`] installed.
 fn ensure_rasterio(root: &Path) -> anyhow::Result<PathBuf> {
-    let python = util::ensure_python(root)?;
-    let version = Command::new(&python)
-        .args(["-c", "import rasterio; print(rasterio.__version__)"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if version.as_deref() == Some(RASTERIO) {
-        return Ok(python);
-    }
-    util::pip_install(&python, &[&format!("rasterio=={RASTERIO}")])?;
-    Ok(python)
+    util::ensure_python_pins(root, &[("rasterio", "rasterio", RASTERIO)])
 }
 
 #[cfg(test)]
