@@ -68,11 +68,24 @@ fn sample(x: u32, y: u32, b: u32) -> u8 {
     (1 + (x * 7 + y * 3 + b * 85 + ((x ^ y) & 0x3f)) % 255) as u8
 }
 
+/// How a generated scene is georeferenced: its CRS and corners, as
+/// `gdal_translate -a_srs SRS -a_ullr ULX ULY LRX LRY` takes them.
+type Georef<'a> = Option<(&'a str, [f64; 4])>;
+
+/// The main scene's georeferencing for a `w x h` scene: upper-left corner
+/// (ULX, ULY), RES metres per pixel, EPSG:32632.
+fn utm(w: u32, h: u32) -> Georef<'static> {
+    Some((
+        "EPSG:32632",
+        [ULX, ULY, ULX + RES * f64::from(w), ULY - RES * f64::from(h)],
+    ))
+}
+
 /// Writes a `w x h` 3-band Byte GeoTIFF (tiled 128 x 128, Deflate) at
-/// `path`, upper-left corner (ULX, ULY), RES metres per pixel, EPSG:32632;
-/// with `nodata`, its value is 0 and the pixels of the rectangle
-/// `[x0, x1) x [y0, y1)` hold it.
-fn write_scene(path: &Path, w: u32, h: u32, nodata: Option<[u32; 4]>) {
+/// `path`, georeferenced by `georef` (none: a plain TIFF); with `nodata`,
+/// its value is 0 and the pixels of the rectangle `[x0, x1) x [y0, y1)`
+/// hold it.
+fn write_scene(path: &Path, w: u32, h: u32, georef: Georef<'_>, nodata: Option<[u32; 4]>) {
     let raw = path.with_extension("bin");
     let mut data = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
@@ -93,22 +106,10 @@ fn write_scene(path: &Path, w: u32, h: u32, nodata: Option<[u32; 4]>) {
         ),
     )
     .unwrap();
-    let (lrx, lry) = (
-        (ULX + RES * f64::from(w)).to_string(),
-        (ULY - RES * f64::from(h)).to_string(),
-    );
-    let (ulx, uly) = (ULX.to_string(), ULY.to_string());
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "-q",
         "-of",
         "GTiff",
-        "-a_srs",
-        "EPSG:32632",
-        "-a_ullr",
-        &ulx,
-        &uly,
-        &lrx,
-        &lry,
         "-co",
         "TILED=YES",
         "-co",
@@ -117,18 +118,27 @@ fn write_scene(path: &Path, w: u32, h: u32, nodata: Option<[u32; 4]>) {
         "BLOCKYSIZE=128",
         "-co",
         "COMPRESS=DEFLATE",
-    ];
-    if nodata.is_some() {
-        args.extend(["-a_nodata", "0"]);
+    ]
+    .map(String::from)
+    .to_vec();
+    if let Some((srs, corners)) = georef {
+        args.extend(["-a_srs".into(), srs.into(), "-a_ullr".into()]);
+        args.extend(corners.map(|c| c.to_string()));
     }
-    args.extend([s(&raw), s(path)]);
-    tool("gdal_translate", &args);
+    if nodata.is_some() {
+        args.extend(["-a_nodata".into(), "0".into()]);
+    }
+    args.extend([s(&raw).into(), s(path).into()]);
+    tool(
+        "gdal_translate",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 }
 
 /// The main scene, `ortho.tif` in `dir`.
 fn main_scene(dir: &Path) -> PathBuf {
     let path = dir.join("ortho.tif");
-    write_scene(&path, W, H, None);
+    write_scene(&path, W, H, utm(W, H), None);
     path
 }
 
@@ -452,16 +462,15 @@ fn classes(summary: &Value) -> Vec<Value> {
     summary["classes"].as_array().unwrap().clone()
 }
 
-/// `cs2cs` of `points` from `from` to EPSG:32632 (`from` as PROJ
-/// arguments).
-fn cs2cs(from: &[&str], points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+/// `cs2cs` of `points` from `from` to `to` (PROJ's arguments).
+fn cs2cs(from: &[&str], to: &str, points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     let input: String = points
         .iter()
         .map(|[x, y]| format!("{x:.12} {y:.12}\n"))
         .collect();
     let mut args = vec!["-f", "%.6f"];
     args.extend_from_slice(from);
-    args.extend(["+to", "EPSG:32632"]);
+    args.extend(["+to", to]);
     let out = tool_with_input("cs2cs", &args, &input);
     let v: Vec<[f64; 2]> = out
         .lines()
@@ -527,6 +536,9 @@ fn label_polygons(label: &Value) -> Polygons {
         None => parse_polygons(&label["multipolygon"], true),
     }
 }
+
+/// WGS 84 longitude, latitude (in this order) for `cs2cs`.
+const WGS84: [&str; 3] = ["+proj=longlat", "+datum=WGS84", "+type=crs"];
 
 /// `gdalinfo -json` of a raster.
 fn gdalinfo(path: &Path) -> Value {
@@ -647,7 +659,7 @@ fn instance_segmentation_from_geojson_in_wgs84_lands_where_cs2cs_puts_it() {
     for (_, polygons) in source.values() {
         lonlat.extend(polygons.iter().flatten().flatten().copied());
     }
-    let utm = cs2cs(&["+proj=longlat", "+datum=WGS84", "+type=crs"], &lonlat);
+    let utm = cs2cs(&WGS84, "EPSG:32632", &lonlat);
     let mut utm = utm.into_iter();
     let projected: BTreeMap<&String, Polygons> = source
         .iter()
@@ -807,7 +819,7 @@ fn object_detection_from_geopackage_in_web_mercator_boxes_what_cs2cs_gives() {
     for (_, polygons) in source.values() {
         merc.extend(polygons.iter().flatten().flatten().copied());
     }
-    let mut utm = cs2cs(&["EPSG:3857"], &merc).into_iter();
+    let mut utm = cs2cs(&["EPSG:3857"], "EPSG:32632", &merc).into_iter();
     let projected: BTreeMap<&String, Vec<[f64; 2]>> = source
         .iter()
         .map(|(name, (_, polygons))| {
@@ -991,7 +1003,7 @@ fn keep_empty_nodata_windows_and_a_fixed_class() {
     let tmp = tempfile::tempdir().unwrap();
     // 300 x 200, its top-left 100 x 100 nodata (0): windows of 100.
     let scene = tmp.path().join("patch.tif");
-    write_scene(&scene, 300, 200, Some([0, 0, 100, 100]));
+    write_scene(&scene, 300, 200, utm(300, 200), Some([0, 0, 100, 100]));
     let labels = tmp.path().join("labels.geojson");
     write_utm_geojson(
         &labels,
@@ -1233,16 +1245,12 @@ fn bad_input_exits_2_names_it_and_creates_nothing() {
     std::fs::write(dir.join("point.geojson"), doc.to_string()).unwrap();
     // A TIFF without georeferencing.
     let plain = dir.join("plain.tif");
-    tool(
-        "gdal_translate",
-        &[
-            "-q",
-            "-of",
-            "GTiff",
-            s(&scene.with_extension("bin")),
-            s(&plain),
-        ],
-    );
+    write_scene(&plain, W, H, None, None);
+    // The scene cut short: its header whole, its last tiles missing, found
+    // only while the chips are cut.
+    let broken = dir.join("broken.tif");
+    let bytes = std::fs::read(&scene).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() * 3 / 5]).unwrap();
     assert!(gdalinfo(&plain).get("geoTransform").is_none());
 
     let utm = labels.utm.clone();
@@ -1295,6 +1303,13 @@ fn bad_input_exits_2_names_it_and_creates_nothing() {
             dir.join("point.geojson"),
             "classid",
             vec!["point.geojson", "feature 2", "Point"],
+        ),
+        (
+            "a scene cut short",
+            broken.clone(),
+            utm.clone(),
+            "classid",
+            vec!["broken.tif"],
         ),
     ];
     for (name, scene, labels, field, words) in cases {
@@ -1413,6 +1428,27 @@ fn the_output_is_a_whole_store_and_overwrite_replaces_only_a_store() {
     let o = run(&["verify", "--from", "local", "--path", s(&out)]);
     assert_eq!(stdout(&o), "whole: 7 files, sizes and SHA-256 as listed\n");
 
+    // Never over its own input: a chip of the store as the scene.
+    let before = snapshot(&out);
+    let own = out.join("chips/ortho_x0_y0.tif");
+    let o = chip(
+        &[&own],
+        &labels.utm,
+        &out,
+        &[
+            "--size",
+            "128",
+            "--labeling-type",
+            "object_detection",
+            "--class-field",
+            "classid",
+            "--overwrite",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ortho_x0_y0.tif"), "{}", stderr(&o));
+    assert_eq!(snapshot(&out), before);
+
     // A folder holding anything else is refused and left as it was.
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
@@ -1435,4 +1471,249 @@ fn the_output_is_a_whole_store_and_overwrite_replaces_only_a_store() {
     assert!(stderr(&o).contains("foreign"), "{}", stderr(&o));
     assert_eq!(listing(&foreign), ["notes.txt"]);
     assert_eq!(std::fs::read(foreign.join("notes.txt")).unwrap(), b"mine");
+}
+
+/// A raster's geotransform as `gdalinfo -json` reports it.
+fn geotransform(path: &Path) -> Vec<f64> {
+    gdalinfo(path)["geoTransform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_shapefile_with_upper_case_extensions_reads_as_in_lower_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scene = main_scene(dir);
+    let labels = write_labels(dir);
+    for ext in ["shp", "shx", "dbf", "prj"] {
+        std::fs::copy(
+            labels.shp.with_extension(ext),
+            dir.join(format!("LABELS.{}", ext.to_ascii_uppercase())),
+        )
+        .unwrap();
+    }
+    let args = [
+        "--labeling-type",
+        "instance_segmentation",
+        "--class-field",
+        "classid",
+    ];
+    let lower = chip_main(&scene, &labels.shp, &dir.join("lower"), &args);
+    let upper = chip_main(&scene, &dir.join("LABELS.SHP"), &dir.join("upper"), &args);
+    assert_eq!(classes(&upper), expected_classes());
+    assert_eq!(classes(&upper), classes(&lower));
+    assert_eq!(
+        std::fs::read(dir.join("upper/project.json")).unwrap(),
+        std::fs::read(dir.join("lower/project.json")).unwrap()
+    );
+}
+
+#[test]
+fn a_scene_georeferenced_by_a_world_file_takes_its_crs_from_srid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tagged = main_scene(dir);
+    let labels = write_labels(dir);
+    // The same pixels, without GeoTIFF tags: a world file (pixel centres)
+    // places them where the main scene is.
+    let scene = dir.join("wf.tif");
+    write_scene(&scene, W, H, None, None);
+    std::fs::write(
+        dir.join("wf.tfw"),
+        "0.5\n0\n0\n-0.5\n600000.25\n4999999.75\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let args = [
+        "--size",
+        "256",
+        "--stride",
+        "200",
+        "--labeling-type",
+        "instance_segmentation",
+        "--class-field",
+        "classid",
+    ];
+    let o = chip(&[&scene], &labels.utm, &out, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    for word in ["wf.tif", "--srid"] {
+        assert!(stderr(&o).contains(word), "{word}: {}", stderr(&o));
+    }
+    assert!(!out.exists());
+
+    let summary = chip_main(
+        &scene,
+        &labels.utm,
+        &out,
+        &[&args[4..], &["--srid", "32632"]].concat(),
+    );
+    assert_eq!(summary["scenes"][0]["crs"], "EPSG:32632");
+    assert_eq!(classes(&summary), expected_classes());
+    let p = project(&out);
+    assert_eq!(p["srid"], 32632);
+    // The labels of the tagged scene, chip for chip.
+    let reference = dir.join("tagged");
+    chip_main(&tagged, &labels.utm, &reference, &args[4..]);
+    let want = chips(&project(&reference));
+    let got = chips(&p);
+    assert_eq!(got.len(), want.len());
+    for (id, c) in &want {
+        let wid = id.replace("ortho_", "wf_");
+        assert_eq!(got[&wid]["labels"], c["labels"], "{wid}");
+        let file = out.join(format!("chips/{wid}.tif"));
+        assert_eq!(
+            geotransform(&file),
+            window_transform(window_of(id)),
+            "{wid}"
+        );
+        assert_eq!(gdalinfo(&file)["stac"]["proj:epsg"], 32632, "{wid}");
+    }
+}
+
+#[test]
+fn scenes_in_two_crs_each_take_the_labels_in_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let utm_scene = main_scene(dir);
+    let labels = write_labels(dir);
+    // The same ground in Web Mercator (0.7 x 0.728 m pixels), a scene of
+    // the same name in another folder.
+    std::fs::create_dir(dir.join("mercator")).unwrap();
+    let merc_scene = dir.join("mercator/ortho.tif");
+    let corners = [1_143_477.0, 5_644_598.0, 1_143_967.0, 5_644_234.0];
+    write_scene(&merc_scene, W, H, Some(("EPSG:3857", corners)), None);
+    let out = dir.join("out");
+    let o = chip(
+        &[&utm_scene, &merc_scene],
+        &labels.wgs84,
+        &out,
+        &[
+            "--size",
+            "256",
+            "--stride",
+            "200",
+            "--labeling-type",
+            "instance_segmentation",
+            "--class-field",
+            "classid",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let scenes: Vec<(&Value, &Value, &Value)> = summary["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (&s["id"], &s["crs"], &s["windows"]))
+        .collect();
+    assert_eq!(
+        scenes,
+        [
+            (&json!("ortho"), &json!("EPSG:32632"), &json!(12)),
+            (&json!("ortho-2"), &json!("EPSG:3857"), &json!(12)),
+        ]
+    );
+    let p = project(&out);
+    assert_eq!(p.get("srid"), None, "scenes of two CRSs: no project CRS");
+    let chips = chips(&p);
+    let (utm_chips, merc_chips): (Vec<_>, Vec<_>) =
+        chips.iter().partition(|(id, _)| id.starts_with("ortho_"));
+    assert_eq!(
+        utm_chips
+            .iter()
+            .map(|(id, _)| (*id).clone())
+            .collect::<BTreeSet<_>>(),
+        expected_ids()
+    );
+    for (id, c) in &utm_chips {
+        assert_eq!(c["srid"], 32632, "{id}");
+    }
+
+    // The Mercator chips: each whole feature where cs2cs puts its vertices.
+    let source = geojson_polygons(&labels.wgs84);
+    let lonlat: Vec<[f64; 2]> = source
+        .values()
+        .flat_map(|(_, p)| p.iter().flatten().flatten().copied())
+        .collect();
+    let mut merc = cs2cs(&WGS84, "EPSG:3857", &lonlat).into_iter();
+    let projected: BTreeMap<&String, Polygons> = source
+        .iter()
+        .map(|(name, (_, polygons))| {
+            let p = polygons
+                .iter()
+                .map(|rings| {
+                    rings
+                        .iter()
+                        .map(|r| r.iter().map(|_| merc.next().unwrap()).collect())
+                        .collect()
+                })
+                .collect();
+            (name, p)
+        })
+        .collect();
+    let mut whole = 0;
+    assert!(!merc_chips.is_empty());
+    for (id, c) in &merc_chips {
+        assert_eq!(c["srid"], 3857, "{id}");
+        let gt = geotransform(&out.join(format!("chips/{id}.tif")));
+        let (col, row) = window_of(id);
+        let want_gt = [
+            corners[0] + f64::from(col) * 0.7,
+            0.7,
+            0.0,
+            corners[1] - f64::from(row) * 0.728,
+            0.0,
+            -0.728,
+        ];
+        for (g, w) in gt.iter().zip(want_gt) {
+            assert!((g - w).abs() < 1e-6, "{id}: {gt:?}");
+        }
+        let labels = labels_by_name(c);
+        for (name, polygons) in &projected {
+            let pixels: Vec<[f64; 2]> = polygons
+                .iter()
+                .flatten()
+                .flatten()
+                .map(|&[x, y]| [(x - gt[0]) / gt[1], (y - gt[3]) / gt[5]])
+                .collect();
+            let n = f64::from(SIZE);
+            if !pixels
+                .iter()
+                .all(|&[x, y]| (0.0..=n).contains(&x) && (0.0..=n).contains(&y))
+            {
+                continue;
+            }
+            whole += 1;
+            let label = labels
+                .get(name.as_str())
+                .unwrap_or_else(|| panic!("{id}: {name} is inside, not labelled"));
+            let got: Vec<[f64; 2]> = label_polygons(label)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            assert_eq!(got.len(), pixels.len(), "{id} {name}");
+            for (&[px, py], &[ex, ey]) in got.iter().zip(polygons.iter().flatten().flatten()) {
+                let (mx, my) = (gt[0] + gt[1] * px, gt[3] + gt[5] * py);
+                assert!(
+                    (mx - ex).abs() <= 0.01 && (my - ey).abs() <= 0.01,
+                    "{id} {name}: ({mx}, {my}), cs2cs says ({ex}, {ey})"
+                );
+            }
+        }
+        for (name, label) in &labels {
+            for &[x, y] in label_polygons(label).iter().flatten().flatten() {
+                assert!(
+                    (0.0..=256.0).contains(&x) && (0.0..=256.0).contains(&y),
+                    "{id} {name}: ({x}, {y})"
+                );
+            }
+        }
+    }
+    assert!(whole >= 6, "{whole} whole features in the Mercator chips");
 }
