@@ -545,13 +545,14 @@ fn gdalinfo(path: &Path) -> Value {
     serde_json::from_str(&tool("gdalinfo", &["-json", s(path)])).unwrap()
 }
 
-/// A raster's pixels, as GDAL decodes them (raw ENVI, band by band).
+/// A raster's pixels, as GDAL decodes them (raw, band-interleaved by
+/// line: EHdr, which also takes a rotated geotransform, where ENVI fails).
 fn pixels(path: &Path, srcwin: Option<(u32, u32)>, scratch: &Path) -> Vec<u8> {
-    let out = scratch.join("decoded.bin");
+    let out = scratch.join("decoded.bil");
     let (c, r, n) = srcwin.map_or((String::new(), String::new(), String::new()), |(c, r)| {
         (c.to_string(), r.to_string(), SIZE.to_string())
     });
-    let mut args = vec!["-q", "-of", "ENVI"];
+    let mut args = vec!["-q", "-of", "EHdr"];
     if srcwin.is_some() {
         args.extend(["-srcwin", &c, &r, &n, &n]);
     }
@@ -1716,4 +1717,116 @@ fn scenes_in_two_crs_each_take_the_labels_in_their_own() {
         }
     }
     assert!(whole >= 6, "{whole} whole features in the Mercator chips");
+}
+
+#[test]
+fn a_rotated_scene_gives_rotated_chips_and_masks_as_gdal_rasterize_burns_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let labels = write_labels(dir);
+    // A world file with rotation terms (chosen so that no pixel centre
+    // lies on a label's edge).
+    let scene = dir.join("rotated.tif");
+    write_scene(&scene, W, H, None, None);
+    std::fs::write(
+        dir.join("rotated.tfw"),
+        "0.5\n0.0437\n0.0713\n-0.5\n600000.25\n4999999.75\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let summary = chip_main(
+        &scene,
+        &labels.shp,
+        &out,
+        &[
+            "--labeling-type",
+            "semantic_segmentation",
+            "--class-field",
+            "classid",
+            "--srid",
+            "32632",
+        ],
+    );
+    assert_eq!(summary["scenes"][0]["windows"], 12);
+    let stored = dir.join("stored");
+    let o = run(&[
+        "store",
+        s(&out),
+        "--to",
+        "local",
+        "--path",
+        s(&stored),
+        "--format",
+        "geotiff",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ids: Vec<String> = chips(&project(&out)).into_keys().collect();
+    assert!(ids.len() >= 10, "{ids:?}");
+    let mut painted = 0;
+    for id in &ids {
+        let (col, row) = window_of(id);
+        let chip = out.join(format!("chips/{id}.tif"));
+        // GDAL's own window of the scene: its geotransform.
+        let vrt = dir.join("window.vrt");
+        let (c, r, n) = (col.to_string(), row.to_string(), SIZE.to_string());
+        tool(
+            "gdal_translate",
+            &[
+                "-q",
+                "-of",
+                "VRT",
+                "-srcwin",
+                &c,
+                &r,
+                &n,
+                &n,
+                s(&scene),
+                s(&vrt),
+            ],
+        );
+        let (got, want) = (geotransform(&chip), geotransform(&vrt));
+        assert_eq!(got.len(), 6);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{id}: {got:?}, GDAL {want:?}");
+        }
+        assert_eq!(
+            pixels(&chip, None, dir),
+            pixels(&scene, Some((col, row)), dir),
+            "{id}: pixels"
+        );
+        // The labels burnt onto an empty copy of the chip's grid.
+        let reference = dir.join(format!("{id}-gdal.tif"));
+        tool(
+            "gdal_translate",
+            &[
+                "-q",
+                "-b",
+                "1",
+                "-scale",
+                "0",
+                "255",
+                "0",
+                "0",
+                s(&chip),
+                s(&reference),
+            ],
+        );
+        tool(
+            "gdal_rasterize",
+            &[
+                "-q",
+                "-a",
+                "classid",
+                "-l",
+                "labels",
+                s(&labels.shp),
+                s(&reference),
+            ],
+        );
+        let want = pixels(&reference, None, dir);
+        let mask = stored.join(format!("geotiff/masks/{id}.tif"));
+        assert_eq!(pixels(&mask, None, dir), want, "{id}: mask");
+        painted += want.iter().filter(|&&v| v != 0).count();
+    }
+    assert!(painted > 100_000, "{painted}");
 }
