@@ -6,6 +6,8 @@
 //! EPSG:3857, placed on the chips as `cs2cs` places their vertices (within
 //! 1 cm, 0.02 px) and rasterized as `gdal_rasterize` does; empty chips,
 //! nodata, `--min-visible`, bad input, and the output folder as a store.
+//! Also: a world-file scene with `--srid`, a rotated one, scenes in two
+//! CRSs, and a Shapefile whose extensions are upper case.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -457,7 +459,7 @@ fn expected_classes() -> Vec<Value> {
         .collect()
 }
 
-/// The summary's classes without `seconds`-like noise: as they are.
+/// The `--json` summary's per-class table.
 fn classes(summary: &Value) -> Vec<Value> {
     summary["classes"].as_array().unwrap().clone()
 }
@@ -1339,6 +1341,30 @@ fn bad_input_exits_2_names_it_and_creates_nothing() {
         assert!(stdout(&o).is_empty(), "{name}: {}", stdout(&o));
         assert!(!out.exists(), "{name}: the output folder was created");
     }
+
+    // Options out of range.
+    let options: [(&[&str], &str); 5] = [
+        (&["--size", "800"], "smaller than a window of 800 x 800"),
+        (&["--size", "0"], "--size"),
+        (&["--size", "256", "--stride", "0"], "--stride"),
+        (&["--size", "256", "--min-visible", "1.5"], "--min-visible"),
+        (
+            &["--size", "256", "--labeling-type", "keypoints"],
+            "keypoints",
+        ),
+    ];
+    for (extra, word) in options {
+        let out = dir.join("out-options");
+        let mut args = extra.to_vec();
+        if !args.contains(&"--labeling-type") {
+            args.extend(["--labeling-type", "object_detection"]);
+        }
+        args.extend(["--class-field", "classid"]);
+        let o = chip(&[&scene], &labels.utm, &out, &args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(word), "{extra:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{extra:?}: the output folder was created");
+    }
 }
 
 #[test]
@@ -1423,7 +1449,23 @@ fn the_output_is_a_whole_store_and_overwrite_replaces_only_a_store() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    // 700 x 500 in windows of 256 without overlap: 3 x 2.
+    // 700 x 500 in windows of 256 without overlap: 3 x 2, each labelled.
+    assert_eq!(
+        stdout(&o).lines().take(3).collect::<Vec<_>>(),
+        [
+            format!(
+                "chipped ortho (instance_segmentation) into local folder {}: \
+                 6 chips with labels, 0 saved empty",
+                out.display()
+            ),
+            format!(
+                "  scene {} (700 x 500, EPSG:32632): 6 windows, 6 chips, 0 empty, \
+                 left out 0 without labels, 0 all nodata",
+                scene.display()
+            ),
+            "  features: 12 read, 1 outside every scene, 0 without geometry".to_owned(),
+        ]
+    );
     assert_eq!(project(&out)["labeling_type"], "instance_segmentation");
     assert_eq!(listing(&out.join("chips")).len(), 6);
     let o = run(&["verify", "--from", "local", "--path", s(&out)]);
