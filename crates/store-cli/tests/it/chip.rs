@@ -1130,8 +1130,11 @@ fn keep_empty_nodata_windows_and_a_fixed_class() {
             .count(),
         4
     );
-    for id in stored_chips.keys() {
+    for (id, c) in &stored_chips {
         assert!(stored.join(format!("chips/{id}.tif")).is_file(), "{id}");
+        // YOLO: an empty label file for a chip saved empty.
+        let yolo = std::fs::read(stored.join(format!("yolo/labels/train/{id}.txt"))).unwrap();
+        assert_eq!(yolo.is_empty(), c["saved_empty"] == true, "{id}");
     }
 }
 
