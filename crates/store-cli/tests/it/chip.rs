@@ -1234,6 +1234,10 @@ fn bad_input_exits_2_names_it_and_creates_nothing() {
         text.replace("EPSG::32632", "EPSG::999999"),
     )
     .unwrap();
+    // UTM coordinates without a crs member (so taken as WGS 84).
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    doc.as_object_mut().unwrap().remove("crs");
+    std::fs::write(dir.join("nocrs.geojson"), doc.to_string()).unwrap();
     // Labels 20 km east of the scene.
     let far: Vec<Feature> = features()
         .into_iter()
@@ -1281,6 +1285,13 @@ fn bad_input_exits_2_names_it_and_creates_nothing() {
             dir.join("badcrs.geojson"),
             "classid",
             vec!["badcrs.geojson", "999999"],
+        ),
+        (
+            "UTM without a crs member",
+            scene.clone(),
+            dir.join("nocrs.geojson"),
+            "classid",
+            vec!["nocrs.geojson", "feature 0", "EPSG:4326", "latitude"],
         ),
         (
             "Shapefile without .prj",
