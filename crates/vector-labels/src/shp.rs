@@ -35,15 +35,28 @@ pub(crate) fn open(file: &str, path: &Path) -> Result<(Source, Crs, Vec<String>)
         source,
     })?;
     let crs = prj_crs(path)?;
-    let dbf = sidecar(path, "dbf");
-    let fields = shapefile::dbase::Reader::from_path(&dbf)
-        .map_err(|e| format(format!("{}: {e}", dbf.display())))?
+    // The sidecars as `sidecar` finds them (`Reader::from_path` of the
+    // shapefile crate looks for lower-case ones only).
+    let open = |p: &Path| {
+        File::open(p)
+            .map(BufReader::new)
+            .map_err(|source| Error::Io {
+                file: p.display().to_string(),
+                source,
+            })
+    };
+    let (shx, dbf) = (sidecar(path, "shx"), sidecar(path, "dbf"));
+    let records = shapefile::dbase::Reader::new(open(&dbf)?)
+        .map_err(|e| format(format!("{}: {e}", dbf.display())))?;
+    let fields = records
         .fields()
         .iter()
         .map(|f| f.name().to_owned())
         .filter(|name| name != "DeletionFlag")
         .collect();
-    let reader = shapefile::Reader::from_path(path).map_err(|e| format(e.to_string()))?;
+    let shapes = shapefile::ShapeReader::with_shx(open(path)?, open(&shx)?)
+        .map_err(|e| format(e.to_string()))?;
+    let reader = shapefile::Reader::new(shapes, records);
     let count = reader.shape_count().map_err(|e| format(e.to_string()))?;
     Ok((Source { reader, count }, crs, fields))
 }
