@@ -107,10 +107,11 @@ fn intersect(geometry: &Geometry, size: f64) -> Option<Geometry> {
         Geometry::BBox(_) => return None,
     };
     let window = geo::Rect::new((0.0, 0.0), (size, size)).to_polygon();
+    let snap = Snap::new(geometry, size);
     let from_geo = |p: &geo::Polygon<f64>| -> Polygon {
         std::iter::once(p.exterior())
             .chain(p.interiors())
-            .map(|r| r.coords().map(|c| [c.x, c.y]).collect())
+            .map(|r| r.coords().map(|c| snap.point(c.x, c.y)).collect())
             .collect()
     };
     let mut parts: Vec<Polygon> = subject
@@ -123,6 +124,53 @@ fn intersect(geometry: &Geometry, size: f64) -> Option<Geometry> {
         0 => None,
         1 => parts.pop().map(Geometry::Polygon),
         _ => Some(Geometry::MultiPolygon(parts)),
+    }
+}
+
+/// Undoes the rounding of the overlay: i_overlay computes on an integer
+/// grid, which moves every vertex by up to about 1e-7 pixel. A vertex of
+/// the input comes back exactly as it was (a pixel centre on an edge is
+/// then decided as `gdal_rasterize` decides it), and a vertex on the
+/// window's edge lies exactly on it.
+struct Snap {
+    /// The input's vertices, sorted.
+    vertices: Vec<[f64; 2]>,
+    size: f64,
+}
+
+/// How far the overlay may move a vertex, in pixels.
+const SNAP: f64 = 1e-5;
+
+impl Snap {
+    fn new(geometry: &Geometry, size: f64) -> Snap {
+        let mut vertices: Vec<[f64; 2]> = match geometry {
+            Geometry::Polygon(p) => p.iter().flatten().copied().collect(),
+            Geometry::MultiPolygon(m) => m.iter().flatten().flatten().copied().collect(),
+            Geometry::BBox(_) => Vec::new(),
+        };
+        vertices.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        Snap { vertices, size }
+    }
+
+    fn point(&self, x: f64, y: f64) -> [f64; 2] {
+        let from = self.vertices.partition_point(|v| v[0] < x - SNAP);
+        let near = self.vertices[from..]
+            .iter()
+            .take_while(|v| v[0] <= x + SNAP)
+            .find(|v| (v[1] - y).abs() <= SNAP);
+        if let Some(&[vx, vy]) = near {
+            return [vx.clamp(0.0, self.size), vy.clamp(0.0, self.size)];
+        }
+        let edge = |c: f64| {
+            if c.abs() <= SNAP {
+                0.0
+            } else if (c - self.size).abs() <= SNAP {
+                self.size
+            } else {
+                c
+            }
+        };
+        [edge(x), edge(y)]
     }
 }
 
@@ -200,6 +248,43 @@ pub(crate) fn ring_area(ring: &[[f64; 2]]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hole_the_window_cuts_joins_the_outline() {
+        let square: Ring = vec![[0.5, 0.5], [9.5, 0.5], [9.5, 9.5], [0.5, 9.5], [0.5, 0.5]];
+        let hole: Ring = vec![[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0], [4.0, 4.0]];
+        let g = Geometry::Polygon(vec![square, hole]);
+        let Some(Geometry::Polygon(p)) = intersect(&g, 5.0) else {
+            panic!("one polygon expected");
+        };
+        assert_eq!(p.len(), 1, "the cut hole is part of the outline: {p:?}");
+        assert_eq!(ring_area(&p[0]), 4.5 * 4.5 - 1.0);
+        // The input's vertices come back exactly; new ones lie on the edge.
+        for &[x, y] in &p[0] {
+            assert!(
+                [0.5, 4.0, 5.0].contains(&x) && [0.5, 4.0, 5.0].contains(&y),
+                "{x} {y}"
+            );
+        }
+        // A concave shape cut in two gives two polygons: a U whose bar lies
+        // outside the window.
+        let u: Ring = vec![
+            [1.0, 9.0],
+            [4.0, 9.0],
+            [4.0, 1.0],
+            [3.0, 1.0],
+            [3.0, 7.0],
+            [2.0, 7.0],
+            [2.0, 1.0],
+            [1.0, 1.0],
+            [1.0, 9.0],
+        ];
+        let Some(Geometry::MultiPolygon(m)) = intersect(&Geometry::Polygon(vec![u]), 5.0) else {
+            panic!("two polygons expected");
+        };
+        assert_eq!(m.iter().map(|p| ring_area(&p[0])).sum::<f64>(), 8.0);
+        assert_eq!(m.len(), 2, "{m:?}");
+    }
 
     #[test]
     fn areas_and_extents() {
