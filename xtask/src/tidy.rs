@@ -108,6 +108,16 @@ const DEPENDENCY_RULES: &[DependencyRule] = &[
         invariant: "the vector labels reader knows no format crate and no destination",
     },
     DependencyRule {
+        of: Named("scene-chipper"),
+        forbidden: &[
+            Family("fmt-"),
+            Family("sink-"),
+            Named("labelstore"),
+            Named("tokio"),
+        ],
+        invariant: "the scene chipper makes projects and never reaches a destination",
+    },
+    DependencyRule {
         of: Libraries,
         forbidden: &[
             Named("clap"),

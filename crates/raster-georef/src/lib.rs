@@ -41,7 +41,7 @@ pub use crate::error::{Error, Result};
 pub use crate::excerpt::{EXCERPT_CHARS, excerpt, shorten_quotes};
 pub use crate::geotiff::{CrsKeys, EmbeddedGeoref, read_embedded};
 pub use crate::rastertiff::raster_to_geotiff;
-pub use crate::scene::{SampleType, Scene, Window};
+pub use crate::scene::{ChipTiff, SampleType, Scene, Window};
 pub use crate::transform::GeoTransform;
 pub use crate::wkb::{PixelType, Pixels, RasterBand, WkbError, WkbRaster};
 pub use crate::worldfile::{SiblingWorldFiles, world_file_candidates};

@@ -59,6 +59,7 @@ fn nodata_text(v: f64) -> String {
 /// A striped, chunky, Deflate-compressed TIFF of decoded pixels, as
 /// labelstore writes them (a database raster, a scene's window): its tags
 /// and its strips' height.
+#[derive(Debug, Clone)]
 pub(crate) struct Striped {
     pub(crate) width: u32,
     pub(crate) height: u32,

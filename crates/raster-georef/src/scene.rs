@@ -631,6 +631,13 @@ impl Window {
     /// keys, the window's geotransform; Deflate-compressed strips. A scene
     /// without a CRS (see [`Scene::set_crs`]) is refused.
     pub fn to_geotiff<R: Read + Seek>(&self, scene: &Scene<R>) -> Result<Vec<u8>> {
+        self.clone().into_chip(scene)?.encode()
+    }
+
+    /// The window with all it needs of its scene to become a chip GeoTIFF,
+    /// so the compression can run on another thread ([`ChipTiff::encode`]). A
+    /// scene without a CRS is refused.
+    pub fn into_chip<R: Read + Seek>(self, scene: &Scene<R>) -> Result<ChipTiff> {
         let err = |message: String| Error::GeoTiff {
             file: scene.name.clone(),
             message,
@@ -638,22 +645,16 @@ impl Window {
         let crs = scene.crs.as_ref().ok_or_else(|| {
             err("the scene has no CRS: its GeoKeys name none, and none was given".into())
         })?;
-        let keys = CrsKeys {
+        let layout = self.layout(scene).map_err(|e| err(e.to_owned()))?;
+        Ok(ChipTiff {
+            transform: self.transform(scene),
             epsg: crs.epsg(),
             geographic: crs.is_geographic(),
-            name: crs.name(),
-        };
-        let layout = self.layout(scene).map_err(|e| err(e.to_owned()))?;
-        let mut b = TiffBuilder::new(false);
-        layout.set_tags(&mut b);
-        for strip in self
-            .data
-            .chunks(layout.rows_per_strip() * layout.line_bytes())
-        {
-            b.push_chunk(crate::rastertiff::deflate(strip));
-        }
-        set_geo_tags(&mut b, &self.transform(scene), Some(keys)).map_err(err)?;
-        b.finish().map_err(err)
+            crs_name: crs.name().to_owned(),
+            scene: scene.name.clone(),
+            layout,
+            data: self.data,
+        })
     }
 
     /// The chip's TIFF layout: the window's size, the scene's bands,
@@ -676,6 +677,46 @@ impl Window {
             },
             nodata: scene.nodata.clone(),
         })
+    }
+}
+
+/// A window on its way to a chip GeoTIFF: its pixels, layout,
+/// geotransform and CRS, owned, so it may be encoded on any thread.
+#[derive(Debug, Clone)]
+pub struct ChipTiff {
+    transform: GeoTransform,
+    epsg: u32,
+    geographic: bool,
+    crs_name: String,
+    scene: String,
+    layout: Striped,
+    data: Vec<u8>,
+}
+
+impl ChipTiff {
+    /// The GeoTIFF: Deflate-compressed strips, the scene's nodata tag and
+    /// CRS keys, the window's geotransform.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let err = |message: String| Error::GeoTiff {
+            file: self.scene.clone(),
+            message,
+        };
+        let keys = CrsKeys {
+            epsg: self.epsg,
+            geographic: self.geographic,
+            name: &self.crs_name,
+        };
+        let layout = &self.layout;
+        let mut b = TiffBuilder::new(false);
+        layout.set_tags(&mut b);
+        for strip in self
+            .data
+            .chunks(layout.rows_per_strip() * layout.line_bytes())
+        {
+            b.push_chunk(crate::rastertiff::deflate(strip));
+        }
+        set_geo_tags(&mut b, &self.transform, Some(keys)).map_err(err)?;
+        b.finish().map_err(err)
     }
 }
 

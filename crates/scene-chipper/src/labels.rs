@@ -237,8 +237,6 @@ pub(crate) struct SceneLabels {
     pub(crate) feats: Vec<SceneFeature>,
     /// Per window, indices into `feats`, in file order.
     pub(crate) by_window: Vec<Vec<u32>>,
-    /// Windows in a row of the sweep.
-    pub(crate) across: usize,
 }
 
 impl SceneLabels {
@@ -317,13 +315,7 @@ impl SceneLabels {
             windows,
             feats,
             by_window,
-            across: cols.len(),
         })
-    }
-
-    /// The row of the sweep window `index` lies in.
-    pub(crate) fn row_index(&self, index: usize) -> usize {
-        index / self.across.max(1)
     }
 
     /// The summary's line for this scene, before the sweep.

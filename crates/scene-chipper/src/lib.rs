@@ -284,10 +284,10 @@ impl Chipper {
             self.count_dropped(&pieces.dropped);
             return Ok(None);
         }
-        let Some(readers) = &self.readers else {
+        let Some(readers) = &mut self.readers else {
             return Ok(None);
         };
-        let Some(tiff) = readers.next(self.scenes[s].row_index(index))? else {
+        let Some(tiff) = readers.next()? else {
             self.report.scenes[s].all_nodata += 1;
             return Ok(None);
         };
@@ -337,7 +337,6 @@ impl Chipper {
                         path: scene.path.clone(),
                         col,
                         row,
-                        row_index: scene.row_index(i),
                     });
                 }
             }
