@@ -177,13 +177,14 @@ pub fn raster_to_geotiff(
 /// fast, and what GDAL reads like any other level).
 pub(crate) fn deflate(data: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
-    let mut enc = flate2::write::ZlibEncoder::new(
-        Vec::with_capacity(data.len() / 2 + 64),
-        flate2::Compression::new(1),
-    );
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(1));
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
+    let mut out = enc.finish().unwrap_or_default();
+    // A whole image's strips wait for the TIFF to be assembled: each keeps
+    // only its bytes (a blank strip compresses to almost nothing).
+    out.shrink_to_fit();
+    out
 }
 
 #[cfg(test)]
