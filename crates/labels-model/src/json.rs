@@ -161,7 +161,7 @@ mod tests {
             r##"{"chips": [{"labels": [{"attributes": {"z": 1, "a": [1, "x"], "score": 0.1}, "bbox": [0.1, 2, 3e2, 4.000000000000001], "class": "ship"}],
                  "image": "chips/a.png", "id": "a", "width": 512, "height": 512, "srid": 4326,
                  "geotransform": [500000, 0.5, 0.1, 4649776, 0.2, -0.5]},
-                {"id": "b", "image": "b.tif", "saved_empty": true, "world_file": "b.tfw", "labels": []}],
+                {"id": "b", "image": "b.tif", "saved_empty": true, "split": "val", "world_file": "b.tfw", "labels": []}],
               "classes": [{"name": "ship", "id": 7, "color": "#E6194B"}],
               "labeling_type": "object_detection", "name": "x \"y\"", "labelstore": 1, "srid": 32632}"##,
         );
@@ -217,6 +217,7 @@ mod tests {
       "image": "b.tif",
       "world_file": "b.tfw",
       "saved_empty": true,
+      "split": "val",
       "labels": []
     }
   ]

@@ -40,6 +40,7 @@ mod model;
 mod regular;
 mod resolve;
 mod select;
+mod split;
 mod stream;
 
 pub use crate::codec::{Fidelity, LabelFormat, LabelWriter, MemoryOutput, Output};
@@ -47,11 +48,13 @@ pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits, image_size};
 pub use crate::json::JsonFormat;
 pub use crate::model::{
-    Attributes, Chip, Class, Label, LabelingType, Project, Rgb, is_safe_chip_id,
+    Attributes, Chip, Class, DEFAULT_SPLIT, Label, LabelingType, Project, Rgb, is_safe_chip_id,
+    is_split_name,
 };
 pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
 pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
+pub use crate::split::{SplitSpec, SplitUnit};
 pub use crate::stream::{ChipReader, ChipSpan, ManifestStream};
 pub use pixel_geometry::{Geometry, Polygon, Ring};
 

@@ -54,6 +54,8 @@ pub(crate) struct WireChip {
     #[serde(default, skip_serializing_if = "is_false")]
     pub(crate) saved_empty: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) split: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) mask: Option<String>,
     #[serde(default)]
     pub(crate) labels: Vec<WireLabel>,
@@ -371,6 +373,18 @@ impl Validator {
         if w.srid == Some(0) {
             self.err(chip, field("srid"), "an EPSG code is a positive integer");
         }
+        if let Some(split) = &w.split
+            && !crate::model::is_split_name(split)
+        {
+            self.err(
+                chip,
+                field("split"),
+                format!(
+                    "{} is not a split name: 1 to 32 characters of a-z 0-9 _ - (train, val, test, ...)",
+                    raster_georef::excerpt(split)
+                ),
+            );
+        }
         if w.mask.is_some() && ty.is_some_and(|t| t != LabelingType::SemanticSegmentation) {
             self.err(
                 chip,
@@ -395,6 +409,7 @@ impl Validator {
             srid: w.srid,
             deleted: w.deleted,
             saved_empty: w.saved_empty,
+            split: w.split,
             mask: w.mask.map(PathBuf::from),
             labels,
             id,
@@ -596,6 +611,7 @@ pub(crate) fn chip_to_wire(project: &Project, chip: &Chip) -> WireChip {
         srid: chip.srid,
         deleted: chip.deleted,
         saved_empty: chip.saved_empty,
+        split: chip.split.clone(),
         mask: chip.mask.as_deref().map(path_string),
         labels,
     }
@@ -662,6 +678,26 @@ mod tests {
                 "p/project.json: chip \"../x\": chips[3].id: a chip id is 1 to 128 characters of A-Z a-z 0-9 . _ - and does not start with '.'",
             ]
         );
+    }
+
+    #[test]
+    fn splits_are_short_lower_case_names() {
+        let m = messages(&with_chips(
+            r#"{"id": "a", "image": "a.png", "split": "Val"},
+               {"id": "b", "image": "b.png", "split": ""},
+               {"id": "c", "image": "c.png", "split": "val_2-x"}"#,
+        ));
+        assert_eq!(
+            m,
+            [
+                "p/project.json: chip \"a\": chips[0].split: \"Val\" is not a split name: 1 to 32 characters of a-z 0-9 _ - (train, val, test, ...)",
+                "p/project.json: chip \"b\": chips[1].split: \"\" is not a split name: 1 to 32 characters of a-z 0-9 _ - (train, val, test, ...)",
+            ]
+        );
+        let mut c = crate::Chip::new("c", "c.png");
+        assert_eq!(c.split(), "train");
+        c.split = Some("val".into());
+        assert_eq!(c.split(), "val");
     }
 
     #[test]

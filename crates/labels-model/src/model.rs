@@ -121,6 +121,10 @@ pub struct Chip {
     pub deleted: bool,
     /// Stored even without labels, with an empty label.
     pub saved_empty: bool,
+    /// The dataset split the chip belongs to (`train`, `val`, `test`, ...;
+    /// 1 to 32 characters of `a-z 0-9 _ -`); `None` is `train`
+    /// ([`Chip::split`]).
+    pub split: Option<String>,
     /// A single-band class-id image (semantic segmentation).
     pub mask: Option<PathBuf>,
     /// The labels, later ones painting over earlier ones in masks.
@@ -141,9 +145,15 @@ impl Chip {
             srid: None,
             deleted: false,
             saved_empty: false,
+            split: None,
             mask: None,
             labels: Vec::new(),
         }
+    }
+
+    /// The chip's split: its own, or `train`.
+    pub fn split(&self) -> &str {
+        self.split.as_deref().unwrap_or(DEFAULT_SPLIT)
     }
 
     /// Whether the chip carries anything to store (labels or a mask).
@@ -195,6 +205,17 @@ impl Project {
     pub fn chip(&self, id: &str) -> Option<&Chip> {
         self.chips.iter().find(|c| c.id == id)
     }
+}
+
+/// The split of a chip that names none.
+pub const DEFAULT_SPLIT: &str = "train";
+
+/// Whether `name` may name a split: 1 to 32 characters of `a-z 0-9 _ -`.
+pub fn is_split_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Whether `id` may name a chip: 1 to 128 characters of `A-Z a-z 0-9 . _ -`,

@@ -5,7 +5,7 @@
 //! local disk, then the store manifest (so the folder is a labelstore store
 //! `fetch`, `verify` and `--overwrite` know), and the commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +14,8 @@ use scene_chipper::{ChipOptions, ChipReport, Chipper};
 use serde::Serialize;
 use sink_api::{Body, Destination, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file};
 
-use crate::store::{Progress, Sent, SpoolOutput, StoreError};
+use crate::store::{Progress, Sent, SplitCounts, SpoolOutput, StoreError};
+use labels_model::{SplitSpec, SplitUnit};
 
 /// The header of a chip run's store manifest: a store in format `json`
 /// (what fetch reads) and how it was cut.
@@ -50,6 +51,8 @@ pub fn prepare_chip(
         scenes: scenes.iter().map(|p| p.display().to_string()).collect(),
         labels: labels.display().to_string(),
         started: Instant::now(),
+        splits: None,
+        counts: SplitCounts::new(),
     })
 }
 
@@ -60,6 +63,10 @@ pub struct ChipPlan {
     scenes: Vec<String>,
     labels: String,
     started: Instant,
+    /// Splits assigned by [`ChipPlan::with_split`], per chip id.
+    splits: Option<HashMap<String, String>>,
+    /// Chips and labels written per split.
+    counts: SplitCounts,
 }
 
 /// What a chip run did, for the closing summary.
@@ -87,6 +94,8 @@ pub struct ChipSummary {
     pub features_outside: usize,
     /// Features without a geometry, skipped.
     pub features_without_geometry: usize,
+    /// Per split, the chips written and their labels per class.
+    pub splits: SplitCounts,
     /// Files written, the store manifest included.
     pub files: usize,
     /// Bytes written.
@@ -136,6 +145,38 @@ pub struct ClassSummary {
 }
 
 impl ChipPlan {
+    /// Gives every chip a split by `spec` (see `Plan::with_split`), from
+    /// the chips the sweep means to cut: exact to one chip among the
+    /// windows with labels (a window later found all nodata drops out).
+    /// Blocks need a projected CRS: a scene in a geographic CRS is refused.
+    pub fn with_split(mut self, spec: &SplitSpec) -> Result<ChipPlan, StoreError> {
+        let planned = self.chipper.planned();
+        let mut units = Vec::with_capacity(planned.len());
+        for (id, (x, y), epsg) in &planned {
+            units.push(match spec.block {
+                Some(side) => {
+                    if raster_georef::Crs::from_epsg(*epsg).is_ok_and(|c| c.is_geographic()) {
+                        return Err(StoreError::Usage(format!(
+                            "--split-by block: chip {id:?} is in EPSG:{epsg}, a geographic CRS \
+                             (degrees); a block needs map units in metres"
+                        )));
+                    }
+                    SplitUnit::Block(*epsg, (x / side).floor() as i64, (y / side).floor() as i64)
+                }
+                None => SplitUnit::Chip(id.clone()),
+            });
+        }
+        let assigned = spec.assign(&units);
+        self.splits = Some(
+            planned
+                .into_iter()
+                .zip(assigned)
+                .map(|((id, _, _), p)| (id, spec.parts[p].0.clone()))
+                .collect(),
+        );
+        Ok(self)
+    }
+
     /// The project's header: name, type, classes, CRS.
     pub fn project(&self) -> labels_model::Project {
         self.chipper.project_header()
@@ -181,7 +222,16 @@ impl ChipPlan {
         };
         let total = self.chipper.windows();
         let mut rows = Vec::new();
-        while let Some(cut) = self.chipper.next_chip()? {
+        while let Some(mut cut) = self.chipper.next_chip()? {
+            if let Some(splits) = &self.splits {
+                cut.chip.split = splits.get(&cut.chip.id).cloned();
+            }
+            let count = self.counts.entry(cut.chip.split().to_owned()).or_default();
+            count.chips += 1;
+            for label in &cut.chip.labels {
+                let class = header.class(label.class_id).map_or("", |c| c.name.as_str());
+                *count.labels.entry(class.to_owned()).or_default() += 1;
+            }
             let (size, sha) = digest_bytes(&cut.tiff);
             dest.put(&cut.file, Body::Bytes(cut.tiff)).await?;
             rows.push((cut.file, size, sha));
@@ -267,6 +317,7 @@ impl ChipPlan {
             features: report.features,
             features_outside: report.features_outside,
             features_without_geometry: report.features_without_geometry,
+            splits: self.counts.clone(),
             files,
             bytes,
             seconds: self.started.elapsed().as_secs_f64(),

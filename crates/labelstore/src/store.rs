@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use labels_model::{
     Chip, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, GeorefSource, ImageLimits,
-    LabelWriter, ManifestStream, Output, Project, Resolution, Scope, Selection, Selector, replay,
-    resolve, select,
+    LabelWriter, ManifestStream, Output, Project, Resolution, Scope, Selection, Selector,
+    SplitSpec, SplitUnit, replay, resolve, select,
 };
 use serde::Serialize;
 use sink_api::{
@@ -141,12 +141,26 @@ pub struct StoreReport {
     /// What each format's writer had to say, counted (labels it left out
     /// and why, chips it converted); formats with nothing to say are absent.
     pub notes: FormatNotes,
+    /// Per split, the chips stored and their labels per class.
+    pub splits: SplitCounts,
     /// Files written, the store manifest included.
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
     /// Wall-clock seconds of the whole store.
     pub seconds: f64,
+}
+
+/// Per split, what a store holds of it.
+pub type SplitCounts = BTreeMap<String, SplitCount>;
+
+/// The chips of one split and their labels per class name.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SplitCount {
+    /// Chips stored in the split.
+    pub chips: usize,
+    /// Their labels, per class name.
+    pub labels: BTreeMap<String, usize>,
 }
 
 /// Per format, what its writer counted (see [`labels_model::LabelWriter::notes`]).
@@ -210,6 +224,8 @@ pub struct Plan {
     options: StoreOptions,
     started: Instant,
     cancel: Option<Arc<AtomicBool>>,
+    /// Splits assigned by [`Plan::with_split`], per selected chip.
+    splits: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -220,6 +236,58 @@ impl Plan {
     pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> Plan {
         self.cancel = Some(cancel);
         self
+    }
+
+    /// Assigns every stored chip a split by `spec` (its own `split` is
+    /// replaced): chip by chip from their ids, or map block by map block
+    /// from the centre of each georeferenced chip in its CRS (a chip
+    /// without georeferencing goes on its own). A block needs map units
+    /// in metres: a chip in a geographic CRS is refused.
+    pub fn with_split(mut self, spec: &SplitSpec) -> Result<Plan, StoreError> {
+        let mut units = Vec::with_capacity(self.selection.chips.len());
+        for (k, (&i, georef)) in self
+            .selection
+            .chips
+            .iter()
+            .zip(&self.resolution.georef)
+            .enumerate()
+        {
+            let (id, w, h) = match &self.stream {
+                Some((_, kept)) => (&kept[k].id, kept[k].width, kept[k].height),
+                None => {
+                    let c = &self.project.chips[i];
+                    (&c.id, c.width.unwrap_or(0), c.height.unwrap_or(0))
+                }
+            };
+            let unit = match (spec.block, georef.transform) {
+                (Some(side), Some(t)) => {
+                    if let Some(epsg) = georef.epsg
+                        && raster_georef::Crs::from_epsg(epsg).is_ok_and(|c| c.is_geographic())
+                    {
+                        return Err(StoreError::Usage(format!(
+                            "--split-by block: chip {id:?} is in EPSG:{epsg}, a geographic CRS \
+                             (degrees); a block needs map units in metres"
+                        )));
+                    }
+                    let (x, y) = t.pixel_to_map(f64::from(w) / 2.0, f64::from(h) / 2.0);
+                    SplitUnit::Block(
+                        georef.epsg.unwrap_or(0),
+                        (x / side).floor() as i64,
+                        (y / side).floor() as i64,
+                    )
+                }
+                _ => SplitUnit::Chip(id.clone()),
+            };
+            units.push(unit);
+        }
+        let assigned = spec.assign(&units);
+        self.splits = Some(
+            assigned
+                .into_iter()
+                .map(|p| spec.parts[p].0.clone())
+                .collect(),
+        );
+        Ok(self)
     }
 
     fn check_cancel(&self) -> Result<(), StoreError> {
@@ -282,6 +350,7 @@ impl Plan {
             options,
             started,
             cancel: None,
+            splits: None,
         })
     }
 
@@ -337,6 +406,7 @@ impl Plan {
             options,
             started,
             cancel: None,
+            splits: None,
         })
     }
 
@@ -369,11 +439,12 @@ impl Plan {
     ) -> Result<StoreReport, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
-            Ok((files, bytes, notes, manifest)) => {
+            Ok((files, bytes, notes, splits, manifest)) => {
                 dest.commit(Body::File(manifest.path().join(STORE_MANIFEST)))
                     .await?;
                 let mut report = self.report(description, files, bytes);
                 report.notes = notes;
+                report.splits = splits;
                 Ok(report)
             }
             Err(e) => {
@@ -388,10 +459,11 @@ impl Plan {
         &self,
         dest: &mut D,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(usize, u64, FormatNotes, tempfile::TempDir), StoreError> {
+    ) -> Result<(usize, u64, FormatNotes, SplitCounts, tempfile::TempDir), StoreError> {
         let spool = crate::scratch::scratch_dir("spool")?;
         let header = self.project.header();
         let mut chips = ChipSource::new(self)?;
+        let mut splits = SplitCounts::new();
         let mut run = Run {
             writers: self
                 .options
@@ -423,7 +495,19 @@ impl Plan {
             .enumerate()
         {
             self.check_cancel()?;
-            let chip = chips.chip(done, i)?;
+            let mut chip = chips.chip(done, i)?;
+            if let Some(assigned) = &self.splits {
+                chip.to_mut().split = Some(assigned[done].clone());
+            }
+            let count = splits.entry(chip.split().to_owned()).or_default();
+            count.chips += 1;
+            for label in &chip.labels {
+                let class = self
+                    .project
+                    .class(label.class_id)
+                    .map_or("", |c| c.name.as_str());
+                *count.labels.entry(class.to_owned()).or_default() += 1;
+            }
             self.store_chip(dest, &mut run, &chip, georef).await?;
             progress(Progress {
                 done: done + 1,
@@ -449,7 +533,7 @@ impl Plan {
         let manifest = spool.path().join(STORE_MANIFEST);
         let size = std::fs::metadata(&manifest)?.len();
         // The spool goes with the manifest to the commit.
-        Ok((sent.files + 1, sent.bytes + size, notes, spool))
+        Ok((sent.files + 1, sent.bytes + size, notes, splits, spool))
     }
 
     /// The chips to turn into GeoTIFFs, in selection order.
@@ -640,6 +724,7 @@ impl Plan {
             georeferencing,
             chips,
             notes: FormatNotes::new(),
+            splits: SplitCounts::new(),
             files,
             bytes,
             seconds: self.started.elapsed().as_secs_f64(),

@@ -320,6 +320,26 @@ impl Chipper {
         Ok(Some(Cut { chip, file, tiff }))
     }
 
+    /// The chips the sweep means to cut, known before any pixel is read:
+    /// every window with labels (every window, when empty chips are kept),
+    /// each as its chip id, the map position of its centre in its scene's
+    /// CRS and that CRS's EPSG code. A window found all nodata is left out
+    /// later.
+    pub fn planned(&self) -> Vec<(String, (f64, f64), u32)> {
+        let half = f64::from(self.options.size) / 2.0;
+        self.jobs()
+            .into_iter()
+            .map(|job| {
+                let scene = &self.scenes[job.scene];
+                let centre = scene
+                    .transform
+                    .pixel_to_map(f64::from(job.col) + half, f64::from(job.row) + half);
+                let id = format!("{}_x{}_y{}", scene.id, job.col, job.row);
+                (id, centre, scene.epsg)
+            })
+            .collect()
+    }
+
     /// The windows whose pixels the sweep reads, in sweep order: those
     /// with labels, or all when empty chips are kept.
     fn jobs(&self) -> Vec<Job> {

@@ -450,6 +450,9 @@ struct ImportArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    splits: SplitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -514,6 +517,52 @@ struct ChipArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    splits: SplitArgs,
+}
+
+/// Splits assigned at store time (`store`, `import`).
+#[derive(Debug, Args)]
+struct SplitArgs {
+    /// Give every stored chip a dataset split, replacing the project's own:
+    /// NAME=SHARE,... with shares adding up to 1, as in
+    /// train=0.8,val=0.1,test=0.1. Chips are dealt out by a hash of their
+    /// id and --split-seed: the same input gives the same splits, and each
+    /// split gets its share to one chip.
+    #[arg(long, value_name = "NAME=SHARE,...")]
+    split: Option<String>,
+
+    /// Changes which chips go to which split (default 0).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "split")]
+    split_seed: u64,
+
+    /// chip (default), or block=METRES: georeferenced chips whose centres
+    /// lie in the same METRES x METRES square of their CRS go to the same
+    /// split, so neighbouring or overlapping chips never straddle train
+    /// and validation (chips without georeferencing go one by one).
+    #[arg(long, value_name = "chip|block=METRES", requires = "split")]
+    split_by: Option<String>,
+}
+
+impl SplitArgs {
+    /// The splits asked for, if any.
+    fn spec(&self) -> Result<Option<labelstore::model::SplitSpec>, StoreError> {
+        let Some(text) = &self.split else {
+            return Ok(None);
+        };
+        labelstore::model::SplitSpec::parse(text, self.split_seed, self.split_by.as_deref())
+            .map(Some)
+            .map_err(StoreError::Usage)
+    }
+
+    /// The plan with the splits asked for, if any.
+    fn apply(&self, plan: Plan) -> Result<Plan, StoreError> {
+        match self.spec()? {
+            Some(spec) => plan.with_split(&spec),
+            None => Ok(plan),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -581,6 +630,9 @@ struct StoreArgs {
     /// member GDAL reads).
     #[arg(long, value_enum, value_name = "CRS", default_value = "rfc7946")]
     geojson_crs: GeojsonCrs,
+
+    #[command(flatten)]
+    splits: SplitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -811,7 +863,9 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
         max_pixels: args.max_pixels,
         memory_budget: args.memory_budget,
     };
-    let plan = labelstore::prepare_import(from, &args.path, limits)?;
+    let plan = args
+        .splits
+        .apply(labelstore::prepare_import(from, &args.path, limits)?)?;
     // The dataset: the folder given, or the folder of the file given, and
     // every folder its images are in.
     let mut reads_from = vec![folder_of(&args.path)];
@@ -848,7 +902,10 @@ fn chip(args: &ChipArgs) -> Result<(), StoreError> {
         min_visible: args.min_visible,
         srid: args.srid,
     };
-    let plan = labelstore::prepare_chip(&args.scenes, &args.labels, options)?;
+    let mut plan = labelstore::prepare_chip(&args.scenes, &args.labels, options)?;
+    if let Some(spec) = args.splits.spec()? {
+        plan = plan.with_split(&spec)?;
+    }
     // The files read (a world file, a Shapefile's .dbf lie beside them): the
     // output may sit beside them, never hold them.
     let mut reads_from = args.scenes.clone();
@@ -914,6 +971,11 @@ fn print_chip_summary(s: &labelstore::ChipSummary, json: bool) {
                 "  class {} {:?}: {} features, {} labels ({} clipped), {} pieces dropped (--min-visible)",
                 c.id, c.name, c.features, c.labels, c.clipped, c.dropped
             );
+        }
+        if s.splits.len() > 1 || s.splits.keys().any(|k| k != "train") {
+            for (split, count) in &s.splits {
+                let _ = writeln!(t, "  split {split}: {} chips", count.chips);
+            }
         }
         let _ = writeln!(
             t,
@@ -1056,7 +1118,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             options.formats.len()
         )));
     }
-    let plan = Plan::prepare(&args.project, options)?;
+    let plan = args.splits.apply(Plan::prepare(&args.project, options)?)?;
     match args.to {
         Kind::Local => {
             let path = args
@@ -1245,6 +1307,25 @@ fn human(r: &StoreReport) -> String {
         .collect();
     s += &format!("excluded: {}\n", excluded.join(", "));
     s += &format!("clipped labels: {}\n", r.clipped_labels);
+    if r.splits.len() > 1 || r.splits.keys().any(|k| k != "train") {
+        for (split, count) in &r.splits {
+            let labels: Vec<String> = count
+                .labels
+                .iter()
+                .map(|(class, n)| format!("{class} {n}"))
+                .collect();
+            s += &format!(
+                "split {split}: {} chip{} ({})\n",
+                count.chips,
+                if count.chips == 1 { "" } else { "s" },
+                if labels.is_empty() {
+                    "no labels".to_owned()
+                } else {
+                    labels.join(", ")
+                }
+            );
+        }
+    }
     for (format, notes) in &r.notes {
         let said: Vec<String> = notes
             .iter()

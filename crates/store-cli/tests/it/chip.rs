@@ -1898,3 +1898,59 @@ fn a_rotated_scene_gives_rotated_chips_and_masks_as_gdal_rasterize_burns_them() 
     }
     assert!(painted > 100_000, "{painted}");
 }
+
+#[test]
+fn chip_assigns_splits_by_window_and_by_map_block() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 400 x 400 pixels of 0.5 m in windows of 50: 64 windows of 25 m.
+    let scene = tmp.path().join("grid.tif");
+    write_scene(&scene, 400, 400, utm(400, 400), None);
+    let labels = tmp.path().join("labels.geojson");
+    let cells: Vec<Feature> = (0..8)
+        .flat_map(|r| (0..8).map(move |c| (c, r)))
+        .map(|(c, r)| {
+            let (x, y) = (f64::from(c) * 50.0 + 10.5, f64::from(r) * 50.0 + 10.5);
+            poly("cell", 1, vec![rect(x, y, x + 20.0, y + 20.0)])
+        })
+        .collect();
+    write_utm_geojson(&labels, &cells);
+    let base = [
+        "--size",
+        "50",
+        "--labeling-type",
+        "object_detection",
+        "--class",
+        "cell",
+        "--json",
+        "--split",
+        "train=0.75,val=0.25",
+    ];
+    let out = tmp.path().join("by-chip");
+    let o = chip(&[&scene], &labels, &out, &base);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["splits"]["train"]["chips"], 48);
+    assert_eq!(summary["splits"]["val"]["chips"], 16);
+    let split_of = |out: &Path| -> BTreeMap<String, String> {
+        chips(&project(out))
+            .into_iter()
+            .map(|(id, c)| (id, c["split"].as_str().unwrap_or("train").to_owned()))
+            .collect()
+    };
+    let by_chip = split_of(&out);
+    assert_eq!(by_chip.values().filter(|s| *s == "val").count(), 16);
+    // Blocks of 100 m hold 4 x 4 windows; none is split.
+    let mut blocked = base.to_vec();
+    blocked.extend(["--split-by", "block=100"]);
+    let out = tmp.path().join("by-block");
+    let o = chip(&[&scene], &labels, &out, &blocked);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut of_block: BTreeMap<(u32, u32), String> = BTreeMap::new();
+    for (id, split) in split_of(&out) {
+        let (col, row) = window_of(&id);
+        let block = (col / 200, row / 200);
+        assert_eq!(of_block.entry(block).or_insert(split.clone()), &split, "{id}");
+    }
+    assert_eq!(of_block.len(), 4);
+    assert_eq!(of_block.values().filter(|s| *s == "val").count(), 1, "{of_block:?}");
+}
