@@ -275,6 +275,14 @@ fn compare_chip(
 ) -> anyhow::Result<()> {
     let fidelity = format.fidelity();
     ensure!(got.id == want.id, "id {:?}", got.id);
+    if format.keeps_splits() {
+        ensure!(
+            got.split() == want.split(),
+            "split {:?} != {:?}",
+            got.split(),
+            want.split()
+        );
+    }
     ensure!(
         (got.width, got.height) == (want.width, want.height),
         "size {:?}x{:?}",

@@ -4,15 +4,18 @@
 //! # Layout written
 //!
 //! ```text
-//! coco/annotations/instances_train.json   the one COCO file of the store
-//! coco/images/train/<chip id>.<ext>       every stored chip, placed again (an alias)
+//! coco/annotations/instances_<split>.json   one COCO file per split (train, val, ...)
+//! coco/images/<split>/<chip id>.<ext>       each chip of the split, placed again (an alias)
 //! ```
 //!
 //! This is the layout Datumaro's `coco_instances` importer detects
 //! (`annotations/instances_<subset>.json`, images in `images/<subset>/`,
 //! `file_name` relative to that folder: FORMATS.md 6.1); pycocotools and
 //! Detectron-style loaders take the JSON file and the image folder as they
-//! are. labelstore makes no train/val split: every chip is in subset `train`.
+//! are. A chip's split is [`Chip::split`] (`train` when it names none), so a
+//! project without splits gives the one file `instances_train.json`; an
+//! empty store has that file too, without images. Image and annotation ids
+//! start at 1 in each file.
 //!
 //! # The file
 //!
@@ -90,8 +93,8 @@
 //! chip adds to both, so one of them must wait: the annotations are spooled
 //! to a private anonymous temporary file (deleted by the system when the
 //! writer is dropped, even on a crash) and copied after the images in
-//! [`LabelWriter::finish`]. Memory stays constant; nothing extra is left in
-//! the store.
+//! [`LabelWriter::finish`]; each split has its own spool. Memory stays
+//! constant; nothing extra is left in the store.
 //!
 //! # Reading
 //!
@@ -99,6 +102,15 @@
 //! (holding `annotations/`, or one `.json` file), or the JSON file itself,
 //! so it also imports datasets made elsewhere:
 //!
+//! - a folder whose `annotations/` holds `instances_<split>.json` files
+//!   (labelstore's and Datumaro's `coco_instances` layout) is read whole:
+//!   every such file, in split order (train, val, test, then the others by
+//!   name); each chip's split is its file's `<split>`, lower-cased, other
+//!   characters than `a-z 0-9 _ -` made `_` (`train` is left absent). A
+//!   file given alone, or a folder of one other `.json` file, works as
+//!   before (a file not named `instances_<split>.json` gives `train`).
+//!   The files' categories are merged: the same id must have the same
+//!   name in every file;
 //! - category ids need not be 1..n: they become the class ids as they are;
 //!   a file using id 0 or negative ids (0-based exports) has all its ids
 //!   shifted so that the smallest is 1;
@@ -108,7 +120,8 @@
 //!   file winning; `file_name` may hold subfolders or be absolute;
 //! - chip ids are the file name's stem, with any character outside
 //!   `A-Z a-z 0-9 . _ -` replaced by `_`, and `-2`, `-3`... added to make
-//!   repeated stems unique;
+//!   repeated stems unique across all the files read (in the order above:
+//!   `train/1.jpg` stays `1`, `val/1.jpg` becomes `1-2`);
 //! - `width`/`height` are taken when present; image and annotation ids may be
 //!   integers or strings.
 //!
@@ -152,12 +165,18 @@ use raster_georef::shorten_quotes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::common::{ChipIds, file_stem, folder_name};
+use crate::common::{ChipIds, file_stem, folder_name, split_from_subset, split_rank};
 
-/// The COCO file in a store.
-const ANNOTATION_FILE: &str = "coco/annotations/instances_train.json";
-/// Where the chips are placed again, `file_name` being relative to it.
-const IMAGE_DIR: &str = "coco/images/train";
+/// The COCO file of a split in a store.
+fn annotation_file(split: &str) -> String {
+    format!("coco/annotations/instances_{split}.json")
+}
+
+/// Where the chips of a split are placed again, `file_name` being relative
+/// to it.
+fn image_dir(split: &str) -> String {
+    format!("coco/images/{split}")
+}
 /// The files of a labelstore store root that are not COCO files.
 const NOT_COCO: [&str; 2] = ["project.json", "labelstore-manifest.json"];
 
@@ -165,8 +184,8 @@ const NOT_COCO: [&str; 2] = ["project.json", "labelstore-manifest.json"];
 const NAME: &str = "coco";
 
 /// COCO object detection and instance segmentation: one
-/// `instances_train.json` for the whole store, category ids equal to
-/// labelstore class ids.
+/// `instances_<split>.json` per split, category ids equal to labelstore
+/// class ids.
 ///
 /// The default writes no date (`info` has no `year` nor `date_created`),
 /// so that the same project gives the same bytes;
@@ -207,6 +226,12 @@ impl LabelFormat for CocoFormat {
 
     fn read(&self, path: &Path) -> Result<Project> {
         read_coco(path)
+    }
+
+    /// One `instances_<split>.json` per split, read back each chip's split
+    /// from its file's name.
+    fn keeps_splits(&self) -> bool {
+        true
     }
 
     /// Boxes come back within 1e-6 px (`xmax` is recomputed as `x + w`),
@@ -420,7 +445,7 @@ fn read_segmentation<'de, D: Deserializer<'de>>(d: D) -> Result<ReadSegmentation
 // ---------------------------------------------------------------------------
 // Writer
 
-/// Streams the COCO file of one store.
+/// Streams the COCO files of one store, one per split.
 struct CocoWriter {
     name: String,
     /// Boxes (object detection) or polygons (instance segmentation).
@@ -429,19 +454,32 @@ struct CocoWriter {
     classes: Vec<(u32, String)>,
     /// Seconds since the Unix epoch for `info.date_created`, if any.
     created: Option<i64>,
-    images: u64,
-    annotations: u64,
+    /// The file of each split met, in the order first met.
+    parts: Vec<Part>,
     /// Labels left out: zero width, height or area as COCO writes them.
     degenerate: usize,
+}
+
+/// The COCO file of one split, being written.
+struct Part {
+    split: String,
+    /// `annotations/instances_<split>.json` in the store.
+    file: String,
+    images: u64,
+    annotations: u64,
     /// The annotations so far, waiting for the images array to close.
     spool: Option<BufWriter<File>>,
 }
 
 impl std::fmt::Debug for CocoWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts: Vec<(&str, u64, u64)> = self
+            .parts
+            .iter()
+            .map(|p| (p.split.as_str(), p.images, p.annotations))
+            .collect();
         f.debug_struct("CocoWriter")
-            .field("images", &self.images)
-            .field("annotations", &self.annotations)
+            .field("splits", &counts)
             .finish_non_exhaustive()
     }
 }
@@ -451,9 +489,9 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn out_err(e: io::Error) -> Error {
-    Error::Io {
-        path: ANNOTATION_FILE.into(),
+fn out_err(file: &str) -> impl FnOnce(io::Error) -> Error {
+    move |e| Error::Io {
+        path: file.into(),
         source: e,
     }
 }
@@ -485,11 +523,24 @@ impl CocoWriter {
                 .map(|c| (c.id, c.name.clone()))
                 .collect(),
             created,
+            parts: Vec::new(),
+            degenerate: 0,
+        }
+    }
+
+    /// The index in `parts` of the file of `split`, added when first met.
+    fn part(&mut self, split: &str) -> usize {
+        if let Some(i) = self.parts.iter().position(|p| p.split == split) {
+            return i;
+        }
+        self.parts.push(Part {
+            split: split.to_owned(),
+            file: annotation_file(split),
             images: 0,
             annotations: 0,
-            degenerate: 0,
             spool: None,
-        }
+        });
+        self.parts.len() - 1
     }
 
     /// Everything before the first image.
@@ -523,6 +574,7 @@ impl CocoWriter {
         (image_id, width, height): (u64, u32, u32),
         k: usize,
         label: &Label,
+        id: u64,
     ) -> Result<Option<String>> {
         let bad = |msg: &str| {
             Error::invalid(
@@ -569,9 +621,8 @@ impl CocoWriter {
         if crowd.is_some_and(|v| v.as_u64() == Some(1)) {
             attributes.remove("iscrowd");
         }
-        self.annotations += 1;
         Ok(Some(to_json(&WireAnnotation {
-            id: self.annotations,
+            id,
             image_id,
             category_id: label.class_id,
             segmentation,
@@ -581,7 +632,9 @@ impl CocoWriter {
             attributes,
         })))
     }
+}
 
+impl Part {
     fn spool(&mut self, text: &str) -> io::Result<()> {
         if self.spool.is_none() {
             self.spool = Some(BufWriter::new(tempfile::tempfile()?));
@@ -605,7 +658,8 @@ impl CocoWriter {
             if n == 0 {
                 return Ok(());
             }
-            out.append(ANNOTATION_FILE, &buf[..n]).map_err(out_err)?;
+            out.append(&self.file, &buf[..n])
+                .map_err(out_err(&self.file))?;
         }
     }
 }
@@ -644,8 +698,9 @@ impl LabelWriter for CocoWriter {
             Some(ext) => format!("{}.{}", chip.id, ext.to_string_lossy()),
             None => chip.id.clone(),
         };
-        self.images += 1;
-        let image_id = self.images;
+        let p = self.part(chip.split());
+        self.parts[p].images += 1;
+        let image_id = self.parts[p].images;
         let mut text = if image_id == 1 {
             self.head()
         } else {
@@ -662,35 +717,65 @@ impl LabelWriter for CocoWriter {
             coco_url: "",
             date_captured: "",
         });
-        out.append(ANNOTATION_FILE, text.as_bytes())
-            .map_err(out_err)?;
-        out.alias(&format!("{IMAGE_DIR}/{file_name}"), &stored)
-            .map_err(|e| Error::Io {
-                path: PathBuf::from(IMAGE_DIR).join(&file_name),
-                source: e,
-            })?;
+        let file = &self.parts[p].file;
+        out.append(file, text.as_bytes()).map_err(out_err(file))?;
+        let image = format!("{}/{file_name}", image_dir(chip.split()));
+        out.alias(&image, &stored).map_err(|e| Error::Io {
+            path: PathBuf::from(&image),
+            source: e,
+        })?;
         for (k, label) in chip.labels.iter().enumerate() {
-            let sep = if self.annotations == 0 { "" } else { "," };
-            let Some(line) = self.annotation(chip, (image_id, width, height), k, label)? else {
+            let id = self.parts[p].annotations + 1;
+            let sep = if id == 1 { "" } else { "," };
+            let Some(line) = self.annotation(chip, (image_id, width, height), k, label, id)? else {
                 continue;
             };
-            self.spool(&format!("{sep}\n    {line}"))
+            self.parts[p].annotations = id;
+            self.parts[p]
+                .spool(&format!("{sep}\n    {line}"))
                 .map_err(spool_err)?;
         }
         Ok(())
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
-        let mut text = if self.images == 0 {
+        // An empty store still has its (train) file.
+        if self.parts.is_empty() {
+            self.part(labels_model::DEFAULT_SPLIT);
+        }
+        let mut parts = std::mem::take(&mut self.parts);
+        for part in &mut parts {
+            self.finish_part(part, out)?;
+        }
+        self.parts = parts;
+        Ok(())
+    }
+
+    fn notes(&self) -> Vec<(&'static str, usize)> {
+        if self.degenerate == 0 {
+            return Vec::new();
+        }
+        vec![(
+            "labels left out: zero width, height or area",
+            self.degenerate,
+        )]
+    }
+}
+
+impl CocoWriter {
+    /// Closes the images of `part`, copies its annotations, and ends its
+    /// file with the categories.
+    fn finish_part(&self, part: &mut Part, out: &mut dyn Output) -> Result<()> {
+        let mut text = if part.images == 0 {
             self.head() + "]"
         } else {
             "\n  ]".to_owned()
         };
         text += ",\n  \"annotations\": [";
-        out.append(ANNOTATION_FILE, text.as_bytes())
-            .map_err(out_err)?;
-        self.unspool(out)?;
-        let mut text = if self.annotations == 0 {
+        out.append(&part.file, text.as_bytes())
+            .map_err(out_err(&part.file))?;
+        part.unspool(out)?;
+        let mut text = if part.annotations == 0 {
             "]".to_owned()
         } else {
             "\n  ]".to_owned()
@@ -710,18 +795,8 @@ impl LabelWriter for CocoWriter {
             "\n  ]"
         };
         text += "\n}\n";
-        out.append(ANNOTATION_FILE, text.as_bytes())
-            .map_err(out_err)
-    }
-
-    fn notes(&self) -> Vec<(&'static str, usize)> {
-        if self.degenerate == 0 {
-            return Vec::new();
-        }
-        vec![(
-            "labels left out: zero width, height or area",
-            self.degenerate,
-        )]
+        out.append(&part.file, text.as_bytes())
+            .map_err(out_err(&part.file))
     }
 }
 
@@ -861,11 +936,13 @@ fn extent(mask: &Mask) -> Option<[u32; 4]> {
 // ---------------------------------------------------------------------------
 // Reader
 
-/// Finds the COCO file `path` names: the file itself, or the one file in
-/// `<path>/coco/annotations/`, `<path>/annotations/` or `<path>`.
-fn find_file(path: &Path) -> Result<PathBuf> {
+/// Finds the COCO files `path` names: the file itself; or every
+/// `instances_<split>.json` in `<path>/coco/annotations/` or
+/// `<path>/annotations/` (in split order: train, val, test, then the
+/// others by name); else the one `.json` file there or in `<path>`.
+fn find_files(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_file() {
-        return Ok(path.to_path_buf());
+        return Ok(vec![path.to_path_buf()]);
     }
     if !path.is_dir() {
         return Err(Error::invalid(path, None, "", "no such file or folder"));
@@ -891,14 +968,18 @@ fn find_file(path: &Path) -> Result<PathBuf> {
     let roots = [path.join("coco"), path.to_path_buf()];
     for root in roots.iter().filter(|r| r.is_dir()) {
         let ann = root.join("annotations");
-        for found in [
-            json_in(&ann, "instances_"),
-            json_in(&ann, ""),
-            json_in(root, ""),
-        ] {
+        let mut splits = json_in(&ann, "instances_");
+        if !splits.is_empty() {
+            splits.sort_by_cached_key(|f| {
+                let split = subset_of(f).unwrap_or_default();
+                (split_rank(&split).0, split)
+            });
+            return Ok(splits);
+        }
+        for found in [json_in(&ann, ""), json_in(root, "")] {
             match found.len() {
                 0 => continue,
-                1 => return Ok(found.into_iter().next().unwrap_or_default()),
+                1 => return Ok(found),
                 _ => {
                     let names: Vec<_> = found.iter().map(|p| p.display().to_string()).collect();
                     return Err(Error::invalid(
@@ -920,6 +1001,15 @@ fn find_file(path: &Path) -> Result<PathBuf> {
         "",
         "no COCO file found (annotations/instances_<subset>.json, or a .json file)",
     ))
+}
+
+/// The subset a COCO file's name gives: `<subset>` of
+/// `instances_<subset>.json`.
+fn subset_of(file: &Path) -> Option<String> {
+    let stem = file.file_stem()?.to_string_lossy();
+    stem.strip_prefix("instances_")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn parse(file: &Path) -> Result<ReadFile> {
@@ -1011,17 +1101,15 @@ fn positive_size(v: Option<f64>) -> Option<Option<u32>> {
 type Bad<'a> = &'a dyn Fn(String, String) -> Error;
 
 fn read_coco(path: &Path) -> Result<Project> {
-    let file = find_file(path)?;
-    let data = parse(&file)?;
-    let bad = |field: String, msg: String| Error::invalid(&file, None, field, msg);
-
-    let (classes, shift) = read_categories(&data.categories, &bad)?;
-    let mut folders = ImageFolders::new(&file);
-    let (mut chips, by_image) = read_images(&data.images, &mut folders, &bad)?;
+    let files = find_files(path)?;
+    let parsed = files
+        .iter()
+        .map(|f| parse(f))
+        .collect::<Result<Vec<ReadFile>>>()?;
 
     // Labels: boxes, unless some annotation has a segmentation other than
     // its box's outline.
-    let labeling_type = if data.annotations.iter().any(|a| {
+    let labeling_type = if parsed.iter().flat_map(|d| &d.annotations).any(|a| {
         !matches!(a.segmentation, ReadSegmentation::None)
             && !is_box_outline(&a.segmentation, a.bbox.as_deref())
     }) {
@@ -1029,7 +1117,86 @@ fn read_coco(path: &Path) -> Result<Project> {
     } else {
         LabelingType::ObjectDetection
     };
-    for (i, a) in data.annotations.into_iter().enumerate() {
+    let mut ids = ChipIds::default();
+    let mut classes: Vec<Class> = Vec::new();
+    let mut chips: Vec<Chip> = Vec::new();
+    let mut name = None;
+    let mut root = None;
+    for (file, data) in files.iter().zip(parsed) {
+        let bad = |field: String, msg: String| Error::invalid(file, None, field, msg);
+        let (file_classes, shift) = read_categories(&data.categories, &bad)?;
+        merge_classes(&mut classes, file_classes, &bad)?;
+        let mut folders = ImageFolders::new(file);
+        let (mut file_chips, by_image) = read_images(&data.images, &mut folders, &mut ids, &bad)?;
+        let split = subset_of(file).and_then(|s| split_from_subset(&s));
+        read_annotations(
+            data.annotations,
+            (labeling_type, shift, &classes),
+            &by_image,
+            &mut file_chips,
+            &bad,
+        )?;
+        for chip in &mut file_chips {
+            chip.saved_empty = chip.labels.is_empty();
+            chip.split.clone_from(&split);
+        }
+        chips.append(&mut file_chips);
+        if name.is_none() {
+            name = data
+                .info
+                .as_ref()
+                .and_then(|i| i.get("description"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned);
+        }
+        root.get_or_insert(folders.root);
+    }
+    let root = root.unwrap_or_default();
+    Ok(Project {
+        name: name.unwrap_or_else(|| folder_name(&root)),
+        labeling_type,
+        srid: None,
+        classes,
+        chips,
+        base_dir: root,
+        manifest_path: files.into_iter().next().unwrap_or_default(),
+    })
+}
+
+/// Adds the classes of one file to those of the files before it: a class
+/// they have (same id, same name) once, a new one at the end; the same id
+/// or name given to another class is an error.
+fn merge_classes(classes: &mut Vec<Class>, more: Vec<Class>, bad: Bad<'_>) -> Result<()> {
+    for (i, c) in more.into_iter().enumerate() {
+        match classes.iter().find(|k| k.id == c.id || k.name == c.name) {
+            Some(k) if k.id == c.id && k.name == c.name => {}
+            Some(k) => {
+                return Err(bad(
+                    format!("categories[{i}]"),
+                    format!(
+                        "category {} {:?} differs from category {} {:?} of an earlier file \
+                         of the dataset",
+                        c.id, c.name, k.id, k.name
+                    ),
+                ));
+            }
+            None => classes.push(c),
+        }
+    }
+    Ok(())
+}
+
+/// Turns one file's annotations into labels of its `chips` (indexed by
+/// image id in `by_image`).
+fn read_annotations(
+    annotations: Vec<ReadAnnotation>,
+    (labeling_type, shift, classes): (LabelingType, i64, &[Class]),
+    by_image: &HashMap<AnyId, usize>,
+    chips: &mut [Chip],
+    bad: Bad<'_>,
+) -> Result<()> {
+    for (i, a) in annotations.into_iter().enumerate() {
         let field = |f: &str| format!("annotations[{i}].{f}");
         let &c = by_image
             .get(&a.image_id)
@@ -1046,8 +1213,8 @@ fn read_coco(path: &Path) -> Result<Project> {
                 )
             })?;
         let geometry = match labeling_type {
-            LabelingType::ObjectDetection => box_geometry(a.bbox.as_deref(), i, &bad)?,
-            _ => instance_geometry(&a, i, &mut chips[c], &bad)?,
+            LabelingType::ObjectDetection => box_geometry(a.bbox.as_deref(), i, bad)?,
+            _ => instance_geometry(&a, i, &mut chips[c], bad)?,
         };
         let mut attributes = a.attributes.unwrap_or_default();
         if is_crowd(a.iscrowd.as_ref()) && !attributes.contains_key("iscrowd") {
@@ -1062,29 +1229,7 @@ fn read_coco(path: &Path) -> Result<Project> {
             attributes,
         });
     }
-    for chip in &mut chips {
-        chip.saved_empty = chip.labels.is_empty();
-    }
-
-    let description = data
-        .info
-        .as_ref()
-        .and_then(|i| i.get("description"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty());
-    let name = match description {
-        Some(d) => d.to_owned(),
-        None => folder_name(&folders.root),
-    };
-    Ok(Project {
-        name,
-        labeling_type,
-        srid: None,
-        classes,
-        chips,
-        base_dir: folders.root,
-        manifest_path: file,
-    })
+    Ok(())
 }
 
 /// The classes: ids as they are, shifted (by the amount returned) when
@@ -1134,9 +1279,9 @@ fn read_categories(categories: &[ReadCategory], bad: Bad<'_>) -> Result<(Vec<Cla
 fn read_images(
     images: &[ReadImage],
     folders: &mut ImageFolders,
+    ids: &mut ChipIds,
     bad: Bad<'_>,
 ) -> Result<(Vec<Chip>, HashMap<AnyId, usize>)> {
-    let mut ids = ChipIds::default();
     let mut by_image: HashMap<AnyId, usize> = HashMap::with_capacity(images.len());
     let mut chips: Vec<Chip> = Vec::with_capacity(images.len());
     for (i, img) in images.iter().enumerate() {
@@ -1410,6 +1555,8 @@ fn read_rle(r: &Rle, chip: &mut Chip) -> std::result::Result<Vec<Polygon>, SegEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ANNOTATION_FILE: &str = "coco/annotations/instances_train.json";
     use labels_model::{GeorefSource, MemoryOutput};
     use std::collections::HashSet;
 
@@ -1501,6 +1648,108 @@ mod tests {
   ]
 }
 "#;
+
+    #[test]
+    fn one_file_and_image_folder_per_split() {
+        let mut p = project();
+        p.chips[0].split = Some("val".into());
+        p.chips[2].split = Some("test".into());
+        let mut c = p.chips[1].clone();
+        c.id = "e2".into();
+        c.split = Some("val".into());
+        p.chips.push(c);
+        let out = write(&p);
+        let files: Vec<&str> = out
+            .0
+            .keys()
+            .map(String::as_str)
+            .filter(|k| k.starts_with("coco/"))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "coco/annotations/instances_test.json",
+                "coco/annotations/instances_train.json",
+                "coco/annotations/instances_val.json",
+                "coco/images/test/b.png",
+                "coco/images/train/e.tif",
+                "coco/images/val/a.png",
+                "coco/images/val/e2.tif",
+            ]
+        );
+        let json = |split: &str| -> Value {
+            serde_json::from_slice(&out.0[&format!("coco/annotations/instances_{split}.json")])
+                .unwrap()
+        };
+        let val = json("val");
+        // Ids start at 1 in every file.
+        let image_ids: Vec<u64> = val["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(image_ids, [1, 2]);
+        assert_eq!(val["annotations"].as_array().unwrap().len(), 2);
+        assert_eq!(json("test")["annotations"][0]["id"], 1);
+        assert_eq!(json("train")["annotations"], serde_json::json!([]));
+        assert_eq!(json("train")["categories"], val["categories"]);
+
+        // Read back: every file, each chip in its split.
+        let dir = store(&p);
+        let back = CocoFormat::default().read(dir.path()).unwrap();
+        let got: Vec<(&str, &str)> = back
+            .chips
+            .iter()
+            .map(|c| (c.id.as_str(), c.split()))
+            .collect();
+        assert_eq!(
+            got,
+            [("e", "train"), ("a", "val"), ("e2", "val"), ("b", "test")]
+        );
+        assert_eq!(back.chips[0].split, None);
+        assert_eq!(back.chips[1].labels, p.chips[0].labels);
+        assert_eq!(back.classes.len(), 3);
+        // One file given: its chips only, in its split.
+        let one = CocoFormat::default()
+            .read(&dir.path().join("coco/annotations/instances_val.json"))
+            .unwrap();
+        assert_eq!(one.chips.len(), 2);
+        assert!(one.chips.iter().all(|c| c.split() == "val"));
+    }
+
+    #[test]
+    fn the_same_file_name_in_two_splits_gets_unique_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let ann = dir.path().join("annotations");
+        std::fs::create_dir_all(&ann).unwrap();
+        let file = |name: &str| {
+            format!(
+                r#"{{"images": [{{"id": 1, "file_name": "{name}", "width": 4, "height": 4}}],
+                    "annotations": [], "categories": [{{"id": 1, "name": "x"}}]}}"#
+            )
+        };
+        std::fs::write(ann.join("instances_val.json"), file("1.jpg")).unwrap();
+        std::fs::write(ann.join("instances_train.json"), file("1.jpg")).unwrap();
+        std::fs::write(ann.join("instances_Default.json"), file("sub/1.jpg")).unwrap();
+        let p = CocoFormat::default().read(dir.path()).unwrap();
+        let got: Vec<(&str, &str)> = p.chips.iter().map(|c| (c.id.as_str(), c.split())).collect();
+        assert_eq!(got, [("1", "train"), ("1-2", "val"), ("1-3", "default")]);
+        // Classes that disagree between files are refused.
+        std::fs::write(
+            ann.join("instances_test.json"),
+            file("2.jpg").replace(r#""name": "x""#, r#""name": "y""#),
+        )
+        .unwrap();
+        let e = CocoFormat::default()
+            .read(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("instances_test.json") && e.contains("differs from category 1 \"x\""),
+            "{e}"
+        );
+    }
 
     #[test]
     fn writes_exact_bytes_and_aliases() {
@@ -1747,7 +1996,7 @@ mod tests {
             "{msg}"
         );
         std::fs::create_dir(dir.path().join("annotations")).unwrap();
-        for n in ["instances_train.json", "instances_val.json"] {
+        for n in ["a.json", "b.json"] {
             std::fs::write(dir.path().join("annotations").join(n), "{}").unwrap();
         }
         let msg = CocoFormat::default()
@@ -1755,6 +2004,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("several COCO files found"), "{msg}");
+        // Every instances_<split>.json is read, train first.
+        for n in ["instances_val.json", "instances_train.json"] {
+            std::fs::write(dir.path().join("annotations").join(n), "{}").unwrap();
+        }
+        let msg = CocoFormat::default()
+            .read(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("instances_train.json: missing field `images`"),
+            "{msg}"
+        );
         let msg = CocoFormat::default()
             .read(&dir.path().join("nope"))
             .unwrap_err()

@@ -141,6 +141,14 @@ pub trait LabelFormat {
         Fidelity::EXACT
     }
 
+    /// Whether chips come back in the split they were written in
+    /// ([`Chip::split`]): the format lays out each split where its loaders
+    /// look for it and its reader keeps them. `false` by default (every
+    /// chip comes back in `train`, or without a split).
+    fn keeps_splits(&self) -> bool {
+        false
+    }
+
     /// Whether polygons of a `labeling_type` project come back as the
     /// same mask rather than the same vertices: rasterizing a label read
     /// back (pixel centres decide, as masks are drawn) gives exactly the

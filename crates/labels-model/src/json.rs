@@ -44,6 +44,11 @@ impl LabelFormat for JsonFormat {
     fn read(&self, root: &Path) -> Result<Project> {
         Project::load(&root.join(MANIFEST_FILE))
     }
+
+    /// The manifest holds each chip's `split` as it is.
+    fn keeps_splits(&self) -> bool {
+        true
+    }
 }
 
 struct JsonWriter {

@@ -42,6 +42,37 @@ impl ChipIds {
     }
 }
 
+/// The split of a chip read from a subset named `name` (a file name's
+/// `instances_<name>`, a folder, a list): lower case, characters outside
+/// `a-z 0-9 _ -` replaced by `_`, at most 32 characters; `None` for `train`
+/// (the model's default) and for an empty name.
+pub(crate) fn split_from_subset(name: &str) -> Option<String> {
+    let split: String = name
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    (labels_model::is_split_name(&split) && split != labels_model::DEFAULT_SPLIT).then_some(split)
+}
+
+/// The order in which readers take splits, and writers list them:
+/// `train`, `val`, `test`, then the others by name.
+pub(crate) fn split_rank(split: &str) -> (u8, &str) {
+    match split {
+        "train" => (0, ""),
+        "val" => (1, ""),
+        "test" => (2, ""),
+        other => (3, other),
+    }
+}
+
 /// The stem of the last component of a `/`- or `\`-separated file name.
 pub(crate) fn file_stem(name: &str) -> &str {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
@@ -79,5 +110,12 @@ mod tests {
         assert_eq!(ids.id_for(&"x".repeat(200)).len(), 120);
         assert_eq!(file_stem("a/b\\c.d.png"), "c.d");
         assert_eq!(file_stem(".png"), ".png");
+        assert_eq!(split_from_subset("train"), None);
+        assert_eq!(split_from_subset(""), None);
+        assert_eq!(split_from_subset("Val 2017"), Some("val_2017".into()));
+        assert_eq!(split_from_subset("default"), Some("default".into()));
+        let mut s = vec!["z", "test", "a", "val", "train"];
+        s.sort_by_key(|s| split_rank(s));
+        assert_eq!(s, ["train", "val", "test", "a", "z"]);
     }
 }
