@@ -4,15 +4,18 @@
 //! # Layout written
 //!
 //! ```text
-//! yolo/data.yaml                    Ultralytics: train/val folders, nc, names {index: name}
+//! yolo/data.yaml                    Ultralytics: a folder per split, nc, names {index: name}
 //! yolo/obj.names                    Darknet: one class name per line, line = class index
-//! yolo/obj.data                     Darknet: classes, train = train.txt, names, backup
-//! yolo/train.txt                    Darknet: one image path per line (relative to yolo/)
-//! yolo/images/train/<id>.<ext>      every stored chip, placed again (an alias);
+//! yolo/obj.data                     Darknet: classes, <split> = <split>.txt per split, names, backup
+//! yolo/<split>.txt                  Darknet: one image path per line (relative to yolo/)
+//! yolo/images/<split>/<id>.<ext>    each chip of the split, placed again (an alias);
 //!                                   a GIF as <id>.png (see below)
-//! yolo/labels/train/<id>.txt        its labels, where Ultralytics looks (`/images/` -> `/labels/`)
-//! yolo/images/train/<id>.txt        the same labels beside the image, where Darknet looks
+//! yolo/labels/<split>/<id>.txt      its labels, where Ultralytics looks (`/images/` -> `/labels/`)
+//! yolo/images/<split>/<id>.txt      the same labels beside the image, where Darknet looks
 //! ```
+//!
+//! `<split>` is the chip's split ([`Chip::split`]: `train` when it names
+//! none), so a project without splits has only `train`.
 //!
 //! Ultralytics reads only images whose suffix is in its `IMG_FORMATS`
 //! (bmp, dng, jpeg, jpg, mpo, png, tif, tiff, webp, pfm, heic) and skips the
@@ -31,14 +34,25 @@
 //! `data.yaml` has no `path:` key: Ultralytics then uses the YAML file's own
 //! folder as the dataset root, whereas a relative `path:` is resolved against
 //! its `datasets_dir` (FORMATS.md 6.1) and an absolute one is unknown when
-//! the store goes to an object store. `val` names the training images too:
-//! labelstore makes no split. `nc` is there for older YOLOv5 checkouts,
+//! the store goes to an object store. Each split written gets its key
+//! (`train: images/train`, `val: images/val`, `test: images/test`, and any
+//! other split the same way, a key Ultralytics ignores), so no key names
+//! another split's images, with one exception: Ultralytics'
+//! `check_det_dataset` raises unless both `train` and `val` are there, so
+//! when a store has no `val` split (or no `train` one) that key names the
+//! images of the first split there is (`train`, else `val`, `test`, then
+//! the others by name) and a comment in the file says so: a project
+//! without splits validates on its training images, as before.
+//! `nc` is there for older YOLOv5 checkouts,
 //! which assert it. Class names are JSON-quoted, a form every YAML reader
 //! takes, so names such as `yes`, `1` or `vélo lourd` stay strings.
 //!
-//! `obj.data` lists only `train` (Datumaro makes a subset of every other
-//! key, so a `valid = train.txt` would import every chip twice); Darknet
-//! falls back to `train` for validation.
+//! `obj.data` has a key per split written, named as the split (Datumaro
+//! makes a subset of every key other than `classes`, `names` and `backup`,
+//! named as the key); Darknet itself reads `train` and `valid`, falling
+//! back to `train` for validation, so a `val` split is Datumaro's and
+//! Ultralytics' only (a `valid = val.txt` line as well would import it
+//! twice in Datumaro).
 //!
 //! # Conventions
 //!
@@ -64,16 +78,22 @@
 //!   map; `nc` alone gives `class_0`...), else the `names` file of `obj.data`,
 //!   else `obj.names` or `classes.txt` (LabelImg, Label Studio) in the folder
 //!   or its `labels/`; classes get ids 1, 2, 3... in index order;
-//! - images from `data.yaml`'s `train`/`val`/`test` (folders or `.txt`
-//!   lists, relative to `path:` or the YAML's folder), else from `obj.data`'s
-//!   lists, else every image under `images/` (or the folder itself); each
-//!   label file is looked for the Ultralytics way, then beside the image; an
-//!   image without one has no labels;
+//! - images from `data.yaml`'s `train`/`val`/`test` and any other key naming
+//!   folders or `.txt` lists that exist (relative to `path:` or the YAML's
+//!   folder), else from `obj.data`'s lists, else every image under `images/`
+//!   (or the folder itself); each label file is looked for the Ultralytics
+//!   way, then beside the image; an image without one has no labels;
+//! - splits: an image's split is the data.yaml or obj.data key that names it
+//!   first (keys read in split order: train, val, test, then the others by
+//!   name, so a `val:` naming the training images again adds nothing), or
+//!   the folder under `images/` holding it (`images/val/1.jpg`); `train`
+//!   and images directly in `images/` are left without a split;
 //! - image sizes from the image headers (needed to de-normalize);
 //! - lines with 6 numbers (a confidence) keep it as the `score` attribute;
 //!   segmentation or oriented-box lines (`class x1 y1 x2 y2 ...`) give the
 //!   box around their points;
-//! - chip ids are image file stems, made valid and unique as for COCO.
+//! - chip ids are image file stems, made valid and unique as for COCO, in
+//!   reading order: `images/train/1.jpg` is `1`, `images/val/1.jpg` `1-2`.
 //!
 //! Every problem is an [`Error::Invalid`] naming the file and the line.
 
@@ -87,14 +107,18 @@ use labels_model::{
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::common::{ChipIds, folder_name};
+use crate::common::{ChipIds, folder_name, split_from_subset, split_rank};
 
-/// Where the chips are placed again, and the Darknet labels beside them.
-const IMAGE_DIR: &str = "yolo/images/train";
-/// Where the Ultralytics labels go.
-const LABEL_DIR: &str = "yolo/labels/train";
-/// Darknet's image list.
-const TRAIN_LIST: &str = "yolo/train.txt";
+/// Where the chips of a split are placed again, and the Darknet labels
+/// beside them (relative to `yolo/`).
+fn image_dir(split: &str) -> String {
+    format!("images/{split}")
+}
+
+/// Darknet's image list of a split.
+fn split_list(split: &str) -> String {
+    format!("yolo/{split}.txt")
+}
 /// Image extensions looked for when reading (Ultralytics' list, less video).
 const IMAGE_EXTENSIONS: [&str; 9] = [
     "png", "jpg", "jpeg", "jpe", "tif", "tiff", "bmp", "gif", "webp",
@@ -132,6 +156,12 @@ impl LabelFormat for YoloFormat {
         read_yolo(path)
     }
 
+    /// `images/<split>/`, `labels/<split>/`, a `<split>.txt` list and a
+    /// data.yaml / obj.data key per split; read back from either.
+    fn keeps_splits(&self) -> bool {
+        true
+    }
+
     /// Boxes within 0.01 px (6 normalized decimals, chips up to 13 000 px),
     /// class names in id order with ids 1, 2, 3..., no attributes; chips
     /// saved empty survive (empty label files).
@@ -161,6 +191,8 @@ struct YoloWriter {
     converted: usize,
     /// Boxes left out: zero width or height at six decimals.
     left_out: usize,
+    /// The splits written, in the order first met.
+    splits: Vec<String>,
 }
 
 impl YoloWriter {
@@ -180,6 +212,7 @@ impl YoloWriter {
             bad_name,
             converted: 0,
             left_out: 0,
+            splits: Vec::new(),
         }
     }
 
@@ -197,14 +230,40 @@ impl YoloWriter {
         }
     }
 
+    /// The splits written, in split order (train, val, test, then the
+    /// others by name); `train` alone when no chip was.
+    fn sorted_splits(&self) -> Vec<&str> {
+        let mut splits: Vec<&str> = self.splits.iter().map(String::as_str).collect();
+        if splits.is_empty() {
+            splits.push(labels_model::DEFAULT_SPLIT);
+        }
+        splits.sort_by_key(|s| split_rank(s));
+        splits
+    }
+
     fn data_yaml(&self) -> String {
+        let splits = self.sorted_splits();
         let mut s = String::from(
             "# Ultralytics YOLO dataset, written by labelstore.\n\
-             # No `path:` key: Ultralytics takes this file's folder as the dataset root.\n\
-             # labelstore makes no split: `val` names the training images too.\n\
-             train: images/train\n\
-             val: images/train\n",
+             # No `path:` key: Ultralytics takes this file's folder as the dataset root.\n",
         );
+        // Ultralytics requires `train` and `val`: a missing one names the
+        // images of the first split there is (train, else val, test...).
+        let first = splits[0];
+        for key in ["train", "val"] {
+            if !splits.contains(&key) {
+                s += &format!(
+                    "# No `{key}` split: Ultralytics requires the key, so it names the `{first}` images.\n"
+                );
+            }
+        }
+        for key in ["train", "val"] {
+            let split = if splits.contains(&key) { key } else { first };
+            s += &format!("{key}: {}\n", image_dir(split));
+        }
+        for split in splits.iter().filter(|s| !matches!(**s, "train" | "val")) {
+            s += &format!("{split}: {}\n", image_dir(split));
+        }
         s += &format!("nc: {}\n", self.names.len());
         if self.names.is_empty() {
             s += "names: {}\n";
@@ -356,6 +415,11 @@ impl LabelWriter for YoloWriter {
                 None => self.left_out += 1,
             }
         }
+        let split = chip.split();
+        if !self.splits.iter().any(|s| s == split) {
+            self.splits.push(split.to_owned());
+        }
+        let images = format!("yolo/{}", image_dir(split));
         let stored = chip.image.to_string_lossy().replace('\\', "/");
         let ext = chip
             .image
@@ -365,14 +429,14 @@ impl LabelWriter for YoloWriter {
         let image_name = match ultralytics_suffix(&ext) {
             Some(suffix) => {
                 let name = format!("{}.{suffix}", chip.id);
-                let image = format!("{IMAGE_DIR}/{name}");
+                let image = format!("{images}/{name}");
                 out.alias(&image, &stored).map_err(io_at(image))?;
                 name
             }
             None => {
                 // A GIF: placed as a PNG of the same pixels.
                 let name = format!("{}.png", chip.id);
-                let image = format!("{IMAGE_DIR}/{name}");
+                let image = format!("{images}/{name}");
                 let gif = out.read(&stored).map_err(io_at(stored.clone()))?;
                 let png = gif_to_png(&gif)
                     .map_err(|m| Error::invalid(&chip.image, Some(&chip.id), "image", m))?;
@@ -381,16 +445,17 @@ impl LabelWriter for YoloWriter {
                 name
             }
         };
-        let ultralytics = format!("{LABEL_DIR}/{}.txt", chip.id);
+        let ultralytics = format!("yolo/labels/{split}/{}.txt", chip.id);
         out.put(&ultralytics, text.into_bytes())
             .map_err(io_at(ultralytics.clone()))?;
-        let darknet = format!("{IMAGE_DIR}/{}.txt", chip.id);
+        let darknet = format!("{images}/{}.txt", chip.id);
         out.alias(&darknet, &ultralytics).map_err(io_at(darknet))?;
+        let list = split_list(split);
         out.append(
-            TRAIN_LIST,
-            format!("images/train/{image_name}\n").as_bytes(),
+            &list,
+            format!("{}/{image_name}\n", image_dir(split)).as_bytes(),
         )
-        .map_err(io_at(TRAIN_LIST.into()))
+        .map_err(io_at(list))
     }
 
     fn notes(&self) -> Vec<(&'static str, usize)> {
@@ -402,14 +467,17 @@ impl LabelWriter for YoloWriter {
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
         self.check_names()?;
-        // The list exists even when no chip was stored.
-        out.append(TRAIN_LIST, b"")
-            .map_err(io_at(TRAIN_LIST.into()))?;
+        // The train list exists even when no chip was stored.
+        if self.splits.is_empty() {
+            let list = split_list(labels_model::DEFAULT_SPLIT);
+            out.append(&list, b"").map_err(io_at(list))?;
+        }
         let names: String = self.names.iter().map(|n| format!("{n}\n")).collect();
-        let data = format!(
-            "classes = {}\ntrain = train.txt\nnames = obj.names\nbackup = backup/\n",
-            self.names.len()
-        );
+        let mut data = format!("classes = {}\n", self.names.len());
+        for split in self.sorted_splits() {
+            data += &format!("{split} = {split}.txt\n");
+        }
+        data += "names = obj.names\nbackup = backup/\n";
         for (path, bytes) in [
             ("yolo/obj.names", names),
             ("yolo/obj.data", data),
@@ -719,41 +787,95 @@ fn yaml_strings(v: Option<&Yaml>) -> Vec<String> {
     }
 }
 
-/// The dataset's images, each once, in the order they are named.
-fn images(src: &Source, yaml: Option<&Yaml>, data: &[(String, String)]) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
+/// Keys of a data.yaml that never name a split's images.
+const NOT_SPLITS: [&str; 6] = ["path", "names", "nc", "download", "yaml_file", "channels"];
+
+/// Keys of an obj.data that never name a split's list.
+fn darknet_meta(key: &str) -> bool {
+    matches!(key, "classes" | "names" | "backup" | "eval" | "results")
+}
+
+/// The dataset's images, each once, in the order they are named, each
+/// with its split (`None`: train).
+fn images(
+    src: &Source,
+    yaml: Option<&Yaml>,
+    data: &[(String, String)],
+) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let mut found: Vec<(PathBuf, Option<String>)> = Vec::new();
+    let add = |p: &Path, split: Option<String>, found: &mut Vec<_>| -> Result<()> {
+        let mut paths = Vec::new();
+        add_source(p, &src.root, &mut paths)?;
+        found.extend(paths.into_iter().map(|p| (p, split.clone())));
+        Ok(())
+    };
     if let Some(doc) = yaml.filter(|d| get(d, "train").is_some() || get(d, "val").is_some()) {
         let base = match get(doc, "path").and_then(scalar) {
             Some(p) if Path::new(&p).is_absolute() => PathBuf::from(p),
             Some(p) if src.root.join(&p).is_dir() => src.root.join(p),
             _ => src.root.clone(),
         };
-        for key in ["train", "val", "test"] {
-            for entry in yaml_strings(get(doc, key)) {
-                add_source(&base.join(entry), &src.root, &mut found)?;
+        // train, val, test, then any other key naming folders or lists
+        // that exist (labelstore writes its other splits so).
+        let mut keys: Vec<String> = doc
+            .as_hash()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+            .filter(|k| !NOT_SPLITS.contains(&k.as_str()))
+            .filter(|k| {
+                matches!(k.as_str(), "train" | "val" | "test") || {
+                    let entries = yaml_strings(get(doc, k));
+                    !entries.is_empty()
+                        && entries.iter().all(|e| {
+                            let p = base.join(e);
+                            p.is_dir() || (p.is_file() && has_ext(&p, &["txt"]))
+                        })
+                }
+            })
+            .collect();
+        keys.sort_by(|a, b| split_rank(a).cmp(&split_rank(b)));
+        for key in keys {
+            for entry in yaml_strings(get(doc, &key)) {
+                add(&base.join(entry), split_from_subset(&key), &mut found)?;
             }
         }
-    } else if data.iter().any(|(k, _)| {
-        !matches!(
-            k.as_str(),
-            "classes" | "names" | "backup" | "eval" | "results"
-        )
-    }) {
-        for (k, v) in data {
-            if !matches!(
-                k.as_str(),
-                "classes" | "names" | "backup" | "eval" | "results"
-            ) {
-                add_source(&darknet_path(&src.root, v), &src.root, &mut found)?;
-            }
+    } else if data.iter().any(|(k, _)| !darknet_meta(k)) {
+        for (k, v) in data.iter().filter(|(k, _)| !darknet_meta(k)) {
+            add(
+                &darknet_path(&src.root, v),
+                split_from_subset(k),
+                &mut found,
+            )?;
         }
     } else if src.root.join("images").is_dir() {
-        walk(&src.root.join("images"), &mut found);
+        // images/<split>/... gives the split.
+        let images = src.root.join("images");
+        let mut paths = Vec::new();
+        walk(&images, &mut paths);
+        found.extend(paths.into_iter().map(|p| {
+            let rel = p.strip_prefix(&images).unwrap_or(&p);
+            let split = (rel.components().count() > 1)
+                .then(|| rel.components().next())
+                .flatten()
+                .and_then(|c| split_from_subset(&c.as_os_str().to_string_lossy()));
+            (p, split)
+        }));
     } else {
-        walk(&src.root, &mut found);
+        let mut paths = Vec::new();
+        walk(&src.root, &mut paths);
+        found.extend(paths.into_iter().map(|p| (p, None)));
     }
     let mut seen = HashSet::new();
-    found.retain(|p| seen.insert(std::path::absolute(p).unwrap_or_else(|_| p.clone())));
+    found.retain(|(p, _)| seen.insert(std::path::absolute(p).unwrap_or_else(|_| p.clone())));
+    // Split order (train, val, test, the others), so that ids are given
+    // in that order; the order found within each split.
+    found.sort_by(|(_, a), (_, b)| {
+        let rank = |s: &Option<String>| split_rank(s.as_deref().unwrap_or("train")).0;
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.as_deref().cmp(&b.as_deref()))
+    });
     Ok(found)
 }
 
@@ -902,7 +1024,7 @@ fn read_yolo(path: &Path) -> Result<Project> {
 
     let mut ids = ChipIds::default();
     let mut chips = Vec::new();
-    for image in images(&src, yaml.as_ref(), &data)? {
+    for (image, split) in images(&src, yaml.as_ref(), &data)? {
         let stem = image
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -937,6 +1059,7 @@ fn read_yolo(path: &Path) -> Result<Project> {
             .map(Path::to_path_buf)
             .unwrap_or_else(|_| image.clone());
         let mut chip = Chip::new(id, rel);
+        chip.split = split;
         (chip.width, chip.height) = (Some(w), Some(h));
         chip.saved_empty = labels.is_empty();
         chip.labels = labels;
@@ -1072,7 +1195,7 @@ mod tests {
             text(&out, "yolo/data.yaml"),
             "# Ultralytics YOLO dataset, written by labelstore.\n\
              # No `path:` key: Ultralytics takes this file's folder as the dataset root.\n\
-             # labelstore makes no split: `val` names the training images too.\n\
+             # No `val` split: Ultralytics requires the key, so it names the `train` images.\n\
              train: images/train\n\
              val: images/train\n\
              nc: 3\n\
@@ -1080,6 +1203,99 @@ mod tests {
         );
         // 3 chips + 3 aliases + 6 label files + train.txt, obj.names, obj.data, data.yaml
         assert_eq!(out.0.len(), 3 + 3 + 6 + 4);
+    }
+
+    #[test]
+    fn one_folder_list_and_key_per_split() {
+        let mut p = project();
+        p.chips[0].split = Some("val".into());
+        p.chips[2].split = Some("holdout".into());
+        let mut c = p.chips[1].clone();
+        c.id = "e2".into();
+        c.split = Some("test".into());
+        p.chips.push(c);
+        let out = write(&p);
+        let yaml = text(&out, "yolo/data.yaml");
+        assert!(
+            yaml.contains(
+                "train: images/train\nval: images/val\ntest: images/test\nholdout: images/holdout\nnc: 3\n"
+            ),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("split: Ultralytics requires"), "{yaml}");
+        assert_eq!(
+            text(&out, "yolo/obj.data"),
+            "classes = 3\ntrain = train.txt\nval = val.txt\ntest = test.txt\n\
+             holdout = holdout.txt\nnames = obj.names\nbackup = backup/\n"
+        );
+        assert_eq!(text(&out, "yolo/val.txt"), "images/val/a.png\n");
+        assert_eq!(text(&out, "yolo/holdout.txt"), "images/holdout/b.v2.png\n");
+        for f in [
+            "yolo/images/val/a.png",
+            "yolo/labels/val/a.txt",
+            "yolo/images/val/a.txt",
+            "yolo/images/test/e2.png",
+            "yolo/labels/holdout/b.v2.txt",
+        ] {
+            assert!(out.0.contains_key(f), "{f}");
+        }
+        assert!(!out.0.keys().any(|k| k.starts_with("yolo/images/train/a")));
+
+        // Read back through data.yaml, obj.data, and the folders alone.
+        let dir = store(&p);
+        let splits = |p: &Project| -> Vec<(String, String)> {
+            let mut v: Vec<_> = p
+                .chips
+                .iter()
+                .map(|c| (c.id.clone(), c.split().to_owned()))
+                .collect();
+            v.sort();
+            v
+        };
+        let want = splits(&p);
+        assert_eq!(splits(&YoloFormat.read(dir.path()).unwrap()), want);
+        std::fs::remove_file(dir.path().join("yolo/data.yaml")).unwrap();
+        assert_eq!(splits(&YoloFormat.read(dir.path()).unwrap()), want);
+        std::fs::remove_file(dir.path().join("yolo/obj.data")).unwrap();
+        assert_eq!(splits(&YoloFormat.read(dir.path()).unwrap()), want);
+
+        // Only val: Ultralytics still needs `train`, which names val's images.
+        let mut only_val = project();
+        for c in &mut only_val.chips {
+            c.split = Some("val".into());
+        }
+        let yaml = text(&write(&only_val), "yolo/data.yaml");
+        assert!(
+            yaml.contains("train: images/val\nval: images/val\nnc"),
+            "{yaml}"
+        );
+    }
+
+    #[test]
+    fn the_same_file_name_in_two_split_folders_gets_unique_ids() {
+        let dir = folder(&[
+            ("classes.txt", b"x\n".to_vec()),
+            ("images/val/1.png", png(4, 4)),
+            ("images/test/1.png", png(4, 4)),
+            ("images/train/1.png", png(4, 4)),
+            ("images/train/2.png", png(4, 4)),
+            ("labels/val/1.txt", b"0 0.5 0.5 0.5 0.5\n".to_vec()),
+        ]);
+        let p = YoloFormat.read(dir.path()).unwrap();
+        let got: Vec<(&str, &str, usize)> = p
+            .chips
+            .iter()
+            .map(|c| (c.id.as_str(), c.split(), c.labels.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("1", "train", 0),
+                ("2", "train", 0),
+                ("1-2", "val", 1),
+                ("1-3", "test", 0)
+            ]
+        );
     }
 
     #[test]
