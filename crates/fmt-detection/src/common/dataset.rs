@@ -167,6 +167,43 @@ pub(crate) fn read_split_lists(dir: &Path) -> Result<(Vec<String>, Option<PathBu
     Ok((ids, files.first().map(|n| dir.join(n))))
 }
 
+/// The split of each chip id the split files of `dir` list (the files
+/// [`read_split_lists`] reads), named by the file's stem as
+/// `split_from_subset` makes it (`None` for `train`). A chip in several
+/// lists takes the first in this order: `train`, `val`, `test`, the other
+/// lists by name, and `trainval` last (VOC's union of train and val, so a
+/// chip only there is in `trainval`).
+pub(crate) fn split_of_listed(dir: &Path) -> Result<HashMap<String, Option<String>>> {
+    let mut out = HashMap::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut lists: Vec<(String, String)> = list_dir(dir)?
+        .into_iter()
+        .filter(|(_, is_dir)| !is_dir)
+        .filter_map(|(name, _)| {
+            let stem = strip_ext(&name, "txt")?.to_owned();
+            (!stem.contains('_')).then_some((stem, name))
+        })
+        .collect();
+    lists.sort_by(|(a, _), (b, _)| {
+        (a == "trainval", super::split_rank(a)).cmp(&(b == "trainval", super::split_rank(b)))
+    });
+    for (stem, name) in lists {
+        let split = super::split_from_subset(&stem);
+        for line in read_text(&dir.join(&name))?.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(id) = line.split_whitespace().next() {
+                out.entry(id.to_owned()).or_insert_with(|| split.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A writer's view of the project's classes: name by id, and the table in
 /// id order (the order every class file is written in).
 #[derive(Debug)]

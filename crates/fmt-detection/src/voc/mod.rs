@@ -7,14 +7,15 @@
 //! ```text
 //! voc/Annotations/<chip id>.xml      one per stored chip, chips saved empty included
 //! voc/JPEGImages/<chip id>.<ext>     the stored chip again (Output::alias: same bytes)
-//! voc/ImageSets/Main/train.txt       every stored chip id, one a line, in store order
+//! voc/ImageSets/Main/<split>.txt     the chip ids of each split, one a line, in store order
 //! voc/labelmap.txt                   the class table, `name:r,g,b::` lines, in class-id order
 //! voc/dataset_meta.json              only when a class name cannot be a labelmap.txt line
 //! ```
 //!
-//! * One split, `train`: labelstore has no notion of splits, and a second
-//!   list (`trainval.txt`) would make Datumaro import every chip twice.
-//!   Per-class lists (`<class>_train.txt`) are not written: detection
+//! * One list per split written ([`Chip::split`], `train` when it names
+//!   none; a project without splits gets `train.txt` alone, and so does an
+//!   empty store). No `trainval.txt`: Datumaro would import its chips
+//!   twice. Per-class lists (`<class>_train.txt`) are not written: detection
 //!   loaders do not read them.
 //! * The images keep their stored extension (`JPEGImages/a.png`,
 //!   `JPEGImages/b.tif`); chips are never re-encoded. `<filename>` names the
@@ -118,7 +119,11 @@
 //! `ImageSets/Main/` (train, val, trainval, test, then the others), then
 //! the annotation files no list names, by name; a listed chip without an
 //! XML file (Datumaro writes none for unlabelled images) is a chip without
-//! labels if its image is found. Chip ids are the XML file stems; the image
+//! labels if its image is found. A chip's split is the list naming it
+//! (lower-cased, `train` left absent); a chip in several lists takes the
+//! first of `train`, `val`, `test`, the others by name, and `trainval`
+//! last (VOC's union of train and val: a chip only there is in
+//! `trainval`); a chip no list names is in `train`. Chip ids are the XML file stems; the image
 //! is `<filename>` in `JPEGImages/`, or the image with the chip's stem.
 //! Classes: `dataset_meta.json`, else `labelmap.txt`, then any name met in
 //! an object (in order); Datumaro's `background` (first, black, unused) is
@@ -139,13 +144,16 @@ use raster_georef::excerpt;
 use self::xml::Element;
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
-    dataset_name, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text, strip_ext,
+    dataset_name, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
+    split_of_listed, strip_ext,
 };
 
 /// The format's folder in a store.
 const DIR: &str = "voc";
-/// The split list written.
-const TRAIN_LIST: &str = "voc/ImageSets/Main/train.txt";
+/// The list of a split's chip ids.
+fn split_list(split: &str) -> String {
+    format!("{DIR}/ImageSets/Main/{split}.txt")
+}
 /// Datumaro's class table.
 const LABELMAP: &str = "labelmap.txt";
 
@@ -171,7 +179,13 @@ impl LabelFormat for VocFormat {
             name: header.name.clone(),
             classes: ClassTable::new(header),
             left_out: 0,
+            splits: Vec::new(),
         })
+    }
+
+    /// `ImageSets/Main/<split>.txt` per split, read back from the lists.
+    fn keeps_splits(&self) -> bool {
+        true
     }
 
     fn leaves_out(&self, chip: &Chip, label: &Label) -> bool {
@@ -227,6 +241,8 @@ struct VocWriter {
     classes: ClassTable,
     /// Boxes left out: one pixel or less wide or high (`xmin == xmax`).
     left_out: usize,
+    /// The splits written, in the order first met.
+    splits: Vec<String>,
 }
 
 /// One `<object>` as written.
@@ -428,8 +444,13 @@ impl LabelWriter for VocWriter {
         out.put(&xml_path, xml).map_err(|e| io_err(&xml_path, e))?;
         let alias = format!("{DIR}/JPEGImages/{filename}");
         out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
-        out.append(TRAIN_LIST, format!("{id}\n").as_bytes())
-            .map_err(|e| io_err(TRAIN_LIST, e))
+        let split = chip.split();
+        if !self.splits.iter().any(|s| s == split) {
+            self.splits.push(split.to_owned());
+        }
+        let list = split_list(split);
+        out.append(&list, format!("{id}\n").as_bytes())
+            .map_err(|e| io_err(&list, e))
     }
 
     fn notes(&self) -> Vec<(&'static str, usize)> {
@@ -437,9 +458,11 @@ impl LabelWriter for VocWriter {
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
-        // The list exists even when no chip was stored.
-        out.append(TRAIN_LIST, b"")
-            .map_err(|e| io_err(TRAIN_LIST, e))?;
+        // The train list exists even when no chip was stored.
+        if self.splits.is_empty() {
+            let list = split_list(labels_model::DEFAULT_SPLIT);
+            out.append(&list, b"").map_err(|e| io_err(&list, e))?;
+        }
         let mut labelmap = String::from("# label:color_rgb:parts:actions\n");
         let mut all_safe = true;
         for (name, color) in &self.classes.ordered {
@@ -960,7 +983,12 @@ fn read_voc(path: &Path) -> Result<Project> {
     }
 
     let name = name.unwrap_or_else(|| dataset_name(&layout.root, DIR));
-    Ok(project.finish(name, layout.root, manifest_path))
+    let splits = split_of_listed(&layout.root.join("ImageSets").join("Main"))?;
+    let mut project = project.finish(name, layout.root, manifest_path);
+    for chip in &mut project.chips {
+        chip.split = splits.get(&chip.id).cloned().flatten();
+    }
+    Ok(project)
 }
 
 #[cfg(test)]

@@ -515,3 +515,62 @@ fn writer_errors() {
         assert_eq!(e, format!("voc/Annotations/a.xml: chip \"a\": {want}"));
     }
 }
+
+#[test]
+fn one_list_per_split() {
+    let mut p = project();
+    p.chips[0].split = Some("val".into());
+    let mut c = p.chips[1].clone();
+    c.id = "e2".into();
+    c.split = Some("test".into());
+    p.chips.push(c);
+    let out = write(&p);
+    let lists: Vec<&str> = out
+        .0
+        .keys()
+        .map(String::as_str)
+        .filter(|k| k.starts_with("voc/ImageSets/"))
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            "voc/ImageSets/Main/test.txt",
+            "voc/ImageSets/Main/train.txt",
+            "voc/ImageSets/Main/val.txt"
+        ]
+    );
+    assert_eq!(text(&out, "voc/ImageSets/Main/val.txt"), "a\n");
+    assert_eq!(text(&out, "voc/ImageSets/Main/test.txt"), "e2\n");
+    let dir = store(&out);
+    let back = VocFormat.read(dir.path()).unwrap();
+    let got: Vec<(&str, &str)> = back
+        .chips
+        .iter()
+        .map(|c| (c.id.as_str(), c.split()))
+        .collect();
+    assert_eq!(got, [("e", "train"), ("a", "val"), ("e2", "test")]);
+    assert_eq!(back.chips[0].split, None);
+
+    // A chip in several lists: train, val, test, others, trainval last.
+    let main = dir.path().join("voc/ImageSets/Main");
+    std::fs::write(main.join("trainval.txt"), "e\na\nx\n").unwrap();
+    std::fs::write(main.join("aux.txt"), "e2\n").unwrap();
+    std::fs::write(main.join("car_train.txt"), "e2 1\n").unwrap();
+    std::fs::write(dir.path().join("voc/JPEGImages/x.png"), b"img").unwrap();
+    let back = VocFormat.read(dir.path()).unwrap();
+    let mut got: Vec<(&str, &str)> = back
+        .chips
+        .iter()
+        .map(|c| (c.id.as_str(), c.split()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            ("a", "val"),
+            ("e", "train"),
+            ("e2", "test"),
+            ("x", "trainval")
+        ]
+    );
+}
