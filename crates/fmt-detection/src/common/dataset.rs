@@ -168,7 +168,8 @@ pub(crate) fn read_split_lists(dir: &Path) -> Result<(Vec<String>, Option<PathBu
 }
 
 /// The split of each chip id the split files of `dir` list (the files
-/// [`read_split_lists`] reads), named by the file's stem as
+/// [`read_split_lists`] reads, and `<a>_<b>.txt` files of one column,
+/// which are splits named with `_`, not per-class lists), named by the file's stem as
 /// `split_from_subset` makes it (`None` for `train`). A chip in several
 /// lists takes the first in this order: `train`, `val`, `test`, the other
 /// lists by name, and `trainval` last (VOC's union of train and val, so a
@@ -178,20 +179,30 @@ pub(crate) fn split_of_listed(dir: &Path) -> Result<HashMap<String, Option<Strin
     if !dir.is_dir() {
         return Ok(out);
     }
-    let mut lists: Vec<(String, String)> = list_dir(dir)?
-        .into_iter()
-        .filter(|(_, is_dir)| !is_dir)
-        .filter_map(|(name, _)| {
-            let stem = strip_ext(&name, "txt")?.to_owned();
-            (!stem.contains('_')).then_some((stem, name))
-        })
-        .collect();
-    lists.sort_by(|(a, _), (b, _)| {
+    let mut lists: Vec<(String, String, String)> = Vec::new();
+    for (name, is_dir) in list_dir(dir)? {
+        let Some(stem) = strip_ext(&name, "txt").filter(|_| !is_dir) else {
+            continue;
+        };
+        let text = read_text(&dir.join(&name))?;
+        // `<class>_<split>.txt` lists have two columns (id, 1 or -1); a
+        // split named with `_` (as labelstore writes `val_2`) has one.
+        let ids_only = || {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .all(|l| l.split_whitespace().nth(1).is_none())
+        };
+        if !stem.contains('_') || ids_only() {
+            lists.push((stem.to_owned(), name.clone(), text));
+        }
+    }
+    lists.sort_by(|(a, ..), (b, ..)| {
         (a == "trainval", super::split_rank(a)).cmp(&(b == "trainval", super::split_rank(b)))
     });
-    for (stem, name) in lists {
+    for (stem, _, text) in lists {
         let split = super::split_from_subset(&stem);
-        for line in read_text(&dir.join(&name))?.lines() {
+        for line in text.lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;

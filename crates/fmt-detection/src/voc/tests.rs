@@ -555,7 +555,9 @@ fn one_list_per_split() {
     let main = dir.path().join("voc/ImageSets/Main");
     std::fs::write(main.join("trainval.txt"), "e\na\nx\n").unwrap();
     std::fs::write(main.join("aux.txt"), "e2\n").unwrap();
-    std::fs::write(main.join("car_train.txt"), "e2 1\n").unwrap();
+    std::fs::write(main.join("car_train.txt"), "e2 1\nx -1\n").unwrap();
+    // A split named with `_`: one column, unlike per-class lists.
+    std::fs::write(main.join("val_2.txt"), "x\n").unwrap();
     std::fs::write(dir.path().join("voc/JPEGImages/x.png"), b"img").unwrap();
     let back = VocFormat.read(dir.path()).unwrap();
     let mut got: Vec<(&str, &str)> = back
@@ -566,11 +568,22 @@ fn one_list_per_split() {
     got.sort_unstable();
     assert_eq!(
         got,
-        [
-            ("a", "val"),
-            ("e", "train"),
-            ("e2", "test"),
-            ("x", "trainval")
-        ]
+        [("a", "val"), ("e", "train"), ("e2", "test"), ("x", "val_2")]
     );
+}
+
+#[test]
+fn a_chip_only_in_trainval_is_in_trainval() {
+    let out = write(&project());
+    let dir = store(&out);
+    let main = dir.path().join("voc/ImageSets/Main");
+    std::fs::write(main.join("trainval.txt"), "e\nx\n").unwrap();
+    std::fs::write(dir.path().join("voc/JPEGImages/x.png"), b"img").unwrap();
+    let back = VocFormat.read(dir.path()).unwrap();
+    let got: Vec<(&str, &str)> = back
+        .chips
+        .iter()
+        .map(|c| (c.id.as_str(), c.split()))
+        .collect();
+    assert_eq!(got, [("a", "train"), ("e", "train"), ("x", "trainval")]);
 }

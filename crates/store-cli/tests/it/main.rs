@@ -12,6 +12,7 @@ mod options; // options of another destination refused, bad-input exits, `--path
 mod reproducible; // same input, same bytes: local twice, object store, SOURCE_DATE_EPOCH
 mod safety; // --overwrite, sources, concurrent stores, a target changed midway, a full disk
 mod secrets; // no PAR token in output, only short excerpts of bad files
+mod split_layouts; // splits in COCO, YOLO and VOC, judged by Datumaro and Ultralytics' rules
 mod splits; // --split, --split-seed, --split-by: exact, deterministic, whole map blocks
 mod store; // successful stores, the summary, usage and destination errors
 mod tls; // --to db over TLS: sslmode, sslrootcert, certificate errors
