@@ -52,7 +52,8 @@
 //! named as the key); Darknet itself reads `train` and `valid`, falling
 //! back to `train` for validation, so a `val` split is Datumaro's and
 //! Ultralytics' only (a `valid = val.txt` line as well would import it
-//! twice in Datumaro).
+//! twice in Datumaro). Datumaro takes only keys of word characters
+//! (`\w+`): a split named with `-` is written but Datumaro skips it.
 //!
 //! # Conventions
 //!

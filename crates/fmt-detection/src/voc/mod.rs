@@ -15,7 +15,9 @@
 //! * One list per split written ([`Chip::split`], `train` when it names
 //!   none; a project without splits gets `train.txt` alone, and so does an
 //!   empty store). No `trainval.txt`: Datumaro would import its chips
-//!   twice. Per-class lists (`<class>_train.txt`) are not written: detection
+//!   twice. A split named with `_` (`val_2.txt`) is read back here (a
+//!   one-column list), but Datumaro takes it for a per-class list.
+//!   Per-class lists (`<class>_train.txt`) are not written: detection
 //!   loaders do not read them.
 //! * The images keep their stored extension (`JPEGImages/a.png`,
 //!   `JPEGImages/b.tif`); chips are never re-encoded. `<filename>` names the
