@@ -5,23 +5,30 @@
 //! # Layout written (FORMATS.md §1.3, §6)
 //!
 //! ```text
-//! kitti/training/label_2/<chip id>.txt    one per stored chip; empty for a chip saved empty
-//! kitti/training/image_2/<chip id>.<ext>  the stored chip again (Output::alias: same bytes)
-//! kitti/ImageSets/train.txt               every stored chip id, one a line, in store order
-//! kitti/dataset_meta.json                 Datumaro's class table, in class-id order
+//! kitti/<split>/label_2/<chip id>.txt    one per stored chip; empty for a chip saved empty
+//! kitti/<split>/image_2/<chip id>.<ext>  the stored chip again (Output::alias: same bytes)
+//! kitti/ImageSets/<split>.txt            the split's chip ids, one a line, in store order
+//! kitti/dataset_meta.json                Datumaro's class table, in class-id order
 //! ```
 //!
-//! * Datumaro finds subsets by globbing `**/label_2` and takes the folder
-//!   above as the subset (`training`), with `image_2/` beside `label_2/`,
-//!   and reads `dataset_meta.json` from the folder above the subset
-//!   (`kitti/`). Its *auto-detection* (`detect_dataset`) additionally
+//! * `<split>` is the chip's split (`train` when it names none), one folder
+//!   per split: Datumaro finds subsets by globbing `**/label_2` and takes
+//!   the folder above as the subset, so its subsets are the project's
+//!   splits (`train`, `val`, ...), with `image_2/` beside `label_2/`; it
+//!   reads `dataset_meta.json` from the folder above the subsets
+//!   (`kitti/`). A project without splits is all `kitti/train/` (before
+//!   splits, labelstore wrote `kitti/training/`, the KITTI benchmark's
+//!   name; a writer places each chip as it comes, so the train split has
+//!   one folder whether or not other splits follow, and Datumaro would
+//!   call `training/` a subset `training`). Its *auto-detection* (`detect_dataset`) additionally
 //!   wants some label file whose name holds `_` (its pattern is
 //!   `**/label_2/*_*.txt`): a store whose chip ids all lack `_` imports
 //!   with the format named (`import_from(path, "kitti_detection")`) but is
 //!   not auto-detected.
-//! * `ImageSets/train.txt` beside `training/` is the split list of the
-//!   KITTI object layout used by mmdetection3d and OpenPCDet; it also keeps
-//!   the chips' order for the reader.
+//! * `ImageSets/<split>.txt` are the split lists of the KITTI object
+//!   layout used by mmdetection3d and OpenPCDet; they also keep the chips'
+//!   order for the reader. A store of no chip has an empty
+//!   `ImageSets/train.txt`.
 //! * Images keep their stored extension (`image_2/a.tif`): chips are never
 //!   re-encoded.
 //! * `dataset_meta.json` (`{"labels": [...]}`, plus `label_map` and
@@ -76,8 +83,20 @@
 //! absent when 0, the integer level otherwise (DontCare's -1 included). Chip ids are label-file stems; an image in `image_2/` without
 //! a label file (Datumaro writes none for unlabelled chips) is a chip
 //! without labels, and so is an empty label file: both read as saved
-//! empty. Chips come in the order of `ImageSets/*.txt` (train, val,
-//! trainval, test, then the others), then the rest by subset and id.
+//! empty.
+//!
+//! Every subset folder is a split, named after the folder: lower-cased,
+//! any character outside `a-z 0-9 _ -` replaced by `_`, at most 32
+//! characters (`training` stays `training`, Datumaro's `default` stays
+//! `default`); a chip of the split `train` reads back naming no split.
+//! Subsets are taken train, val, trainval, test, then the others by name;
+//! a subset's chips come in the order of its list
+//! (`ImageSets/<subset>.txt`; for a dataset of one subset without its own
+//! list, every list, train, val, trainval, test, then the others), then
+//! the rest by id. Chip ids are the file stems, unique across splits by
+//! this rule: the first subset (in that order) holding a stem keeps it as
+//! the id; in each later one the chip becomes `<split>_<stem>`, or
+//! `<split>_<stem>_2`, `_3`... when that is some other chip's stem or id.
 //! KITTI records no image size, no project name and no CRS: the chips'
 //! width and height are left to be read from the images, and the project
 //! is named after the folder.
@@ -86,24 +105,22 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, LabelFormat, LabelWriter,
-    LabelingType, Output, Project, Result,
+    Attributes, Chip, ChipGeoref, DEFAULT_SPLIT, Error, Fidelity, Geometry, LabelFormat,
+    LabelWriter, LabelingType, Output, Project, Result, is_split_name,
 };
 
 use raster_georef::excerpt;
 
 use crate::common::{
-    ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
+    ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, SPLITS, check_box, chip_files,
     dataset_name, fmt_num, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
     strip_ext,
 };
 
 /// The format's folder in a store.
 const DIR: &str = "kitti";
-/// The subset written.
-const SUBSET: &str = "training";
-/// The split list written.
-const TRAIN_LIST: &str = "kitti/ImageSets/train.txt";
+/// The split lists' folder.
+const LISTS: &str = "kitti/ImageSets";
 
 /// The format's name on the command line and in store manifests.
 const NAME: &str = "kitti";
@@ -125,6 +142,7 @@ impl LabelFormat for KittiFormat {
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
         Box::new(KittiWriter {
             classes: ClassTable::new(header),
+            any_chip: false,
         })
     }
 
@@ -215,6 +233,8 @@ pub(crate) fn decode_class(token: &str) -> String {
 #[derive(Debug)]
 struct KittiWriter {
     classes: ClassTable,
+    /// Whether a chip was written (else `finish` writes an empty train list).
+    any_chip: bool,
 }
 
 fn truncated_attr(a: &Attributes) -> std::result::Result<f64, String> {
@@ -252,10 +272,14 @@ impl LabelWriter for KittiWriter {
         _georef: &ChipGeoref,
         out: &mut dyn Output,
     ) -> Result<()> {
-        let label_path = format!("{DIR}/{SUBSET}/label_2/{}.txt", chip.id);
+        let split = chip.split();
+        let label_path = format!("{DIR}/{split}/label_2/{}.txt", chip.id);
         let (image, ext) = chip_files(chip, &label_path)?;
         let id = chip.id.as_str();
         let bad = |field: String, msg: String| Error::invalid(&label_path, Some(id), field, msg);
+        if !is_split_name(split) {
+            return Err(bad("split".into(), "not a split name".into()));
+        }
         let mut text = String::new();
         for (i, label) in chip.labels.iter().enumerate() {
             let field = |f: &str| format!("labels[{i}]{f}");
@@ -287,16 +311,20 @@ impl LabelWriter for KittiWriter {
         }
         out.put(&label_path, text.into_bytes())
             .map_err(|e| io_err(&label_path, e))?;
-        let alias = format!("{DIR}/{SUBSET}/image_2/{id}.{ext}");
+        let alias = format!("{DIR}/{split}/image_2/{id}.{ext}");
         out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
-        out.append(TRAIN_LIST, format!("{id}\n").as_bytes())
-            .map_err(|e| io_err(TRAIN_LIST, e))
+        let list = format!("{LISTS}/{split}.txt");
+        self.any_chip = true;
+        out.append(&list, format!("{id}\n").as_bytes())
+            .map_err(|e| io_err(&list, e))
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
-        // The list exists even when no chip was stored.
-        out.append(TRAIN_LIST, b"")
-            .map_err(|e| io_err(TRAIN_LIST, e))?;
+        // A list exists even when no chip was stored.
+        if !self.any_chip {
+            let list = format!("{LISTS}/{DEFAULT_SPLIT}.txt");
+            out.append(&list, b"").map_err(|e| io_err(&list, e))?;
+        }
         let tokens: Vec<_> = self
             .classes
             .ordered
@@ -317,6 +345,56 @@ struct Subset {
     /// Relative to the dataset folder (empty: the dataset folder itself).
     rel: PathBuf,
     dir: PathBuf,
+    /// The folder's name, which names its split list.
+    name: String,
+    /// Its split, as the module docs say.
+    split: String,
+}
+
+impl Subset {
+    fn new(rel: PathBuf, dir: PathBuf) -> Subset {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let split = split_of(&name);
+        Subset {
+            rel,
+            dir,
+            name,
+            split,
+        }
+    }
+}
+
+/// The split a subset folder named `name` holds: lower-cased, other
+/// characters than `a-z 0-9 _ -` as `_`, at most 32 characters (an empty
+/// name is `train`).
+fn split_of(name: &str) -> String {
+    let split: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    if split.is_empty() {
+        DEFAULT_SPLIT.to_owned()
+    } else {
+        split
+    }
+}
+
+/// Where a split comes among the subsets: train, val, trainval, test,
+/// then the others by name.
+fn split_rank(split: &str) -> (usize, String) {
+    let rank = SPLITS.iter().position(|s| *s == split);
+    (rank.unwrap_or(SPLITS.len()), split.to_owned())
 }
 
 /// Reads one label file into `(class name, box, attributes)` triples.
@@ -394,8 +472,8 @@ fn not_found(path: &Path, msg: &str) -> Error {
     Error::invalid(path, None, "", msg)
 }
 
-/// The dataset folder `path` names, its subsets, and the folder holding
-/// `dataset_meta.json` and `ImageSets/`.
+/// The dataset folder `path` names, its subsets (in split order), and the
+/// folder holding `dataset_meta.json` and `ImageSets/`.
 fn find_subsets(path: &Path) -> Result<(PathBuf, Vec<Subset>, PathBuf)> {
     if !path.is_dir() {
         return Err(not_found(path, "no such folder"));
@@ -411,19 +489,15 @@ fn find_subsets(path: &Path) -> Result<(PathBuf, Vec<Subset>, PathBuf)> {
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".."));
-        let s = Subset {
-            rel: PathBuf::new(),
-            dir: dir.clone(),
-        };
+        let resolved = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        let mut s = Subset::new(PathBuf::new(), resolved);
+        s.dir = dir.clone();
         return Ok((dir, vec![s], top));
     }
-    let subsets: Vec<Subset> = list_dir(&dir)?
+    let mut subsets: Vec<Subset> = list_dir(&dir)?
         .into_iter()
         .filter(|(n, is_dir)| *is_dir && dir.join(n).join("label_2").is_dir())
-        .map(|(n, _)| Subset {
-            rel: PathBuf::from(&n),
-            dir: dir.join(n),
-        })
+        .map(|(n, _)| Subset::new(PathBuf::from(&n), dir.join(&n)))
         .collect();
     if subsets.is_empty() {
         return Err(not_found(
@@ -431,76 +505,105 @@ fn find_subsets(path: &Path) -> Result<(PathBuf, Vec<Subset>, PathBuf)> {
             "no KITTI dataset here: expected kitti/, <subset>/label_2/ or label_2/",
         ));
     }
+    subsets.sort_by_key(|s| (split_rank(&s.split), s.name.clone()));
     let top = dir.clone();
     Ok((dir, subsets, top))
 }
 
-/// The chips of a dataset's subsets.
-struct Found {
-    /// Chip id -> (subset, label file).
-    by_id: HashMap<String, (usize, Option<PathBuf>)>,
-    /// Every id, subset by subset, sorted within each.
-    ids: Vec<String>,
-    /// Each subset's images.
-    indexes: Vec<ImageIndex>,
+/// One chip found: its subset, its file stem, its label file.
+struct FoundChip {
+    subset: usize,
+    stem: String,
+    file: Option<PathBuf>,
 }
 
-/// Every chip of `subsets`: a label file in `label_2/` or an image in
-/// `image_2/` makes one.
-fn find_chips(subsets: &[Subset]) -> Result<Found> {
-    let mut found = Found {
-        by_id: HashMap::new(),
-        ids: Vec::new(),
-        indexes: Vec::with_capacity(subsets.len()),
-    };
-    for (si, s) in subsets.iter().enumerate() {
+/// Every chip of `subsets`, as `(chip id, chip)` in reading order: a label
+/// file in `label_2/` or an image in `image_2/` makes one; ids unique by
+/// the module docs' rule. `lists` holds the split lists.
+fn find_chips(
+    subsets: &[Subset],
+    indexes: &mut [ImageIndex],
+    lists: &Path,
+) -> Result<Vec<(String, FoundChip)>> {
+    let mut per_subset = Vec::with_capacity(subsets.len());
+    for (si, (s, index)) in subsets.iter().zip(indexes.iter_mut()).enumerate() {
         let labels_dir = s.dir.join("label_2");
-        let mut ids = Vec::new();
+        let mut stems: Vec<(String, Option<PathBuf>)> = Vec::new();
         for (name, is_dir) in list_dir(&labels_dir)? {
             if let (false, Some(stem)) = (is_dir, strip_ext(&name, "txt")) {
-                ids.push((stem.to_owned(), Some(labels_dir.join(&name))));
+                stems.push((stem.to_owned(), Some(labels_dir.join(&name))));
             }
         }
-        let mut index = ImageIndex::new(s.dir.join("image_2"));
-        let labelled: HashSet<String> = ids.iter().map(|(i, _)| i.clone()).collect();
+        let labelled: HashSet<String> = stems.iter().map(|(i, _)| i.clone()).collect();
         for stem in index.stems()? {
             if !labelled.contains(&stem) {
-                ids.push((stem, None));
+                stems.push((stem, None));
             }
         }
-        ids.sort();
-        for (id, file) in ids {
-            if found.by_id.contains_key(&id) {
-                return Err(Error::invalid(
-                    &labels_dir,
-                    Some(&id),
-                    "",
-                    "the chip id is in two subsets",
-                ));
-            }
-            found.by_id.insert(id.clone(), (si, file));
-            found.ids.push(id);
-        }
-        found.indexes.push(index);
+        stems.sort();
+        // The subset's own list, else (one subset) every list.
+        let own = lists.join(format!("{}.txt", s.name));
+        let listed = if own.is_file() {
+            read_split_list(&own)?
+        } else if subsets.len() == 1 {
+            read_split_lists(lists)?.0
+        } else {
+            Vec::new()
+        };
+        let rank: HashMap<&str, usize> = listed
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        stems.sort_by_key(|(stem, _)| rank.get(stem.as_str()).copied().unwrap_or(usize::MAX));
+        per_subset.push(stems.into_iter().map(move |(stem, file)| FoundChip {
+            subset: si,
+            stem,
+            file,
+        }));
     }
-    Ok(found)
+    let all: Vec<FoundChip> = per_subset.into_iter().flatten().collect();
+    let stems: HashSet<&str> = all.iter().map(|c| c.stem.as_str()).collect();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(all.len());
+    for chip in &all {
+        let mut id = chip.stem.clone();
+        if taken.contains(&id) {
+            let split = subsets.get(chip.subset).map_or(DEFAULT_SPLIT, |s| &s.split);
+            let base = format!("{split}_{}", chip.stem);
+            id = base.clone();
+            let mut n = 1;
+            while taken.contains(&id) || stems.contains(id.as_str()) {
+                n += 1;
+                id = format!("{base}_{n}");
+            }
+        }
+        taken.insert(id.clone());
+        out.push(id);
+    }
+    Ok(out.into_iter().zip(all).collect())
+}
+
+/// The ids of one split list (first token of each line; blank lines and
+/// `#` comments skipped).
+fn read_split_list(file: &Path) -> Result<Vec<String>> {
+    Ok(read_text(file)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
 }
 
 fn read_kitti(path: &Path) -> Result<Project> {
     let (dir, subsets, top) = find_subsets(path)?;
-    let Found {
-        mut by_id,
-        ids: rest,
-        mut indexes,
-    } = find_chips(&subsets)?;
-    let (listed, list_file) = read_split_lists(&top.join("ImageSets"))?;
-    let mut seen = HashSet::new();
-    let order: Vec<String> = listed
-        .into_iter()
-        .filter(|id| by_id.contains_key(id))
-        .chain(rest)
-        .filter(|id| seen.insert(id.clone()))
+    let mut indexes: Vec<ImageIndex> = subsets
+        .iter()
+        .map(|s| ImageIndex::new(s.dir.join("image_2")))
         .collect();
+    let lists = top.join("ImageSets");
+    let chips = find_chips(&subsets, &mut indexes, &lists)?;
 
     let mut project = ProjectBuilder::default();
     let meta = top.join(DATASET_META);
@@ -509,42 +612,55 @@ fn read_kitti(path: &Path) -> Result<Project> {
             project.classes.declare(&decode_class(&token), color);
         }
     }
-    for id in order {
-        let Some((si, file)) = by_id.remove(&id) else {
+    let mut splits = Vec::with_capacity(chips.len());
+    for (id, found) in chips {
+        let (Some(subset), Some(index)) =
+            (subsets.get(found.subset), indexes.get_mut(found.subset))
+        else {
             continue;
         };
-        let (Some(subset), Some(index)) = (subsets.get(si), indexes.get_mut(si)) else {
-            continue;
-        };
-        let labels = match &file {
+        let labels = match &found.file {
             Some(f) => read_labels(f, &id)?,
             None => Vec::new(),
         };
-        let image = match index.find(&id)? {
+        let image = match index.find(&found.stem)? {
             Some(name) => subset.rel.join("image_2").join(name),
             None => {
                 return Err(Error::invalid(
-                    file.as_deref().unwrap_or(&subset.dir),
+                    found.file.as_deref().unwrap_or(&subset.dir),
                     Some(&id),
                     "",
                     format!(
-                        "no image named {id}.* in {}",
+                        "no image named {}.* in {}",
+                        found.stem,
                         subset.dir.join("image_2").display()
                     ),
                 ));
             }
         };
         project.chip(id, image, (None, None), labels);
+        splits.push((subset.split != DEFAULT_SPLIT).then(|| subset.split.clone()));
     }
 
     let name = dataset_name(&dir, DIR);
-    let manifest_path = list_file.unwrap_or_else(|| {
-        subsets
-            .first()
-            .map(|s| s.dir.join("label_2"))
-            .unwrap_or_else(|| dir.clone())
-    });
-    Ok(project.finish(name, dir, manifest_path))
+    let first_list = subsets
+        .iter()
+        .map(|s| lists.join(format!("{}.txt", s.name)))
+        .find(|p| p.is_file());
+    let manifest_path = match first_list {
+        Some(p) => p,
+        None => read_split_lists(&lists)?.1.unwrap_or_else(|| {
+            subsets
+                .first()
+                .map(|s| s.dir.join("label_2"))
+                .unwrap_or_else(|| dir.clone())
+        }),
+    };
+    let mut project = project.finish(name, dir, manifest_path);
+    for (chip, split) in project.chips.iter_mut().zip(splits) {
+        chip.split = split;
+    }
+    Ok(project)
 }
 
 #[cfg(test)]
@@ -633,18 +749,18 @@ mod tests {
                 "chips/r0_c1.png",
                 "kitti/ImageSets/train.txt",
                 "kitti/dataset_meta.json",
-                "kitti/training/image_2/empty.tif",
-                "kitti/training/image_2/r0_c1.png",
-                "kitti/training/label_2/empty.txt",
-                "kitti/training/label_2/r0_c1.txt",
+                "kitti/train/image_2/empty.tif",
+                "kitti/train/image_2/r0_c1.png",
+                "kitti/train/label_2/empty.txt",
+                "kitti/train/label_2/r0_c1.txt",
             ]
         );
         assert_eq!(
-            text(&out, "kitti/training/label_2/r0_c1.txt"),
+            text(&out, "kitti/train/label_2/r0_c1.txt"),
             "vélo%20lourd%2050%25 1 2 0 1.5 2.25 10 12.125 0 0 0 0 0 0 0\n\
              car 0.25 0 0 0 0 32 32 0 0 0 0 0 0 0\n"
         );
-        assert_eq!(text(&out, "kitti/training/label_2/empty.txt"), "");
+        assert_eq!(text(&out, "kitti/train/label_2/empty.txt"), "");
         assert_eq!(text(&out, "kitti/ImageSets/train.txt"), "r0_c1\nempty\n");
         assert_eq!(
             text(&out, "kitti/dataset_meta.json"),
@@ -710,7 +826,7 @@ mod tests {
             let ids: Vec<_> = back.chips.iter().map(|c| c.id.as_str()).collect();
             assert_eq!(ids, ["r0_c1", "empty"]);
             let a = &back.chips[0];
-            assert_eq!(a.image, Path::new("training/image_2/r0_c1.png"));
+            assert_eq!(a.image, Path::new("train/image_2/r0_c1.png"));
             assert!(!a.saved_empty);
             assert_eq!(a.labels[0].class_id, 3);
             assert_eq!(
@@ -727,12 +843,10 @@ mod tests {
             );
             let e = &back.chips[1];
             assert!(e.saved_empty && e.labels.is_empty());
-            assert_eq!(e.image, Path::new("training/image_2/empty.tif"));
+            assert_eq!(e.image, Path::new("train/image_2/empty.tif"));
         }
         // The subset folder itself.
-        let back = KittiFormat
-            .read(&dir.path().join("kitti/training"))
-            .unwrap();
+        let back = KittiFormat.read(&dir.path().join("kitti/train")).unwrap();
         assert_eq!(back.chips.len(), 2);
         assert_eq!(back.classes.len(), 3);
         assert_eq!(back.chips[0].image, Path::new("image_2/r0_c1.png"));
@@ -869,7 +983,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "kitti/training/label_2/r0_c1.txt: chip \"r0_c1\": labels[0].attributes.occluded: 1.5 is not an integer occlusion level"
+            "kitti/train/label_2/r0_c1.txt: chip \"r0_c1\": labels[0].attributes.occluded: 1.5 is not an integer occlusion level"
         );
         let mut p = project();
         p.chips[0].labels[1]
@@ -886,5 +1000,99 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn one_folder_per_split() {
+        let mut p = project();
+        p.chips[1].split = Some("val".into());
+        let mut t = Chip::new("t", "chips/t.png");
+        (t.saved_empty, t.split) = (true, Some("train".into()));
+        p.chips.push(t);
+        let out = write(&p);
+        let keys: Vec<_> = out.0.keys().filter(|k| k.starts_with("kitti/")).collect();
+        assert_eq!(
+            keys,
+            [
+                "kitti/ImageSets/train.txt",
+                "kitti/ImageSets/val.txt",
+                "kitti/dataset_meta.json",
+                "kitti/train/image_2/r0_c1.png",
+                "kitti/train/image_2/t.png",
+                "kitti/train/label_2/r0_c1.txt",
+                "kitti/train/label_2/t.txt",
+                "kitti/val/image_2/empty.tif",
+                "kitti/val/label_2/empty.txt",
+            ]
+        );
+        assert_eq!(text(&out, "kitti/ImageSets/train.txt"), "r0_c1\nt\n");
+        assert_eq!(text(&out, "kitti/ImageSets/val.txt"), "empty\n");
+        let dir = store(&out);
+        let back = KittiFormat.read(dir.path()).unwrap();
+        let got: Vec<_> = back
+            .chips
+            .iter()
+            .map(|c| (c.id.as_str(), c.split.as_deref(), c.image.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("r0_c1", None, "train/image_2/r0_c1.png"),
+                ("t", None, "train/image_2/t.png"),
+                ("empty", Some("val"), "val/image_2/empty.tif"),
+            ]
+        );
+        // A store of no chip: an empty train list.
+        let mut w = KittiFormat.writer(&p);
+        let mut out = MemoryOutput::default();
+        w.finish(&mut out).unwrap();
+        assert_eq!(text(&out, "kitti/ImageSets/train.txt"), "");
+        // A split that is not a split name.
+        p.chips[0].split = Some("../x".into());
+        let e = KittiFormat
+            .writer(&p)
+            .write_chip(&p.chips[0], &NONE, &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("split: not a split name"), "{e}");
+    }
+
+    #[test]
+    fn foreign_subsets_become_splits_with_unique_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = |name: &str, stems: &[&str]| {
+            let d = dir.path().join(name);
+            std::fs::create_dir_all(d.join("label_2")).unwrap();
+            std::fs::create_dir_all(d.join("image_2")).unwrap();
+            for s in stems {
+                std::fs::write(d.join(format!("image_2/{s}.png")), b"x").unwrap();
+                std::fs::write(d.join(format!("label_2/{s}.txt")), "").unwrap();
+            }
+        };
+        sub("Zeta set", &["a"]);
+        sub("val", &["a", "b", "val_a"]);
+        sub("training", &["a", "c"]);
+        sub("train", &["b"]);
+        std::fs::create_dir_all(dir.path().join("ImageSets")).unwrap();
+        std::fs::write(dir.path().join("ImageSets/val.txt"), "val_a\nb\n").unwrap();
+        let p = KittiFormat.read(dir.path()).unwrap();
+        let got: Vec<_> = p
+            .chips
+            .iter()
+            .map(|c| (c.id.as_str(), c.split(), c.image.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("b", "train", "train/image_2/b.png"),
+                ("val_a", "val", "val/image_2/val_a.png"),
+                ("val_b", "val", "val/image_2/b.png"),
+                ("a", "val", "val/image_2/a.png"),
+                ("training_a", "training", "training/image_2/a.png"),
+                ("c", "training", "training/image_2/c.png"),
+                ("zeta_set_a", "zeta_set", "Zeta set/image_2/a.png"),
+            ]
+        );
+        assert_eq!(p.manifest_path, dir.path().join("ImageSets/val.txt"));
     }
 }

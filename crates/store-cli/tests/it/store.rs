@@ -561,7 +561,7 @@ fn degenerate_boxes_are_left_out_and_counted_per_format() {
         yolo,
         "0 0.315625 0.468750 0.006250 0.312500\n0 0.093750 0.125000 0.125000 0.125000\n"
     );
-    let kitti = std::fs::read_to_string(out.join("kitti/training/label_2/a.txt")).unwrap();
+    let kitti = std::fs::read_to_string(out.join("kitti/train/label_2/a.txt")).unwrap();
     assert_eq!(
         kitti,
         "car 0 0 0 10 10 10.2 20 0 0 0 0 0 0 0\n\
