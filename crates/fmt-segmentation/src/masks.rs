@@ -5,13 +5,38 @@
 //! chip's geotransform and CRS).
 //!
 //! Layout of format `F` (`png`, `tiff`, `geotiff`, `gif`, `bmp`) in a store,
-//! as mmsegmentation-style loaders pair images and annotations by name:
+//! one folder per split (the chip's split, `train` when it names none), as
+//! Datumaro's `common_semantic_segmentation` importer reads subsets and as
+//! mmsegmentation-style loaders pair images and annotations by name:
 //!
 //! ```text
-//! F/images/<chip id>.<ext>   the chip (a hard link to chips/…)
-//! F/masks/<chip id>.<ext>    its class mask (.png, .tif, .tif, .gif, .bmp)
-//! F/classes.csv              id,name,color: 0 background, the classes, 255 ignore
+//! F/<split>/images/<chip id>.<ext>   the chip (a hard link to chips/…)
+//! F/<split>/masks/<chip id>.<ext>    its class mask (.png, .tif, .tif, .gif, .bmp)
+//! F/<split>/dataset_meta.json        Datumaro's class table: background, the classes, ignore
+//! F/classes.csv                      id,name,color: 0 background, the classes, 255 ignore
 //! ```
+//!
+//! Datumaro (`common_semantic_segmentation`, given `F/`) takes every folder
+//! of `F/` as a subset, named after it, with its own `dataset_meta.json`,
+//! `images/` and `masks/`: its subsets are the project's splits. A project
+//! without splits is all `F/train/` (before splits, labelstore wrote
+//! `F/masks/` and `F/images/`; a writer places each chip as it comes, so
+//! the train split has one folder whether or not other splits follow).
+//! `dataset_meta.json` lists `background`, the classes in id order and
+//! `ignore`, with their palette colours: Datumaro maps a palette mask's
+//! colours to these labels; a gray (TIFF) mask's values are read as
+//! positions in that list, which are the class ids when the ids are 1, 2,
+//! 3...
+//!
+//! Reading a store back: every folder of `F/` holding `masks/` is a split,
+//! named after the folder (lower-cased, other characters than `a-z 0-9 _ -`
+//! as `_`, at most 32), and `F/masks/` itself (the layout before splits) is
+//! `train`; a chip of `train` reads back naming no split. Splits are taken
+//! train, val, trainval, test, then the others by name, masks by name
+//! within each. Chip ids are the mask stems, unique across splits as KITTI
+//! makes them: the first split holding a stem keeps it; in each later one
+//! the chip becomes `<split>_<stem>`, or `<split>_<stem>_2`, `_3`... when
+//! that is some other chip's stem or id.
 //!
 //! A chip's mask comes from its mask file (checked when the project is
 //! resolved) or from its polygons, rasterized as GDAL does, later labels
@@ -20,12 +45,13 @@
 //! for its id (which also gives 0 black and 255 the VOC "void" colour).
 //! BMP masks are always 8-bit indexed (the 1-bit form is not used).
 
+use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Chip, ChipGeoref, Class, Error, Fidelity, LabelFormat, LabelWriter, LabelingType, Output,
-    Project, Result, Rgb,
+    Chip, ChipGeoref, Class, DEFAULT_SPLIT, Error, Fidelity, LabelFormat, LabelWriter,
+    LabelingType, Output, Project, Result, Rgb, is_split_name,
 };
 use raster_georef::{Band8, Crs, CrsKeys, decode_band8, encode_band8_tiff};
 
@@ -186,6 +212,7 @@ impl LabelFormat for MaskFormat {
             palette: palette(&header.classes),
             classes: header.classes.clone(),
             base_dir: header.base_dir.clone(),
+            splits: BTreeSet::new(),
         })
     }
 
@@ -210,6 +237,8 @@ struct MaskWriter {
     palette: [[u8; 3]; 256],
     classes: Vec<Class>,
     base_dir: PathBuf,
+    /// The splits written, each getting its `dataset_meta.json` at the end.
+    splits: BTreeSet<String>,
 }
 
 impl LabelWriter for MaskWriter {
@@ -219,9 +248,19 @@ impl LabelWriter for MaskWriter {
             .format
             .encode(&band, &self.palette, georef)
             .map_err(|e| Error::invalid(&chip.image, Some(&chip.id), "mask", e))?;
-        let folder = self.format.name();
+        let split = chip.split();
+        if !is_split_name(split) {
+            return Err(Error::invalid(
+                &chip.image,
+                Some(&chip.id),
+                "split",
+                "not a split name",
+            ));
+        }
+        let folder = format!("{}/{split}", self.format.name());
+        self.splits.insert(split.to_owned());
         let io = |source| Error::Io {
-            path: PathBuf::from(folder),
+            path: PathBuf::from(&folder),
             source,
         };
         out.put(
@@ -259,12 +298,72 @@ impl LabelWriter for MaskWriter {
         }
         let _ = writeln!(csv, "255,ignore,{}", colour(255));
         let folder = self.format.name();
+        let io = |source| Error::Io {
+            path: PathBuf::from(folder),
+            source,
+        };
         out.put(&format!("{folder}/classes.csv"), csv.into_bytes())
-            .map_err(|source| Error::Io {
-                path: PathBuf::from(folder),
-                source,
-            })
+            .map_err(io)?;
+        let meta = self.dataset_meta();
+        for split in &self.splits {
+            out.put(
+                &format!("{folder}/{split}/dataset_meta.json"),
+                meta.clone().into_bytes(),
+            )
+            .map_err(io)?;
+        }
+        Ok(())
     }
+}
+
+impl MaskWriter {
+    /// Datumaro's class table: `background`, the classes in id order,
+    /// `ignore`, each with its palette colour (`label_map` and
+    /// `segmentation_colors` by position in `labels`).
+    fn dataset_meta(&self) -> String {
+        let mut entries: Vec<(String, usize)> = vec![("background".to_owned(), 0)];
+        let mut classes: Vec<&Class> = self.classes.iter().collect();
+        classes.sort_by_key(|c| c.id);
+        entries.extend(classes.iter().map(|c| (c.name.clone(), c.id as usize)));
+        entries.push(("ignore".to_owned(), 255));
+        let quote = |s: &str| json_string(s);
+        let labels: Vec<String> = entries.iter().map(|(n, _)| quote(n)).collect();
+        let map: Vec<String> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| format!("\"{i}\": {}", quote(n)))
+            .collect();
+        let colours: Vec<String> = entries
+            .iter()
+            .map(|(_, v)| {
+                let [r, g, b] = self.palette.get(*v).copied().unwrap_or_default();
+                format!("[{r}, {g}, {b}]")
+            })
+            .collect();
+        format!(
+            "{{\n  \"labels\": [{}],\n  \"label_map\": {{{}}},\n  \"segmentation_colors\": [{}],\n  \"background_label\": \"0\"\n}}\n",
+            labels.join(", "),
+            map.join(", "),
+            colours.join(", ")
+        )
+    }
+}
+
+/// `s` as a JSON string.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn csv_field(s: &str) -> String {
@@ -376,24 +475,41 @@ fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
             color: Rgb::parse(color.trim()),
         });
     }
-    let masks_dir = dir.join("masks");
-    let images_dir = dir.join("images");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&masks_dir)
-        .map_err(|source| Error::Io {
-            path: masks_dir.clone(),
-            source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    let images: Vec<PathBuf> = std::fs::read_dir(&images_dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
     let mut chips = Vec::new();
-    for mask in entries {
-        let Some(id) = mask.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
-            continue;
-        };
+    let parts = split_folders(&dir)?;
+    let mut found = Vec::new();
+    for (split, rel) in &parts {
+        let masks_dir = dir.join(rel).join("masks");
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&masks_dir)
+            .map_err(|source| Error::Io {
+                path: masks_dir.clone(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for mask in entries {
+            if let Some(stem) = mask.file_stem().map(|s| s.to_string_lossy().into_owned()) {
+                found.push((split.as_str(), rel, stem, mask));
+            }
+        }
+    }
+    let stems: HashSet<String> = found.iter().map(|f| f.2.clone()).collect();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut images_of: Option<(&PathBuf, Vec<PathBuf>)> = None;
+    for (split, rel, stem, mask) in found {
+        let id = unique_id(&stem, split, &stems, &mut taken);
+        if images_of.as_ref().is_none_or(|(r, _)| *r != rel) {
+            let images_dir = dir.join(rel).join("images");
+            let images: Vec<PathBuf> = std::fs::read_dir(&images_dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            images_of = Some((rel, images));
+        }
+        let images = images_of
+            .as_ref()
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default();
         let bytes = labels_model::read_regular(&mask).map_err(|source| Error::Io {
             path: mask.clone(),
             source,
@@ -402,7 +518,7 @@ fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
             .map_err(|e| Error::invalid(&mask, Some(&id), "mask", e.to_string()))?;
         let image = images
             .iter()
-            .find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == id))
+            .find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == stem))
             .ok_or_else(|| Error::invalid(&mask, Some(&id), "image", "no image beside the mask"))?;
         let rel = |p: &Path| {
             p.strip_prefix(&dir)
@@ -413,6 +529,7 @@ fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
         chip.width = Some(band.width);
         chip.height = Some(band.height);
         chip.mask = Some(rel(&mask));
+        chip.split = (split != DEFAULT_SPLIT).then(|| split.to_owned());
         if band.data.iter().all(|&v| v == 0) {
             chip.saved_empty = true;
         }
@@ -432,6 +549,82 @@ fn read_masks(format: MaskFormat, root: &Path) -> Result<Project> {
     })
 }
 
+/// The split folders of a mask store `dir`, in split order (train, val,
+/// trainval, test, then the others by name): `(split, folder relative to
+/// dir)`; `dir/masks/` itself (the layout before splits) is `train`.
+fn split_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut parts = Vec::new();
+    if dir.join("masks").is_dir() {
+        parts.push((DEFAULT_SPLIT.to_owned(), PathBuf::new()));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("masks").is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    parts.extend(names.into_iter().map(|n| (split_of(&n), PathBuf::from(n))));
+    parts.sort_by_key(|(split, rel)| (split_rank(split), rel.clone()));
+    Ok(parts)
+}
+
+/// The standard split names, in reading order.
+const SPLITS: [&str; 4] = ["train", "val", "trainval", "test"];
+
+fn split_rank(split: &str) -> (usize, String) {
+    let rank = SPLITS.iter().position(|s| *s == split);
+    (rank.unwrap_or(SPLITS.len()), split.to_owned())
+}
+
+/// The split a folder named `name` holds: lower-cased, other characters
+/// than `a-z 0-9 _ -` as `_`, at most 32 characters.
+fn split_of(name: &str) -> String {
+    let split: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    if split.is_empty() {
+        DEFAULT_SPLIT.to_owned()
+    } else {
+        split
+    }
+}
+
+/// A chip id unique across splits (module docs): `stem` when no earlier
+/// chip took it, else `<split>_<stem>`, `<split>_<stem>_2`, ... avoiding
+/// every stem and every id taken.
+fn unique_id(
+    stem: &str,
+    split: &str,
+    stems: &HashSet<String>,
+    taken: &mut HashSet<String>,
+) -> String {
+    let mut id = stem.to_owned();
+    if taken.contains(&id) {
+        let base = format!("{split}_{stem}");
+        id = base.clone();
+        let mut n = 1;
+        while taken.contains(&id) || stems.contains(&id) {
+            n += 1;
+            id = format!("{base}_{n}");
+        }
+    }
+    taken.insert(id.clone());
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,5 +636,125 @@ mod tests {
         assert_eq!(voc_colour(2), [0, 128, 0]);
         assert_eq!(voc_colour(15), [192, 128, 128]);
         assert_eq!(voc_colour(255), [224, 224, 192]);
+    }
+
+    #[test]
+    fn one_folder_per_split_and_unique_ids_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let mut bytes = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut bytes, 2, 2);
+            enc.set_color(png::ColorType::Grayscale);
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[0, 1, 1, 0]).unwrap();
+        }
+        std::fs::write(base.join("a.png"), &bytes).unwrap();
+        let chip = |id: &str, split: Option<&str>| {
+            let mut c = Chip::new(id, "a.png");
+            (c.width, c.height, c.saved_empty) = (Some(2), Some(2), true);
+            c.split = split.map(str::to_owned);
+            c
+        };
+        let header = Project {
+            name: "p".into(),
+            labeling_type: LabelingType::SemanticSegmentation,
+            srid: None,
+            classes: vec![Class {
+                id: 1,
+                name: "a \"b\"".into(),
+                color: None,
+            }],
+            chips: Vec::new(),
+            base_dir: base.to_path_buf(),
+            manifest_path: PathBuf::new(),
+        };
+        let mut out = labels_model::MemoryOutput::default();
+        out.0.insert("a.png".into(), bytes.clone());
+        let none = ChipGeoref {
+            source: labels_model::GeorefSource::None,
+            transform: None,
+            epsg: None,
+        };
+        let mut w = MaskFormat::PNG.writer(&header);
+        for c in [
+            chip("x", None),
+            chip("y", Some("val")),
+            chip("z", Some("train")),
+        ] {
+            w.write_chip(&c, &none, &mut out).unwrap();
+        }
+        let mut bad = chip("w", Some("Val"));
+        bad.split = Some("Val".into());
+        let e = w.write_chip(&bad, &none, &mut out).unwrap_err().to_string();
+        assert!(e.ends_with("split: not a split name"), "{e}");
+        w.finish(&mut out).unwrap();
+        let keys: Vec<&str> = out.0.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "a.png",
+                "png/classes.csv",
+                "png/train/dataset_meta.json",
+                "png/train/images/x.png",
+                "png/train/images/z.png",
+                "png/train/masks/x.png",
+                "png/train/masks/z.png",
+                "png/val/dataset_meta.json",
+                "png/val/images/y.png",
+                "png/val/masks/y.png",
+            ]
+        );
+        assert_eq!(
+            String::from_utf8(out.0["png/val/dataset_meta.json"].clone()).unwrap(),
+            "{\n  \"labels\": [\"background\", \"a \\\"b\\\"\", \"ignore\"],\n  \
+             \"label_map\": {\"0\": \"background\", \"1\": \"a \\\"b\\\"\", \"2\": \"ignore\"},\n  \
+             \"segmentation_colors\": [[0, 0, 0], [128, 0, 0], [224, 224, 192]],\n  \
+             \"background_label\": \"0\"\n}\n"
+        );
+
+        // Read back, with a foreign split and the layout before splits.
+        let store = tempfile::tempdir().unwrap();
+        let put = |path: &str, b: &[u8]| {
+            let f = store.path().join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, b).unwrap();
+        };
+        for (path, b) in &out.0 {
+            put(path, b);
+        }
+        put("png/masks/y.png", &bytes);
+        put("png/images/y.png", &bytes);
+        put("png/Extra Set/masks/x.png", &bytes);
+        put("png/Extra Set/images/x.png", &bytes);
+        let back = MaskFormat::PNG.read(store.path()).unwrap();
+        let got: Vec<_> = back
+            .chips
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.split.as_deref(),
+                    c.mask.as_deref().unwrap().to_str().unwrap(),
+                    c.image.to_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("y", None, "masks/y.png", "images/y.png"),
+                ("x", None, "train/masks/x.png", "train/images/x.png"),
+                ("z", None, "train/masks/z.png", "train/images/z.png"),
+                ("val_y", Some("val"), "val/masks/y.png", "val/images/y.png"),
+                (
+                    "extra_set_x",
+                    Some("extra_set"),
+                    "Extra Set/masks/x.png",
+                    "Extra Set/images/x.png"
+                ),
+            ]
+        );
+        assert_eq!(back.classes[0].name, "a \"b\"");
     }
 }

@@ -928,7 +928,7 @@ fn semantic_masks_from_shapefile_equal_gdal_rasterize() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let ids = expected_ids();
     assert_eq!(
-        listing(&stored.join("geotiff/masks")),
+        listing(&stored.join("geotiff/train/masks")),
         ids.iter().map(|i| format!("{i}.tif")).collect::<Vec<_>>()
     );
     let mut painted = 0;
@@ -978,7 +978,7 @@ fn semantic_masks_from_shapefile_equal_gdal_rasterize() {
                 s(&reference),
             ],
         );
-        let mask = stored.join(format!("geotiff/masks/{id}.tif"));
+        let mask = stored.join(format!("geotiff/train/masks/{id}.tif"));
         let want = pixels(&reference, None, tmp.path());
         let got = pixels(&mask, None, tmp.path());
         let differ: Vec<(usize, usize, u8, u8)> = got
@@ -1892,7 +1892,7 @@ fn a_rotated_scene_gives_rotated_chips_and_masks_as_gdal_rasterize_burns_them() 
             ],
         );
         let want = pixels(&reference, None, dir);
-        let mask = stored.join(format!("geotiff/masks/{id}.tif"));
+        let mask = stored.join(format!("geotiff/train/masks/{id}.tif"));
         assert_eq!(pixels(&mask, None, dir), want, "{id}: mask");
         painted += want.iter().filter(|&&v| v != 0).count();
     }
