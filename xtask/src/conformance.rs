@@ -284,6 +284,12 @@ fn compare_chip(
         );
     }
     ensure!(
+        got.split() == want.split(),
+        "split {:?} read back, {:?} stored",
+        got.split(),
+        want.split()
+    );
+    ensure!(
         (got.width, got.height) == (want.width, want.height),
         "size {:?}x{:?}",
         got.width,
@@ -498,13 +504,15 @@ fn judge_masks(
     stored: &Scoped,
     python: &Path,
 ) -> anyhow::Result<()> {
-    let dir = store.join(format.name()).join("masks");
+    // One folder per split: `<format>/<split>/masks/<chip id>.<ext>`.
+    let dir = store.join(format.name());
     let script = "import glob, json, os, sys\n\
                   from PIL import Image\n\
                   out = {}\n\
-                  for f in sorted(glob.glob(os.path.join(sys.argv[1], '*'))):\n\
+                  for f in sorted(glob.glob(os.path.join(sys.argv[1], '*', 'masks', '*'))):\n\
                   \x20   im = Image.open(f)\n\
-                  \x20   out[os.path.splitext(os.path.basename(f))[0]] = \
+                  \x20   split = os.path.basename(os.path.dirname(os.path.dirname(f)))\n\
+                  \x20   out[split + '/' + os.path.splitext(os.path.basename(f))[0]] = \
                   {'mode': im.mode, 'size': list(im.size), 'data': list(im.getdata())}\n\
                   print(json.dumps(out))\n";
     let out = std::process::Command::new(python)
@@ -530,7 +538,14 @@ fn judge_masks(
         stored.chips.len()
     );
     for (chip, georef) in &stored.chips {
-        let m = &seen[&chip.id];
+        let key = format!("{}/{}", chip.split(), chip.id);
+        ensure!(
+            seen.get(&key).is_some(),
+            "mask {}: not in its split's folder {}",
+            chip.id,
+            chip.split()
+        );
+        let m = &seen[&key];
         let want = class_mask(chip, &stored.project.base_dir)?;
         ensure!(
             m["mode"] == mode,
@@ -559,7 +574,7 @@ fn judge_masks(
         if format == FormatId::Geotiff
             && let Some(gt) = georef.transform
         {
-            let info = gdalinfo(&dir.join(format!("{}.tif", chip.id)))?;
+            let info = gdalinfo(&dir.join(format!("{}/masks/{}.tif", chip.split(), chip.id)))?;
             let got: Vec<f64> = info["geoTransform"]
                 .as_array()
                 .into_iter()
