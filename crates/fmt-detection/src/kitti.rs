@@ -25,9 +25,10 @@
 //!   `**/label_2/*_*.txt`): a store whose chip ids all lack `_` imports
 //!   with the format named (`import_from(path, "kitti_detection")`) but is
 //!   not auto-detected.
-//! * `ImageSets/<split>.txt` are the split lists of the KITTI object
-//!   layout used by mmdetection3d and OpenPCDet; they also keep the chips'
-//!   order for the reader. A store of no chip has an empty
+//! * `ImageSets/<split>.txt` are split lists as in the KITTI object layout
+//!   of mmdetection3d and OpenPCDet (which, though, keep every labelled
+//!   split in one `training/` folder: labelstore follows Datumaro's folder
+//!   per subset); they also keep the chips' order for the reader. A store of no chip has an empty
 //!   `ImageSets/train.txt`.
 //! * Images keep their stored extension (`image_2/a.tif`): chips are never
 //!   re-encoded.
@@ -153,8 +154,8 @@ impl LabelFormat for KittiFormat {
     /// Boxes are exact; class names and colours survive, ids do not;
     /// `truncated` and `occluded` survive, except that `false`/0 come back
     /// absent, a `truncated` of 1 comes back `true` and an `occluded` of
-    /// `true` comes back `1`; chips saved empty survive. The project's
-    /// name and CRS do not.
+    /// `true` comes back `1`; chips saved empty and splits survive. The
+    /// project's name and CRS do not.
     fn fidelity(&self) -> Fidelity {
         Fidelity {
             pixel_tolerance: None,

@@ -221,7 +221,8 @@ impl LabelFormat for MaskFormat {
     }
 
     /// Polygons come back as the mask they were painted into; the pixels
-    /// and the classes (ids, names, colours) survive exactly.
+    /// and the classes (ids, names, colours) survive exactly, and so do
+    /// the chips' splits.
     fn fidelity(&self) -> Fidelity {
         Fidelity {
             pixel_tolerance: Some(0.0),
