@@ -569,3 +569,85 @@ fn degenerate_boxes_are_left_out_and_counted_per_format() {
          car 0 0 0 1 2 5 6 0 0 0 0 0 0 0\n"
     );
 }
+
+/// KITTI writes one folder per split, and `import --from kitti` keeps the
+/// splits it finds (a chip of `train` names none).
+#[test]
+fn kitti_splits_survive_store_and_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = root().join("examples/harbour");
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(project.join("chips")).unwrap();
+    for e in std::fs::read_dir(example.join("chips")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, project.join("chips").join(p.file_name().unwrap())).unwrap();
+    }
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example.join("project.json")).unwrap()).unwrap();
+    for chip in manifest["chips"].as_array_mut().unwrap() {
+        let split = match chip["id"].as_str().unwrap() {
+            "r0_c1" | "r2_c2" => "val",
+            "r1_c1" => "test",
+            "r0_c2" => "train",
+            _ => continue,
+        };
+        chip["split"] = split.into();
+    }
+    std::fs::write(
+        project.join("project.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let exported = tmp.path().join("exported");
+    let o = store(&project, &exported, &["--format", "kitti"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for file in [
+        "kitti/train/label_2/r0_c0.txt",
+        "kitti/train/label_2/r0_c2.txt",
+        "kitti/val/label_2/r0_c1.txt",
+        "kitti/val/label_2/r2_c2.txt",
+        "kitti/test/label_2/r1_c1.txt",
+        "kitti/ImageSets/val.txt",
+    ] {
+        assert!(exported.join(file).is_file(), "{file}");
+    }
+    let imported = tmp.path().join("imported");
+    let o = run(&[
+        "import",
+        "--from",
+        "kitti",
+        exported.to_str().unwrap(),
+        "--output",
+        imported.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(imported.join("project.json")).unwrap()).unwrap();
+    let mut splits: Vec<(String, Option<String>)> = got["chips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["split"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    splits.sort();
+    let want: Vec<(String, Option<String>)> = [
+        ("r0_c0", None),
+        ("r0_c1", Some("val")),
+        ("r0_c2", None),
+        ("r0_c3", None),
+        ("r1_c1", Some("test")),
+        ("r1_c2", None),
+        ("r2_c0", None),
+        ("r2_c2", Some("val")),
+        ("r2_c3", None),
+    ]
+    .into_iter()
+    .map(|(i, s)| (i.to_owned(), s.map(str::to_owned)))
+    .collect();
+    assert_eq!(splits, want);
+}
