@@ -151,6 +151,11 @@ impl LabelFormat for KittiFormat {
         read_kitti(root)
     }
 
+    /// One folder per split (`<split>/label_2`), read back as the split.
+    fn keeps_splits(&self) -> bool {
+        true
+    }
+
     /// Boxes are exact; class names and colours survive, ids do not;
     /// `truncated` and `occluded` survive, except that `false`/0 come back
     /// absent, a `truncated` of 1 comes back `true` and an `occluded` of

@@ -220,6 +220,11 @@ impl LabelFormat for MaskFormat {
         read_masks(*self, root)
     }
 
+    /// One folder per split (`F/<split>/masks`), read back as the split.
+    fn keeps_splits(&self) -> bool {
+        true
+    }
+
     /// Polygons come back as the mask they were painted into; the pixels
     /// and the classes (ids, names, colours) survive exactly, and so do
     /// the chips' splits.

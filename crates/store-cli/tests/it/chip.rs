@@ -1949,8 +1949,16 @@ fn chip_assigns_splits_by_window_and_by_map_block() {
     for (id, split) in split_of(&out) {
         let (col, row) = window_of(&id);
         let block = (col / 200, row / 200);
-        assert_eq!(of_block.entry(block).or_insert(split.clone()), &split, "{id}");
+        assert_eq!(
+            of_block.entry(block).or_insert(split.clone()),
+            &split,
+            "{id}"
+        );
     }
     assert_eq!(of_block.len(), 4);
-    assert_eq!(of_block.values().filter(|s| *s == "val").count(), 1, "{of_block:?}");
+    assert_eq!(
+        of_block.values().filter(|s| *s == "val").count(),
+        1,
+        "{of_block:?}"
+    );
 }
