@@ -113,7 +113,7 @@ use labels_model::{
 use raster_georef::excerpt;
 
 use crate::common::{
-    ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, SPLITS, check_box, chip_files,
+    ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
     dataset_name, fmt_num, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
     strip_ext,
 };
@@ -363,7 +363,7 @@ impl Subset {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let split = split_of(&name);
+        let split = labels_model::split_from_folder(&name);
         Subset {
             rel,
             dir,
@@ -371,36 +371,6 @@ impl Subset {
             split,
         }
     }
-}
-
-/// The split a subset folder named `name` holds: lower-cased, other
-/// characters than `a-z 0-9 _ -` as `_`, at most 32 characters (an empty
-/// name is `train`).
-fn split_of(name: &str) -> String {
-    let split: String = name
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(32)
-        .collect();
-    if split.is_empty() {
-        DEFAULT_SPLIT.to_owned()
-    } else {
-        split
-    }
-}
-
-/// Where a split comes among the subsets: train, val, trainval, test,
-/// then the others by name.
-fn split_rank(split: &str) -> (usize, String) {
-    let rank = SPLITS.iter().position(|s| *s == split);
-    (rank.unwrap_or(SPLITS.len()), split.to_owned())
 }
 
 /// Reads one label file into `(class name, box, attributes)` triples.
@@ -511,7 +481,7 @@ fn find_subsets(path: &Path) -> Result<(PathBuf, Vec<Subset>, PathBuf)> {
             "no KITTI dataset here: expected kitti/, <subset>/label_2/ or label_2/",
         ));
     }
-    subsets.sort_by_key(|s| (split_rank(&s.split), s.name.clone()));
+    subsets.sort_by_key(|s| (labels_model::subset_rank(&s.split), s.name.clone()));
     let top = dir.clone();
     Ok((dir, subsets, top))
 }

@@ -573,39 +573,13 @@ fn split_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     names.sort();
-    parts.extend(names.into_iter().map(|n| (split_of(&n), PathBuf::from(n))));
-    parts.sort_by_key(|(split, rel)| (split_rank(split), rel.clone()));
+    parts.extend(
+        names
+            .into_iter()
+            .map(|n| (labels_model::split_from_folder(&n), PathBuf::from(n))),
+    );
+    parts.sort_by_key(|(split, rel)| (labels_model::subset_rank(split), rel.clone()));
     Ok(parts)
-}
-
-/// The standard split names, in reading order.
-const SPLITS: [&str; 4] = ["train", "val", "trainval", "test"];
-
-fn split_rank(split: &str) -> (usize, String) {
-    let rank = SPLITS.iter().position(|s| *s == split);
-    (rank.unwrap_or(SPLITS.len()), split.to_owned())
-}
-
-/// The split a folder named `name` holds: lower-cased, other characters
-/// than `a-z 0-9 _ -` as `_`, at most 32 characters.
-fn split_of(name: &str) -> String {
-    let split: String = name
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(32)
-        .collect();
-    if split.is_empty() {
-        DEFAULT_SPLIT.to_owned()
-    } else {
-        split
-    }
 }
 
 /// A chip id unique across splits (module docs): `stem` when no earlier

@@ -49,7 +49,7 @@ pub use crate::image::{ImageKind, ImageLimits, image_size};
 pub use crate::json::JsonFormat;
 pub use crate::model::{
     Attributes, Chip, Class, DEFAULT_SPLIT, Label, LabelingType, Project, Rgb, is_safe_chip_id,
-    is_split_name,
+    is_split_name, split_from_folder, subset_rank,
 };
 pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
 pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};

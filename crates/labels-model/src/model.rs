@@ -218,6 +218,38 @@ pub fn is_split_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// The split a dataset's subset folder (or file) named `name` holds, as
+/// readers name it: lower-cased, other characters than `a-z 0-9 _ -` as
+/// `_`, at most 32 characters; an empty name is [`DEFAULT_SPLIT`].
+pub fn split_from_folder(name: &str) -> String {
+    let split: String = name
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    if split.is_empty() {
+        DEFAULT_SPLIT.to_owned()
+    } else {
+        split
+    }
+}
+
+/// Where a split comes among a dataset's subsets when a reader takes
+/// them one folder per split (KITTI, the mask formats): `train`, `val`,
+/// `trainval`, `test`, then the others by name.
+pub fn subset_rank(split: &str) -> (usize, String) {
+    const ORDER: [&str; 4] = ["train", "val", "trainval", "test"];
+    let rank = ORDER.iter().position(|s| *s == split);
+    (rank.unwrap_or(ORDER.len()), split.to_owned())
+}
+
 /// Whether `id` may name a chip: 1 to 128 characters of `A-Z a-z 0-9 . _ -`,
 /// not starting with `.`, so it is safe as a file name in every output.
 pub fn is_safe_chip_id(id: &str) -> bool {

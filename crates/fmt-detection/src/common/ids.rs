@@ -47,19 +47,8 @@ impl ChipIds {
 /// `a-z 0-9 _ -` replaced by `_`, at most 32 characters; `None` for `train`
 /// (the model's default) and for an empty name.
 pub(crate) fn split_from_subset(name: &str) -> Option<String> {
-    let split: String = name
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(32)
-        .collect();
-    (labels_model::is_split_name(&split) && split != labels_model::DEFAULT_SPLIT).then_some(split)
+    let split = labels_model::split_from_folder(name);
+    (split != labels_model::DEFAULT_SPLIT).then_some(split)
 }
 
 /// The order in which readers take splits, and writers list them:
