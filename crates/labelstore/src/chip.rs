@@ -188,7 +188,7 @@ impl ChipPlan {
     pub async fn execute<D: Destination>(
         mut self,
         mut dest: D,
-        progress: &mut (dyn FnMut(Progress) + Send),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<ChipSummary, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
@@ -208,7 +208,7 @@ impl ChipPlan {
     async fn run<D: Destination>(
         &mut self,
         dest: &mut D,
-        progress: &mut (dyn FnMut(Progress) + Send),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<(usize, u64, tempfile::TempDir), StoreError> {
         let spool = crate::scratch::scratch_dir("chip")?;
         let header = self.chipper.project_header();
@@ -222,6 +222,7 @@ impl ChipPlan {
         };
         let total = self.chipper.windows();
         let mut rows = Vec::new();
+        let mut written = 0;
         while let Some(mut cut) = self.chipper.next_chip()? {
             if let Some(splits) = &self.splits {
                 cut.chip.split = splits.get(&cut.chip.id).cloned();
@@ -235,10 +236,13 @@ impl ChipPlan {
             let (size, sha) = digest_bytes(&cut.tiff);
             dest.put(&cut.file, Body::Bytes(cut.tiff)).await?;
             rows.push((cut.file, size, sha));
+            written += size;
             writer.write_chip(&cut.chip, &georef, &mut out)?;
             progress(Progress {
                 done: self.chipper.windows_done(),
                 total,
+                bytes: written,
+                item: &cut.chip.id,
             });
         }
         writer.finish(&mut out)?;

@@ -17,7 +17,7 @@ use sink_api::{DAMAGED, Fetched, STORE_MANIFEST, StoreReader};
 
 use crate::formats::{FormatId, label_format};
 use crate::listed::{Listed, unsafe_entry};
-use crate::store::{Plan, StoreError, StoreOptions};
+use crate::store::{Plan, Progress, StoreError, StoreOptions};
 
 /// The project's name and the formats a store's manifest lists, in its order.
 fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreError> {
@@ -62,6 +62,17 @@ pub async fn prepare_fetch<R: StoreReader>(
     dir: &Path,
     scope: Scope,
 ) -> Result<Plan, StoreError> {
+    prepare_fetch_with_progress(reader, dir, scope, &mut |_| {}).await
+}
+
+/// [`prepare_fetch`], telling `progress` of every file brought into `dir`
+/// (none for a local store, read in place).
+pub async fn prepare_fetch_with_progress<R: StoreReader>(
+    reader: &mut R,
+    dir: &Path,
+    scope: Scope,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<Plan, StoreError> {
     if let Some(root) = reader.local_folder() {
         if !root.is_dir() {
             return Err(StoreError::Usage(format!(
@@ -84,9 +95,19 @@ pub async fn prepare_fetch<R: StoreReader>(
     }
     let mut made = HashSet::new();
     let mut chips = HashSet::new();
+    let total = listed.len();
+    let (mut done, mut bytes) = (0, 0);
     let whole = reader
         .get_all(&|p: &str| listed.contains_key(p), |f: Fetched<'_>| {
             write_fetched(dir, &f, &listed, &shown)?;
+            done += 1;
+            bytes += f.bytes.len() as u64;
+            progress(Progress {
+                done,
+                total,
+                bytes,
+                item: f.path,
+            });
             if let Some(id) = f.chip {
                 if f.made {
                     made.insert(id.to_owned());
@@ -97,7 +118,7 @@ pub async fn prepare_fetch<R: StoreReader>(
         })
         .await?;
     if !whole {
-        get_each(reader, dir, &manifest, &shown).await?;
+        get_each(reader, dir, &manifest, &shown, total, progress).await?;
     } else if let Scope::Chip(id) = &scope
         && !chips.contains(id)
     {
@@ -148,8 +169,11 @@ async fn get_each<R: StoreReader>(
     dir: &Path,
     manifest: &Path,
     shown: &str,
+    total: usize,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<(), StoreError> {
-    for e in entries(manifest)? {
+    let mut bytes = 0;
+    for (done, e) in entries(manifest)?.enumerate() {
         let e = e?;
         let path = scratch_path(dir, &e.path)?;
         let mut rx = Receiving::new(Some(&path))?;
@@ -162,6 +186,13 @@ async fn get_each<R: StoreReader>(
             ));
         };
         check_received(&e, size, &sha, &format!("in {shown}"))?;
+        bytes += size;
+        progress(Progress {
+            done: done + 1,
+            total,
+            bytes,
+            item: &e.path,
+        });
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
 pub use crate::chip::{ChipPlan, ChipSummary, ClassSummary, SceneSummary, prepare_chip};
-pub use crate::fetch::prepare_fetch;
+pub use crate::fetch::{prepare_fetch, prepare_fetch_with_progress};
 pub use crate::formats::{FormatId, FormatOptions, label_format, label_format_with};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::scratch::scratch_dir_in;
@@ -61,5 +61,5 @@ pub use crate::store::{
     ExcludedChip, FormatNotes, Plan, Progress, SplitCount, SplitCounts, StoreError, StoreOptions,
     StoreReport, StoredChipReport,
 };
-pub use crate::verify::{VerifyReport, verify};
+pub use crate::verify::{VerifyReport, verify, verify_with_progress};
 pub use sink_api::STORE_MANIFEST;

@@ -101,13 +101,19 @@ impl StoreError {
     }
 }
 
-/// Progress of [`Plan::execute`], for a progress bar.
+/// Progress of a long run (a store, a chipping, the files a fetch or a
+/// verify reads), for a progress bar or a line per item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Chips written so far.
+pub struct Progress<'a> {
+    /// Items done so far: chips written ([`Plan::execute`]), windows looked
+    /// at (`ChipPlan::execute`), files read (fetch, verify).
     pub done: usize,
-    /// Chips to write.
+    /// Items to do.
     pub total: usize,
+    /// Bytes written (or read) so far.
+    pub bytes: u64,
+    /// The item just done: a chip's id, or a file's store path.
+    pub item: &'a str,
 }
 
 /// What a store did, for the closing summary.
@@ -435,7 +441,7 @@ impl Plan {
     pub async fn execute<D: Destination>(
         self,
         mut dest: D,
-        progress: &mut (dyn FnMut(Progress) + Send),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<StoreReport, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
@@ -458,7 +464,7 @@ impl Plan {
     async fn run<D: Destination>(
         &self,
         dest: &mut D,
-        progress: &mut (dyn FnMut(Progress) + Send),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<(usize, u64, FormatNotes, SplitCounts, tempfile::TempDir), StoreError> {
         let spool = crate::scratch::scratch_dir("spool")?;
         let header = self.project.header();
@@ -512,6 +518,8 @@ impl Plan {
             progress(Progress {
                 done: done + 1,
                 total,
+                bytes: run.sent.bytes,
+                item: &chip.id,
             });
         }
         let notes = run.finish_writers(&self.options.formats)?;

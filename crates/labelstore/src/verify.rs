@@ -11,7 +11,7 @@ use std::path::Path;
 use sink_api::{Found, Held, STORE_MANIFEST, StoreReader, Unlisted};
 
 use crate::fetch::{Receiving, entries, get_manifest};
-use crate::store::StoreError;
+use crate::store::{Progress, StoreError};
 
 /// What `verify` found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -36,6 +36,14 @@ impl VerifyReport {
 /// file is read and hashed as it streams, never held. A local store whose
 /// folder is not a folder is a wrong request (exit status 2).
 pub async fn verify<R: StoreReader>(reader: &mut R) -> Result<VerifyReport, StoreError> {
+    verify_with_progress(reader, &mut |_| {}).await
+}
+
+/// [`verify`], telling `progress` of every file read and hashed.
+pub async fn verify_with_progress<R: StoreReader>(
+    reader: &mut R,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<VerifyReport, StoreError> {
     if let Some(dir) = reader.local_folder()
         && !dir.is_dir()
     {
@@ -68,10 +76,21 @@ pub async fn verify<R: StoreReader>(reader: &mut R) -> Result<VerifyReport, Stor
         .collect();
     to_hash.sort();
     let local = reader.local_folder().is_some();
-    for path in to_hash {
+    let total = to_hash.len();
+    let mut bytes = 0;
+    for (done, path) in to_hash.into_iter().enumerate() {
         let mut rx = Receiving::new(None)?;
         let got = reader.get(&path, &mut |b: &[u8]| rx.take(b)).await;
         let sha = rx.finish()?;
+        if let Ok(Some(size)) = got {
+            bytes += size;
+        }
+        progress(Progress {
+            done: done + 1,
+            total,
+            bytes,
+            item: &path,
+        });
         let problem = match got {
             Ok(None) => format!("missing: {path}"),
             Ok(Some(_)) if check.listed.get(&path).is_some_and(|l| l.sha256 != sha) => {

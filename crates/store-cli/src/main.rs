@@ -6,7 +6,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,6 +17,9 @@ use labelstore::chipper::{ChipOptions, ClassFrom};
 use labelstore::model::{ImageLimits, LabelingType, Scope};
 use labelstore::{FormatId, Plan, StoreError, StoreOptions, StoreReport};
 
+mod progress;
+use progress::{Meter, Verbosity, verbosity};
+
 /// Store AI labeling projects (image chips and their labels) in the formats
 /// training tools read, keeping their georeferencing.
 #[derive(Debug, Parser)]
@@ -24,6 +27,13 @@ use labelstore::{FormatId, Plan, StoreError, StoreOptions, StoreReport};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only errors: no progress, no text summary (`--json` still
+    /// prints the report asked for).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print a line per chip (or file) on stderr as it is done.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 // Parsed once per run: the size of the biggest variant does not matter.
@@ -645,6 +655,7 @@ enum GeojsonCrs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    progress::set_verbosity(Verbosity::from_flags(cli.quiet, cli.verbose));
     let result = match cli.command {
         Command::Store(mut args) => args.check().and_then(|()| store(&args)),
         Command::Import(mut args) => {
@@ -749,14 +760,20 @@ impl FetchArgs {
 }
 
 fn verify(args: &VerifyArgs) -> ExitCode {
-    use labelstore::verify as check;
+    use labelstore::verify_with_progress as check;
+    let mut meter = Meter::new(verbosity(), "files", "checked", 0);
+    let mut progress = |p: labelstore::Progress<'_>| meter.update(p);
     let report = reading_runtime().and_then(|runtime| match args.source.open(&runtime)? {
-        Source::Local(path) => runtime.block_on(check(&mut labelstore::fs::FsReader::open(&path))),
+        Source::Local(path) => {
+            let mut reader = labelstore::fs::FsReader::open(&path);
+            runtime.block_on(check(&mut reader, &mut progress))
+        }
         #[cfg(feature = "objstore")]
-        Source::Objstore(mut reader) => runtime.block_on(check(&mut reader)),
+        Source::Objstore(mut reader) => runtime.block_on(check(&mut reader, &mut progress)),
         #[cfg(feature = "db")]
-        Source::Db(mut reader) => runtime.block_on(check(&mut reader)),
+        Source::Db(mut reader) => runtime.block_on(check(&mut reader, &mut progress)),
     });
+    meter.finish();
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -766,6 +783,8 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     };
     let text = if args.json {
         serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+    } else if report.is_whole() && verbosity() == Verbosity::Quiet {
+        String::new()
     } else if report.is_whole() {
         format!(
             "whole: {} files, sizes and SHA-256 as listed\n",
@@ -811,21 +830,30 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     };
     // A local store is read in place: no scratch folder.
     let dir = scratch.as_ref().map_or_else(PathBuf::new, |s| s.0.clone());
-    use labelstore::prepare_fetch as prepare;
+    use labelstore::prepare_fetch_with_progress as prepare;
+    // Files brought from a remote store first (a local one is read in
+    // place), then the chips written.
+    let mut meter = Meter::new(verbosity(), "files", "fetched", 0);
+    let mut progress = |p: labelstore::Progress<'_>| meter.update(p);
     let plan = runtime.block_on(async {
         match source {
             Source::Local(path) => {
-                prepare(&mut labelstore::fs::FsReader::open(&path), &dir, scope).await
+                let mut reader = labelstore::fs::FsReader::open(&path);
+                prepare(&mut reader, &dir, scope, &mut progress).await
             }
             #[cfg(feature = "objstore")]
-            Source::Objstore(mut reader) => prepare(&mut reader, &dir, scope).await,
+            Source::Objstore(mut reader) => prepare(&mut reader, &dir, scope, &mut progress).await,
             #[cfg(feature = "db")]
-            Source::Db(mut reader) => prepare(&mut reader, &dir, scope).await,
+            Source::Db(mut reader) => prepare(&mut reader, &dir, scope, &mut progress).await,
         }
-    })?;
-    let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
+    });
+    meter.finish();
+    let plan = plan?;
+    let mut meter = Meter::new(verbosity(), "chips", "wrote", plan.chip_count());
+    let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
+    meter.finish();
     drop(scratch);
-    print_report(&report, args.json);
+    print_report(&report?, args.json, "fetched");
     Ok(())
 }
 
@@ -874,8 +902,10 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(plan.execute(dest, &mut |_| {}))?;
-    print_report(&report, args.json);
+    let mut meter = Meter::new(verbosity(), "chips", "imported", plan.chip_count());
+    let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
+    meter.finish();
+    print_report(&report?, args.json, "imported");
     Ok(())
 }
 
@@ -914,30 +944,18 @@ fn chip(args: &ChipArgs) -> Result<(), StoreError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} windows {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let mut progress = |p: labelstore::Progress| {
-        if let Some(bar) = &bar {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-        }
-    };
-    let summary = runtime.block_on(plan.execute(dest, &mut progress));
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let mut meter = Meter::new(verbosity(), "windows", "cut", 0);
+    let summary = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
+    meter.finish();
     print_chip_summary(&summary?, args.json);
     Ok(())
 }
 
 fn print_chip_summary(s: &labelstore::ChipSummary, json: bool) {
     use std::fmt::Write as _;
+    if !json && verbosity() == Verbosity::Quiet {
+        return;
+    }
     let text = if json {
         serde_json::to_string_pretty(s).unwrap_or_default() + "\n"
     } else {
@@ -1211,25 +1229,11 @@ fn run_store_on<D: labelstore::sink::Destination>(
     dest: D,
     args: &StoreArgs,
 ) -> Result<(), StoreError> {
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(plan.chip_count() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} chips {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let mut progress = |p: labelstore::Progress| {
-        if let Some(bar) = &bar {
-            bar.set_position(p.done as u64);
-        }
-    };
+    let mut meter = Meter::new(verbosity(), "chips", "stored", plan.chip_count());
     let plan = plan.cancel_on(interrupt_flag());
-    let report = runtime.block_on(plan.execute(dest, &mut progress));
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    print_report(&report?, args.json);
+    let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
+    meter.finish();
+    print_report(&report?, args.json, "stored");
     Ok(())
 }
 
@@ -1267,17 +1271,23 @@ fn interrupt_flag() -> Arc<AtomicBool> {
                 }
             });
         });
-    if let Err(e) = listener {
+    if let Err(e) = listener
+        && verbosity() != Verbosity::Quiet
+    {
         eprintln!("labelstore: warning: Ctrl-C will not undo the store: {e}");
     }
     flag
 }
 
-fn print_report(r: &StoreReport, json: bool) {
+/// Prints the closing summary of a run that `verb`-ed its chips
+/// (`stored`, `imported`, `fetched`).
+fn print_report(r: &StoreReport, json: bool, verb: &str) {
     let text = if json {
         serde_json::to_string_pretty(r).unwrap_or_default() + "\n"
+    } else if verbosity() == Verbosity::Quiet {
+        return;
     } else {
-        human(r)
+        human(r, verb)
     };
     // A closed stdout (e.g. `| head`) is not a failure of the store.
     let _ = std::io::stdout().write_all(text.as_bytes());
@@ -1286,17 +1296,18 @@ fn print_report(r: &StoreReport, json: bool) {
 /// Up to this many stored chips, the text summary lists each one.
 const PER_CHIP_LINES: usize = 50;
 
-fn human(r: &StoreReport) -> String {
+fn human(r: &StoreReport, verb: &str) -> String {
     let scope = if r.scope == "project" {
         String::new()
     } else {
         format!(" (chip {})", r.scope)
     };
     let mut s = format!(
-        "stored {} chip{} of {:?}{scope} to {} as {}\n",
+        "{verb} {} chip{} of {:?}{scope} {} {} as {}\n",
         r.chips_stored,
         if r.chips_stored == 1 { "" } else { "s" },
         r.project,
+        if verb == "stored" { "to" } else { "into" },
         r.destination,
         r.formats.join(", ")
     );

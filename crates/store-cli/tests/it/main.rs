@@ -9,6 +9,7 @@ mod input; // odd but valid inputs, and inputs that must not hang a store
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
+mod progress; // progress on a terminal, nothing in a pipe, -q and -v, fetch says fetched
 mod reproducible; // same input, same bytes: local twice, object store, SOURCE_DATE_EPOCH
 mod safety; // --overwrite, sources, concurrent stores, a target changed midway, a full disk
 mod secrets; // no PAR token in output, only short excerpts of bad files
