@@ -165,7 +165,9 @@ use raster_georef::shorten_quotes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::common::{ChipIds, file_stem, folder_name, split_from_subset, split_rank};
+use crate::common::{
+    ChipIds, entries, ext_is, file_stem, folder_name, head_holds, split_from_subset, split_rank,
+};
 
 /// The COCO file of a split in a store.
 fn annotation_file(split: &str) -> String {
@@ -218,6 +220,38 @@ impl LabelFormat for CocoFormat {
             LabelingType::ObjectDetection,
             LabelingType::InstanceSegmentation,
         ]
+    }
+
+    fn layout(&self) -> &'static str {
+        "coco/annotations/instances_<split>.json, coco/images/<split>/"
+    }
+
+    /// A COCO file (a `.json` whose beginning has an `images` key), or a
+    /// folder (or a store's `coco/`) holding `annotations/instances_*.json`
+    /// (Datumaro's `coco_instances`), or COCO files in `annotations/` or in
+    /// itself.
+    fn recognizes(&self, path: &Path) -> bool {
+        let coco_file = |p: &Path| {
+            ext_is(p, &["json"])
+                && !p
+                    .file_name()
+                    .is_some_and(|n| NOT_COCO.iter().any(|c| n == *c))
+                && head_holds(p, "\"images\"")
+        };
+        if path.is_file() {
+            return coco_file(path);
+        }
+        [path.join(NAME), path.to_path_buf()].iter().any(|root| {
+            let ann = root.join("annotations");
+            entries(&ann).iter().any(|p| {
+                ext_is(p, &["json"])
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("instances_"))
+            }) || entries(&ann)
+                .iter()
+                .chain(&entries(root))
+                .any(|p| coco_file(p))
+        })
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

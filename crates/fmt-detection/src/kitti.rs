@@ -114,8 +114,8 @@ use raster_georef::excerpt;
 
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
-    dataset_name, fmt_num, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
-    strip_ext,
+    dataset_name, entries, fmt_num, format_folder, io_err, list_dir, meta_json, read_meta,
+    read_split_lists, read_text, strip_ext,
 };
 
 /// The format's folder in a store.
@@ -138,6 +138,17 @@ impl LabelFormat for KittiFormat {
 
     fn labeling_types(&self) -> &'static [LabelingType] {
         &[LabelingType::ObjectDetection]
+    }
+
+    fn layout(&self) -> &'static str {
+        "kitti/<split>/label_2/<id>.txt, kitti/<split>/image_2/, kitti/ImageSets/<split>.txt"
+    }
+
+    /// A folder (or a store's `kitti/`) holding `label_2/`, or subset
+    /// folders holding one (`training/label_2`, `<split>/label_2`).
+    fn recognizes(&self, path: &Path) -> bool {
+        let dir = format_folder(path, DIR);
+        dir.join("label_2").is_dir() || entries(&dir).iter().any(|d| d.join("label_2").is_dir())
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

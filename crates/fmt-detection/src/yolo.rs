@@ -108,7 +108,7 @@ use labels_model::{
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::common::{ChipIds, folder_name, split_from_subset, split_rank};
+use crate::common::{ChipIds, ext_is, folder_name, split_from_subset, split_rank};
 
 /// Where the chips of a split are placed again, and the Darknet labels
 /// beside them (relative to `yolo/`).
@@ -147,6 +147,29 @@ impl LabelFormat for YoloFormat {
             (Geometry::BBox(b), Some(w), Some(h)) => line(0, *b, w, h).is_none(),
             _ => false,
         }
+    }
+
+    fn layout(&self) -> &'static str {
+        "yolo/data.yaml, yolo/images/<split>/, yolo/labels/<split>/, yolo/obj.data, yolo/obj.names"
+    }
+
+    /// A `data.yaml` (any `.yaml`), `obj.data` or class names file, or a
+    /// folder (or a store's `yolo/`) holding `data.yaml` or `obj.data`, or
+    /// `obj.names` / `classes.txt` beside `images/` or `labels/`.
+    fn recognizes(&self, path: &Path) -> bool {
+        if path.is_file() {
+            return ext_is(path, &["yaml", "yml", "data"])
+                || path
+                    .file_name()
+                    .is_some_and(|n| CLASS_FILES.iter().any(|c| n == *c));
+        }
+        [path.to_path_buf(), path.join(NAME)].iter().any(|root| {
+            ["data.yaml", "data.yml", "obj.data"]
+                .iter()
+                .any(|f| root.join(f).is_file())
+                || (CLASS_FILES.iter().any(|f| root.join(f).is_file())
+                    && (root.join("images").is_dir() || root.join("labels").is_dir()))
+        })
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

@@ -206,6 +206,18 @@ impl LabelFormat for MaskFormat {
         &[LabelingType::SemanticSegmentation]
     }
 
+    fn layout(&self) -> &'static str {
+        match self.kind {
+            Kind::Png => "png/<split>/masks/<id>.png, png/<split>/images/, png/classes.csv",
+            Kind::Tiff => "tiff/<split>/masks/<id>.tif, tiff/<split>/images/, tiff/classes.csv",
+            Kind::Geotiff => {
+                "geotiff/<split>/masks/<id>.tif, geotiff/<split>/images/, geotiff/classes.csv"
+            }
+            Kind::Gif => "gif/<split>/masks/<id>.gif, gif/<split>/images/, gif/classes.csv",
+            Kind::Bmp => "bmp/<split>/masks/<id>.bmp, bmp/<split>/images/, bmp/classes.csv",
+        }
+    }
+
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
         Box::new(MaskWriter {
             format: *self,

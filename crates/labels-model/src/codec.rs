@@ -127,6 +127,21 @@ pub trait LabelFormat {
     /// The labeling types whose projects this format stores.
     fn labeling_types(&self) -> &'static [LabelingType];
 
+    /// Where this format's files go in a store, in one line
+    /// (`coco/annotations/instances_<split>.json, coco/images/<split>/`):
+    /// what `labelstore formats` shows. Each format's module documentation
+    /// has the whole layout.
+    fn layout(&self) -> &'static str;
+
+    /// Whether the dataset at `path` (a folder, or a file) is laid out as
+    /// this format's reader takes it, judged from names and at most a small
+    /// header of a file, never by reading the dataset: how an import tells
+    /// a dataset's format. `false` by default (a format no import reads).
+    fn recognizes(&self, path: &Path) -> bool {
+        let _ = path;
+        false
+    }
+
     /// A writer for `header`: the project's name, type, CRS and classes
     /// (its `chips` is empty: chips arrive through [`LabelWriter::write_chip`]).
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter>;

@@ -34,6 +34,10 @@ impl LabelFormat for JsonFormat {
         &LabelingType::ALL
     }
 
+    fn layout(&self) -> &'static str {
+        "project.json, chips/, masks/ (semantic segmentation)"
+    }
+
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
         Box::new(JsonWriter {
             header: header.header(),

@@ -1,12 +1,15 @@
-//! The format registry: which label formats exist (SPEC §3), and the one
-//! place that picks a format's implementation by its id. Each
-//! implementation says its own name and the labeling types it fits
-//! (`LabelFormat::name`, `LabelFormat::labeling_types`); the model knows
-//! no format.
+//! The format registry: which label formats exist (SPEC §3), the other
+//! names people type for them, and the one place that picks a format's
+//! implementation by its id. Each implementation says its own name, the
+//! labeling types it fits, where its files go and what a round trip loses
+//! (`LabelFormat::name`, `labeling_types`, `layout`, `fidelity`...), which
+//! is what [`FormatInfo`] (`labelstore formats`) shows; the model knows no
+//! format.
 
 use std::fmt;
 
-use labels_model::{JsonFormat, LabelFormat, LabelingType};
+use labels_model::{Chip, Geometry, JsonFormat, Label, LabelFormat, LabelingType};
+use serde::Serialize;
 
 /// Every label format of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,11 +64,76 @@ impl FormatId {
         label_format(self).name()
     }
 
-    /// The format with this name, matched case-insensitively.
+    /// Other names people type for this format (the names of other tools
+    /// and ecosystems), accepted wherever a format name is, in any case.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            FormatId::Json => &["labelstore"],
+            FormatId::Geojson => &["geo-json", "geo_json"],
+            FormatId::Shapefile => &["shp", "esri-shapefile", "esri_shapefile"],
+            FormatId::Voc => &["pascal-voc", "pascal_voc", "pascalvoc", "voc_detection"],
+            FormatId::Coco => &["ms-coco", "mscoco", "coco_instances"],
+            FormatId::Kitti => &["kitti_detection"],
+            FormatId::Yolo => &["yolov5", "yolov8", "ultralytics", "darknet"],
+            FormatId::Png => &[],
+            FormatId::Tiff => &["tif"],
+            FormatId::Geotiff => &["geotif"],
+            FormatId::Gif => &[],
+            FormatId::Bmp => &[],
+        }
+    }
+
+    /// The format with this name or alias ([`FormatId::aliases`]), matched
+    /// case-insensitively.
     pub fn parse(name: &str) -> Option<FormatId> {
+        let name = name.trim();
+        Self::ALL.into_iter().find(|f| {
+            f.name().eq_ignore_ascii_case(name)
+                || f.aliases().iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The format with this name or alias, or an error that says which
+    /// format the name is closest to.
+    pub fn lookup(name: &str) -> Result<FormatId, UnknownFormat> {
+        Self::parse(name).ok_or_else(|| UnknownFormat {
+            name: name.to_owned(),
+            suggestion: Self::suggest(name),
+        })
+    }
+
+    /// The format whose name or alias is closest to `name` by edit distance
+    /// (Damerau–Levenshtein, any case), when it is close enough to be a
+    /// typo: at most 2 edits, and fewer than half the letters of the name.
+    pub fn suggest(name: &str) -> Option<FormatId> {
+        let name = name.trim().to_ascii_lowercase();
         Self::ALL
             .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(name.trim()))
+            .flat_map(|f| {
+                std::iter::once(f.name())
+                    .chain(f.aliases().iter().copied())
+                    .map(move |n| (f, n))
+            })
+            .map(|(f, n)| (strsim::damerau_levenshtein(&name, n), f, n))
+            .filter(|(d, _, n)| *d <= 2 && 2 * d < n.len())
+            .min_by_key(|(d, _, _)| *d)
+            .map(|(_, f, _)| f)
+    }
+
+    /// What `labelstore formats` says of this format, from its
+    /// implementation.
+    pub fn info(self) -> FormatInfo {
+        let format = label_format(self);
+        FormatInfo {
+            name: format.name(),
+            aliases: self.aliases(),
+            labeling_types: format.labeling_types().iter().map(|t| t.name()).collect(),
+            import: crate::import::IMPORT_FORMATS.contains(&self),
+            store: true,
+            splits: format.keeps_splits(),
+            cannot_carry: cannot_carry(format.as_ref()),
+            layout: format.layout(),
+        }
     }
 
     /// Whether a project of labeling type `ty` can be stored in this format.
@@ -83,6 +151,100 @@ impl fmt::Display for FormatId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// A format name that is neither a format's name nor one of its aliases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct UnknownFormat {
+    /// The name as given.
+    pub name: String,
+    /// The format it is closest to, if it looks like a typo of one.
+    pub suggestion: Option<FormatId>,
+}
+
+impl fmt::Display for UnknownFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown format {:?}", self.name)?;
+        match self.suggestion {
+            Some(s) => write!(f, "; did you mean {s}?"),
+            None => {
+                let all: Vec<_> = FormatId::ALL.iter().map(|f| f.name()).collect();
+                write!(f, " (formats: {})", all.join(", "))
+            }
+        }
+    }
+}
+
+/// One format as `labelstore formats` shows it: every field comes from the
+/// format's implementation (its name, labeling types, layout, fidelity,
+/// splits) or the registry (aliases, whether `import` reads it). The
+/// field names are the keys of `labelstore formats --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FormatInfo {
+    /// The name on the command line and in store manifests.
+    pub name: &'static str,
+    /// Other names accepted for it.
+    pub aliases: &'static [&'static str],
+    /// The labeling types whose projects it stores.
+    pub labeling_types: Vec<&'static str>,
+    /// Whether `labelstore import` reads datasets in it.
+    pub import: bool,
+    /// Whether `labelstore store` writes it (every format).
+    pub store: bool,
+    /// Whether it lays out and reads back each chip's split.
+    pub splits: bool,
+    /// What a store in it and a read back do not give back as it was.
+    pub cannot_carry: Vec<String>,
+    /// Where its files go in a store.
+    pub layout: &'static str,
+}
+
+/// What a round trip through `format` loses, in words, from its
+/// `fidelity`, `keeps_splits`, `geometry_survives_as_mask` and
+/// `leaves_out` (asked about a box a billionth of a pixel wide).
+fn cannot_carry(format: &dyn LabelFormat) -> Vec<String> {
+    let fidelity = format.fidelity();
+    let mut out = Vec::new();
+    if let Some(t) = fidelity.pixel_tolerance.filter(|t| *t > 0.0) {
+        out.push(format!("exact coordinates (within {t} px)"));
+    }
+    for t in format.labeling_types() {
+        if format.geometry_survives_as_mask(*t) {
+            out.push(format!(
+                "{} polygon vertices (some come back as the outline of the same mask)",
+                t.name()
+            ));
+        }
+    }
+    if !fidelity.class_ids {
+        out.push("class ids (classes come back numbered 1, 2, 3... in id order)".into());
+    }
+    match fidelity.attributes {
+        None => {}
+        Some([]) => out.push("attributes".into()),
+        Some(kept) => out.push(format!("attributes other than {}", kept.join(", "))),
+    }
+    if !fidelity.empty_chips {
+        out.push("chips saved empty".into());
+    }
+    if !format.keeps_splits() {
+        out.push("splits".into());
+    }
+    let mut chip = Chip::new("probe", "probe.png");
+    (chip.width, chip.height) = (Some(512), Some(512));
+    let thin = Label {
+        class_id: 1,
+        geometry: Geometry::BBox([10.0, 10.0, 10.0 + 1e-9, 100.0]),
+        attributes: Default::default(),
+    };
+    if format
+        .labeling_types()
+        .contains(&LabelingType::ObjectDetection)
+        && format.leaves_out(&chip, &thin)
+    {
+        out.push("boxes that round to zero width or height (left out and counted)".into());
+    }
+    out
 }
 
 /// Options of formats that have some.
@@ -133,6 +295,80 @@ pub fn label_format(id: FormatId) -> Box<dyn LabelFormat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_and_suggestions() {
+        for (alias, f) in [
+            ("YOLOv8", FormatId::Yolo),
+            ("yolov5", FormatId::Yolo),
+            ("ultralytics", FormatId::Yolo),
+            ("darknet", FormatId::Yolo),
+            ("pascal-voc", FormatId::Voc),
+            ("Pascal_VOC", FormatId::Voc),
+            ("pascalvoc", FormatId::Voc),
+            ("ms-coco", FormatId::Coco),
+            ("MSCOCO", FormatId::Coco),
+            ("coco_instances", FormatId::Coco),
+            ("shp", FormatId::Shapefile),
+            ("geo-json", FormatId::Geojson),
+            ("tif", FormatId::Tiff),
+            ("kitti_detection", FormatId::Kitti),
+        ] {
+            assert_eq!(FormatId::parse(alias), Some(f), "{alias}");
+        }
+        // No alias is another format's name or alias.
+        let mut seen = std::collections::HashSet::new();
+        for f in FormatId::ALL {
+            for n in std::iter::once(f.name()).chain(f.aliases().iter().copied()) {
+                assert!(seen.insert(n.to_ascii_lowercase()), "{n} twice");
+            }
+        }
+        let err = |n: &str| FormatId::lookup(n).unwrap_err().to_string();
+        assert_eq!(err("yolo8"), "unknown format \"yolo8\"; did you mean yolo?");
+        assert_eq!(err("Cocoo"), "unknown format \"Cocoo\"; did you mean coco?");
+        assert_eq!(
+            err("shapfile"),
+            "unknown format \"shapfile\"; did you mean shapefile?"
+        );
+        assert_eq!(
+            err("yolov11"),
+            "unknown format \"yolov11\"; did you mean yolo?"
+        );
+        assert_eq!(
+            err("pascal voc"),
+            "unknown format \"pascal voc\"; did you mean voc?"
+        );
+        assert_eq!(
+            err("jpeg"),
+            "unknown format \"jpeg\" (formats: json, geojson, shapefile, voc, coco, kitti, yolo, \
+             png, tiff, geotiff, gif, bmp)"
+        );
+        assert_eq!(FormatId::suggest("xyz"), None);
+    }
+
+    #[test]
+    fn info_comes_from_the_implementations() {
+        let yolo = FormatId::Yolo.info();
+        assert_eq!(
+            yolo.cannot_carry,
+            [
+                "exact coordinates (within 0.01 px)",
+                "class ids (classes come back numbered 1, 2, 3... in id order)",
+                "attributes",
+                "boxes that round to zero width or height (left out and counted)"
+            ]
+        );
+        assert!(yolo.import && yolo.store && yolo.splits);
+        assert!(FormatId::Json.info().cannot_carry.is_empty());
+        assert!(!FormatId::Json.info().import);
+        assert_eq!(
+            FormatId::Geojson.info().cannot_carry,
+            ["exact coordinates (within 0.000001 px)", "splits"]
+        );
+        for f in FormatId::ALL {
+            assert!(!f.info().layout.is_empty(), "{f}");
+        }
+    }
 
     #[test]
     fn names_are_case_insensitive() {

@@ -57,9 +57,11 @@ Examples:
     /// or the GeoJSON or Shapefile folder of a labelstore store with its
     /// chips, into a labelstore project: a folder with project.json and the chips,
     /// ready for `labelstore store`. Images without labels become chips
-    /// saved empty.
+    /// saved empty. The dataset's format is told from its layout unless
+    /// --from names it.
     #[command(after_help = "\
 Examples:
+  labelstore import datasets/coco_instances --output my-project
   labelstore import --from coco annotations/instances_default.json --output my-project
   labelstore import --from voc VOCdevkit/VOC2012 --output my-project --overwrite
   labelstore import --from yolo datasets/ships --output my-project")]
@@ -106,6 +108,23 @@ Examples:
   labelstore fetch --from db --connection postgres://labels@db/gis --table chips \\
       --project harbour-ships --output my-project")]
     Fetch(FetchArgs),
+
+    /// List every label format: the labeling types it serves, whether
+    /// `import` reads it and `store` writes it, whether it keeps splits,
+    /// what a round trip through it loses, where its files go, and the
+    /// other names it is known by.
+    #[command(after_help = "\
+Examples:
+  labelstore formats
+  labelstore formats --json")]
+    Formats(FormatsArgs),
+}
+
+#[derive(Debug, Args)]
+struct FormatsArgs {
+    /// Print the list as JSON on stdout (an array of objects) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -428,8 +447,9 @@ fn reading_runtime() -> Result<tokio::runtime::Runtime, StoreError> {
 #[derive(Debug, Args)]
 struct ImportArgs {
     /// The dataset's format: coco, voc, yolo, kitti, geojson or shapefile
-    /// (any letter case).
-    #[arg(long, value_name = "FORMAT")]
+    /// (any letter case, or another name `labelstore formats` lists), or
+    /// auto: told from the dataset's layout.
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
     from: String,
 
     /// The dataset: its folder (or, for COCO, its annotation file).
@@ -671,6 +691,10 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Fetch(mut args) => args.check().and_then(|()| fetch(&args)),
+        Command::Formats(args) => {
+            formats(args.json);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -874,7 +898,13 @@ impl Drop for Scratch {
 }
 
 fn import(args: &ImportArgs) -> Result<(), StoreError> {
-    let from = FormatId::parse(&args.from)
+    let detected = args.from.trim().eq_ignore_ascii_case("auto");
+    let from = if detected {
+        labelstore::detect_format(&args.path)?
+    } else {
+        FormatId::lookup(&args.from).map_err(|e| StoreError::Usage(e.to_string()))?
+    };
+    let from = Some(from)
         .filter(|f| labelstore::IMPORT_FORMATS.contains(f))
         .ok_or_else(|| {
             let reads: Vec<_> = labelstore::IMPORT_FORMATS
@@ -905,8 +935,103 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     let mut meter = Meter::new(verbosity(), "chips", "imported", plan.chip_count());
     let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
     meter.finish();
-    print_report(&report?, args.json, "imported");
+    print_import_report(&report?, from, detected, args.json);
     Ok(())
+}
+
+/// The import's summary: which format the dataset was read as (and
+/// whether that was told from its layout), then the store's summary; in
+/// JSON, the store's report with `"imported_from": {"format", "detected"}`.
+fn print_import_report(r: &StoreReport, from: FormatId, detected: bool, json: bool) {
+    if json {
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "imported_from".into(),
+                serde_json::json!({"format": from.name(), "detected": detected}),
+            );
+        }
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return;
+    }
+    if verbosity() == Verbosity::Quiet {
+        return;
+    }
+    let how = if detected {
+        " (detected from its layout)"
+    } else {
+        ""
+    };
+    let _ = writeln!(std::io::stdout(), "read as {from}{how}");
+    print_report(r, false, "imported");
+}
+
+/// `labelstore formats`: every format, from its implementation.
+fn formats(json: bool) {
+    let infos: Vec<labelstore::FormatInfo> = FormatId::ALL.iter().map(|f| f.info()).collect();
+    let text = if json {
+        serde_json::to_string_pretty(&infos).unwrap_or_default() + "\n"
+    } else {
+        formats_table(&infos)
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn formats_table(infos: &[labelstore::FormatInfo]) -> String {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let rows: Vec<[String; 6]> = infos
+        .iter()
+        .map(|i| {
+            [
+                i.name.to_owned(),
+                i.labeling_types.join(", "),
+                yes(i.import).to_owned(),
+                yes(i.store).to_owned(),
+                yes(i.splits).to_owned(),
+                i.aliases.join(", "),
+            ]
+        })
+        .collect();
+    let head = [
+        "FORMAT",
+        "LABELING TYPES",
+        "IMPORT",
+        "STORE",
+        "SPLITS",
+        "ALIASES",
+    ];
+    let widths: Vec<usize> = (0..head.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([head[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned() + "\n"
+    };
+    let mut s = line(&head);
+    for r in &rows {
+        s += &line(&r.each_ref().map(String::as_str));
+    }
+    for i in infos {
+        s += &format!("\n{}: {}\n", i.name, i.layout);
+        let loses = if i.cannot_carry.is_empty() {
+            "nothing".to_owned()
+        } else {
+            i.cannot_carry.join("; ")
+        };
+        s += &format!("  cannot carry: {loses}\n");
+    }
+    s
 }
 
 fn chip(args: &ChipArgs) -> Result<(), StoreError> {
@@ -1085,13 +1210,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 fn parse_formats(names: &[String]) -> Result<Vec<FormatId>, StoreError> {
     let mut formats = Vec::new();
     for name in names.iter().filter(|n| !n.trim().is_empty()) {
-        let f = FormatId::parse(name).ok_or_else(|| {
-            let all: Vec<_> = FormatId::ALL.iter().map(|f| f.name()).collect();
-            StoreError::Usage(format!(
-                "unknown format {name:?} (formats: {})",
-                all.join(", ")
-            ))
-        })?;
+        let f = FormatId::lookup(name).map_err(|e| StoreError::Usage(e.to_string()))?;
         if !formats.contains(&f) {
             formats.push(f);
         }

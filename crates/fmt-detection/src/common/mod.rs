@@ -5,6 +5,8 @@
 //! - `dataset`: Datumaro's class table (`dataset_meta.json`), split lists,
 //!   finding an image by its stem, class tables for writers and readers,
 //!   and small helpers for files, errors and numbers (VOC, KITTI).
+//! - `detect`: cheap looks at names and file heads, for each format's
+//!   `recognizes` (what `import --from auto` asks).
 //! - `geo_layout`: the layers, `index.json` and reading side that GeoJSON
 //!   and Shapefile share.
 //! - `ids`: chip ids and dataset names for datasets made elsewhere (COCO,
@@ -12,10 +14,12 @@
 
 mod builder;
 mod dataset;
+mod detect;
 mod geo_layout;
 mod ids;
 
 pub(crate) use builder::*;
 pub(crate) use dataset::*;
+pub(crate) use detect::*;
 pub(crate) use geo_layout::*;
 pub(crate) use ids::*;

@@ -95,8 +95,9 @@ use serde_json::Value;
 
 use crate::common::{
     Assembler, ChipRings, Coordinates, CrsCache, Feature, IndexChip, IndexLayer, IndexWriter,
-    LayerSpace, MAIN_STEM, RESERVED, Ring, Space, attribute_key, chip_rings, json_number,
-    layer_files, locate, native_main, orient, property_name,
+    LayerSpace, MAIN_STEM, RESERVED, Ring, Space, attribute_key, chip_rings, entries, ext_is,
+    format_folder, head_holds, index_of, json_number, layer_files, locate, native_main, orient,
+    property_name,
 };
 
 /// The folder of the format in a store.
@@ -132,6 +133,28 @@ impl LabelFormat for GeojsonFormat {
 
     fn labeling_types(&self) -> &'static [LabelingType] {
         &[LabelingType::ObjectDetection]
+    }
+
+    fn layout(&self) -> &'static str {
+        "geojson/labels.geojson (labels_epsg<code>, _nocrs, _pixels), geojson/index.json"
+    }
+
+    /// A `.geojson` file, or a `.json` one whose beginning has a
+    /// `FeatureCollection`; or a folder (a store's `geojson/`) holding
+    /// labelstore's GeoJSON `index.json` or `.geojson` files.
+    fn recognizes(&self, path: &Path) -> bool {
+        let layer = |p: &Path| {
+            ext_is(p, &["geojson"])
+                || (ext_is(p, &["json"]) && head_holds(p, "\"FeatureCollection\""))
+        };
+        if path.is_file() {
+            return layer(path) || index_of(path.parent().unwrap_or(Path::new(".")), NAME);
+        }
+        let folder = format_folder(path, FOLDER);
+        index_of(&folder, NAME)
+            || entries(&folder)
+                .iter()
+                .any(|p| ext_is(p, &["geojson"]) && p.is_file())
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

@@ -95,8 +95,8 @@ use serde_json::Value;
 
 use crate::common::{
     Assembler, ChipRings, Coordinates, CrsCache, Feature, FieldKind, IndexChip, IndexField,
-    IndexLayer, IndexWriter, LayerSpace, MAIN_STEM, Space, chip_rings, layer_files, locate,
-    native_main, orient,
+    IndexLayer, IndexWriter, LayerSpace, MAIN_STEM, Space, chip_rings, entries, ext_is,
+    format_folder, index_of, layer_files, locate, native_main, orient,
 };
 use dbf::FieldStats;
 
@@ -119,6 +119,24 @@ impl LabelFormat for ShapefileFormat {
 
     fn labeling_types(&self) -> &'static [LabelingType] {
         &[LabelingType::ObjectDetection]
+    }
+
+    fn layout(&self) -> &'static str {
+        "shapefile/labels.{shp,shx,dbf,prj,cpg} (labels_epsg<code>, _pixels), shapefile/index.json"
+    }
+
+    /// A `.shp` (or its `.shx` or `.dbf`), or a folder (a store's
+    /// `shapefile/`) holding labelstore's Shapefile `index.json` or `.shp`
+    /// files.
+    fn recognizes(&self, path: &Path) -> bool {
+        if path.is_file() {
+            return ext_is(path, &["shp", "shx", "dbf"]);
+        }
+        let folder = format_folder(path, FOLDER);
+        index_of(&folder, NAME)
+            || entries(&folder)
+                .iter()
+                .any(|p| ext_is(p, &["shp"]) && p.is_file())
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

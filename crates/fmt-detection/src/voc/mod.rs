@@ -146,8 +146,8 @@ use raster_georef::excerpt;
 use self::xml::Element;
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
-    dataset_name, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
-    split_of_listed, strip_ext,
+    dataset_name, entries, ext_is, format_folder, head_holds, io_err, list_dir, meta_json,
+    read_meta, read_split_lists, read_text, split_of_listed, strip_ext,
 };
 
 /// The format's folder in a store.
@@ -174,6 +174,33 @@ impl LabelFormat for VocFormat {
 
     fn labeling_types(&self) -> &'static [LabelingType] {
         &[LabelingType::ObjectDetection]
+    }
+
+    fn layout(&self) -> &'static str {
+        "voc/Annotations/<id>.xml, voc/JPEGImages/, voc/ImageSets/Main/<split>.txt"
+    }
+
+    /// A VOC `.xml` file (its beginning has `<annotation`), or a folder (a
+    /// store's `voc/`, or one folder down, as `VOCdevkit/VOC2012`) holding
+    /// `Annotations/` beside `ImageSets/Main/` or `JPEGImages/`, or LabelImg's
+    /// `.xml` files beside the images.
+    fn recognizes(&self, path: &Path) -> bool {
+        let voc_xml = |p: &Path| ext_is(p, &["xml"]) && head_holds(p, "<annotation");
+        if path.is_file() {
+            return voc_xml(path);
+        }
+        let layout = |d: &Path| {
+            d.join("Annotations").is_dir()
+                && (d.join("ImageSets").join("Main").is_dir() || d.join("JPEGImages").is_dir())
+        };
+        let dir = format_folder(path, DIR);
+        let listed = entries(&dir);
+        layout(&dir)
+            || listed.iter().any(|d| d.is_dir() && layout(d))
+            || listed
+                .iter()
+                .find(|p| ext_is(p, &["xml"]))
+                .is_some_and(|p| voc_xml(p))
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {

@@ -5,6 +5,8 @@ mod chip; // `labelstore chip` judged by GDAL and PROJ: pixels, geotransforms, l
 mod degenerate; // labels of zero area left out of COCO and counted in the summary
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
+mod formats_cmd; // `labelstore formats [--json]`: every format, from its implementation
+mod import_auto; // `import` telling a dataset's format from its layout; aliases, "did you mean"
 mod input; // odd but valid inputs, and inputs that must not hang a store
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget

@@ -71,19 +71,7 @@ fn store(project: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
 
 /// The stored project's split of every chip.
 fn splits_of(out: &Path) -> BTreeMap<String, String> {
-    let p: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("project.json")).unwrap()).unwrap();
-    p["chips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["split"].as_str().unwrap_or("train").to_owned(),
-            )
-        })
-        .collect()
+    crate::util::chip_splits(out).into_iter().collect()
 }
 
 fn chips_per_split(report: &serde_json::Value) -> BTreeMap<String, u64> {

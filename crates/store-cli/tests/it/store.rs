@@ -156,7 +156,11 @@ fn usage_errors_exit_2_and_write_nothing() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--format", "jsonl"],
-            "unknown format \"jsonl\" (formats: json, geojson, shapefile, voc, coco, kitti, yolo, png, tiff, geotiff, gif, bmp)",
+            "unknown format \"jsonl\"; did you mean json?",
+        ),
+        (
+            &["--format", "xml"],
+            "unknown format \"xml\" (formats: json, geojson, shapefile, voc, coco, kitti, yolo, png, tiff, geotiff, gif, bmp)",
         ),
         (
             &["--format", "PNG"],

@@ -67,3 +67,33 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
 fn rel(base: &Path, p: &Path) -> String {
     p.strip_prefix(base).unwrap().to_string_lossy().into_owned()
 }
+
+/// Each chip of the project folder `out` as `(id, split)`, in manifest
+/// order, a chip naming no split as `train`.
+pub fn chip_splits(out: &Path) -> Vec<(String, String)> {
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("project.json")).unwrap()).unwrap();
+    p["chips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["split"].as_str().unwrap_or("train").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `labelstore store PROJECT --to local --path PATH --format FORMATS`.
+pub fn store_local(project: &Path, path: &Path, formats: &str) -> Output {
+    labelstore()
+        .arg("store")
+        .arg(project)
+        .args(["--to", "local", "--path"])
+        .arg(path)
+        .args(["--format", formats])
+        .output()
+        .unwrap()
+}
