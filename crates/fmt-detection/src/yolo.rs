@@ -103,7 +103,7 @@ use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
-    LabelWriter, LabelingType, Output, Project, Result,
+    LabelWriter, LabelingType, Output, Project, Result, Rounding,
 };
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -194,6 +194,8 @@ struct YoloWriter {
     left_out: usize,
     /// The splits written, in the order first met.
     splits: Vec<String>,
+    /// The largest shift the six decimals gave a box's edge.
+    rounding: Rounding,
 }
 
 impl YoloWriter {
@@ -214,6 +216,10 @@ impl YoloWriter {
             converted: 0,
             left_out: 0,
             splits: Vec::new(),
+            rounding: Rounding {
+                to: "6 decimals (normalized)",
+                max_shift_px: 0.0,
+            },
         }
     }
 
@@ -283,7 +289,18 @@ impl YoloWriter {
 /// One label line for a box on a `w` × `h` chip, or `None` when its width
 /// or height is `0.000000` at the six decimals written: Ultralytics and
 /// torchvision reject such a box, so the writer leaves it out.
-fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> Option<String> {
+fn line(class: usize, b: [f64; 4], w: u32, h: u32) -> Option<String> {
+    line_and_shift(class, b, w, h).map(|(l, _)| l)
+}
+
+/// [`line`], and the largest distance in pixels an edge of the box moved
+/// by the six decimals written (what a reader computes back from them).
+fn line_and_shift(
+    class: usize,
+    [x0, y0, x1, y1]: [f64; 4],
+    w: u32,
+    h: u32,
+) -> Option<(String, f64)> {
     let (w, h) = (f64::from(w), f64::from(h));
     let (x0, x1) = (x0.clamp(0.0, w), x1.clamp(0.0, w));
     let (y0, y1) = (y0.clamp(0.0, h), y1.clamp(0.0, h));
@@ -299,7 +316,18 @@ fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> Option<Stri
     if bw == "0.000000" || bh == "0.000000" {
         return None;
     }
-    Some(format!("{class} {cx:.6} {cy:.6} {bw} {bh}\n"))
+    let (cx, cy) = (format!("{cx:.6}"), format!("{cy:.6}"));
+    let read = |v: &str| v.parse::<f64>().unwrap_or(0.0);
+    let (rcx, rcy, rbw, rbh) = (read(&cx), read(&cy), read(&bw), read(&bh));
+    let shift = [
+        ((rcx - rbw / 2.0) * w - x0).abs(),
+        ((rcy - rbh / 2.0) * h - y0).abs(),
+        ((rcx + rbw / 2.0) * w - x1).abs(),
+        ((rcy + rbh / 2.0) * h - y1).abs(),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    Some((format!("{class} {cx} {cy} {bw} {bh}\n"), shift))
 }
 
 /// The suffix under which Ultralytics reads a chip stored with extension
@@ -411,8 +439,11 @@ impl LabelWriter for YoloWriter {
                     format!("no class has id {}", label.class_id),
                 )
             })?;
-            match line(class, b, w, h) {
-                Some(l) => text += &l,
+            match line_and_shift(class, b, w, h) {
+                Some((l, shift)) => {
+                    text += &l;
+                    self.rounding.moved(shift);
+                }
                 None => self.left_out += 1,
             }
         }
@@ -464,6 +495,10 @@ impl LabelWriter for YoloWriter {
             ("chips converted to PNG", self.converted),
             ("labels left out: zero width or height", self.left_out),
         ]
+    }
+
+    fn rounding(&self) -> Option<Rounding> {
+        Some(self.rounding)
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {

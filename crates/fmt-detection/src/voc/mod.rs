@@ -137,7 +137,7 @@ use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
-    LabelingType, Output, Project, Result, Rgb,
+    LabelingType, Output, Project, Result, Rgb, Rounding,
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -182,6 +182,10 @@ impl LabelFormat for VocFormat {
             classes: ClassTable::new(header),
             left_out: 0,
             splits: Vec::new(),
+            rounding: Rounding {
+                to: "integer pixels",
+                max_shift_px: 0.0,
+            },
         })
     }
 
@@ -245,6 +249,8 @@ struct VocWriter {
     left_out: usize,
     /// The splits written, in the order first met.
     splits: Vec<String>,
+    /// The largest shift integer pixels gave a box's edge.
+    rounding: Rounding,
 }
 
 /// One `<object>` as written.
@@ -424,6 +430,14 @@ impl LabelWriter for VocWriter {
                 self.left_out += 1;
                 continue;
             };
+            // VOC's first pixel `xmin` starts at edge `xmin - 1`.
+            for (edge, written) in
+                [x0, y0, x1, y1]
+                    .into_iter()
+                    .zip([xmin - 1, ymin - 1, xmax, ymax])
+            {
+                self.rounding.moved((written as f64 - edge).abs());
+            }
             objects.push(Object {
                 name,
                 pose,
@@ -457,6 +471,10 @@ impl LabelWriter for VocWriter {
 
     fn notes(&self) -> Vec<(&'static str, usize)> {
         vec![("labels left out: zero width or height", self.left_out)]
+    }
+
+    fn rounding(&self) -> Option<Rounding> {
+        Some(self.rounding)
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {

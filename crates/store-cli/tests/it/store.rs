@@ -36,7 +36,7 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
             )
             .as_str(),
             "excluded: 1 deleted, 1 unlabeled",
-            "clipped labels: 2",
+            "clipped labels: 2 (chips a: 1, b: 1)",
             "georeferencing: 1 inline, 1 none, 4 world_file",
             "  a: world_file EPSG:32633 -> chips/a.tif",
             "  b: inline EPSG:32632 -> chips/b.tif",
