@@ -108,7 +108,7 @@ use labels_model::{
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::common::{ChipIds, folder_name, split_from_subset, split_rank};
+use crate::common::{ChipIds, denoise, folder_name, split_from_subset, split_rank};
 
 /// Where the chips of a split are placed again, and the Darknet labels
 /// beside them (relative to `yolo/`).
@@ -997,6 +997,7 @@ fn parse_labels(
                     (cx + bw / 2.0) * wf,
                     (cy + bh / 2.0) * hf,
                 ]
+                .map(denoise)
             }
             pts if pts.len() >= 6 && pts.len() % 2 == 0 => {
                 let mut b = [
@@ -1013,7 +1014,7 @@ fn parse_labels(
                         b[3].max(p[1]),
                     ];
                 }
-                [b[0] * wf, b[1] * hf, b[2] * wf, b[3] * hf]
+                [b[0] * wf, b[1] * hf, b[2] * wf, b[3] * hf].map(denoise)
             }
             _ => {
                 return Err(bad(format!(
@@ -1332,6 +1333,19 @@ mod tests {
                 ("1-3", "test", 0)
             ]
         );
+    }
+
+    #[test]
+    fn the_shift_is_what_a_reader_computes_back() {
+        // 1.5 .. 10 and 2.25 .. 12.125 on 32 px: centre 0.179688 (5.75 px
+        // is 0.1796875), width 0.265625, so the edges come back as 1.499984
+        // and 9.999984 (x) and the largest shift is 0.000016 px.
+        let (l, shift) = line_and_shift(0, [1.5, 2.25, 10.0, 12.125], 32, 32).unwrap();
+        assert_eq!(l, "0 0.179688 0.224609 0.265625 0.308594\n");
+        assert!((shift - 0.000016).abs() < 1e-12, "{shift}");
+        // Boxes on a grid the six decimals hold exactly do not move.
+        let (_, shift) = line_and_shift(0, [0.0, 0.0, 16.0, 8.0], 32, 32).unwrap();
+        assert_eq!(shift, 0.0);
     }
 
     #[test]

@@ -137,7 +137,7 @@ use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
-    LabelingType, Output, Project, Result, Rgb, Rounding,
+    LabelingType, LeftBehind, Output, Project, Result, Rgb, Rounding,
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -146,7 +146,7 @@ use raster_georef::excerpt;
 use self::xml::Element;
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
-    dataset_name, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
+    dataset_name, denoise, io_err, list_dir, meta_json, read_meta, read_split_lists, read_text,
     split_of_listed, strip_ext,
 };
 
@@ -202,6 +202,13 @@ impl LabelFormat for VocFormat {
     }
 
     fn read(&self, root: &Path) -> Result<Project> {
+        read_voc(root).map(|(project, _)| project)
+    }
+
+    /// What is not brought over, counted: objects' parts (`<part>`),
+    /// objects' actions (`<actions>` with an action set) and segmentation
+    /// masks (annotations marked `<segmented>1</segmented>`).
+    fn read_dataset(&self, root: &Path) -> Result<(Project, LeftBehind)> {
         read_voc(root)
     }
 
@@ -733,6 +740,7 @@ fn read_annotation(
     id: &str,
     layout: &Layout,
     images: &mut ImageIndex,
+    left: &mut LeftBehind,
 ) -> Result<(RawChip, Option<String>)> {
     let text = read_text(file)?;
     let root = xml::parse(&text, file)?;
@@ -763,6 +771,7 @@ fn read_annotation(
         .map(|d| d.text.clone())
         .filter(|d| d != "Unknown");
     let image = annotated_image(&root, file, id, layout, images)?;
+    tally_left_behind(&root, left);
     let labels = root
         .children_named("object")
         .enumerate()
@@ -778,6 +787,31 @@ fn read_annotation(
         },
         database,
     ))
+}
+
+/// Counts in `left` what of an annotation is not brought over: parts,
+/// actions set, a segmentation mask.
+fn tally_left_behind(root: &Element, left: &mut LeftBehind) {
+    let mut add = |what: &'static str, n: usize| {
+        if n > 0 {
+            *left.entry(what).or_default() += n;
+        }
+    };
+    if root
+        .child("segmented")
+        .is_some_and(|s| s.text.trim() == "1")
+    {
+        add("VOC segmentation masks", 1);
+    }
+    for obj in root.children_named("object") {
+        add("VOC parts", obj.children_named("part").count());
+        let acts = obj.child("actions").is_some_and(|a| {
+            a.children
+                .iter()
+                .any(|c| c.text.trim().parse::<f64>().is_ok_and(|v| v != 0.0))
+        });
+        add("VOC actions", usize::from(acts));
+    }
 }
 
 /// The image an annotation is for: its `<filename>` when that file exists,
@@ -844,7 +878,7 @@ fn read_object(
         *slot = number(el, &format!("{p}/bndbox/{key}"), file, id)?;
     }
     let [xmin, ymin, xmax, ymax] = c;
-    let mut b = [xmin - 1.0, ymin - 1.0, xmax, ymax];
+    let mut b = [denoise(xmin - 1.0), denoise(ymin - 1.0), xmax, ymax];
     for (k, v) in b.iter_mut().enumerate() {
         let limit = if k % 2 == 0 { width } else { height };
         *v = v.max(0.0);
@@ -945,17 +979,19 @@ fn declared_classes(layout: &Layout) -> Result<Vec<(String, Option<Rgb>)>> {
     }
 }
 
-fn read_voc(path: &Path) -> Result<Project> {
+fn read_voc(path: &Path) -> Result<(Project, LeftBehind)> {
     let layout = locate(path)?;
     let mut images = ImageIndex::new(layout.root.join(&layout.images));
     let (order, manifest_path) = chip_order(&layout)?;
 
     let mut name = None;
+    let mut left = LeftBehind::new();
     let mut raw = Vec::with_capacity(order.len());
     for (id, xml) in order {
         match xml {
             Some(file) => {
-                let (chip, database) = read_annotation(&file, &id, &layout, &mut images)?;
+                let (chip, database) =
+                    read_annotation(&file, &id, &layout, &mut images, &mut left)?;
                 if name.is_none() {
                     name = database;
                 }
@@ -1008,7 +1044,7 @@ fn read_voc(path: &Path) -> Result<Project> {
     for chip in &mut project.chips {
         chip.split = splits.get(&chip.id).cloned().flatten();
     }
-    Ok(project)
+    Ok((project, left))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod fetch_trust; // fetch reads only what the store manifest lists, at safe path
 mod fetch_verify; // fetch and verify from the object store and the database
 mod input; // odd but valid inputs, and inputs that must not hang a store
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
+mod losses; // the loss report: what did not survive a store or an import, no float noise
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
 mod reproducible; // same input, same bytes: local twice, object store, SOURCE_DATE_EPOCH

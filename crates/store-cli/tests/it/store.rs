@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use crate::util::{labelstore, root, run, snapshot, stderr, stdout};
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
-fn store(project: &Path, target: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn store(project: &Path, target: &Path, extra: &[&str]) -> std::process::Output {
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "store".as_ref(),
         project.as_os_str(),
