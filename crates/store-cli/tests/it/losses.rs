@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::fetch_verify::python;
 use crate::store::{fixture, store};
 use crate::util::{run, stderr, stdout};
 
@@ -179,6 +180,33 @@ fn voc_import_counts_parts_actions_and_segmentation_masks() {
         r["not_imported"],
         json!({"VOC actions": 1, "VOC parts": 1, "VOC segmentation masks": 1})
     );
+    // Datumaro, the judge: its boxes are the objects plus their parts, and
+    // the objects with an action set are those with an action attribute
+    // true.
+    let judged = python(
+        "import sys, json, datumaro as dm\n\
+         ds = dm.Dataset.import_from(sys.argv[1], 'voc')\n\
+         acts = {'other', 'jumping', 'phoning', 'playinginstrument', 'reading', 'ridingbike',\n\
+                 'ridinghorse', 'running', 'takingphoto', 'usingcomputer', 'walking'}\n\
+         boxes = [a for i in ds for a in i.annotations if a.type.name == 'bbox']\n\
+         print(json.dumps({'boxes': len(boxes), 'with_actions': sum(\n\
+             any(v is True and k in acts for k, v in a.attributes.items()) for a in boxes)}))",
+        &[dataset.to_str().unwrap()],
+    );
+    let judged: serde_json::Value = serde_json::from_str(judged.trim()).unwrap();
+    let project: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("project.json")).unwrap()).unwrap();
+    let labels: usize = project["chips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["labels"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        judged["boxes"].as_u64().unwrap() as usize - labels,
+        r["not_imported"]["VOC parts"].as_u64().unwrap() as usize
+    );
+    assert_eq!(judged["with_actions"], r["not_imported"]["VOC actions"]);
     let o = import("voc", &dataset, &out, &["--overwrite"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
