@@ -158,7 +158,7 @@ use std::path::{Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
-    LabelWriter, LabelingType, Output, Polygon, Project, Result, Ring,
+    LabelWriter, LabelingType, LeftBehind, Output, Polygon, Project, Result, Ring,
 };
 use pixel_geometry::{Mask, rasterize, rle, trace};
 use raster_georef::shorten_quotes;
@@ -166,7 +166,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::common::{
-    ChipIds, entries, ext_is, file_stem, folder_name, head_holds, split_from_subset, split_rank,
+    ChipIds, denoise, entries, ext_is, file_stem, folder_name, head_holds, split_from_subset,
+    split_rank,
 };
 
 /// The COCO file of a split in a store.
@@ -259,6 +260,13 @@ impl LabelFormat for CocoFormat {
     }
 
     fn read(&self, path: &Path) -> Result<Project> {
+        read_coco(path).map(|(project, _)| project)
+    }
+
+    /// What is not brought over, counted: annotations' keypoints (in the
+    /// files read, and in `person_keypoints_*.json` beside them, which are
+    /// not read) and the captions of `captions_*.json` beside them.
+    fn read_dataset(&self, path: &Path) -> Result<(Project, LeftBehind)> {
         read_coco(path)
     }
 
@@ -439,6 +447,73 @@ struct ReadAnnotation {
     attributes: Option<Attributes>,
     #[serde(default)]
     score: Option<f64>,
+    /// Not brought over; counted.
+    #[serde(default)]
+    keypoints: Option<Value>,
+}
+
+/// A COCO file beside those read that is not read (captions, person
+/// keypoints): only its annotations, to count them.
+#[derive(Deserialize)]
+struct OtherFile {
+    #[serde(default)]
+    annotations: Vec<OtherAnnotation>,
+}
+
+#[derive(Deserialize)]
+struct OtherAnnotation {
+    #[serde(default)]
+    keypoints: Option<Value>,
+}
+
+/// Whether an annotation's `keypoints` holds any keypoint.
+fn has_keypoints(k: Option<&Value>) -> bool {
+    k.and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+}
+
+/// Counts in `left` what the COCO files beside `read` (in the same folder)
+/// hold that is not read: captions (`captions_*.json`) and keypoints
+/// (`person_keypoints_*.json`). A file that does not parse is not counted.
+fn tally_other_files(read: &[PathBuf], left: &mut LeftBehind) {
+    let Some(dir) = read.first().and_then(|f| f.parent()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut others: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !read.contains(p) && p.is_file())
+        .collect();
+    others.sort();
+    for file in others {
+        let name = file.file_name().map(|n| n.to_string_lossy().to_lowercase());
+        let Some(name) = name.filter(|n| n.ends_with(".json")) else {
+            continue;
+        };
+        let (what, keypoints_only) = if name.starts_with("captions_") {
+            ("COCO captions", false)
+        } else if name.starts_with("person_keypoints_") {
+            ("COCO keypoints", true)
+        } else {
+            continue;
+        };
+        let Ok(data) = labels_model::read_regular(&file)
+            .map_err(|_| ())
+            .and_then(|b| serde_json::from_slice::<OtherFile>(&b).map_err(|_| ()))
+        else {
+            continue;
+        };
+        let n = data
+            .annotations
+            .iter()
+            .filter(|a| !keypoints_only || has_keypoints(a.keypoints.as_ref()))
+            .count();
+        if n > 0 {
+            *left.entry(what).or_default() += n;
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -1134,8 +1209,12 @@ fn positive_size(v: Option<f64>) -> Option<Option<u32>> {
 /// Makes the error at a field of the COCO file being read.
 type Bad<'a> = &'a dyn Fn(String, String) -> Error;
 
-fn read_coco(path: &Path) -> Result<Project> {
+fn read_coco(path: &Path) -> Result<(Project, LeftBehind)> {
     let files = find_files(path)?;
+    let mut left = LeftBehind::new();
+    if path.is_dir() {
+        tally_other_files(&files, &mut left);
+    }
     let parsed = files
         .iter()
         .map(|f| parse(f))
@@ -1163,6 +1242,14 @@ fn read_coco(path: &Path) -> Result<Project> {
         let mut folders = ImageFolders::new(file);
         let (mut file_chips, by_image) = read_images(&data.images, &mut folders, &mut ids, &bad)?;
         let split = subset_of(file).and_then(|s| split_from_subset(&s));
+        let keypoints = data
+            .annotations
+            .iter()
+            .filter(|a| has_keypoints(a.keypoints.as_ref()))
+            .count();
+        if keypoints > 0 {
+            *left.entry("COCO keypoints").or_default() += keypoints;
+        }
         read_annotations(
             data.annotations,
             (labeling_type, shift, &classes),
@@ -1187,7 +1274,7 @@ fn read_coco(path: &Path) -> Result<Project> {
         root.get_or_insert(folders.root);
     }
     let root = root.unwrap_or_default();
-    Ok(Project {
+    let project = Project {
         name: name.unwrap_or_else(|| folder_name(&root)),
         labeling_type,
         srid: None,
@@ -1195,7 +1282,8 @@ fn read_coco(path: &Path) -> Result<Project> {
         chips,
         base_dir: root,
         manifest_path: files.into_iter().next().unwrap_or_default(),
-    })
+    };
+    Ok((project, left))
 }
 
 /// Adds the classes of one file to those of the files before it: a class
@@ -1368,7 +1456,7 @@ fn annotation_bbox(bbox: Option<&[f64]>, i: usize, bad: Bad<'_>) -> Result<Optio
 fn box_geometry(bbox: Option<&[f64]>, i: usize, bad: Bad<'_>) -> Result<Geometry> {
     let [x, y, w, h] = annotation_bbox(bbox, i, bad)?
         .ok_or_else(|| bad(format!("annotations[{i}].bbox"), "missing".into()))?;
-    Ok(Geometry::BBox([x, y, x + w, y + h]))
+    Ok(Geometry::BBox([x, y, denoise(x + w), denoise(y + h)]))
 }
 
 /// An instance-segmentation annotation's shape: its polygons, its RLE

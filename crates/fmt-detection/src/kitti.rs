@@ -107,7 +107,7 @@ use std::path::{Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, DEFAULT_SPLIT, Error, Fidelity, Geometry, LabelFormat,
-    LabelWriter, LabelingType, Output, Project, Result, is_split_name,
+    LabelWriter, LabelingType, LeftBehind, Output, Project, Result, is_split_name,
 };
 
 use raster_georef::excerpt;
@@ -159,6 +159,14 @@ impl LabelFormat for KittiFormat {
     }
 
     fn read(&self, root: &Path) -> Result<Project> {
+        read_kitti(root).map(|(project, _)| project)
+    }
+
+    /// What is not brought over, counted: labels with 3-D fields
+    /// (dimensions, location, rotation_y other than `0` and the devkit's
+    /// `-1`, `-1000`, `-10` for none) and labels with an observation angle
+    /// (`alpha` other than `0` and `-10`).
+    fn read_dataset(&self, root: &Path) -> Result<(Project, LeftBehind)> {
         read_kitti(root)
     }
 
@@ -385,7 +393,7 @@ impl Subset {
 }
 
 /// Reads one label file into `(class name, box, attributes)` triples.
-fn read_labels(file: &Path, id: &str) -> Result<Vec<RawBox>> {
+fn read_labels(file: &Path, id: &str, left: &mut LeftBehind) -> Result<Vec<RawBox>> {
     const NAMES: [&str; 16] = [
         "type",
         "truncated",
@@ -429,7 +437,20 @@ fn read_labels(file: &Path, id: &str) -> Result<Vec<RawBox>> {
                 ))
             })?;
         }
-        let [_, truncated, occluded, _, x0, y0, x1, y1, ..] = nums;
+        let [_, truncated, occluded, alpha, x0, y0, x1, y1, ..] = nums;
+        // 3-D fields: height width length (devkit's none: -1), x y z
+        // (-1000), rotation_y (-10); this writer's 0 is none too.
+        let none_3d = [-1.0, -1.0, -1.0, -1000.0, -1000.0, -1000.0, -10.0];
+        if nums[8..15]
+            .iter()
+            .zip(none_3d)
+            .any(|(&v, none)| v != 0.0 && v != none)
+        {
+            *left.entry("KITTI 3-D fields").or_default() += 1;
+        }
+        if alpha != 0.0 && alpha != -10.0 {
+            *left.entry("KITTI alpha").or_default() += 1;
+        }
         if occluded.fract() != 0.0 || occluded.abs() > 1e15 {
             return Err(bad(format!(
                 "occluded {} is not an integer",
@@ -583,7 +604,7 @@ fn read_split_list(file: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn read_kitti(path: &Path) -> Result<Project> {
+fn read_kitti(path: &Path) -> Result<(Project, LeftBehind)> {
     let (dir, subsets, top) = find_subsets(path)?;
     let mut indexes: Vec<ImageIndex> = subsets
         .iter()
@@ -600,6 +621,7 @@ fn read_kitti(path: &Path) -> Result<Project> {
         }
     }
     let mut splits = Vec::with_capacity(chips.len());
+    let mut left = LeftBehind::new();
     for (id, found) in chips {
         let (Some(subset), Some(index)) =
             (subsets.get(found.subset), indexes.get_mut(found.subset))
@@ -607,7 +629,7 @@ fn read_kitti(path: &Path) -> Result<Project> {
             continue;
         };
         let labels = match &found.file {
-            Some(f) => read_labels(f, &id)?,
+            Some(f) => read_labels(f, &id, &mut left)?,
             None => Vec::new(),
         };
         let image = match index.find(&found.stem)? {
@@ -647,7 +669,7 @@ fn read_kitti(path: &Path) -> Result<Project> {
     for (chip, split) in project.chips.iter_mut().zip(splits) {
         chip.split = split;
     }
-    Ok(project)
+    Ok((project, left))
 }
 
 #[cfg(test)]

@@ -103,12 +103,12 @@ use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
-    LabelWriter, LabelingType, Output, Project, Result,
+    LabelWriter, LabelingType, Output, Project, Result, Rounding,
 };
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::common::{ChipIds, ext_is, folder_name, split_from_subset, split_rank};
+use crate::common::{ChipIds, denoise, ext_is, folder_name, split_from_subset, split_rank};
 
 /// Where the chips of a split are placed again, and the Darknet labels
 /// beside them (relative to `yolo/`).
@@ -217,6 +217,8 @@ struct YoloWriter {
     left_out: usize,
     /// The splits written, in the order first met.
     splits: Vec<String>,
+    /// The largest shift the six decimals gave a box's edge.
+    rounding: Rounding,
 }
 
 impl YoloWriter {
@@ -237,6 +239,10 @@ impl YoloWriter {
             converted: 0,
             left_out: 0,
             splits: Vec::new(),
+            rounding: Rounding {
+                to: "6 decimals (normalized)",
+                max_shift_px: 0.0,
+            },
         }
     }
 
@@ -306,7 +312,18 @@ impl YoloWriter {
 /// One label line for a box on a `w` × `h` chip, or `None` when its width
 /// or height is `0.000000` at the six decimals written: Ultralytics and
 /// torchvision reject such a box, so the writer leaves it out.
-fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> Option<String> {
+fn line(class: usize, b: [f64; 4], w: u32, h: u32) -> Option<String> {
+    line_and_shift(class, b, w, h).map(|(l, _)| l)
+}
+
+/// [`line`], and the largest distance in pixels an edge of the box moved
+/// by the six decimals written (what a reader computes back from them).
+fn line_and_shift(
+    class: usize,
+    [x0, y0, x1, y1]: [f64; 4],
+    w: u32,
+    h: u32,
+) -> Option<(String, f64)> {
     let (w, h) = (f64::from(w), f64::from(h));
     let (x0, x1) = (x0.clamp(0.0, w), x1.clamp(0.0, w));
     let (y0, y1) = (y0.clamp(0.0, h), y1.clamp(0.0, h));
@@ -322,7 +339,18 @@ fn line(class: usize, [x0, y0, x1, y1]: [f64; 4], w: u32, h: u32) -> Option<Stri
     if bw == "0.000000" || bh == "0.000000" {
         return None;
     }
-    Some(format!("{class} {cx:.6} {cy:.6} {bw} {bh}\n"))
+    let (cx, cy) = (format!("{cx:.6}"), format!("{cy:.6}"));
+    let read = |v: &str| v.parse::<f64>().unwrap_or(0.0);
+    let (rcx, rcy, rbw, rbh) = (read(&cx), read(&cy), read(&bw), read(&bh));
+    let shift = [
+        ((rcx - rbw / 2.0) * w - x0).abs(),
+        ((rcy - rbh / 2.0) * h - y0).abs(),
+        ((rcx + rbw / 2.0) * w - x1).abs(),
+        ((rcy + rbh / 2.0) * h - y1).abs(),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    Some((format!("{class} {cx} {cy} {bw} {bh}\n"), shift))
 }
 
 /// The suffix under which Ultralytics reads a chip stored with extension
@@ -434,8 +462,11 @@ impl LabelWriter for YoloWriter {
                     format!("no class has id {}", label.class_id),
                 )
             })?;
-            match line(class, b, w, h) {
-                Some(l) => text += &l,
+            match line_and_shift(class, b, w, h) {
+                Some((l, shift)) => {
+                    text += &l;
+                    self.rounding.moved(shift);
+                }
                 None => self.left_out += 1,
             }
         }
@@ -487,6 +518,10 @@ impl LabelWriter for YoloWriter {
             ("chips converted to PNG", self.converted),
             ("labels left out: zero width or height", self.left_out),
         ]
+    }
+
+    fn rounding(&self) -> Option<Rounding> {
+        Some(self.rounding)
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
@@ -985,6 +1020,7 @@ fn parse_labels(
                     (cx + bw / 2.0) * wf,
                     (cy + bh / 2.0) * hf,
                 ]
+                .map(denoise)
             }
             pts if pts.len() >= 6 && pts.len() % 2 == 0 => {
                 let mut b = [
@@ -1001,7 +1037,7 @@ fn parse_labels(
                         b[3].max(p[1]),
                     ];
                 }
-                [b[0] * wf, b[1] * hf, b[2] * wf, b[3] * hf]
+                [b[0] * wf, b[1] * hf, b[2] * wf, b[3] * hf].map(denoise)
             }
             _ => {
                 return Err(bad(format!(
@@ -1320,6 +1356,19 @@ mod tests {
                 ("1-3", "test", 0)
             ]
         );
+    }
+
+    #[test]
+    fn the_shift_is_what_a_reader_computes_back() {
+        // 1.5 .. 10 and 2.25 .. 12.125 on 32 px: centre 0.179688 (5.75 px
+        // is 0.1796875), width 0.265625, so the edges come back as 1.499984
+        // and 9.999984 (x) and the largest shift is 0.000016 px.
+        let (l, shift) = line_and_shift(0, [1.5, 2.25, 10.0, 12.125], 32, 32).unwrap();
+        assert_eq!(l, "0 0.179688 0.224609 0.265625 0.308594\n");
+        assert!((shift - 0.000016).abs() < 1e-12, "{shift}");
+        // Boxes on a grid the six decimals hold exactly do not move.
+        let (_, shift) = line_and_shift(0, [0.0, 0.0, 16.0, 8.0], 32, 32).unwrap();
+        assert_eq!(shift, 0.0);
     }
 
     #[test]

@@ -98,6 +98,31 @@ impl Fidelity {
     };
 }
 
+/// How a format's writer rounded the coordinates it wrote, for the loss
+/// report of the store summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rounding {
+    /// What the format writes: `"integer pixels"`, `"6 decimals (normalized)"`.
+    pub to: &'static str,
+    /// The largest distance in pixels any coordinate written moved from
+    /// the label's own (0 when none moved).
+    pub max_shift_px: f64,
+}
+
+impl Rounding {
+    /// Records that a coordinate moved by `shift` pixels.
+    pub fn moved(&mut self, shift: f64) {
+        if shift.is_finite() && shift > self.max_shift_px {
+            self.max_shift_px = shift;
+        }
+    }
+}
+
+/// What a reader met in a dataset and did not bring over, counted by what
+/// it is (`"VOC parts"`, `"COCO keypoints"`); see
+/// [`LabelFormat::read_dataset`].
+pub type LeftBehind = std::collections::BTreeMap<&'static str, usize>;
+
 /// Writes one project's labels in one format, a chip at a time.
 pub trait LabelWriter {
     /// Writes the labels of one stored chip. The chip's `image` is the
@@ -115,6 +140,13 @@ pub trait LabelWriter {
     /// [`LabelWriter::finish`]; none by default.
     fn notes(&self) -> Vec<(&'static str, usize)> {
         Vec::new()
+    }
+
+    /// How this writer rounded the coordinates it wrote so far (VOC's
+    /// integer pixels, YOLO's six decimals); `None` (the default) when it
+    /// writes them as they are. Read after [`LabelWriter::finish`].
+    fn rounding(&self) -> Option<Rounding> {
+        None
     }
 }
 
@@ -150,6 +182,13 @@ pub trait LabelFormat {
     /// project whose chip paths point at the images the format's folder
     /// holds.
     fn read(&self, root: &Path) -> Result<Project>;
+
+    /// Reads a dataset as [`LabelFormat::read`] does, and also says what
+    /// it met there and did not bring over (VOC parts, COCO keypoints),
+    /// counted. By default: [`LabelFormat::read`], nothing left behind.
+    fn read_dataset(&self, root: &Path) -> Result<(Project, LeftBehind)> {
+        Ok((self.read(root)?, LeftBehind::new()))
+    }
 
     /// What survives a round trip through this format.
     fn fidelity(&self) -> Fidelity {
@@ -196,6 +235,20 @@ pub trait LabelFormat {
                 .iter()
                 .filter(|(k, _)| keep.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The attribute keys of a label written with `written` that this
+    /// format has no field for, so they are not stored: those
+    /// [`Fidelity::attributes`] does not name (none when it is `None`).
+    fn attributes_left_out<'a>(&self, written: &'a Attributes) -> Vec<&'a str> {
+        match self.fidelity().attributes {
+            None => Vec::new(),
+            Some(keep) => written
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !keep.contains(k))
                 .collect(),
         }
     }

@@ -81,7 +81,9 @@ fn join_or(items: &[impl AsRef<str>], word: &str) -> String {
 
 /// Reads the dataset at `path` in format `from` and prepares a store of it
 /// as a labelstore project (format `json`). Every image of the dataset is
-/// kept: images without labels become chips saved empty.
+/// kept: images without labels become chips saved empty. What the
+/// dataset holds that the reader does not bring over is counted in the
+/// report's `not_imported`.
 pub fn prepare_import(
     from: FormatId,
     path: &Path,
@@ -94,7 +96,7 @@ pub fn prepare_import(
             names.join(", ")
         )));
     }
-    let mut project = label_format(from).read(path)?;
+    let (mut project, not_imported) = label_format(from).read_dataset(path)?;
     if project.labeling_type == LabelingType::SemanticSegmentation {
         return Err(StoreError::Usage(format!(
             "{} holds {} labels; import brings object detection and instance segmentation datasets",
@@ -116,6 +118,7 @@ pub fn prepare_import(
             format_options: Default::default(),
         },
     )
+    .map(|plan| plan.with_not_imported(not_imported))
 }
 
 /// Imports and stores in one go (see [`prepare_import`]).

@@ -60,8 +60,9 @@ pub use crate::formats::{
 pub use crate::import::{IMPORT_FORMATS, detect_format, import, prepare_import};
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
-    ExcludedChip, FormatNotes, Plan, Progress, SplitCount, SplitCounts, StoreError, StoreOptions,
-    StoreReport, StoredChipReport,
+    ClippedChip, ExcludedChip, FormatLoss, FormatLosses, FormatNotes, Plan, Progress,
+    RoundingReport, SplitCount, SplitCounts, StoreError, StoreOptions, StoreReport,
+    StoredChipReport,
 };
 pub use crate::verify::{VerifyReport, verify, verify_with_progress};
 pub use sink_api::STORE_MANIFEST;

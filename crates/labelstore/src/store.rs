@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use labels_model::{
     Chip, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, GeorefSource, ImageLimits,
-    LabelWriter, ManifestStream, Output, Project, Resolution, Scope, Selection, Selector,
-    SplitSpec, SplitUnit, replay, resolve, select,
+    LabelFormat, LabelWriter, LeftBehind, ManifestStream, Output, Project, Resolution, Scope,
+    Selection, Selector, SplitSpec, SplitUnit, replay, resolve, select,
 };
 use serde::Serialize;
 use sink_api::{
@@ -137,6 +137,8 @@ pub struct StoreReport {
     pub excluded_chips: Vec<ExcludedChip>,
     /// Labels clipped to their chip's edge.
     pub clipped_labels: usize,
+    /// The chips whose labels were clipped, each with how many.
+    pub clipped_chips: Vec<ClippedChip>,
     /// Stored chips without georeferencing (labels stay in pixel coordinates).
     pub chips_without_georeferencing: usize,
     /// Stored chips counted per georeferencing source
@@ -147,6 +149,12 @@ pub struct StoreReport {
     /// What each format's writer had to say, counted (labels it left out
     /// and why, chips it converted); formats with nothing to say are absent.
     pub notes: FormatNotes,
+    /// Per format, what did not survive it; formats that lost nothing are
+    /// absent.
+    pub losses: FormatLosses,
+    /// What an import met in the dataset and did not bring over, counted
+    /// (VOC parts, COCO keypoints); empty for a store.
+    pub not_imported: LeftBehind,
     /// Per split, the chips stored and their labels per class.
     pub splits: SplitCounts,
     /// Files written, the store manifest included.
@@ -171,6 +179,50 @@ pub struct SplitCount {
 
 /// Per format, what its writer counted (see [`labels_model::LabelWriter::notes`]).
 pub type FormatNotes = BTreeMap<&'static str, BTreeMap<&'static str, usize>>;
+
+/// Per format, what did not survive it (see [`FormatLoss`]).
+pub type FormatLosses = BTreeMap<&'static str, FormatLoss>;
+
+/// What did not survive one format: attributes it has no field for,
+/// labels it left out, coordinates it rounded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FormatLoss {
+    /// Attribute keys the format has no field for, each with the number of
+    /// labels that carried it.
+    pub attributes_left_out: BTreeMap<String, usize>,
+    /// Labels the writer left out, counted per reason (its notes that say
+    /// `labels left out: <reason>`).
+    pub labels_left_out: BTreeMap<&'static str, usize>,
+    /// How coordinates were rounded, when any moved.
+    pub coordinates_rounded: Option<RoundingReport>,
+}
+
+impl FormatLoss {
+    /// Whether nothing was lost.
+    pub fn is_empty(&self) -> bool {
+        self.attributes_left_out.is_empty()
+            && self.labels_left_out.is_empty()
+            && self.coordinates_rounded.is_none()
+    }
+}
+
+/// How a format rounded coordinates (see [`labels_model::Rounding`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundingReport {
+    /// What the format writes: `integer pixels`, `6 decimals (normalized)`.
+    pub to: &'static str,
+    /// The largest distance in pixels a coordinate moved, to a millionth.
+    pub max_shift_px: f64,
+}
+
+/// A chip whose labels were clipped to its edge, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClippedChip {
+    /// The chip's id.
+    pub chip: String,
+    /// How many of its labels were clipped.
+    pub labels: usize,
+}
 
 /// A stored chip, as reported.
 #[derive(Debug, Clone, Serialize)]
@@ -232,6 +284,8 @@ pub struct Plan {
     cancel: Option<Arc<AtomicBool>>,
     /// Splits assigned by [`Plan::with_split`], per selected chip.
     splits: Option<Vec<String>>,
+    /// What the dataset an import read held and was not brought over.
+    not_imported: LeftBehind,
 }
 
 impl Plan {
@@ -241,6 +295,13 @@ impl Plan {
     /// [`StoreError::Interrupted`].
     pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> Plan {
         self.cancel = Some(cancel);
+        self
+    }
+
+    /// Records what the dataset an import read held and did not bring
+    /// over: the report's `not_imported`.
+    pub fn with_not_imported(mut self, left: LeftBehind) -> Plan {
+        self.not_imported = left;
         self
     }
 
@@ -357,6 +418,7 @@ impl Plan {
             started,
             cancel: None,
             splits: None,
+            not_imported: LeftBehind::new(),
         })
     }
 
@@ -413,6 +475,7 @@ impl Plan {
             started,
             cancel: None,
             splits: None,
+            not_imported: LeftBehind::new(),
         })
     }
 
@@ -445,11 +508,12 @@ impl Plan {
     ) -> Result<StoreReport, StoreError> {
         let description = dest.describe();
         match self.run(&mut dest, progress).await {
-            Ok((files, bytes, notes, splits, manifest)) => {
+            Ok((files, bytes, (notes, losses), splits, manifest)) => {
                 dest.commit(Body::File(manifest.path().join(STORE_MANIFEST)))
                     .await?;
                 let mut report = self.report(description, files, bytes);
                 report.notes = notes;
+                report.losses = losses;
                 report.splits = splits;
                 Ok(report)
             }
@@ -465,19 +529,30 @@ impl Plan {
         &self,
         dest: &mut D,
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<(usize, u64, FormatNotes, SplitCounts, tempfile::TempDir), StoreError> {
+    ) -> Result<
+        (
+            usize,
+            u64,
+            (FormatNotes, FormatLosses),
+            SplitCounts,
+            tempfile::TempDir,
+        ),
+        StoreError,
+    > {
         let spool = crate::scratch::scratch_dir("spool")?;
         let header = self.project.header();
         let mut chips = ChipSource::new(self)?;
         let mut splits = SplitCounts::new();
+        let formats: Vec<Box<dyn LabelFormat>> = self
+            .options
+            .formats
+            .iter()
+            .map(|&f| label_format_with(f, &self.options.format_options))
+            .collect();
         let mut run = Run {
-            writers: self
-                .options
-                .formats
-                .iter()
-                .map(|&f| label_format_with(f, &self.options.format_options))
-                .map(|f| f.writer(&header))
-                .collect(),
+            writers: formats.iter().map(|f| f.writer(&header)).collect(),
+            attributes_left_out: vec![BTreeMap::new(); formats.len()],
+            formats,
             out: SpoolOutput::new(spool.path().join("appended")),
             receipt: ManifestWriter::create(&spool.path().join(STORE_MANIFEST), &self.header())?,
             sent: Sent {
@@ -596,6 +671,7 @@ impl Plan {
         for w in &mut run.writers {
             w.write_chip(&stored, georef, &mut run.out)?;
         }
+        run.tally_attributes(&stored);
         run.out
             .flush_puts(dest, &mut run.receipt, &mut run.sent)
             .await?;
@@ -725,6 +801,15 @@ impl Plan {
                 })
                 .collect(),
             clipped_labels: self.resolution.clipped_total(),
+            clipped_chips: self
+                .resolution
+                .clipped
+                .iter()
+                .map(|(chip, labels)| ClippedChip {
+                    chip: chip.clone(),
+                    labels: *labels,
+                })
+                .collect(),
             chips_without_georeferencing: georeferencing
                 .get(GeorefSource::None.name())
                 .copied()
@@ -732,6 +817,8 @@ impl Plan {
             georeferencing,
             chips,
             notes: FormatNotes::new(),
+            losses: FormatLosses::new(),
+            not_imported: self.not_imported.clone(),
             splits: SplitCounts::new(),
             files,
             bytes,
@@ -1151,7 +1238,11 @@ fn path_str(p: &Path) -> String {
 
 /// What a run writes with and has written so far.
 struct Run {
+    formats: Vec<Box<dyn LabelFormat>>,
     writers: Vec<Box<dyn LabelWriter>>,
+    /// Per format (in `formats`' order), the attribute keys it has no
+    /// field for, each with the number of labels written that carried it.
+    attributes_left_out: Vec<BTreeMap<String, usize>>,
     out: SpoolOutput,
     receipt: ManifestWriter,
     sent: Sent,
@@ -1159,18 +1250,61 @@ struct Run {
 }
 
 impl Run {
-    /// Ends every format's writing; what each left out, by format.
-    fn finish_writers(&mut self, formats: &[FormatId]) -> Result<FormatNotes, StoreError> {
+    /// Counts, per format, the attributes of the labels of `chip` (as
+    /// stored) that the format has no field for; labels the format leaves
+    /// out are not counted (they are counted as left out).
+    fn tally_attributes(&mut self, chip: &Chip) {
+        for (format, tally) in self.formats.iter().zip(&mut self.attributes_left_out) {
+            for label in &chip.labels {
+                if format.leaves_out(chip, label) {
+                    continue;
+                }
+                for key in format.attributes_left_out(&label.attributes) {
+                    *tally.entry(key.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Ends every format's writing; what each said and what each lost, by
+    /// format.
+    fn finish_writers(
+        &mut self,
+        formats: &[FormatId],
+    ) -> Result<(FormatNotes, FormatLosses), StoreError> {
         let mut notes = FormatNotes::new();
-        for (w, format) in self.writers.iter_mut().zip(formats) {
+        let mut losses = FormatLosses::new();
+        for ((w, format), attributes) in self
+            .writers
+            .iter_mut()
+            .zip(formats)
+            .zip(std::mem::take(&mut self.attributes_left_out))
+        {
             w.finish(&mut self.out)?;
             let said: BTreeMap<&'static str, usize> =
                 w.notes().into_iter().filter(|&(_, n)| n > 0).collect();
+            let loss = FormatLoss {
+                attributes_left_out: attributes,
+                labels_left_out: said
+                    .iter()
+                    .filter_map(|(what, &n)| Some((what.strip_prefix("labels left out: ")?, n)))
+                    .collect(),
+                coordinates_rounded: w.rounding().filter(|r| r.max_shift_px > 0.0).map(|r| {
+                    RoundingReport {
+                        to: r.to,
+                        // To a millionth of a pixel: no float noise.
+                        max_shift_px: (r.max_shift_px * 1e6).round() / 1e6,
+                    }
+                }),
+            };
+            if !loss.is_empty() {
+                losses.insert(format.name(), loss);
+            }
             if !said.is_empty() {
                 notes.insert(format.name(), said);
             }
         }
-        Ok(notes)
+        Ok((notes, losses))
     }
 }
 

@@ -1436,7 +1436,8 @@ fn human(r: &StoreReport, verb: &str) -> String {
         .map(|(reason, n)| format!("{n} {reason}"))
         .collect();
     s += &format!("excluded: {}\n", excluded.join(", "));
-    s += &format!("clipped labels: {}\n", r.clipped_labels);
+    s += &format!("clipped labels: {}{}\n", r.clipped_labels, clipped_chips(r));
+    s += &losses(r);
     if r.splits.len() > 1 || r.splits.keys().any(|k| k != "train") {
         for (split, count) in &r.splits {
             let labels: Vec<String> = count
@@ -1457,11 +1458,15 @@ fn human(r: &StoreReport, verb: &str) -> String {
         }
     }
     for (format, notes) in &r.notes {
+        // Labels left out are told with what did not survive.
         let said: Vec<String> = notes
             .iter()
+            .filter(|(what, _)| !what.starts_with("labels left out: "))
             .map(|(what, n)| format!("{n} {what}"))
             .collect();
-        s += &format!("{format}: {}\n", said.join(", "));
+        if !said.is_empty() {
+            s += &format!("{format}: {}\n", said.join(", "));
+        }
     }
     let georef: Vec<String> = r
         .georeferencing
@@ -1493,6 +1498,79 @@ fn human(r: &StoreReport, verb: &str) -> String {
         r.files, r.bytes, r.seconds
     );
     s
+}
+
+/// Up to this many chips, the text summary names each chip whose labels
+/// were clipped (`--json` lists them all).
+const CLIPPED_CHIP_NAMES: usize = 10;
+
+/// The chips whose labels were clipped, each with how many: ` (chips a: 1,
+/// b: 2)`, the first few only (`--json` lists them all); nothing when none.
+fn clipped_chips(r: &StoreReport) -> String {
+    if r.clipped_chips.is_empty() {
+        return String::new();
+    }
+    let mut named: Vec<String> = r
+        .clipped_chips
+        .iter()
+        .take(CLIPPED_CHIP_NAMES)
+        .map(|c| format!("{}: {}", c.chip, c.labels))
+        .collect();
+    if r.clipped_chips.len() > CLIPPED_CHIP_NAMES {
+        named.push(format!(
+            "{} more chips: --json",
+            r.clipped_chips.len() - CLIPPED_CHIP_NAMES
+        ));
+    }
+    format!(
+        " (chip{} {})",
+        plural(r.clipped_chips.len()),
+        named.join(", ")
+    )
+}
+
+/// The summary's "what did not survive" block: per format, the attributes
+/// it left out, the labels it left out and how it rounded coordinates;
+/// then what an import did not bring over. Nothing when nothing was lost.
+fn losses(r: &StoreReport) -> String {
+    let mut s = String::new();
+    if !r.losses.is_empty() {
+        s += "did not survive:\n";
+    }
+    for (format, loss) in &r.losses {
+        let mut said = Vec::new();
+        if !loss.attributes_left_out.is_empty() {
+            let attrs: Vec<String> = loss
+                .attributes_left_out
+                .iter()
+                .map(|(name, n)| format!("{name} ({n})"))
+                .collect();
+            said.push(format!("attributes left out: {}", attrs.join(", ")));
+        }
+        for (why, n) in &loss.labels_left_out {
+            said.push(format!("{n} label{} left out: {why}", plural(*n)));
+        }
+        if let Some(c) = &loss.coordinates_rounded {
+            said.push(format!(
+                "coordinates rounded to {}, at most {} px",
+                c.to, c.max_shift_px
+            ));
+        }
+        s += &format!("  {format}: {}\n", said.join("; "));
+    }
+    if !r.not_imported.is_empty() {
+        let what: Vec<String> = r
+            .not_imported
+            .iter()
+            .map(|(what, n)| format!("{what} ({n})"))
+            .collect();
+        s += &format!("not imported: {}\n", what.join(", "));
+    }
+    s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

@@ -430,6 +430,20 @@ pub(crate) fn fmt_num(x: f64) -> String {
     }
 }
 
+/// A pixel coordinate a reader computed (YOLO's normalized centre times
+/// the width, COCO's `x + w`, VOC's `xmin - 1`) without the float noise of
+/// that arithmetic: rounded to a billionth of a pixel, far below what any
+/// of these formats writes (`2.0`, not `1.9999999999999998`). Coordinates
+/// of a million pixels or more, where a billionth is near the precision of
+/// an `f64`, are left as they are.
+pub(crate) fn denoise(x: f64) -> f64 {
+    if x.abs() < 1e6 {
+        (x * 1e9).round() / 1e9 + 0.0
+    } else {
+        x
+    }
+}
+
 /// A stored chip's id, checked to be usable as a file name, and its
 /// image's store path and (lower-case) extension.
 pub(crate) fn chip_files(chip: &Chip, file: &str) -> Result<(String, String)> {
@@ -478,6 +492,17 @@ pub(crate) fn check_box(b: [f64; 4]) -> std::result::Result<[f64; 4], String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn denoise_takes_off_the_noise_of_arithmetic_only() {
+        assert_eq!((0.102 - 0.004 / 2.0) * 20.0, 1.9999999999999998);
+        assert_eq!(denoise((0.102 - 0.004 / 2.0) * 20.0).to_string(), "2");
+        assert_eq!(denoise(1.1 + 2.2), 3.3);
+        assert_eq!(denoise(10.5), 10.5);
+        assert_eq!(denoise(0.123456789), 0.123456789);
+        assert_eq!(denoise(-0.0).to_string(), "0");
+        assert_eq!(denoise(12_345_678.000_000_1), 12_345_678.000_000_1);
+    }
+
     use super::*;
 
     #[test]

@@ -4,7 +4,8 @@
 //! - `builder`: the project a box reader builds (class table and chips).
 //! - `dataset`: Datumaro's class table (`dataset_meta.json`), split lists,
 //!   finding an image by its stem, class tables for writers and readers,
-//!   and small helpers for files, errors and numbers (VOC, KITTI).
+//!   and small helpers for files, errors and numbers (VOC, KITTI; `denoise`
+//!   for every reader that computes coordinates).
 //! - `detect`: cheap looks at names and file heads, for each format's
 //!   `recognizes` (what `import --from auto` asks).
 //! - `geo_layout`: the layers, `index.json` and reading side that GeoJSON

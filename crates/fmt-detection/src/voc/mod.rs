@@ -137,7 +137,7 @@ use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
     Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
-    LabelingType, Output, Project, Result, Rgb,
+    LabelingType, LeftBehind, Output, Project, Result, Rgb, Rounding,
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -146,7 +146,7 @@ use raster_georef::excerpt;
 use self::xml::Element;
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
-    dataset_name, entries, ext_is, format_folder, head_holds, io_err, list_dir, meta_json,
+    dataset_name, denoise, entries, ext_is, format_folder, head_holds, io_err, list_dir, meta_json,
     read_meta, read_split_lists, read_text, split_of_listed, strip_ext,
 };
 
@@ -209,6 +209,10 @@ impl LabelFormat for VocFormat {
             classes: ClassTable::new(header),
             left_out: 0,
             splits: Vec::new(),
+            rounding: Rounding {
+                to: "integer pixels",
+                max_shift_px: 0.0,
+            },
         })
     }
 
@@ -225,6 +229,13 @@ impl LabelFormat for VocFormat {
     }
 
     fn read(&self, root: &Path) -> Result<Project> {
+        read_voc(root).map(|(project, _)| project)
+    }
+
+    /// What is not brought over, counted: objects' parts (`<part>`),
+    /// objects' actions (`<actions>` with an action set) and segmentation
+    /// masks (annotations marked `<segmented>1</segmented>`).
+    fn read_dataset(&self, root: &Path) -> Result<(Project, LeftBehind)> {
         read_voc(root)
     }
 
@@ -272,6 +283,8 @@ struct VocWriter {
     left_out: usize,
     /// The splits written, in the order first met.
     splits: Vec<String>,
+    /// The largest shift integer pixels gave a box's edge.
+    rounding: Rounding,
 }
 
 /// One `<object>` as written.
@@ -451,6 +464,14 @@ impl LabelWriter for VocWriter {
                 self.left_out += 1;
                 continue;
             };
+            // VOC's first pixel `xmin` starts at edge `xmin - 1`.
+            for (edge, written) in
+                [x0, y0, x1, y1]
+                    .into_iter()
+                    .zip([xmin - 1, ymin - 1, xmax, ymax])
+            {
+                self.rounding.moved((written as f64 - edge).abs());
+            }
             objects.push(Object {
                 name,
                 pose,
@@ -484,6 +505,10 @@ impl LabelWriter for VocWriter {
 
     fn notes(&self) -> Vec<(&'static str, usize)> {
         vec![("labels left out: zero width or height", self.left_out)]
+    }
+
+    fn rounding(&self) -> Option<Rounding> {
+        Some(self.rounding)
     }
 
     fn finish(&mut self, out: &mut dyn Output) -> Result<()> {
@@ -742,6 +767,7 @@ fn read_annotation(
     id: &str,
     layout: &Layout,
     images: &mut ImageIndex,
+    left: &mut LeftBehind,
 ) -> Result<(RawChip, Option<String>)> {
     let text = read_text(file)?;
     let root = xml::parse(&text, file)?;
@@ -772,6 +798,7 @@ fn read_annotation(
         .map(|d| d.text.clone())
         .filter(|d| d != "Unknown");
     let image = annotated_image(&root, file, id, layout, images)?;
+    tally_left_behind(&root, left);
     let labels = root
         .children_named("object")
         .enumerate()
@@ -787,6 +814,31 @@ fn read_annotation(
         },
         database,
     ))
+}
+
+/// Counts in `left` what of an annotation is not brought over: parts,
+/// actions set, a segmentation mask.
+fn tally_left_behind(root: &Element, left: &mut LeftBehind) {
+    let mut add = |what: &'static str, n: usize| {
+        if n > 0 {
+            *left.entry(what).or_default() += n;
+        }
+    };
+    if root
+        .child("segmented")
+        .is_some_and(|s| s.text.trim() == "1")
+    {
+        add("VOC segmentation masks", 1);
+    }
+    for obj in root.children_named("object") {
+        add("VOC parts", obj.children_named("part").count());
+        let acts = obj.child("actions").is_some_and(|a| {
+            a.children
+                .iter()
+                .any(|c| c.text.trim().parse::<f64>().is_ok_and(|v| v != 0.0))
+        });
+        add("VOC actions", usize::from(acts));
+    }
 }
 
 /// The image an annotation is for: its `<filename>` when that file exists,
@@ -853,7 +905,7 @@ fn read_object(
         *slot = number(el, &format!("{p}/bndbox/{key}"), file, id)?;
     }
     let [xmin, ymin, xmax, ymax] = c;
-    let mut b = [xmin - 1.0, ymin - 1.0, xmax, ymax];
+    let mut b = [denoise(xmin - 1.0), denoise(ymin - 1.0), xmax, ymax];
     for (k, v) in b.iter_mut().enumerate() {
         let limit = if k % 2 == 0 { width } else { height };
         *v = v.max(0.0);
@@ -954,17 +1006,19 @@ fn declared_classes(layout: &Layout) -> Result<Vec<(String, Option<Rgb>)>> {
     }
 }
 
-fn read_voc(path: &Path) -> Result<Project> {
+fn read_voc(path: &Path) -> Result<(Project, LeftBehind)> {
     let layout = locate(path)?;
     let mut images = ImageIndex::new(layout.root.join(&layout.images));
     let (order, manifest_path) = chip_order(&layout)?;
 
     let mut name = None;
+    let mut left = LeftBehind::new();
     let mut raw = Vec::with_capacity(order.len());
     for (id, xml) in order {
         match xml {
             Some(file) => {
-                let (chip, database) = read_annotation(&file, &id, &layout, &mut images)?;
+                let (chip, database) =
+                    read_annotation(&file, &id, &layout, &mut images, &mut left)?;
                 if name.is_none() {
                     name = database;
                 }
@@ -1017,7 +1071,7 @@ fn read_voc(path: &Path) -> Result<Project> {
     for chip in &mut project.chips {
         chip.split = splits.get(&chip.id).cloned().flatten();
     }
-    Ok(project)
+    Ok((project, left))
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ fn project() -> Project {
 }
 
 fn write(p: &Project) -> MemoryOutput {
+    write_with_writer(p).0
+}
+
+/// What [`write`] writes, and the writer, to ask it what it counted.
+fn write_with_writer(p: &Project) -> (MemoryOutput, Box<dyn LabelWriter>) {
     let mut out = MemoryOutput::default();
     for c in &p.chips {
         out.0
@@ -63,7 +68,7 @@ fn write(p: &Project) -> MemoryOutput {
         w.write_chip(c, &NONE, &mut out).unwrap();
     }
     w.finish(&mut out).unwrap();
-    out
+    (out, w)
 }
 
 fn text(out: &MemoryOutput, path: &str) -> String {
@@ -586,4 +591,29 @@ fn a_chip_only_in_trainval_is_in_trainval() {
         .map(|c| (c.id.as_str(), c.split()))
         .collect();
     assert_eq!(got, [("a", "train"), ("e", "train"), ("x", "trainval")]);
+}
+
+#[test]
+fn rounding_and_attributes_left_out_are_told() {
+    // 10.5 and 64.5 become pixel edges 11 and 65, 20.25 becomes 20: the
+    // largest shift is half a pixel; the whole-chip box is exact.
+    let p = project();
+    let (_, w) = write_with_writer(&p);
+    assert_eq!(
+        w.rounding(),
+        Some(Rounding {
+            to: "integer pixels",
+            max_shift_px: 0.5
+        })
+    );
+    let labels = &p.chips[0].labels;
+    assert_eq!(
+        VocFormat.attributes_left_out(&labels[0].attributes),
+        ["score"]
+    );
+    assert!(
+        VocFormat
+            .attributes_left_out(&labels[1].attributes)
+            .is_empty()
+    );
 }

@@ -9,6 +9,7 @@ mod formats_cmd; // `labelstore formats [--json]`: every format, from its implem
 mod import_auto; // `import` telling a dataset's format from its layout; aliases, "did you mean"
 mod input; // odd but valid inputs, and inputs that must not hang a store
 mod kill; // SIGKILL in the middle of a store leaves the target absent or as it was
+mod losses; // the loss report: what did not survive a store or an import, no float noise
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
 mod progress; // progress on a terminal, nothing in a pipe, -q and -v, fetch says fetched

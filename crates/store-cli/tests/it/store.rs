@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use crate::util::{labelstore, root, run, snapshot, stderr, stdout};
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
-fn store(project: &Path, target: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn store(project: &Path, target: &Path, extra: &[&str]) -> std::process::Output {
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "store".as_ref(),
         project.as_os_str(),
@@ -36,7 +36,7 @@ fn stores_the_scope_as_json_with_chips_byte_for_byte_and_a_manifest() {
             )
             .as_str(),
             "excluded: 1 deleted, 1 unlabeled",
-            "clipped labels: 2",
+            "clipped labels: 2 (chips a: 1, b: 1)",
             "georeferencing: 1 inline, 1 none, 4 world_file",
             "  a: world_file EPSG:32633 -> chips/a.tif",
             "  b: inline EPSG:32632 -> chips/b.tif",
