@@ -157,7 +157,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
+    Attributes, Chip, ChipFormat, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Polygon, Project, Result, Ring,
 };
 use pixel_geometry::{Mask, rasterize, rle, trace};
@@ -165,7 +165,9 @@ use raster_georef::shorten_quotes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::common::{ChipIds, file_stem, folder_name, split_from_subset, split_rank};
+use crate::common::{
+    ChipIds, file_stem, folder_name, place_image, placed_name, split_from_subset, split_rank,
+};
 
 /// The COCO file of a split in a store.
 fn annotation_file(split: &str) -> String {
@@ -221,7 +223,13 @@ impl LabelFormat for CocoFormat {
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
-        Box::new(CocoWriter::new(header, self.created))
+        self.writer_placing(header, ChipFormat::Keep)
+    }
+
+    /// `images/<split>/<chip id>.png` or `.jpg` as `chips` says, named by
+    /// each image's `file_name`.
+    fn writer_placing(&self, header: &Project, chips: ChipFormat) -> Box<dyn LabelWriter> {
+        Box::new(CocoWriter::new(header, self.created, chips))
     }
 
     fn read(&self, path: &Path) -> Result<Project> {
@@ -458,6 +466,8 @@ struct CocoWriter {
     parts: Vec<Part>,
     /// Labels left out: zero width, height or area as COCO writes them.
     degenerate: usize,
+    /// The file type of the images placed in `images/<split>/`.
+    chips: ChipFormat,
 }
 
 /// The COCO file of one split, being written.
@@ -513,7 +523,7 @@ fn is_crowd(v: Option<&Value>) -> bool {
 }
 
 impl CocoWriter {
-    fn new(header: &Project, created: Option<i64>) -> CocoWriter {
+    fn new(header: &Project, created: Option<i64>, chips: ChipFormat) -> CocoWriter {
         CocoWriter {
             name: header.name.clone(),
             labeling_type: header.labeling_type,
@@ -525,6 +535,7 @@ impl CocoWriter {
             created,
             parts: Vec::new(),
             degenerate: 0,
+            chips,
         }
     }
 
@@ -693,11 +704,12 @@ impl LabelWriter for CocoWriter {
                 ),
             ));
         }
-        let stored = chip.image.to_string_lossy().replace('\\', "/");
-        let file_name = match chip.image.extension() {
-            Some(ext) => format!("{}.{}", chip.id, ext.to_string_lossy()),
-            None => chip.id.clone(),
-        };
+        let keep_ext = chip
+            .image
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file_name = placed_name(&chip.id, &keep_ext, self.chips);
         let p = self.part(chip.split());
         self.parts[p].images += 1;
         let image_id = self.parts[p].images;
@@ -719,11 +731,8 @@ impl LabelWriter for CocoWriter {
         });
         let file = &self.parts[p].file;
         out.append(file, text.as_bytes()).map_err(out_err(file))?;
-        let image = format!("{}/{file_name}", image_dir(chip.split()));
-        out.alias(&image, &stored).map_err(|e| Error::Io {
-            path: PathBuf::from(&image),
-            source: e,
-        })?;
+        let dir = image_dir(chip.split());
+        place_image(chip, &dir, &keep_ext, self.chips, out)?;
         for (k, label) in chip.labels.iter().enumerate() {
             let id = self.parts[p].annotations + 1;
             let sep = if id == 1 { "" } else { "," };
@@ -1620,7 +1629,7 @@ mod tests {
             chips: Vec::new(),
             ..p.clone()
         };
-        let mut w = CocoWriter::new(&header, Some(1_764_040_380));
+        let mut w = CocoWriter::new(&header, Some(1_764_040_380), ChipFormat::Keep);
         for c in &p.chips {
             w.write_chip(c, &none(), &mut out).unwrap();
         }

@@ -43,7 +43,7 @@ mod select;
 mod split;
 mod stream;
 
-pub use crate::codec::{Fidelity, LabelFormat, LabelWriter, MemoryOutput, Output};
+pub use crate::codec::{ChipFormat, Fidelity, LabelFormat, LabelWriter, MemoryOutput, Output};
 pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits, image_size};
 pub use crate::json::JsonFormat;
