@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use labels_model::{JsonFormat, LabelFormat, LabelingType};
+use labels_model::{ChipFormat, JsonFormat, LabelFormat, LabelingType};
 
 /// Every label format of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +96,10 @@ pub struct FormatOptions {
     /// `SOURCE_DATE_EPOCH`. `None` leaves the date out; no writer reads the
     /// clock, so the same project always gives the same bytes.
     pub source_date_epoch: Option<i64>,
+    /// The file type of the chip images COCO, VOC, YOLO and KITTI place
+    /// beside their labels (`--chip-format`); the stored chips under
+    /// `chips/` are never changed by it.
+    pub chip_format: ChipFormat,
 }
 
 /// The implementation of `id` with `options`.

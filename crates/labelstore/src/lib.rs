@@ -62,4 +62,5 @@ pub use crate::store::{
     StoreReport, StoredChipReport,
 };
 pub use crate::verify::{VerifyReport, verify};
+pub use labels_model::ChipFormat;
 pub use sink_api::STORE_MANIFEST;
