@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! coco/annotations/instances_<split>.json   one COCO file per split (train, val, ...)
-//! coco/images/<split>/<chip id>.<ext>       each chip of the split, placed again (an alias)
+//! coco/images/<split>/<chip id>.<ext>       each chip of the split, placed again (an alias),
+//!                                           or `.png` / `.jpg` with ChipFormat (`file_name`)
 //! ```
 //!
 //! This is the layout Datumaro's `coco_instances` importer detects

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! kitti/<split>/label_2/<chip id>.txt    one per stored chip; empty for a chip saved empty
-//! kitti/<split>/image_2/<chip id>.<ext>  the stored chip again (Output::alias: same bytes)
+//! kitti/<split>/image_2/<chip id>.<ext>  the stored chip again (Output::alias: same bytes),
+//!                                        or `.png` / `.jpg` with ChipFormat
 //! kitti/ImageSets/<split>.txt            the split's chip ids, one a line, in store order
 //! kitti/dataset_meta.json                Datumaro's class table, in class-id order
 //! ```

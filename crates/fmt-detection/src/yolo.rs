@@ -9,7 +9,8 @@
 //! yolo/obj.data                     Darknet: classes, <split> = <split>.txt per split, names, backup
 //! yolo/<split>.txt                  Darknet: one image path per line (relative to yolo/)
 //! yolo/images/<split>/<id>.<ext>    each chip of the split, placed again (an alias);
-//!                                   a GIF as <id>.png (see below)
+//!                                   a GIF as <id>.png (see below); `.png` / `.jpg`
+//!                                   for every chip with ChipFormat
 //! yolo/labels/<split>/<id>.txt      its labels, where Ultralytics looks (`/images/` -> `/labels/`)
 //! yolo/images/<split>/<id>.txt      the same labels beside the image, where Darknet looks
 //! ```

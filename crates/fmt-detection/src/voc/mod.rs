@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! voc/Annotations/<chip id>.xml      one per stored chip, chips saved empty included
-//! voc/JPEGImages/<chip id>.<ext>     the stored chip again (Output::alias: same bytes)
+//! voc/JPEGImages/<chip id>.<ext>     the stored chip again (Output::alias: same bytes),
+//!                                    or `.png` / `.jpg` with ChipFormat (`<filename>` names it)
 //! voc/ImageSets/Main/<split>.txt     the chip ids of each split, one a line, in store order
 //! voc/labelmap.txt                   the class table, `name:r,g,b::` lines, in class-id order
 //! voc/dataset_meta.json              only when a class name cannot be a labelmap.txt line
