@@ -137,6 +137,12 @@ pub fn check_placeable(path: &Path, choice: ChipFormat) -> std::result::Result<(
         unsigned,
         palette,
     } = samples;
+    let jpeg = head.starts_with(&[0xFF, 0xD8, 0xFF]);
+    if jpeg && (bits != 8 || !matches!(n, 1 | 3)) {
+        return Err(format!(
+            "a JPEG of {n} components of {bits} bits (CMYK, 12-bit) is not decoded here"
+        ));
+    }
     if !unsigned {
         return Err(format!(
             "its samples are not unsigned integers, which a {target} cannot hold"
@@ -299,4 +305,68 @@ pub(crate) fn gif_to_png(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     writer.write_image_data(&pixels).map_err(|e| bad(&e))?;
     writer.finish().map_err(|e| bad(&e))?;
     Ok(png_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use labels_model::MemoryOutput;
+
+    use super::*;
+
+    fn rgba_png(w: u32, h: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut enc = png::Encoder::new(&mut bytes, w, h);
+        enc.set_color(png::ColorType::Rgba);
+        let mut writer = enc.write_header().unwrap();
+        let data: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 256) as u8).collect();
+        writer.write_image_data(&data).unwrap();
+        writer.finish().unwrap();
+        bytes
+    }
+
+    #[test]
+    fn check_placeable_reads_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let cmyk = dir.path().join("cmyk.jpg");
+        let mut bytes = Vec::new();
+        jpeg_encoder::Encoder::new(&mut bytes, 90)
+            .encode(&[10; 8 * 8 * 4], 8, 8, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        std::fs::write(&cmyk, &bytes).unwrap();
+        let e = check_placeable(&cmyk, ChipFormat::Png).unwrap_err();
+        assert!(e.contains("4 components"), "{e}");
+        // A JPEG placed as JPEG is placed as it is, whatever it holds.
+        assert_eq!(
+            check_placeable(&cmyk, ChipFormat::Jpeg { quality: 90 }),
+            Ok(())
+        );
+        let png = dir.path().join("rgba.png");
+        std::fs::write(&png, rgba_png(3, 2)).unwrap();
+        assert_eq!(
+            check_placeable(&png, ChipFormat::Jpeg { quality: 90 }),
+            Ok(())
+        );
+        assert_eq!(check_placeable(&png, ChipFormat::Keep), Ok(()));
+    }
+
+    #[test]
+    fn an_rgba_png_placed_as_jpeg_is_encoded_once_and_named_jpg() {
+        let mut out = MemoryOutput::default();
+        out.0.insert("chips/a.png".into(), rgba_png(5, 4));
+        let chip = Chip::new("a", "chips/a.png");
+        let jpeg = ChipFormat::Jpeg { quality: 80 };
+        let placed = place_image(&chip, "voc/JPEGImages", "png", jpeg, &mut out).unwrap();
+        assert_eq!(placed.name, "a.jpg");
+        assert!(placed.converted);
+        let bytes = out.0["voc/JPEGImages/a.jpg"].clone();
+        assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]));
+        // The same chip gives the same bytes.
+        place_image(&chip, "again", "png", jpeg, &mut out).unwrap();
+        assert_eq!(out.0["again/a.jpg"], bytes);
+        // As PNG, a PNG chip is placed as it is.
+        let placed = place_image(&chip, "coco", "png", ChipFormat::Png, &mut out).unwrap();
+        assert!(!placed.converted);
+        assert_eq!(out.0["coco/a.png"], out.0["chips/a.png"]);
+        assert_eq!(placed_name("a", "", ChipFormat::Keep), "a");
+    }
 }
