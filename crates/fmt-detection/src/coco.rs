@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! coco/annotations/instances_<split>.json   one COCO file per split (train, val, ...)
-//! coco/images/<split>/<chip id>.<ext>       each chip of the split, placed again (an alias)
+//! coco/images/<split>/<chip id>.<ext>       each chip of the split, placed again (an alias),
+//!                                           or `.png` / `.jpg` with ChipFormat (`file_name`)
 //! ```
 //!
 //! This is the layout Datumaro's `coco_instances` importer detects
@@ -157,7 +158,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
+    Attributes, Chip, ChipFormat, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, LeftBehind, Output, Polygon, Project, Result, Ring,
 };
 use pixel_geometry::{Mask, rasterize, rle, trace};
@@ -166,8 +167,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::common::{
-    ChipIds, denoise, entries, ext_is, file_stem, folder_name, head_holds, split_from_subset,
-    split_rank,
+    ChipIds, denoise, entries, ext_is, file_stem, folder_name, head_holds, place_image,
+    placed_name, split_from_subset, split_rank,
 };
 
 /// The COCO file of a split in a store.
@@ -256,7 +257,13 @@ impl LabelFormat for CocoFormat {
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
-        Box::new(CocoWriter::new(header, self.created))
+        self.writer_placing(header, ChipFormat::Keep)
+    }
+
+    /// `images/<split>/<chip id>.png` or `.jpg` as `chips` says, named by
+    /// each image's `file_name`.
+    fn writer_placing(&self, header: &Project, chips: ChipFormat) -> Box<dyn LabelWriter> {
+        Box::new(CocoWriter::new(header, self.created, chips))
     }
 
     fn read(&self, path: &Path) -> Result<Project> {
@@ -567,6 +574,8 @@ struct CocoWriter {
     parts: Vec<Part>,
     /// Labels left out: zero width, height or area as COCO writes them.
     degenerate: usize,
+    /// The file type of the images placed in `images/<split>/`.
+    chips: ChipFormat,
 }
 
 /// The COCO file of one split, being written.
@@ -622,7 +631,7 @@ fn is_crowd(v: Option<&Value>) -> bool {
 }
 
 impl CocoWriter {
-    fn new(header: &Project, created: Option<i64>) -> CocoWriter {
+    fn new(header: &Project, created: Option<i64>, chips: ChipFormat) -> CocoWriter {
         CocoWriter {
             name: header.name.clone(),
             labeling_type: header.labeling_type,
@@ -634,6 +643,7 @@ impl CocoWriter {
             created,
             parts: Vec::new(),
             degenerate: 0,
+            chips,
         }
     }
 
@@ -802,11 +812,12 @@ impl LabelWriter for CocoWriter {
                 ),
             ));
         }
-        let stored = chip.image.to_string_lossy().replace('\\', "/");
-        let file_name = match chip.image.extension() {
-            Some(ext) => format!("{}.{}", chip.id, ext.to_string_lossy()),
-            None => chip.id.clone(),
-        };
+        let keep_ext = chip
+            .image
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file_name = placed_name(&chip.id, &keep_ext, self.chips);
         let p = self.part(chip.split());
         self.parts[p].images += 1;
         let image_id = self.parts[p].images;
@@ -828,11 +839,8 @@ impl LabelWriter for CocoWriter {
         });
         let file = &self.parts[p].file;
         out.append(file, text.as_bytes()).map_err(out_err(file))?;
-        let image = format!("{}/{file_name}", image_dir(chip.split()));
-        out.alias(&image, &stored).map_err(|e| Error::Io {
-            path: PathBuf::from(&image),
-            source: e,
-        })?;
+        let dir = image_dir(chip.split());
+        place_image(chip, &dir, &keep_ext, self.chips, out)?;
         for (k, label) in chip.labels.iter().enumerate() {
             let id = self.parts[p].annotations + 1;
             let sep = if id == 1 { "" } else { "," };
@@ -1742,7 +1750,7 @@ mod tests {
             chips: Vec::new(),
             ..p.clone()
         };
-        let mut w = CocoWriter::new(&header, Some(1_764_040_380));
+        let mut w = CocoWriter::new(&header, Some(1_764_040_380), ChipFormat::Keep);
         for c in &p.chips {
             w.write_chip(c, &none(), &mut out).unwrap();
         }

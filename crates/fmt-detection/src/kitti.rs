@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! kitti/<split>/label_2/<chip id>.txt    one per stored chip; empty for a chip saved empty
-//! kitti/<split>/image_2/<chip id>.<ext>  the stored chip again (Output::alias: same bytes)
+//! kitti/<split>/image_2/<chip id>.<ext>  the stored chip again (Output::alias: same bytes),
+//!                                        or `.png` / `.jpg` with ChipFormat
 //! kitti/ImageSets/<split>.txt            the split's chip ids, one a line, in store order
 //! kitti/dataset_meta.json                Datumaro's class table, in class-id order
 //! ```
@@ -106,16 +107,16 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, DEFAULT_SPLIT, Error, Fidelity, Geometry, LabelFormat,
-    LabelWriter, LabelingType, LeftBehind, Output, Project, Result, is_split_name,
+    Attributes, Chip, ChipFormat, ChipGeoref, DEFAULT_SPLIT, Error, Fidelity, Geometry,
+    LabelFormat, LabelWriter, LabelingType, LeftBehind, Output, Project, Result, is_split_name,
 };
 
 use raster_georef::excerpt;
 
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
-    dataset_name, entries, fmt_num, format_folder, io_err, list_dir, meta_json, read_meta,
-    read_split_lists, read_text, strip_ext,
+    dataset_name, entries, fmt_num, format_folder, io_err, list_dir, meta_json, place_image,
+    read_meta, read_split_lists, read_text, strip_ext,
 };
 
 /// The format's folder in a store.
@@ -152,9 +153,15 @@ impl LabelFormat for KittiFormat {
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
+        self.writer_placing(header, ChipFormat::Keep)
+    }
+
+    /// `<split>/image_2/<chip id>.png` or `.jpg` as `chips` says.
+    fn writer_placing(&self, header: &Project, chips: ChipFormat) -> Box<dyn LabelWriter> {
         Box::new(KittiWriter {
             classes: ClassTable::new(header),
             any_chip: false,
+            chips,
         })
     }
 
@@ -260,6 +267,8 @@ struct KittiWriter {
     classes: ClassTable,
     /// Whether a chip was written (else `finish` writes an empty train list).
     any_chip: bool,
+    /// The file type of the images placed in `image_2/`.
+    chips: ChipFormat,
 }
 
 fn truncated_attr(a: &Attributes) -> std::result::Result<f64, String> {
@@ -299,7 +308,7 @@ impl LabelWriter for KittiWriter {
     ) -> Result<()> {
         let split = chip.split();
         let label_path = format!("{DIR}/{split}/label_2/{}.txt", chip.id);
-        let (image, ext) = chip_files(chip, &label_path)?;
+        let (_, ext) = chip_files(chip, &label_path)?;
         let id = chip.id.as_str();
         let bad = |field: String, msg: String| Error::invalid(&label_path, Some(id), field, msg);
         if !is_split_name(split) {
@@ -336,8 +345,13 @@ impl LabelWriter for KittiWriter {
         }
         out.put(&label_path, text.into_bytes())
             .map_err(|e| io_err(&label_path, e))?;
-        let alias = format!("{DIR}/{split}/image_2/{id}.{ext}");
-        out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
+        place_image(
+            chip,
+            &format!("{DIR}/{split}/image_2"),
+            &ext,
+            self.chips,
+            out,
+        )?;
         let list = format!("{LISTS}/{split}.txt");
         self.any_chip = true;
         out.append(&list, format!("{id}\n").as_bytes())

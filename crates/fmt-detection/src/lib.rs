@@ -28,6 +28,7 @@ mod voc;
 mod yolo;
 
 pub use crate::coco::CocoFormat;
+pub use crate::common::check_placeable;
 pub use crate::geojson::GeojsonFormat;
 pub use crate::kitti::KittiFormat;
 pub use crate::shapefile::ShapefileFormat;

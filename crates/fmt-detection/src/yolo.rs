@@ -9,7 +9,8 @@
 //! yolo/obj.data                     Darknet: classes, <split> = <split>.txt per split, names, backup
 //! yolo/<split>.txt                  Darknet: one image path per line (relative to yolo/)
 //! yolo/images/<split>/<id>.<ext>    each chip of the split, placed again (an alias);
-//!                                   a GIF as <id>.png (see below)
+//!                                   a GIF as <id>.png (see below); `.png` / `.jpg`
+//!                                   for every chip with ChipFormat
 //! yolo/labels/<split>/<id>.txt      its labels, where Ultralytics looks (`/images/` -> `/labels/`)
 //! yolo/images/<split>/<id>.txt      the same labels beside the image, where Darknet looks
 //! ```
@@ -102,13 +103,15 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
+    Attributes, Chip, ChipFormat, ChipGeoref, Class, Error, Fidelity, Geometry, Label, LabelFormat,
     LabelWriter, LabelingType, Output, Project, Result, Rounding,
 };
 use raster_georef::excerpt;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::common::{ChipIds, denoise, ext_is, folder_name, split_from_subset, split_rank};
+use crate::common::{
+    ChipIds, denoise, ext_is, folder_name, place_image, split_from_subset, split_rank,
+};
 
 /// Where the chips of a split are placed again, and the Darknet labels
 /// beside them (relative to `yolo/`).
@@ -173,7 +176,13 @@ impl LabelFormat for YoloFormat {
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
-        Box::new(YoloWriter::new(header))
+        self.writer_placing(header, ChipFormat::Keep)
+    }
+
+    /// `images/<split>/<id>.png` or `.jpg` as `chips` says, named by the
+    /// `<split>.txt` lists (`data.yaml` names folders).
+    fn writer_placing(&self, header: &Project, chips: ChipFormat) -> Box<dyn LabelWriter> {
+        Box::new(YoloWriter::new(header, chips))
     }
 
     fn read(&self, path: &Path) -> Result<Project> {
@@ -219,10 +228,12 @@ struct YoloWriter {
     splits: Vec<String>,
     /// The largest shift the six decimals gave a box's edge.
     rounding: Rounding,
+    /// The file type of the images placed in `images/<split>/`.
+    chips: ChipFormat,
 }
 
 impl YoloWriter {
-    fn new(header: &Project) -> YoloWriter {
+    fn new(header: &Project, chips: ChipFormat) -> YoloWriter {
         let mut sorted: Vec<&Class> = header.classes.iter().collect();
         sorted.sort_by_key(|c| c.id);
         let bad_name = header
@@ -243,6 +254,7 @@ impl YoloWriter {
                 to: "6 decimals (normalized)",
                 max_shift_px: 0.0,
             },
+            chips,
         }
     }
 
@@ -365,62 +377,6 @@ fn ultralytics_suffix(ext: &str) -> Option<&str> {
     }
 }
 
-/// The first frame of a GIF as a palette PNG of the same pixels: the
-/// frame's (or the global) palette as `PLTE`, its transparent index as
-/// `tRNS`. Pixels of the logical screen outside the first frame take the
-/// transparent index, else the background colour. Decoded by the `gif`
-/// crate, encoded by the `png` crate.
-fn gif_to_png(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let bad = |e: &dyn std::fmt::Display| format!("cannot convert the GIF chip to PNG: {e}");
-    let mut opts = gif::DecodeOptions::new();
-    opts.set_color_output(gif::ColorOutput::Indexed);
-    let mut dec = opts.read_info(bytes).map_err(|e| bad(&e))?;
-    let (w, h) = (usize::from(dec.width()), usize::from(dec.height()));
-    let bg = dec.bg_color().unwrap_or(0);
-    let global = dec.global_palette().map(<[u8]>::to_vec);
-    let frame = dec
-        .read_next_frame()
-        .map_err(|e| bad(&e))?
-        .ok_or_else(|| bad(&"it has no frame"))?;
-    let mut palette = frame
-        .palette
-        .clone()
-        .or(global)
-        .ok_or_else(|| bad(&"it has no palette"))?;
-    let fill = frame.transparent.unwrap_or(u8::try_from(bg).unwrap_or(0));
-    let mut pixels = vec![fill; w * h];
-    let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
-    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
-    for y in 0..fh.min(h.saturating_sub(top)) {
-        let n = fw.min(w.saturating_sub(left));
-        let row = &frame.buffer[y * fw..y * fw + n];
-        pixels[(top + y) * w + left..(top + y) * w + left + n].copy_from_slice(row);
-    }
-    // Every index used has a palette entry (black past a short palette).
-    let used = usize::from(pixels.iter().copied().max().unwrap_or(0)) + 1;
-    if palette.len() < used * 3 {
-        palette.resize(used * 3, 0);
-    }
-    let mut png_bytes = Vec::new();
-    let (pw, ph) = (
-        u32::try_from(w).map_err(|e| bad(&e))?,
-        u32::try_from(h).map_err(|e| bad(&e))?,
-    );
-    let mut enc = png::Encoder::new(&mut png_bytes, pw, ph);
-    enc.set_color(png::ColorType::Indexed);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_palette(palette);
-    if let Some(t) = frame.transparent {
-        let mut trns = vec![255u8; usize::from(t) + 1];
-        trns[usize::from(t)] = 0;
-        enc.set_trns(trns);
-    }
-    let mut writer = enc.write_header().map_err(|e| bad(&e))?;
-    writer.write_image_data(&pixels).map_err(|e| bad(&e))?;
-    writer.finish().map_err(|e| bad(&e))?;
-    Ok(png_bytes)
-}
-
 fn io_at(path: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io {
         path: path.into(),
@@ -475,31 +431,22 @@ impl LabelWriter for YoloWriter {
             self.splits.push(split.to_owned());
         }
         let images = format!("yolo/{}", image_dir(split));
-        let stored = chip.image.to_string_lossy().replace('\\', "/");
         let ext = chip
             .image
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let image_name = match ultralytics_suffix(&ext) {
-            Some(suffix) => {
-                let name = format!("{}.{suffix}", chip.id);
-                let image = format!("{images}/{name}");
-                out.alias(&image, &stored).map_err(io_at(image))?;
-                name
-            }
-            None => {
-                // A GIF: placed as a PNG of the same pixels.
-                let name = format!("{}.png", chip.id);
-                let image = format!("{images}/{name}");
-                let gif = out.read(&stored).map_err(io_at(stored.clone()))?;
-                let png = gif_to_png(&gif)
-                    .map_err(|m| Error::invalid(&chip.image, Some(&chip.id), "image", m))?;
-                out.put(&image, png).map_err(io_at(image))?;
-                self.converted += 1;
-                name
-            }
+        // Kept, a type Ultralytics cannot read (a GIF) is placed as a PNG
+        // of the same pixels.
+        let (suffix, chips) = match (self.chips, ultralytics_suffix(&ext)) {
+            (ChipFormat::Keep, None) => ("", ChipFormat::Png),
+            (chips, suffix) => (suffix.unwrap_or(""), chips),
         };
+        let placed = place_image(chip, &images, suffix, chips, out)?;
+        if placed.converted {
+            self.converted += 1;
+        }
+        let image_name = placed.name;
         let ultralytics = format!("yolo/labels/{split}/{}.txt", chip.id);
         out.put(&ultralytics, text.into_bytes())
             .map_err(io_at(ultralytics.clone()))?;
@@ -515,7 +462,13 @@ impl LabelWriter for YoloWriter {
 
     fn notes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("chips converted to PNG", self.converted),
+            (
+                match self.chips {
+                    ChipFormat::Jpeg { .. } => "chips converted to JPEG",
+                    _ => "chips converted to PNG",
+                },
+                self.converted,
+            ),
             ("labels left out: zero width or height", self.left_out),
         ]
     }

@@ -73,6 +73,26 @@ impl Output for MemoryOutput {
     }
 }
 
+/// The file type of the chip images a format places beside its labels
+/// (COCO's `images/`, VOC's `JPEGImages/`, ...), chosen by the caller; the
+/// stored chips under `chips/` are never changed by it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChipFormat {
+    /// The stored chip as it is (an alias), unless the format's loaders
+    /// cannot read its type (YOLO places a GIF as a PNG).
+    #[default]
+    Keep,
+    /// A PNG of the same pixels; a PNG chip is placed as it is.
+    Png,
+    /// A JPEG; a JPEG chip (also one a GeoTIFF wraps) is placed as it is,
+    /// without a second generation of loss.
+    Jpeg {
+        /// The encoder's quality, 1 to 100.
+        quality: u8,
+    },
+}
+
 /// How closely a format's reader gives back what its writer was given.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fidelity {
@@ -177,6 +197,14 @@ pub trait LabelFormat {
     /// A writer for `header`: the project's name, type, CRS and classes
     /// (its `chips` is empty: chips arrive through [`LabelWriter::write_chip`]).
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter>;
+
+    /// A writer for `header` that places the chip images beside the labels
+    /// as `chips` says. Formats that place no images (or only as they are)
+    /// ignore it: the default is [`LabelFormat::writer`].
+    fn writer_placing(&self, header: &Project, chips: ChipFormat) -> Box<dyn LabelWriter> {
+        let _ = chips;
+        self.writer(header)
+    }
 
     /// Reads a store this format wrote (its root folder) back into a
     /// project whose chip paths point at the images the format's folder

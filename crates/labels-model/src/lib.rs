@@ -44,7 +44,7 @@ mod split;
 mod stream;
 
 pub use crate::codec::{
-    Fidelity, LabelFormat, LabelWriter, LeftBehind, MemoryOutput, Output, Rounding,
+    ChipFormat, Fidelity, LabelFormat, LabelWriter, LeftBehind, MemoryOutput, Output, Rounding,
 };
 pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits, image_size};

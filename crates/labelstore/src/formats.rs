@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use labels_model::{Chip, Geometry, JsonFormat, Label, LabelFormat, LabelingType};
+use labels_model::{Chip, ChipFormat, Geometry, JsonFormat, Label, LabelFormat, LabelingType};
 use serde::Serialize;
 
 /// Every label format of SPEC §3.
@@ -258,6 +258,10 @@ pub struct FormatOptions {
     /// `SOURCE_DATE_EPOCH`. `None` leaves the date out; no writer reads the
     /// clock, so the same project always gives the same bytes.
     pub source_date_epoch: Option<i64>,
+    /// The file type of the chip images COCO, VOC, YOLO and KITTI place
+    /// beside their labels (`--chip-format`); the stored chips under
+    /// `chips/` are never changed by it.
+    pub chip_format: ChipFormat,
 }
 
 /// The implementation of `id` with `options`.

@@ -65,4 +65,5 @@ pub use crate::store::{
     StoredChipReport,
 };
 pub use crate::verify::{VerifyReport, verify, verify_with_progress};
+pub use labels_model::ChipFormat;
 pub use sink_api::STORE_MANIFEST;

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use labels_model::{
-    Chip, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, GeorefSource, ImageLimits,
-    LabelFormat, LabelWriter, LeftBehind, ManifestStream, Output, Project, Resolution, Scope,
-    Selection, Selector, SplitSpec, SplitUnit, replay, resolve, select,
+    Chip, ChipFormat, ChipGeoref, ChipResolver, ChipSpan, Excluded, ExclusionReason, GeorefSource,
+    ImageLimits, LabelFormat, LabelWriter, LeftBehind, ManifestStream, Output, Project, Resolution,
+    Scope, Selection, Selector, SplitSpec, SplitUnit, replay, resolve, select,
 };
 use serde::Serialize;
 use sink_api::{
@@ -408,6 +408,7 @@ impl Plan {
             Some(&kept),
             options.limits.memory_budget,
         )?;
+        check_chip_format(&project, &selection, Some(&kept), &options)?;
         Ok(Plan {
             project,
             stream: Some((stream, kept)),
@@ -465,6 +466,7 @@ impl Plan {
             None,
             options.limits.memory_budget,
         )?;
+        check_chip_format(&project, &selection, None, &options)?;
         Ok(Plan {
             project,
             stream: None,
@@ -550,7 +552,10 @@ impl Plan {
             .map(|&f| label_format_with(f, &self.options.format_options))
             .collect();
         let mut run = Run {
-            writers: formats.iter().map(|f| f.writer(&header)).collect(),
+            writers: formats
+                .iter()
+                .map(|f| f.writer_placing(&header, self.options.format_options.chip_format))
+                .collect(),
             attributes_left_out: vec![BTreeMap::new(); formats.len()],
             formats,
             out: SpoolOutput::new(spool.path().join("appended")),
@@ -658,15 +663,17 @@ impl Plan {
         let stored_image = path_str(&stored.image);
         if let (true, Some(_)) = (georef.needs_geotiff(), &georef.transform) {
             let (tiff, size, sha) = run.converter.next()?;
+            // Formats re-encode it for --chip-format png or jpg.
+            run.out.chip_source = (self.options.format_options.chip_format != ChipFormat::Keep)
+                .then(|| (stored_image.clone(), ChipBytes::Kept(tiff.clone())));
             dest.put(&stored_image, Body::Bytes(tiff)).await?;
             run.sent
                 .record(&mut run.receipt, &stored_image, size, &sha)?;
-            run.out.chip_source = None;
         } else {
             // Embedded or no georeferencing: the chip as it is.
             self.put_file(dest, &mut run.receipt, &mut run.sent, &image, &stored_image)
                 .await?;
-            run.out.chip_source = Some((stored_image.clone(), image.clone()));
+            run.out.chip_source = Some((stored_image.clone(), ChipBytes::Source(image.clone())));
         }
         for w in &mut run.writers {
             w.write_chip(&stored, georef, &mut run.out)?;
@@ -855,11 +862,7 @@ fn conversion_memory(
             memory.push(0);
             continue;
         }
-        let (id, image) = match kept.and_then(|kept| kept.get(k)) {
-            Some(k) => (&k.id, &k.image),
-            None => (&project.chips[i].id, &project.chips[i].image),
-        };
-        let path = project.base_dir.join(image);
+        let (id, path) = chip_file(project, kept, k, i);
         // The header probe checked that a chip's content is the kind its
         // extension names: a TIFF or JPEG, copied whole, needs only its
         // size (a stat, not an open and a read per chip).
@@ -897,6 +900,65 @@ fn conversion_memory(
     }
     if diags.is_empty() {
         Ok(memory)
+    } else {
+        Err(StoreError::Input(labels_model::Error::Invalid(diags)))
+    }
+}
+
+/// The id and the image file of the `k`-th selected chip, chip `i` of the
+/// project (its chips streamed as `kept`, or in memory).
+fn chip_file<'a>(
+    project: &'a Project,
+    kept: Option<&'a [Kept]>,
+    k: usize,
+    i: usize,
+) -> (&'a String, PathBuf) {
+    let (id, image) = match kept.and_then(|kept| kept.get(k)) {
+        Some(k) => (&k.id, &k.image),
+        None => (&project.chips[i].id, &project.chips[i].image),
+    };
+    (id, project.base_dir.join(image))
+}
+
+/// Refuses, from their headers, the selected chips that the formats which
+/// place images beside their labels (COCO, VOC, YOLO, KITTI) cannot place
+/// as `--chip-format` asks (16-bit samples as JPEG, more than four bands),
+/// before anything is written.
+fn check_chip_format(
+    project: &Project,
+    selection: &Selection,
+    kept: Option<&[Kept]>,
+    options: &StoreOptions,
+) -> Result<(), StoreError> {
+    let chips = options.format_options.chip_format;
+    let places = |f: &FormatId| {
+        matches!(
+            f,
+            FormatId::Coco | FormatId::Voc | FormatId::Yolo | FormatId::Kitti
+        )
+    };
+    if chips == ChipFormat::Keep || !options.formats.iter().any(places) {
+        return Ok(());
+    }
+    let mut diags = Vec::new();
+    for (k, &i) in selection.chips.iter().enumerate() {
+        let (id, path) = chip_file(project, kept, k, i);
+        if let Err(message) = fmt_detection::check_placeable(&path, chips) {
+            let target = if chips == ChipFormat::Png {
+                "PNG"
+            } else {
+                "JPEG"
+            };
+            diags.push(labels_model::Diagnostic {
+                file: path,
+                chip: Some(id.clone()),
+                field: format!("chips[{i}].image"),
+                message: format!("cannot be placed beside the labels as {target}: {message}"),
+            });
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
     } else {
         Err(StoreError::Input(labels_model::Error::Invalid(diags)))
     }
@@ -1390,10 +1452,18 @@ pub(crate) struct SpoolOutput {
     dir: PathBuf,
     puts: Vec<(String, Pending)>,
     appended: BTreeMap<String, BufWriter<File>>,
-    /// The chip being written: its stored image path and the source file
-    /// holding the same bytes (`None` when the stored image was converted
-    /// to a GeoTIFF, whose bytes are not kept).
-    chip_source: Option<(String, PathBuf)>,
+    /// The chip being written: its stored image path and where its bytes
+    /// are (`None` when the stored image was converted to a GeoTIFF whose
+    /// bytes are not kept: no format reads them with `--chip-format keep`).
+    chip_source: Option<(String, ChipBytes)>,
+}
+
+/// Where the bytes of the stored image of the chip being written are.
+enum ChipBytes {
+    /// The source file, stored as it is.
+    Source(PathBuf),
+    /// The GeoTIFF it was converted to.
+    Kept(Vec<u8>),
 }
 
 impl SpoolOutput {
@@ -1461,7 +1531,10 @@ impl Output for SpoolOutput {
 
     fn read(&mut self, existing: &str) -> io::Result<Vec<u8>> {
         match &self.chip_source {
-            Some((stored, source)) if stored == existing => std::fs::read(source),
+            Some((stored, ChipBytes::Source(source))) if stored == existing => {
+                std::fs::read(source)
+            }
+            Some((stored, ChipBytes::Kept(bytes))) if stored == existing => Ok(bytes.clone()),
             _ => Err(io::Error::other(format!(
                 "{existing} is not the image of the chip being written"
             ))),

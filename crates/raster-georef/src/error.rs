@@ -46,6 +46,15 @@ pub enum Error {
         /// What is wrong, and where in the file.
         message: String,
     },
+    /// An image whose pixels cannot be decoded, or cannot be given in the
+    /// form asked (a PNG or JPEG copy of a chip).
+    #[error("{file}: {message}")]
+    Pixels {
+        /// The file's name, as given by the caller.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Six coefficients that do not make an invertible geotransform.
     #[error("geotransform {0:?} is degenerate: its pixel axes do not span an area")]
     Degenerate([f64; 6]),

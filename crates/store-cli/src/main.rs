@@ -661,8 +661,45 @@ struct StoreArgs {
     #[arg(long, value_enum, value_name = "CRS", default_value = "rfc7946")]
     geojson_crs: GeojsonCrs,
 
+    /// The file type of the images COCO, VOC, YOLO and KITTI place beside
+    /// their labels (the chips under `chips/` are unchanged): `keep` (the
+    /// stored chip), `png` (the same pixels, lossless) or `jpg` (for
+    /// loaders that hard-code `.jpg`, such as torchvision's VOCDetection;
+    /// a JPEG chip is placed as it is). Label files name the placed image.
+    #[arg(long, value_enum, value_name = "TYPE", default_value = "keep")]
+    chip_format: ChipFormatArg,
+
+    /// The JPEG quality of --chip-format jpg, 1 to 100 (default 95).
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    jpeg_quality: Option<u8>,
+
     #[command(flatten)]
     splits: SplitArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ChipFormatArg {
+    /// The stored chip as it is.
+    Keep,
+    /// A PNG of the same pixels.
+    Png,
+    /// A JPEG.
+    Jpg,
+}
+
+/// The `--chip-format` of a store, with its `--jpeg-quality` (which
+/// applies to `jpg` only).
+fn chip_format(args: &StoreArgs) -> Result<labelstore::ChipFormat, StoreError> {
+    match (args.chip_format, args.jpeg_quality) {
+        (ChipFormatArg::Jpg, quality) => Ok(labelstore::ChipFormat::Jpeg {
+            quality: quality.unwrap_or(95),
+        }),
+        (_, Some(_)) => Err(StoreError::Usage(
+            "--jpeg-quality applies to --chip-format jpg only".into(),
+        )),
+        (ChipFormatArg::Png, None) => Ok(labelstore::ChipFormat::Png),
+        (ChipFormatArg::Keep, None) => Ok(labelstore::ChipFormat::Keep),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -1247,6 +1284,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         format_options: labelstore::FormatOptions {
             geojson_native_crs: args.geojson_crs == GeojsonCrs::Native,
             source_date_epoch: source_date_epoch()?,
+            chip_format: chip_format(args)?,
         },
     };
     if args.to == Kind::Db && options.formats.len() > 1 {

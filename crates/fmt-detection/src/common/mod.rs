@@ -12,15 +12,20 @@
 //!   and Shapefile share.
 //! - `ids`: chip ids and dataset names for datasets made elsewhere (COCO,
 //!   YOLO).
+//! - `placed`: the chip images placed beside the labels, kept or
+//!   re-encoded as PNG or JPEG (COCO, VOC, YOLO, KITTI).
 
 mod builder;
 mod dataset;
 mod detect;
 mod geo_layout;
 mod ids;
+mod placed;
 
 pub(crate) use builder::*;
 pub(crate) use dataset::*;
 pub(crate) use detect::*;
 pub(crate) use geo_layout::*;
 pub(crate) use ids::*;
+pub use placed::check_placeable;
+pub(crate) use placed::*;

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! voc/Annotations/<chip id>.xml      one per stored chip, chips saved empty included
-//! voc/JPEGImages/<chip id>.<ext>     the stored chip again (Output::alias: same bytes)
+//! voc/JPEGImages/<chip id>.<ext>     the stored chip again (Output::alias: same bytes),
+//!                                    or `.png` / `.jpg` with ChipFormat (`<filename>` names it)
 //! voc/ImageSets/Main/<split>.txt     the chip ids of each split, one a line, in store order
 //! voc/labelmap.txt                   the class table, `name:r,g,b::` lines, in class-id order
 //! voc/dataset_meta.json              only when a class name cannot be a labelmap.txt line
@@ -136,8 +137,8 @@ mod xml;
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
-    Attributes, Chip, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat, LabelWriter,
-    LabelingType, LeftBehind, Output, Project, Result, Rgb, Rounding,
+    Attributes, Chip, ChipFormat, ChipGeoref, Error, Fidelity, Geometry, Label, LabelFormat,
+    LabelWriter, LabelingType, LeftBehind, Output, Project, Result, Rgb, Rounding,
 };
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -147,7 +148,7 @@ use self::xml::Element;
 use crate::common::{
     ClassTable, DATASET_META, ImageIndex, ProjectBuilder, RawBox, check_box, chip_files,
     dataset_name, denoise, entries, ext_is, format_folder, head_holds, io_err, list_dir, meta_json,
-    read_meta, read_split_lists, read_text, split_of_listed, strip_ext,
+    place_image, placed_name, read_meta, read_split_lists, read_text, split_of_listed, strip_ext,
 };
 
 /// The format's folder in a store.
@@ -204,6 +205,12 @@ impl LabelFormat for VocFormat {
     }
 
     fn writer(&self, header: &Project) -> Box<dyn LabelWriter> {
+        self.writer_placing(header, ChipFormat::Keep)
+    }
+
+    /// `JPEGImages/<chip id>.png` or `.jpg` as `chips` says, named by
+    /// `<filename>`.
+    fn writer_placing(&self, header: &Project, chips: ChipFormat) -> Box<dyn LabelWriter> {
         Box::new(VocWriter {
             name: header.name.clone(),
             classes: ClassTable::new(header),
@@ -213,6 +220,7 @@ impl LabelFormat for VocFormat {
                 to: "integer pixels",
                 max_shift_px: 0.0,
             },
+            chips,
         })
     }
 
@@ -285,6 +293,8 @@ struct VocWriter {
     splits: Vec<String>,
     /// The largest shift integer pixels gave a box's edge.
     rounding: Rounding,
+    /// The file type of the images placed in `JPEGImages/`.
+    chips: ChipFormat,
 }
 
 /// One `<object>` as written.
@@ -412,7 +422,7 @@ impl LabelWriter for VocWriter {
         out: &mut dyn Output,
     ) -> Result<()> {
         let xml_path = format!("{DIR}/Annotations/{}.xml", chip.id);
-        let (image, ext) = chip_files(chip, &xml_path)?;
+        let (_, ext) = chip_files(chip, &xml_path)?;
         let id = chip.id.as_str();
         let bad = |field: String, msg: String| Error::invalid(&xml_path, Some(id), field, msg);
         if !self.name.chars().all(xml_char) {
@@ -481,19 +491,18 @@ impl LabelWriter for VocWriter {
                 bndbox: [xmin, ymin, xmax, ymax],
             });
         }
-        let filename = format!("{id}.{ext}");
+        let filename = placed_name(id, &ext, self.chips);
+        // A JPEG is gray or RGB.
+        let depth = match (self.chips, chip.samples) {
+            (ChipFormat::Jpeg { .. }, Some(1)) => 1,
+            (ChipFormat::Jpeg { .. }, _) => 3,
+            (_, samples) => samples.unwrap_or(3),
+        };
         let xml = self
-            .xml(
-                &filename,
-                width,
-                height,
-                chip.samples.unwrap_or(3),
-                &objects,
-            )
+            .xml(&filename, width, height, depth, &objects)
             .map_err(|e| io_err(&xml_path, e))?;
         out.put(&xml_path, xml).map_err(|e| io_err(&xml_path, e))?;
-        let alias = format!("{DIR}/JPEGImages/{filename}");
-        out.alias(&alias, &image).map_err(|e| io_err(&alias, e))?;
+        place_image(chip, &format!("{DIR}/JPEGImages"), &ext, self.chips, out)?;
         let split = chip.split();
         if !self.splits.iter().any(|s| s == split) {
             self.splits.push(split.to_owned());

@@ -95,6 +95,7 @@ pub(crate) mod tag {
     pub(crate) const SUB_IFDS: u16 = 330;
     pub(crate) const EXTRA_SAMPLES: u16 = 338;
     pub(crate) const SAMPLE_FORMAT: u16 = 339;
+    pub(crate) const JPEG_TABLES: u16 = 347;
     pub(crate) const YCBCR_SUBSAMPLING: u16 = 530;
     pub(crate) const MODEL_PIXEL_SCALE: u16 = 33550;
     pub(crate) const MODEL_TIEPOINT: u16 = 33922;
