@@ -18,6 +18,11 @@
 //! were. The table name is validated and quoted, every value is a parameter
 //! or a COPY field, and the password never appears in a message.
 //!
+//! The connection is found as libpq finds it (`libpq.rs`): an empty
+//! connection string means the `PG*` environment alone, `service=NAME` (or
+//! `PGSERVICE`) reads the connection service file, and with no password
+//! given the password file (`~/.pgpass`, `PGPASSFILE`) is searched.
+//!
 //! The connection speaks TLS as libpq does (rustls, through
 //! tokio-postgres-rustls): `sslmode` `disable`, `allow`, `prefer` (the
 //! default), `require`, `verify-ca` or `verify-full`, and `sslrootcert=FILE`,
@@ -44,6 +49,7 @@ use sink_api::{
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, CopyInSink};
 
+mod libpq;
 pub mod raster;
 mod read;
 mod rows;
@@ -199,13 +205,16 @@ pub enum Replace {
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     /// A PostgreSQL URL (`postgres://user@host:port/db?sslmode=...`) or
-    /// key=value string (`host=... user=... dbname=...`). Missing parts come
-    /// from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE` (then `localhost`,
-    /// 5432, the login name), `PGSSLMODE`, `PGSSLROOTCERT` (see the crate
-    /// docs for TLS).
+    /// key=value string (`host=... user=... dbname=...`), possibly naming a
+    /// service (`service=NAME`); empty for the environment alone. Missing
+    /// parts come from the service (`PGSERVICE` when the string names
+    /// none), then `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGAPPNAME`
+    /// (then `localhost`, 5432, the login name), `PGSSLMODE`,
+    /// `PGSSLROOTCERT` (see the crate docs for TLS).
     pub connection: String,
-    /// A file whose first line is the password; else the connection's own,
-    /// else `PGPASSWORD`.
+    /// A file whose first line is the password; else the connection's own
+    /// (or its service's), else `PGPASSWORD`, else the password file
+    /// (`passfile`, `PGPASSFILE`, `~/.pgpass`).
     pub password_file: Option<PathBuf>,
     /// The table (`[schema.]name`).
     pub table: String,
@@ -328,13 +337,9 @@ impl DbDestination {
     /// [`Error::Io`]. No message holds the password.
     pub async fn open(opts: DbOptions) -> Result<DbDestination> {
         let table = TableName::parse(&opts.table)?;
-        let (config, secret, tls) = config(&opts)?;
-        let where_ = describe_config(&config);
-        let scrub = Scrub(secret.clone());
-        let client = tls::connect(&config, &tls).await.map_err(|e| {
-            let why = tls::explain(&e, &tls, &host_of(&config)).unwrap_or_else(|| pg_message(&e));
-            io_err(scrub.apply(format!("cannot connect to PostgreSQL at {where_}: {why}")))
-        })?;
+        let conn = config(&opts)?;
+        let (client, where_) = connect(&conn).await?;
+        let secret = conn.secret;
         // How the session is protected, in the server's own words.
         let encryption = match client
             .query_opt(
@@ -799,20 +804,76 @@ fn pg_message(e: &tokio_postgres::Error) -> String {
     s
 }
 
-/// The connection's configuration with the fallbacks applied, the
-/// password (to scrub from messages) and the TLS set-up.
-fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>, tls::Tls)> {
-    // tokio-postgres knows neither sslrootcert nor verify-ca/verify-full.
-    let (connection, tls_params) = tls::split_params(opts.connection.trim());
-    let mut config = tokio_postgres::Config::from_str(&connection).map_err(|e| {
+/// The connection's configuration with libpq's fallbacks applied (the
+/// connection string, then its service, then the `PG*` environment, then
+/// the defaults; the password from `--password-file`, else those, else
+/// `PGPASSWORD`, else the password file: see `libpq.rs`), the password (to
+/// scrub from messages), the TLS set-up and notes on where a password was
+/// looked for (for the message when the server asks for one).
+fn config(opts: &DbOptions) -> Result<Connection> {
+    config_in(opts, &libpq::process_env)
+}
+
+/// Connects; the client and where it is connected (`describe_config`).
+/// A failure names the server and, when the server asked for a password,
+/// where one was looked for; never the password.
+async fn connect(conn: &Connection) -> Result<(Client, String)> {
+    let where_ = describe_config(&conn.config);
+    let client = tls::connect(&conn.config, &conn.tls).await.map_err(|e| {
+        let mut why =
+            tls::explain(&e, &conn.tls, &host_of(&conn.config)).unwrap_or_else(|| pg_message(&e));
+        if !conn.notes.is_empty() && why.contains("password") {
+            let _ = write!(why, " ({})", conn.notes.join("; "));
+        }
+        io_err(
+            Scrub(conn.secret.clone())
+                .apply(format!("cannot connect to PostgreSQL at {where_}: {why}")),
+        )
+    })?;
+    Ok((client, where_))
+}
+
+/// What [`config`] gives.
+struct Connection {
+    config: tokio_postgres::Config,
+    secret: Option<String>,
+    tls: tls::Tls,
+    notes: Vec<String>,
+}
+
+fn config_in(opts: &DbOptions, env: libpq::Env<'_>) -> Result<Connection> {
+    let bad = |e: &dyn std::fmt::Display| {
         // The parser's messages name options, not values; scrub anyway.
         let pw = password_in(&opts.connection);
         Error::Refused(Scrub(pw).apply(format!(
             "bad --connection (a postgres:// URL or key=value string): {e}"
         )))
-    })?;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if config.get_hosts().is_empty() {
+    };
+    // tokio-postgres knows neither service, servicefile nor passfile, nor
+    // sslrootcert and verify-ca/verify-full.
+    let mut params = libpq::Params::default();
+    let connection = tls::split_with(opts.connection.trim(), &mut |k, v| params.take(k, &v))
+        .unwrap_or_else(|| opts.connection.trim().to_owned());
+    let (connection, mut tls_params) = tls::split_params(&connection);
+    let mut config = if connection.is_empty() {
+        tokio_postgres::Config::new()
+    } else {
+        tokio_postgres::Config::from_str(&connection).map_err(|e| bad(&e))?
+    };
+    let mut passfile = params.passfile.clone();
+    if let Some(service) = params.service.clone().or_else(|| env("PGSERVICE")) {
+        let (file, lines) = libpq::find_service(&service, params.servicefile.as_deref(), env)?;
+        for (key, value, line) in lines {
+            let at = || format!("service {service:?} ({}, line {line})", file.display());
+            if key == "passfile" {
+                passfile.get_or_insert(value);
+            } else if !tls_params.fill(&key, &value) {
+                apply_service_key(&mut config, &key, &value)
+                    .map_err(|why| Error::Refused(format!("{}: {why}", at())))?;
+            }
+        }
+    }
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
         config.host(env("PGHOST").as_deref().unwrap_or("localhost"));
     }
     if config.get_ports().is_empty()
@@ -827,7 +888,9 @@ fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>, t
         let user = env("PGUSER")
             .or_else(|| env("USER"))
             .or_else(|| env("LOGNAME"))
-            .ok_or_else(|| Error::Refused("no user in --connection, PGUSER or USER".into()))?;
+            .ok_or_else(|| {
+                Error::Refused("no user in --connection, its service, PGUSER or USER".into())
+            })?;
         config.user(&user);
     }
     if config.get_dbname().is_none()
@@ -835,6 +898,12 @@ fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>, t
     {
         config.dbname(&db);
     }
+    if config.get_application_name().is_none()
+        && let Some(name) = env("PGAPPNAME")
+    {
+        config.application_name(name);
+    }
+    let mut notes = Vec::new();
     if let Some(file) = &opts.password_file {
         let text = std::fs::read_to_string(file).map_err(|e| {
             Error::Refused(format!(
@@ -844,20 +913,110 @@ fn config(opts: &DbOptions) -> Result<(tokio_postgres::Config, Option<String>, t
         })?;
         let pw = text.lines().next().unwrap_or("").to_owned();
         config.password(pw);
-    } else if config.get_password().is_none()
-        && let Some(pw) = env("PGPASSWORD")
-    {
-        config.password(pw);
+    } else if config.get_password().is_none() {
+        if let Some(pw) = env("PGPASSWORD") {
+            config.password(pw);
+        } else if let Some(file) = libpq::passfile_path(passfile.as_deref(), env) {
+            let host = host_of(&config);
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let user = config.get_user().unwrap_or("").to_owned();
+            let db = config.get_dbname().unwrap_or(&user).to_owned();
+            match libpq::lookup_password(&file, libpq::pgpass_host(&host), port, &db, &user) {
+                libpq::Lookup::Found(pw) => {
+                    config.password(pw);
+                }
+                libpq::Lookup::Missing(note) | libpq::Lookup::Ignored(note) => notes.push(note),
+            }
+        }
     }
     let tls = tls::Tls::new(tls_params, &mut config)?;
     if config.get_application_name().is_none() {
         config.application_name("labelstore");
     }
-    config.connect_timeout(Duration::from_secs(20));
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(20));
+    }
     let secret = config
         .get_password()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    Ok((config, secret, tls))
+    Ok(Connection {
+        config,
+        secret,
+        tls,
+        notes,
+    })
+}
+
+/// Sets a connection parameter of a service file that the connection
+/// string did not set; the reason when it is not one labelstore can use.
+/// Values never appear in the reason (a service may hold a password).
+fn apply_service_key(
+    config: &mut tokio_postgres::Config,
+    key: &str,
+    value: &str,
+) -> std::result::Result<(), String> {
+    match key {
+        "host" if config.get_hosts().is_empty() => {
+            for h in value.split(',') {
+                config.host(h);
+            }
+        }
+        "hostaddr" if config.get_hostaddrs().is_empty() => {
+            for a in value.split(',') {
+                let ip = a
+                    .parse()
+                    .map_err(|_| "hostaddr is not an IP address".to_owned())?;
+                config.hostaddr(ip);
+            }
+        }
+        "port" if config.get_ports().is_empty() => {
+            for p in value.split(',') {
+                let port = p
+                    .parse()
+                    .map_err(|_| "port is not a port number".to_owned())?;
+                config.port(port);
+            }
+        }
+        "user" if config.get_user().is_none() => {
+            config.user(value);
+        }
+        "dbname" if config.get_dbname().is_none() => {
+            config.dbname(value);
+        }
+        "password" if config.get_password().is_none() => {
+            config.password(value);
+        }
+        "application_name" if config.get_application_name().is_none() => {
+            config.application_name(value);
+        }
+        "options" if config.get_options().is_none() => {
+            config.options(value);
+        }
+        "connect_timeout" if config.get_connect_timeout().is_none() => {
+            let secs: u64 = value
+                .parse()
+                .map_err(|_| "connect_timeout is not a number of seconds".to_owned())?;
+            config.connect_timeout(Duration::from_secs(secs.max(2)));
+        }
+        // Set by the connection string already.
+        "host" | "hostaddr" | "port" | "user" | "dbname" | "password" | "application_name"
+        | "options" | "connect_timeout" => {}
+        // Settings that change nothing labelstore relies on.
+        "fallback_application_name"
+        | "client_encoding"
+        | "gssencmode"
+        | "keepalives"
+        | "keepalives_idle"
+        | "keepalives_interval"
+        | "keepalives_count" => {}
+        "service" => return Err("nested service specifications are not supported".into()),
+        other => {
+            return Err(format!(
+                "labelstore does not support the parameter {other:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The password of a connection string, if one can be picked out (for
@@ -948,6 +1107,74 @@ mod tests {
         let mut row = Vec::new();
         text_field(&mut row, "a\\b\tc\nd\re");
         assert_eq!(row, b"a\\\\b\\tc\\nd\\re\t");
+    }
+
+    fn opts(connection: &str) -> DbOptions {
+        DbOptions {
+            connection: connection.into(),
+            password_file: None,
+            table: "t".into(),
+            project: String::new(),
+            format: String::new(),
+            masks: false,
+            replace: Replace::Project,
+        }
+    }
+
+    #[test]
+    fn connections_come_from_service_pgpass_and_environment_in_libpq_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let services = dir.path().join("services.conf");
+        std::fs::write(
+            &services,
+            "[gis]\nhost=db.example\nport=5433\ndbname=gis\nsslmode=disable\n\
+             [bad]\nsslcert=/x.crt\n[pw]\nhost=h\npassword=from-service\n",
+        )
+        .unwrap();
+        let pass = dir.path().join("pgpass");
+        std::fs::write(&pass, "db.example:5433:gis:labels:s3cret\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let (svc, pf) = (
+            services.to_str().unwrap().to_owned(),
+            pass.to_str().unwrap().to_owned(),
+        );
+        let env = move |k: &str| match k {
+            "PGSERVICEFILE" => Some(svc.clone()),
+            "PGPASSFILE" => Some(pf.clone()),
+            "PGSYSCONFDIR" => Some("/nonexistent".into()),
+            "PGHOST" => Some("env-host".into()),
+            "PGUSER" => Some("labels".into()),
+            "PGDATABASE" => Some("env-db".into()),
+            _ => None,
+        };
+        // No connection string: the service, then the environment, then the
+        // password file.
+        let c = config_in(&opts("service=gis"), &env).unwrap();
+        assert_eq!(describe_config(&c.config), "db.example:5433/gis as labels");
+        assert_eq!(c.secret.as_deref(), Some("s3cret"));
+        // A URL's query names the service too; the URL's own parts win
+        // (tokio-postgres gives a URL's host port 5432 when it has none).
+        let c = config_in(&opts("postgres://other@db.example:5433?service=gis"), &env).unwrap();
+        assert_eq!(describe_config(&c.config), "db.example:5433/gis as other");
+        assert_eq!(c.secret, None);
+        assert!(c.notes[0].contains("no line for"), "{:?}", c.notes);
+        // A service's password counts as given; no password file then.
+        let c = config_in(&opts("service=pw"), &env).unwrap();
+        assert_eq!(c.secret.as_deref(), Some("from-service"));
+        // Without a service: the environment.
+        let c = config_in(&opts(""), &env).unwrap();
+        assert_eq!(describe_config(&c.config), "env-host:5432/env-db as labels");
+        // Refused, with nothing of the values.
+        let e = config_in(&opts("service=bad"), &env).err().unwrap();
+        assert!(e.is_usage() && e.to_string().contains("sslcert"), "{e}");
+        assert!(e.to_string().contains("line 7"), "{e}");
+        let e = config_in(&opts("service=missing"), &env).err().unwrap();
+        assert!(e.to_string().contains("services.conf"), "{e}");
+        assert!(!e.to_string().contains("s3cret") && !e.to_string().contains("from-service"));
     }
 
     #[test]

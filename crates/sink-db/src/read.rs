@@ -23,9 +23,7 @@ use sha2::{Digest, Sha256};
 use sink_api::{Error, ManifestEntry, Result};
 use tokio_postgres::{Client, Portal, Row, Transaction};
 
-use crate::{
-    DbOptions, Replace, Scrub, TableName, config, describe_config, io_err, pg_message, tls,
-};
+use crate::{DbOptions, Replace, Scrub, TableName, config, connect, io_err, pg_message};
 
 /// The store manifest's row in `<table>_files`.
 use sink_api::STORE_MANIFEST as STORE_MANIFEST_PATH;
@@ -258,7 +256,7 @@ impl DbReader {
     /// holds the password.
     pub async fn open(opts: DbReadOptions) -> Result<DbReader> {
         let table = TableName::parse(&opts.table)?;
-        let (config, secret, tls) = config(&DbOptions {
+        let conn = config(&DbOptions {
             connection: opts.connection.clone(),
             password_file: opts.password_file.clone(),
             table: opts.table.clone(),
@@ -267,13 +265,8 @@ impl DbReader {
             masks: false,
             replace: Replace::Project,
         })?;
-        let where_ = describe_config(&config);
-        let scrub = Scrub(secret.clone());
-        let client = tls::connect(&config, &tls).await.map_err(|e| {
-            let host = where_.rsplit_once(':').map_or(where_.as_str(), |(h, _)| h);
-            let why = tls::explain(&e, &tls, host).unwrap_or_else(|| pg_message(&e));
-            io_err(scrub.apply(format!("cannot connect to PostgreSQL at {where_}: {why}")))
-        })?;
+        let (client, where_) = connect(&conn).await?;
+        let secret = conn.secret;
         let mut r = DbReader {
             client,
             table,

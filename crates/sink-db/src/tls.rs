@@ -80,6 +80,22 @@ pub(crate) struct Params {
     sslrootcert: Option<String>,
 }
 
+impl Params {
+    /// Sets `sslmode` or `sslrootcert` from a service file when the
+    /// connection string did not; true if `key` is one of them.
+    pub(crate) fn fill(&mut self, key: &str, value: &str) -> bool {
+        let slot = match key {
+            "sslmode" => &mut self.sslmode,
+            "sslrootcert" => &mut self.sslrootcert,
+            _ => return false,
+        };
+        if slot.is_none() {
+            *slot = Some(value.to_owned());
+        }
+        true
+    }
+}
+
 /// Takes `sslmode` and `sslrootcert` out of a connection string (a
 /// `postgres://` URL or key=value string). A string this cannot read is
 /// returned as it is, for tokio-postgres to report.
@@ -96,14 +112,19 @@ pub(crate) fn split_params(conn: &str) -> (String, Params) {
         }
         _ => false,
     };
-    let rest = if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
-        split_url(conn, &mut take)
-    } else {
-        split_key_values(conn, &mut take)
-    };
-    match rest {
+    match split_with(conn, &mut take) {
         Some(rest) => (rest, params),
         None => (conn.to_owned(), Params::default()),
+    }
+}
+
+/// Takes the parameters `take` accepts (returning true) out of a connection
+/// string; `None` when the string cannot be read.
+pub(crate) fn split_with(conn: &str, take: &mut dyn FnMut(&str, String) -> bool) -> Option<String> {
+    if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
+        split_url(conn, take)
+    } else {
+        split_key_values(conn, take)
     }
 }
 

@@ -316,10 +316,13 @@ enum ObjstoreAddress<'a> {
 /// A database store's options (`store`, `fetch`, `verify`).
 #[derive(Debug, Args)]
 struct DbArgs {
-    /// The database (`db`): a PostgreSQL URL or key=value string. The
-    /// password may come from it, --password-file or PGPASSWORD.
-    /// Example: --connection postgres://labels@db.example:5432/gis
-    #[arg(long, value_name = "URL", required_if_eq("destination", "db"))]
+    /// The database (`db`): a PostgreSQL URL or key=value string, as libpq
+    /// reads it (`service=NAME` names a section of pg_service.conf). Without
+    /// it, PGSERVICE and the PG* environment (PGHOST, PGPORT, PGUSER,
+    /// PGDATABASE, PGSSLMODE, ...) say where. The password may come from
+    /// --password-file, the connection, its service, PGPASSWORD or
+    /// ~/.pgpass (PGPASSFILE). Example: --connection postgres://labels@db.example:5432/gis
+    #[arg(long, value_name = "URL")]
     connection: Option<String>,
 
     /// The table (`db`), optionally schema-qualified (letters, digits, _);
@@ -341,15 +344,14 @@ impl DbArgs {
         ]
     }
 
-    /// The connection and table; `flag` (`--to`, `--from`) names the choice
-    /// in the error when one is missing.
+    /// The connection (empty: libpq's environment and service file alone)
+    /// and table; `flag` (`--to`, `--from`) names the choice in the error
+    /// when the table is missing.
     #[cfg(feature = "db")]
     fn address(&self, flag: &str) -> Result<(&str, &str), StoreError> {
-        match (&self.connection, &self.table) {
-            (Some(c), Some(t)) => Ok((c, t)),
-            _ => Err(StoreError::Usage(format!(
-                "{flag} db needs --connection URL and --table NAME"
-            ))),
+        match &self.table {
+            Some(t) => Ok((self.connection.as_deref().unwrap_or(""), t)),
+            None => Err(StoreError::Usage(format!("{flag} db needs --table NAME"))),
         }
     }
 }
