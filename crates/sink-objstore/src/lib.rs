@@ -10,7 +10,9 @@
 //!   the PAR multipart flow;
 //! - any URL `object_store` speaks: `s3://bucket/prefix` (with `--endpoint`
 //!   and `--region` for S3-compatible services), `gs://`, `az://`, with each
-//!   cloud's usual environment variables for credentials;
+//!   cloud's usual environment variables for credentials (for `s3://`,
+//!   else the AWS CLI's profile files, else a refusal naming where it
+//!   looked: see `aws_profile.rs`);
 //! - a plain HTTP(S) server that accepts PUT (WebDAV, such as nginx's dav
 //!   module): `http(s)://[user:password@]host[:port]/path/`, through
 //!   `object_store`'s `HttpStore` (see the `webdav` module for its quirks).
@@ -66,6 +68,7 @@ use object_store::{
 use sink_api::{Body, ChipRecord, Destination, Error, Result, is_safe_store_path};
 use tokio::task::JoinSet;
 
+mod aws_profile;
 mod par;
 mod read;
 mod webdav;
@@ -218,6 +221,20 @@ fn manifest_file(line: &[u8], files: &mut HashSet<String>) {
 /// An `object_store` client, or why it could not be built.
 type Built = object_store::Result<Arc<dyn ObjectStore>>;
 
+/// Why a `--url` store is refused before any request.
+enum Refusal {
+    /// The URL or an option is wrong (the message names the URL).
+    Url(String),
+    /// No credentials, or a profile that is nowhere (a message of its own).
+    Credentials(String),
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Refusal {
+        Refusal::Url(why)
+    }
+}
+
 /// The `object_store` client of an `s3`, `gs` or `az` URL's bucket, from
 /// the environment and `opts`; `Err` is why the request is refused.
 fn cloud_store(
@@ -226,7 +243,7 @@ fn cloud_store(
     client: ClientOptions,
     http: bool,
     opts: &ObjStoreOptions,
-) -> std::result::Result<Built, String> {
+) -> std::result::Result<Built, Refusal> {
     let retry = retry_config(opts);
     if scheme.starts_with("s3") {
         s3_store(bucket_url, client, http, retry, opts)
@@ -271,7 +288,7 @@ fn s3_store(
     http: bool,
     retry: object_store::RetryConfig,
     opts: &ObjStoreOptions,
-) -> std::result::Result<Built, String> {
+) -> std::result::Result<Built, Refusal> {
     use object_store::aws::AmazonS3ConfigKey as Key;
     // The environment's endpoint and AWS_ALLOW_HTTP (the MinIO
     // and localstack convention) stand unless a flag says
@@ -283,13 +300,60 @@ fn s3_store(
     let env_http = env
         .get_config_value(&Key::Client(object_store::ClientConfigKey::AllowHttp))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    // Keys from the environment or the options, or no signing at all;
+    // else the AWS CLI's files (aws_profile.rs), else a refusal.
+    let keys_given = env.get_config_value(&Key::AccessKeyId).is_some()
+        || env
+            .get_config_value(&Key::SkipSignature)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        || opts.config.iter().any(|(k, _)| {
+            matches!(
+                k.to_ascii_lowercase().as_str(),
+                "aws_access_key_id" | "access_key_id" | "aws_skip_signature" | "skip_signature"
+            )
+        });
+    let (profile, file_keys) = match aws_profile::resolve(&aws_profile::process_env, keys_given)
+        .map_err(Refusal::Credentials)?
+    {
+        aws_profile::Resolved::Environment(p) => (p, false),
+        aws_profile::Resolved::Files(p) => (Some(p), true),
+    };
+    let profile_endpoint = profile
+        .as_ref()
+        .and_then(|p| p.endpoint_url.clone())
+        .filter(|_| opts.endpoint.is_none() && env_endpoint.is_none());
     let plain_http = http
         || env_http
-        || (opts.endpoint.is_none() && env_endpoint.is_some_and(|e| e.starts_with("http://")));
+        || (opts.endpoint.is_none()
+            && env_endpoint
+                .as_deref()
+                .or(profile_endpoint.as_deref())
+                .is_some_and(|e| e.starts_with("http://")));
+    let env_region = env.get_config_value(&Key::Region).is_some()
+        || env.get_config_value(&Key::DefaultRegion).is_some();
     let mut b = env
         .with_url(bucket_url)
         .with_client_options(client.with_allow_http(plain_http))
         .with_retry(retry);
+    if let Some(p) = &profile {
+        if let Some(e) = &profile_endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(r) = p.region.as_deref().filter(|_| !env_region) {
+            b = b.with_region(r);
+        }
+        if file_keys {
+            if let Some(k) = &p.access_key_id {
+                b = b.with_access_key_id(k);
+            }
+            if let Some(k) = &p.secret_access_key {
+                b = b.with_secret_access_key(k);
+            }
+            if let Some(t) = &p.session_token {
+                b = b.with_token(t);
+            }
+        }
+    }
     if let Some(e) = &opts.endpoint {
         // The flag wins over AWS_ENDPOINT_URL_S3, which the
         // builder would otherwise prefer to any endpoint.
@@ -773,7 +837,8 @@ impl ObjStoreDestination {
         let bucket_url = format!("{scheme}://{}", parsed.host_str().unwrap_or_default());
         let built = match cloud_store(&scheme, &bucket_url, client, http, &opts) {
             Ok(built) => built,
-            Err(why) => return refuse(why),
+            Err(Refusal::Url(why)) => return refuse(why),
+            Err(Refusal::Credentials(why)) => return Err(Error::Refused(why)),
         };
         let store = match built {
             Ok(s) => s,

@@ -240,7 +240,8 @@ impl LocalArgs {
 struct ObjstoreArgs {
     /// The store through object_store (`objstore`): s3://bucket/prefix,
     /// gs://bucket/prefix or az://container/prefix (credentials from each
-    /// cloud's usual environment variables), or
+    /// cloud's usual environment variables; for s3:// also AWS_PROFILE
+    /// with ~/.aws/credentials and ~/.aws/config), or
     /// http(s)://[user:password@]host[:port]/path/ on a WebDAV server
     /// accepting PUT (the password is never printed).
     #[arg(long, value_name = "URL", conflicts_with = "par_url")]

@@ -1,13 +1,15 @@
 //! Connections found where libpq and the AWS CLI keep them, not on the
 //! command line: a service file and a password file for `--to db`, against
-//! the throwaway cluster (`LABELSTORE_TEST_PG`); every variable of those
-//! conventions cleared and HOME pointed at a temporary folder, so nothing
-//! of the machine's own set-up takes part. The secret never shows.
+//! the throwaway cluster (`LABELSTORE_TEST_PG`); an AWS profile's keys,
+//! region and endpoint for `--to objstore --url s3://`, against the S3 test
+//! server (`LABELSTORE_TEST_S3`). Every variable of those conventions is
+//! cleared and HOME pointed at a temporary folder, so nothing of the
+//! machine's own set-up takes part. The secret never shows.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::fetch_verify::{env, unique};
+use crate::fetch_verify::{S3, env, python, unique};
 use crate::util::{labelstore, root, stderr, stdout};
 
 /// The variables of libpq's and the AWS CLI's conventions.
@@ -58,6 +60,14 @@ fn run_in(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `store examples/harbour --to TO... --format FORMAT`.
+fn store_args<'a>(to: &[&'a str], format: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["store", "examples/harbour", "--to"];
+    args.extend_from_slice(to);
+    args.extend(["--format", format]);
+    args
 }
 
 fn assert_quiet_about(secret: &str, o: &Output) {
@@ -116,16 +126,7 @@ fn db_store_fetch_and_verify_through_a_service_and_a_password_file() {
     // PGSERVICE and ~/.pgpass alone: no --connection, no password anywhere
     // but the password file.
     let svc = [("PGSERVICE", "labelstore_test")];
-    let store = [
-        "store",
-        "examples/harbour",
-        "--to",
-        "db",
-        "--table",
-        &table,
-        "--format",
-        "voc",
-    ];
+    let store = store_args(&["db", "--table", &table], "voc");
     let o = run_in(h, &store, &svc);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
@@ -198,5 +199,99 @@ fn db_store_fetch_and_verify_through_a_service_and_a_password_file() {
         stderr(&o).contains("\"nowhere\" not found") && stderr(&o).contains(".pg_service.conf"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A secret access key found only in the temporary credentials file (the
+/// S3 test server takes any key).
+const AWS_SECRET: &str = "pr0file-only-s3cret-Xq7";
+
+#[test]
+fn s3_store_and_verify_through_an_aws_profile() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("profile").replace('_', "-");
+    python(S3, &[&endpoint, "mkbucket", &bucket]);
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [test]\naws_access_key_id = test\naws_secret_access_key = {AWS_SECRET}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[default]\nregion = eu-west-1\n\n\
+             [profile test]\nregion = us-east-1\nendpoint_url = {endpoint}\n"
+        ),
+    )
+    .unwrap();
+    let url = format!("s3://{bucket}/harbour");
+
+    // AWS_PROFILE and ~/.aws alone: no key, region or endpoint anywhere else.
+    let o = run_in(
+        home.path(),
+        &store_args(&["objstore", "--url", &url], "coco"),
+        &[("AWS_PROFILE", "test")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_quiet_about(AWS_SECRET, &o);
+
+    // The files named by AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = run_in(
+        elsewhere.path(),
+        &["verify", "--from", "objstore", "--url", &url],
+        &[
+            ("AWS_PROFILE", "test"),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                aws.join("credentials").to_str().unwrap(),
+            ),
+            ("AWS_CONFIG_FILE", aws.join("config").to_str().unwrap()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert_quiet_about(AWS_SECRET, &o);
+
+    // A profile that is nowhere: exit 2, naming it and the files.
+    let o = run_in(
+        home.path(),
+        &["verify", "--from", "objstore", "--url", &url],
+        &[("AWS_PROFILE", "nope")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("\"nope\" not found"), "{}", stderr(&o));
+    assert_quiet_about(AWS_SECRET, &o);
+}
+
+#[test]
+fn s3_without_credentials_fails_fast_saying_where_it_looked() {
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = run_in(
+        home.path(),
+        &store_args(&["objstore", "--url", "s3://nobody/harbour"], "coco"),
+        &[],
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let creds = home.path().join(".aws/credentials");
+    assert!(
+        err.contains("no AWS credentials: looked in AWS_ACCESS_KEY_ID"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{} [default]", creds.display())),
+        "{err}"
     );
 }
