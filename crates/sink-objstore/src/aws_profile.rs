@@ -160,6 +160,22 @@ pub(crate) fn resolve(env: Env<'_>, keys_given: bool) -> Result<Resolved, String
         return Ok(Resolved::Environment(found.then_some(p)));
     }
     if p.access_key_id.is_none() || p.secret_access_key.is_none() {
+        // Credentials the CLI would get by running something or asking a
+        // service: not labelstore's to do, but worth naming.
+        const ELSEWHERE: &[&str] = &[
+            "credential_process",
+            "role_arn",
+            "sso_session",
+            "sso_start_url",
+            "web_identity_token_file",
+        ];
+        if let Some(key) = ELSEWHERE.iter().find(|k| get(k, false).is_some()) {
+            return Err(format!(
+                "AWS profile {profile:?} gets its credentials through {key}, which labelstore \
+                 does not support: export them first (`aws configure export-credentials \
+                 --profile {profile} --format env`)"
+            ));
+        }
         return Err(format!(
             "no AWS credentials: looked in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, {} \
              (on EC2 or ECS, set AWS_EC2_METADATA_DISABLED=false to use the instance's role)",
@@ -305,5 +321,18 @@ mod tests {
         ));
         let e = resolve(&env_of(vec![("HOME", "/nonexistent".into())]), false).unwrap_err();
         assert!(e.contains("/nonexistent/.aws/credentials [default]"), "{e}");
+        // A profile whose credentials come from elsewhere is named as such.
+        std::fs::write(
+            aws.join("config"),
+            "[profile sso]\nsso_session = corp\nregion = x\n",
+        )
+        .unwrap();
+        let mut sso = base;
+        sso.push(("AWS_PROFILE", "sso".into()));
+        let e = resolve(&env_of(sso), false).unwrap_err();
+        assert!(
+            e.contains("through sso_session") && e.contains("export-credentials"),
+            "{e}"
+        );
     }
 }
