@@ -823,7 +823,12 @@ async fn connect(conn: &Connection) -> Result<(Client, String)> {
         let mut why =
             tls::explain(&e, &conn.tls, &host_of(&conn.config)).unwrap_or_else(|| pg_message(&e));
         if !conn.notes.is_empty() && why.contains("password") {
-            let _ = write!(why, " ({})", conn.notes.join("; "));
+            let _ = write!(
+                why,
+                " (none from --password-file, the connection string, its service or \
+                 PGPASSWORD; {})",
+                conn.notes.join("; ")
+            );
         }
         io_err(
             Scrub(conn.secret.clone())
