@@ -7,8 +7,9 @@
 //! (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`, sections
 //! `[NAME]`), else of the config file (`AWS_CONFIG_FILE`, else
 //! `~/.aws/config`, sections `[default]` and `[profile NAME]`); `region` and
-//! `endpoint_url` from the config file (then the credentials file), as the
-//! AWS CLI reads them. Environment variables win over the files, as in the
+//! `endpoint_url` from the config file (then the credentials file; the
+//! `s3` endpoint of a `[services NAME]` section the profile names first),
+//! as the AWS CLI reads them. Environment variables win over the files, as in the
 //! CLI, and the caller's flags over both.
 //!
 //! With no keys anywhere, [`resolve`] says so, naming where it looked,
@@ -127,7 +128,17 @@ pub(crate) fn resolve(env: Env<'_>, keys_given: bool) -> Result<Resolved, String
         secret_access_key: get("aws_secret_access_key", false),
         session_token: get("aws_session_token", false),
         region: get("region", true),
-        endpoint_url: get("endpoint_url", true),
+        // `services = NAME` in the profile points at `[services NAME]`,
+        // whose `s3 = ` sub-settings win over the profile's own endpoint;
+        // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns both off.
+        endpoint_url: get("services", true)
+            .and_then(|name| config.get(&format!("services {name}")))
+            .and_then(|s| s.get("s3.endpoint_url").cloned())
+            .or_else(|| get("endpoint_url", true))
+            .filter(|_| {
+                !env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            }),
     };
     let shown = |path: &Option<PathBuf>| {
         path.as_ref()
@@ -260,7 +271,9 @@ mod tests {
         .unwrap();
         std::fs::write(
             aws.join("config"),
-            "[default]\nregion=us-east-1\n[profile test]\nregion=eu-west-1\n\
+            "[default]\nregion=us-east-1\nservices = local\n\
+             [services local]\ns3 =\n  endpoint_url = http://127.0.0.1:9001\n\
+             [profile test]\nregion=eu-west-1\n\
              endpoint_url=http://127.0.0.1:9000\n[profile keyless]\nregion=x\n",
         )
         .unwrap();
@@ -271,6 +284,7 @@ mod tests {
         };
         assert_eq!(p.access_key_id.as_deref(), Some("D"));
         assert_eq!(p.region.as_deref(), Some("us-east-1"));
+        assert_eq!(p.endpoint_url.as_deref(), Some("http://127.0.0.1:9001"));
         let mut with = base.clone();
         with.push(("AWS_PROFILE", "test".into()));
         let Ok(Resolved::Files(p)) = resolve(&env_of(with.clone()), false) else {
@@ -279,6 +293,12 @@ mod tests {
         assert_eq!(p.secret_access_key.as_deref(), Some("t-s3cret"));
         assert_eq!(p.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(!format!("{p:?}").contains("s3cret"));
+        let mut ignoring = with.clone();
+        ignoring.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true".into()));
+        let Ok(Resolved::Files(p)) = resolve(&env_of(ignoring), false) else {
+            panic!("test profile");
+        };
+        assert_eq!(p.endpoint_url, None);
         // Keys in the environment: object_store's own way, the profile's
         // region and endpoint still known.
         let Ok(Resolved::Environment(Some(p))) = resolve(&env_of(with), true) else {
