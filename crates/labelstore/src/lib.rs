@@ -58,8 +58,8 @@ pub use crate::formats::{FormatId, FormatOptions, label_format, label_format_wit
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
-    ExcludedChip, FormatNotes, Plan, Progress, SplitCount, SplitCounts, StoreError, StoreOptions,
-    StoreReport, StoredChipReport,
+    DryRunReport, ExcludedChip, FormatNotes, Plan, Progress, SplitCount, SplitCounts, StoreError,
+    StoreOptions, StoreReport, StoredChipReport,
 };
 pub use crate::verify::{VerifyReport, verify};
 pub use sink_api::STORE_MANIFEST;

@@ -151,6 +151,39 @@ pub struct StoreReport {
     pub seconds: f64,
 }
 
+/// What a store would do, told by a dry run ([`Plan::dry_run`]); as JSON,
+/// the store's summary with `"dry_run": true` and the destination's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunReport {
+    /// Always `true`: nothing was written.
+    pub dry_run: bool,
+    /// The summary the store would end with (chips per split, excluded per
+    /// reason, `files` and `bytes`: everything the store would hold, its
+    /// manifest included).
+    #[serde(flatten)]
+    pub store: StoreReport,
+    /// What the store would write: its files less those the destination
+    /// already holds (`skip`).
+    pub write: sink_api::Tally,
+    /// What the destination adds: files it would skip or remove, rows.
+    #[serde(flatten)]
+    pub destination_plan: sink_api::Preview,
+}
+
+impl DryRunReport {
+    fn new(store: StoreReport, preview: sink_api::Preview) -> DryRunReport {
+        DryRunReport {
+            dry_run: true,
+            write: sink_api::Tally {
+                files: store.files.saturating_sub(preview.skip.files),
+                bytes: store.bytes.saturating_sub(preview.skip.bytes),
+            },
+            store,
+            destination_plan: preview,
+        }
+    }
+}
+
 /// Per split, what a store holds of it.
 pub type SplitCounts = BTreeMap<String, SplitCount>;
 
@@ -449,6 +482,38 @@ impl Plan {
             }
             Err(e) => {
                 // The original error matters more than a failed clean-up.
+                let _ = dest.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the store as [`execute`](Plan::execute) would, into `dest`
+    /// opened for a dry run (one that writes nothing: [`sink_api::Discard`],
+    /// `FsDestination::dry_run`, ...), and reports what the store would
+    /// do: the chips per split, the files and bytes it would write (exact:
+    /// the format writers and chip conversions run, their bytes are
+    /// counted and dropped), and what the destination adds
+    /// ([`Destination::preview`]: files it would skip or remove, rows).
+    /// Every input check of the real run happens; a spool in the system's
+    /// temporary folder is the only thing written, and it goes.
+    pub async fn dry_run<D: Destination>(
+        self,
+        mut dest: D,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<DryRunReport, StoreError> {
+        let description = dest.describe();
+        match self.run(&mut dest, progress).await {
+            Ok((files, bytes, notes, splits, manifest)) => {
+                let preview = dest
+                    .preview(Body::File(manifest.path().join(STORE_MANIFEST)))
+                    .await?;
+                let mut store = self.report(description, files, bytes);
+                store.notes = notes;
+                store.splits = splits;
+                Ok(DryRunReport::new(store, preview))
+            }
+            Err(e) => {
                 let _ = dest.abort().await;
                 Err(e)
             }
