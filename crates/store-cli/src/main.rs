@@ -6,6 +6,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod dry_run;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -633,6 +635,12 @@ struct StoreArgs {
 
     #[command(flatten)]
     splits: SplitArgs,
+
+    /// Check everything and print what the store would write (chips per
+    /// split, files and bytes; objects to upload, skip and delete; rows),
+    /// writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -1129,6 +1137,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
             let mut reads_from = vec![folder_of(&args.project), plan.project().base_dir.clone()];
             reads_from.extend(image_folders(plan.project()));
+            if args.dry_run {
+                return dry_run::local(plan, path, args.overwrite, reads_from, args.json);
+            }
             let dest = open_local(path, args.overwrite, reads_from)?;
             run_store(plan, dest, args)
         }
@@ -1189,6 +1200,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                     ObjStoreDestination::open_par(par, prefix, opts)?
                 }
             };
+            if args.dry_run {
+                return dry_run::run(&runtime, plan, dest.dry_run(), args.json);
+            }
             run_store_on(&runtime, plan, dest, args)
         }
     }

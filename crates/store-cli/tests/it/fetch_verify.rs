@@ -386,7 +386,7 @@ fn objstore_round_trip(tmp: &Path, dest: &dyn Fn(&str) -> Vec<String>, tag: &str
 }
 
 /// `labelstore` against the loopback servers, with extra environment.
-fn labelstore_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn labelstore_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = util::labelstore();
     for name in [
         "AWS_CA_BUNDLE",

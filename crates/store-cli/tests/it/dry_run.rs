@@ -1,0 +1,239 @@
+//! `--dry-run`: every check of the real run, the plan printed, nothing
+//! written; the files and bytes it tells are those the real run writes.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::fetch_verify::{S3, env, labelstore_env, ok, python, unique};
+use crate::util::{root, run, snapshot, stderr, stdout};
+
+/// Every file under `dir` (hard links counted at each path) and their bytes.
+fn files_and_bytes(dir: &Path) -> (u64, u64) {
+    let files = snapshot(dir);
+    let files: Vec<_> = files.iter().filter(|(p, _)| !p.ends_with('/')).collect();
+    let bytes = files.iter().map(|(_, b)| b.len() as u64).sum();
+    (files.len() as u64, bytes)
+}
+
+fn json(o: &std::process::Output) -> Value {
+    ok(o);
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn store_local(target: &Path, extra: &[&str]) -> std::process::Output {
+    let harbour = root().join("examples/harbour");
+    let mut args = vec![
+        "store",
+        harbour.to_str().unwrap(),
+        "--to",
+        "local",
+        "--path",
+        target.to_str().unwrap(),
+        "--format",
+        "coco,yolo,geojson",
+        "--split",
+        "train=0.7,val=0.3",
+        "--json",
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
+#[test]
+fn a_local_dry_run_writes_nothing_and_tells_what_the_store_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("deep/out");
+    let plan = json(&store_local(&target, &["--dry-run"]));
+    // Nothing at all: no target, no parent made, no staging or lock file.
+    assert!(
+        snapshot(tmp.path()).is_empty(),
+        "{:?}",
+        snapshot(tmp.path())
+    );
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["chips_stored"], 9);
+    assert_eq!(plan["excluded"]["deleted"], 2);
+    assert_eq!(plan["excluded"]["unlabeled"], 1);
+    assert_eq!(
+        plan["formats"],
+        serde_json::json!(["coco", "yolo", "geojson"])
+    );
+    assert_eq!(plan["delete"], 0);
+    assert_eq!(plan["skip"], serde_json::json!({"files": 0, "bytes": 0}));
+
+    let stored = json(&store_local(&target, &[]));
+    // The same chips per split and per class, and exactly the files and
+    // bytes the real store wrote.
+    assert_eq!(plan["splits"], stored["splits"]);
+    assert_eq!(plan["chips"], stored["chips"]);
+    let (files, bytes) = files_and_bytes(&target);
+    assert_eq!(plan["files"], files);
+    assert_eq!(plan["bytes"], bytes);
+    assert_eq!(
+        plan["write"],
+        serde_json::json!({"files": files, "bytes": bytes})
+    );
+    assert_eq!(
+        (stored["files"].clone(), stored["bytes"].clone()),
+        (plan["files"].clone(), plan["bytes"].clone())
+    );
+
+    // Over the earlier store: refused without --overwrite (exit 2), and
+    // with it, the earlier store's files are what it would replace.
+    let before = snapshot(tmp.path());
+    let o = store_local(&target, &["--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
+    let again = json(&store_local(&target, &["--dry-run", "--overwrite"]));
+    assert_eq!(again["delete"], files);
+    assert_eq!(again["files"], files);
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
+fn a_dry_run_in_text_says_nothing_was_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("out");
+    let harbour = root().join("examples/harbour");
+    let o = run(&[
+        "store",
+        harbour.to_str().unwrap(),
+        "--to",
+        "local",
+        "--path",
+        target.to_str().unwrap(),
+        "--format",
+        "voc",
+        "--dry-run",
+    ]);
+    ok(&o);
+    let text = stdout(&o);
+    assert!(text.starts_with("dry run: nothing was written\nwould store 9 chips of \"harbour-ships\" to local folder "), "{text}");
+    assert!(text.contains("\nwould write: "), "{text}");
+    assert!(!text.contains("seconds"), "{text}");
+    assert!(snapshot(tmp.path()).is_empty());
+}
+
+#[test]
+fn bad_input_in_a_dry_run_exits_2_as_the_store_does_and_writes_nothing() {
+    for case in crate::bad_input::bad_cases() {
+        let expect = std::fs::read_to_string(case.join("expect.txt")).unwrap();
+        let format = std::fs::read_to_string(case.join("format.txt"))
+            .map(|f| f.trim().to_owned())
+            .unwrap_or_else(|_| "json".to_owned());
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let o = run(&[
+            "store",
+            case.to_str().unwrap(),
+            "--to",
+            "local",
+            "--path",
+            target.to_str().unwrap(),
+            "--format",
+            &format,
+            "--dry-run",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{case:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expect.trim()),
+            "{case:?}: {}",
+            stderr(&o)
+        );
+        assert!(stdout(&o).is_empty(), "{case:?}: {}", stdout(&o));
+        assert!(snapshot(tmp.path()).is_empty(), "{case:?}");
+    }
+}
+
+/// The keys of the objects in `bucket`, sorted.
+const LIST: &str = r#"
+import sys, boto3
+c = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                 aws_access_key_id="test", aws_secret_access_key="test")
+for page in c.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2]):
+    for o in page.get("Contents", []):
+        print(o["Key"], o["Size"])
+"#;
+
+#[test]
+fn an_s3_dry_run_lists_uploads_then_skips_what_a_store_put_there() {
+    let endpoint = env("LABELSTORE_TEST_S3");
+    let bucket = unique("dry").replace('_', "-");
+    python(S3, &[&endpoint, "mkbucket", &bucket]);
+    let harbour = root().join("examples/harbour");
+    let url = format!("s3://{bucket}/p");
+    let store = |format: &str, extra: &[&str]| {
+        let mut args = vec![
+            "store",
+            harbour.to_str().unwrap(),
+            "--to",
+            "objstore",
+            "--url",
+            &url,
+            "--endpoint",
+            &endpoint,
+            "--format",
+            format,
+            "--json",
+        ];
+        args.extend(extra);
+        json(&labelstore_env(
+            &args,
+            &[("SOURCE_DATE_EPOCH", "1767225600")],
+        ))
+    };
+    let plan = store("coco", &["--dry-run"]);
+    assert_eq!(
+        python(LIST, &[&endpoint, &bucket]),
+        "",
+        "a dry run uploaded"
+    );
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["skip"], serde_json::json!({"files": 0, "bytes": 0}));
+    assert_eq!(plan["delete"], 0);
+    assert_eq!(plan["write"]["files"], plan["files"]);
+    assert_eq!(plan["write"]["bytes"], plan["bytes"]);
+
+    let stored = store("coco", &[]);
+    let listed = python(LIST, &[&endpoint, &bucket]);
+    let sizes: Vec<u64> = listed
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+        .collect();
+    assert_eq!(plan["files"], sizes.len() as u64);
+    assert_eq!(plan["bytes"], sizes.iter().sum::<u64>());
+    assert_eq!(
+        (&plan["files"], &plan["bytes"]),
+        (&stored["files"], &stored["bytes"])
+    );
+
+    // Again: every object is there with its size and MD5; only the store
+    // manifest, which marks the store complete, would go up again.
+    let manifest = listed
+        .lines()
+        .find_map(|l| l.strip_prefix("p/labelstore-manifest.json "))
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let again = store("coco", &["--dry-run"]);
+    assert_eq!(
+        again["write"],
+        serde_json::json!({"files": 1, "bytes": manifest})
+    );
+    assert_eq!(again["skip"]["files"], sizes.len() as u64 - 1);
+    assert_eq!(again["delete"], 0);
+
+    // Another format under the same prefix: the chips are skipped, the
+    // COCO files of the earlier store would be deleted.
+    let yolo = store("yolo", &["--dry-run"]);
+    let coco_files = listed.lines().filter(|l| l.starts_with("p/coco/")).count();
+    assert!(coco_files >= 2, "{listed}");
+    assert_eq!(yolo["delete"], coco_files as u64);
+    assert_eq!(yolo["skip"]["files"], 9);
+    assert_eq!(
+        python(LIST, &[&endpoint, &bucket]),
+        listed,
+        "a dry run changed the bucket"
+    );
+}
