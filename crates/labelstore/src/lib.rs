@@ -53,7 +53,7 @@ pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
 pub use crate::chip::{ChipPlan, ChipSummary, ClassSummary, SceneSummary, prepare_chip};
-pub use crate::fetch::prepare_fetch;
+pub use crate::fetch::{FetchDryRun, fetch_dry_run, prepare_fetch};
 pub use crate::formats::{FormatId, FormatOptions, label_format, label_format_with};
 pub use crate::import::{IMPORT_FORMATS, import, prepare_import};
 pub use crate::scratch::scratch_dir_in;

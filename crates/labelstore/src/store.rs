@@ -151,18 +151,20 @@ pub struct StoreReport {
     pub seconds: f64,
 }
 
-/// What a store would do, told by a dry run ([`Plan::dry_run`]); as JSON,
-/// the store's summary with `"dry_run": true` and the destination's plan.
+/// What a store (or a chip run) would do, told by a dry run
+/// ([`Plan::dry_run`], [`ChipPlan::dry_run`](crate::ChipPlan::dry_run));
+/// as JSON, the run's summary with `"dry_run": true` and the
+/// destination's plan.
 #[derive(Debug, Clone, Serialize)]
-pub struct DryRunReport {
+pub struct DryRunReport<S = StoreReport> {
     /// Always `true`: nothing was written.
     pub dry_run: bool,
-    /// The summary the store would end with (chips per split, excluded per
-    /// reason, `files` and `bytes`: everything the store would hold, its
-    /// manifest included).
+    /// The summary the run would end with (for a store: chips per split,
+    /// excluded per reason, `files` and `bytes`: everything the store
+    /// would hold, its manifest included).
     #[serde(flatten)]
-    pub store: StoreReport,
-    /// What the store would write: its files less those the destination
+    pub summary: S,
+    /// What the run would write: its files less those the destination
     /// already holds (`skip`).
     pub write: sink_api::Tally,
     /// What the destination adds: files it would skip or remove, rows.
@@ -170,15 +172,21 @@ pub struct DryRunReport {
     pub destination_plan: sink_api::Preview,
 }
 
-impl DryRunReport {
-    fn new(store: StoreReport, preview: sink_api::Preview) -> DryRunReport {
+impl<S> DryRunReport<S> {
+    /// The report of a run that would hold `files` files of `bytes` bytes.
+    pub(crate) fn new(
+        summary: S,
+        files: usize,
+        bytes: u64,
+        preview: sink_api::Preview,
+    ) -> DryRunReport<S> {
         DryRunReport {
             dry_run: true,
             write: sink_api::Tally {
-                files: store.files.saturating_sub(preview.skip.files),
-                bytes: store.bytes.saturating_sub(preview.skip.bytes),
+                files: files.saturating_sub(preview.skip.files),
+                bytes: bytes.saturating_sub(preview.skip.bytes),
             },
-            store,
+            summary,
             destination_plan: preview,
         }
     }
@@ -511,7 +519,7 @@ impl Plan {
                 let mut store = self.report(description, files, bytes);
                 store.notes = notes;
                 store.splits = splits;
-                Ok(DryRunReport::new(store, preview))
+                Ok(DryRunReport::new(store, files, bytes, preview))
             }
             Err(e) => {
                 let _ = dest.abort().await;
