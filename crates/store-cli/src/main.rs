@@ -120,6 +120,11 @@ struct FetchArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Check the output folder and print what the fetch would bring (from
+    /// the store's manifest), writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -453,6 +458,11 @@ struct ImportArgs {
     #[arg(long)]
     json: bool,
 
+    /// Check everything and print what the import would write (chips per
+    /// split, files and bytes), writing nothing.
+    #[arg(long)]
+    dry_run: bool,
+
     #[command(flatten)]
     splits: SplitArgs,
 }
@@ -519,6 +529,12 @@ struct ChipArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Check everything and print what the run would write (scenes,
+    /// windows, chips per split, labels per class, files and bytes),
+    /// writing nothing; the chips are cut to count their bytes.
+    #[arg(long)]
+    dry_run: bool,
 
     #[command(flatten)]
     splits: SplitArgs,
@@ -803,6 +819,9 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
     let runtime = reading_runtime()?;
     let source = args.source.open(&runtime)?;
+    if args.dry_run {
+        return dry_run::fetch(&runtime, source, args);
+    }
     let local = source.local_folder();
     let reads_from: Vec<PathBuf> = local.iter().cloned().collect();
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
@@ -878,6 +897,9 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     // every folder its images are in.
     let mut reads_from = vec![folder_of(&args.path)];
     reads_from.extend(image_folders(plan.project()));
+    if args.dry_run {
+        return dry_run::local(plan, &args.output, args.overwrite, reads_from, args.json);
+    }
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -918,6 +940,9 @@ fn chip(args: &ChipArgs) -> Result<(), StoreError> {
     // output may sit beside them, never hold them.
     let mut reads_from = args.scenes.clone();
     reads_from.push(args.labels.clone());
+    if args.dry_run {
+        return dry_run::chip(plan, &args.output, args.overwrite, reads_from, args.json);
+    }
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1177,6 +1202,10 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            if args.dry_run {
+                let dest = runtime.block_on(labelstore::db::DbDestination::dry_run(opts))?;
+                return dry_run::run(&runtime, plan, dest, args.json);
+            }
             let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
             run_store_on(&runtime, plan, dest, args)
         }

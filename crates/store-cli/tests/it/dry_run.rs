@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::fetch_verify::{S3, env, labelstore_env, ok, python, unique};
+use crate::fetch_verify::{S3, env, labelstore_env, ok, psql, python, unique};
 use crate::util::{root, run, snapshot, stderr, stdout};
 
 /// Every file under `dir` (hard links counted at each path) and their bytes.
@@ -236,4 +236,145 @@ fn an_s3_dry_run_lists_uploads_then_skips_what_a_store_put_there() {
         listed,
         "a dry run changed the bucket"
     );
+}
+
+#[test]
+fn a_database_dry_run_counts_rows_and_creates_no_table() {
+    let pg = env("LABELSTORE_TEST_PG");
+    let table = unique("dry");
+    let harbour = root().join("examples/harbour");
+    let store = |extra: &[&str]| {
+        let mut args = vec![
+            "store",
+            harbour.to_str().unwrap(),
+            "--to",
+            "db",
+            "--connection",
+            &pg,
+            "--table",
+            &table,
+            "--format",
+            "coco",
+            "--json",
+        ];
+        args.extend(extra);
+        json(&labelstore_env(
+            &args,
+            &[("SOURCE_DATE_EPOCH", "1767225600")],
+        ))
+    };
+    let exists = || {
+        psql(&format!(
+            "SELECT to_regclass('{table}') IS NOT NULL OR to_regclass('{table}_files') IS NOT NULL"
+        ))
+    };
+    let plan = store(&["--dry-run"]);
+    assert_eq!(exists(), "f", "a dry run created a table");
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["table_exists"], false);
+    assert_eq!(plan["delete"], 0);
+    let files = format!("{table}_files");
+    assert_eq!(plan["rows"][&table], 9);
+    let file_rows = plan["rows"][&files].as_u64().unwrap();
+
+    store(&[]);
+    let count = |t: &str| {
+        psql(&format!("SELECT count(*) FROM {t}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(count(&table), 9);
+    assert_eq!(count(&files), file_rows);
+
+    // Again: the table exists, and the project's rows would be replaced.
+    let again = store(&["--dry-run"]);
+    assert_eq!(again["table_exists"], true);
+    assert_eq!(again["delete"], 9);
+    assert_eq!(again["rows"], plan["rows"]);
+    assert_eq!(count(&table), 9);
+}
+
+/// Runs a command twice, with `--dry-run --json` and without (`--json`),
+/// in a fresh folder holding only `out`: the dry run must write nothing,
+/// and tell the files and bytes the real run then writes.
+fn dry_then_real(args: &[&str]) -> (Value, Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend(["--output", out.to_str().unwrap(), "--json"]);
+    let plan = json(&run(&[args.as_slice(), &["--dry-run"]].concat()));
+    assert!(
+        snapshot(tmp.path()).is_empty(),
+        "{:?}",
+        snapshot(tmp.path())
+    );
+    assert_eq!(plan["dry_run"], true);
+    let real = json(&run(&args));
+    let (files, bytes) = files_and_bytes(&out);
+    assert_eq!(
+        plan["write"],
+        serde_json::json!({"files": files, "bytes": bytes})
+    );
+    assert_eq!(
+        (&plan["files"], &plan["bytes"]),
+        (&real["files"], &real["bytes"])
+    );
+    (plan, real)
+}
+
+#[test]
+fn an_import_dry_run_tells_the_chips_per_split_and_the_files() {
+    let coco = root().join("tests/fixtures/datumaro/coco_dataset/coco_instances");
+    let (plan, real) = dry_then_real(&["import", "--from", "coco", coco.to_str().unwrap()]);
+    assert_eq!(plan["splits"], real["splits"]);
+    assert_eq!(plan["splits"]["train"]["chips"], 1);
+    assert_eq!(plan["splits"]["val"]["chips"], 1);
+    assert_eq!(plan["formats"], serde_json::json!(["json"]));
+}
+
+#[test]
+fn a_chip_dry_run_tells_the_scenes_windows_and_chips() {
+    let scene = root().join("examples/scene");
+    let (plan, real) = dry_then_real(&[
+        "chip",
+        scene.join("scene.tif").to_str().unwrap(),
+        "--labels",
+        scene.join("labels.geojson").to_str().unwrap(),
+        "--class-field",
+        "class",
+        "--labeling-type",
+        "object_detection",
+        "--size",
+        "256",
+        "--split",
+        "train=0.75,val=0.25",
+    ]);
+    for key in [
+        "chips",
+        "empty_chips",
+        "splits",
+        "classes",
+        "windows_left_out",
+    ] {
+        assert_eq!(plan[key], real[key], "{key}");
+    }
+    assert_eq!(plan["chips"], 12);
+    assert_eq!(plan["splits"]["train"]["chips"], 9);
+    assert_eq!(plan["splits"]["val"]["chips"], 3);
+}
+
+#[test]
+fn a_fetch_dry_run_from_a_local_store_tells_what_the_fetch_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stored = tmp.path().join("stored");
+    ok(&store_local(&stored, &[]));
+    let (plan, real) = dry_then_real(&[
+        "fetch",
+        "--from",
+        "local",
+        "--path",
+        stored.to_str().unwrap(),
+    ]);
+    assert_eq!(plan["chips_stored"], 9);
+    assert_eq!(plan["splits"], real["splits"]);
 }
