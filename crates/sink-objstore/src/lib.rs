@@ -585,19 +585,24 @@ impl Backend {
 
     /// What is already under the prefix; empty when the store will not say.
     async fn list(&self) -> Listing {
+        self.try_list().await.unwrap_or_default()
+    }
+
+    /// What is already under the prefix, or why the store would not say
+    /// (a missing bucket, refused credentials); through a PAR, `None` when
+    /// the listing fails.
+    async fn try_list(&self) -> Result<Listing> {
         match self {
-            Backend::Par { client, prefix } => client.list(prefix).await.unwrap_or_default(),
+            Backend::Par { client, prefix } => Ok(client.list(prefix).await.unwrap_or_default()),
             // No checksums to compare: nothing is skipped.
-            Backend::Store { http: Some(_), .. } => Listing::new(),
+            Backend::Store { http: Some(_), .. } => Ok(Listing::new()),
             Backend::Store { store, prefix, .. } => {
                 use futures_util::StreamExt as _;
                 let mut out = Listing::new();
                 let mut stream = store.list(Some(prefix));
                 let skip = prefix.parts().count();
                 while let Some(item) = stream.next().await {
-                    let Ok(meta) = item else {
-                        return Listing::new();
-                    };
+                    let meta = item.map_err(|e| self.store_error("list", prefix.as_ref(), &e))?;
                     let parts: Vec<_> = meta.location.parts().skip(skip).collect();
                     let path = parts
                         .iter()
@@ -607,7 +612,7 @@ impl Backend {
                     let md5 = meta.e_tag.as_deref().and_then(md5_from_etag);
                     out.insert(path, (meta.size, md5));
                 }
-                out
+                Ok(out)
             }
         }
     }
@@ -892,11 +897,14 @@ impl ObjStoreDestination {
             return Ok(());
         }
         self.started = true;
-        self.existing = self.backend.list().await;
-        self.earlier = self.backend.earlier_files().await?;
         if self.dry_run {
+            // A dry run says why the store would fail to start here.
+            self.existing = self.backend.try_list().await?;
+            self.earlier = self.backend.earlier_files().await?;
             return Ok(());
         }
+        self.existing = self.backend.list().await;
+        self.earlier = self.backend.earlier_files().await?;
         self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
             Error::io(
                 "cannot remove the manifest of an earlier store under this prefix",

@@ -183,6 +183,27 @@ fn an_s3_dry_run_lists_uploads_then_skips_what_a_store_put_there() {
             &[("SOURCE_DATE_EPOCH", "1767225600")],
         ))
     };
+    // A bucket that is not there fails the dry run as it would the store.
+    let missing = format!("s3://{bucket}-missing/p");
+    let o = labelstore_env(
+        &[
+            "store",
+            harbour.to_str().unwrap(),
+            "--to",
+            "objstore",
+            "--url",
+            &missing,
+            "--endpoint",
+            &endpoint,
+            "--format",
+            "coco",
+            "--dry-run",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("NoSuchBucket"), "{}", stderr(&o));
+
     let plan = store("coco", &["--dry-run"]);
     assert_eq!(
         python(LIST, &[&endpoint, &bucket]),
@@ -235,6 +256,38 @@ fn an_s3_dry_run_lists_uploads_then_skips_what_a_store_put_there() {
         python(LIST, &[&endpoint, &bucket]),
         listed,
         "a dry run changed the bucket"
+    );
+
+    // A fetch's dry run brings nothing and tells what the manifest lists.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fetched");
+    let fetch = json(&labelstore_env(
+        &[
+            "fetch",
+            "--from",
+            "objstore",
+            "--url",
+            &url,
+            "--endpoint",
+            &endpoint,
+            "--output",
+            out.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    ));
+    assert!(
+        snapshot(tmp.path()).is_empty(),
+        "{:?}",
+        snapshot(tmp.path())
+    );
+    assert_eq!(fetch["dry_run"], true);
+    assert_eq!(fetch["project"], "harbour-ships");
+    assert_eq!(fetch["formats"], serde_json::json!(["coco"]));
+    assert_eq!(
+        fetch["bring"],
+        serde_json::json!({"files": sizes.len(), "bytes": sizes.iter().sum::<u64>()})
     );
 }
 
