@@ -205,11 +205,10 @@ fn human(r: &DryRunReport) -> String {
             plan.skip.files, plan.skip.bytes
         );
     }
-    if plan.delete > 0 {
-        s += &format!(
-            "would remove or replace: {} files of an earlier store\n",
-            plan.delete
-        );
+    match (plan.delete, plan.table_exists) {
+        (0, _) => {}
+        (n, Some(_)) => s += &format!("would replace: {n} rows of an earlier store\n"),
+        (n, None) => s += &format!("would remove or replace: {n} files of an earlier store\n"),
     }
     if !plan.rows.is_empty() {
         let rows: Vec<String> = plan
