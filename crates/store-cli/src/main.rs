@@ -6,6 +6,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod dry_run;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -147,6 +149,11 @@ struct FetchArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Check the output folder and print what the fetch would bring (from
+    /// the store's manifest), writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -481,6 +488,11 @@ struct ImportArgs {
     #[arg(long)]
     json: bool,
 
+    /// Check everything and print what the import would write (chips per
+    /// split, files and bytes), writing nothing.
+    #[arg(long)]
+    dry_run: bool,
+
     #[command(flatten)]
     splits: SplitArgs,
 }
@@ -547,6 +559,12 @@ struct ChipArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Check everything and print what the run would write (scenes,
+    /// windows, chips per split, labels per class, files and bytes),
+    /// writing nothing; the chips are cut to count their bytes.
+    #[arg(long)]
+    dry_run: bool,
 
     #[command(flatten)]
     splits: SplitArgs,
@@ -675,6 +693,12 @@ struct StoreArgs {
 
     #[command(flatten)]
     splits: SplitArgs,
+
+    /// Check everything and print what the store would write (chips per
+    /// split, files and bytes; objects to upload, skip and delete; rows),
+    /// writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -875,6 +899,9 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
     let runtime = reading_runtime()?;
     let source = args.source.open(&runtime)?;
+    if args.dry_run {
+        return dry_run::fetch(&runtime, source, args);
+    }
     let local = source.local_folder();
     let reads_from: Vec<PathBuf> = local.iter().cloned().collect();
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
@@ -965,6 +992,9 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     // every folder its images are in.
     let mut reads_from = vec![folder_of(&args.path)];
     reads_from.extend(image_folders(plan.project()));
+    if args.dry_run {
+        return dry_run::local(plan, &args.output, args.overwrite, reads_from, args.json);
+    }
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1102,6 +1132,9 @@ fn chip(args: &ChipArgs) -> Result<(), StoreError> {
     // output may sit beside them, never hold them.
     let mut reads_from = args.scenes.clone();
     reads_from.push(args.labels.clone());
+    if args.dry_run {
+        return dry_run::chip(plan, &args.output, args.overwrite, reads_from, args.json);
+    }
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1304,6 +1337,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
             let mut reads_from = vec![folder_of(&args.project), plan.project().base_dir.clone()];
             reads_from.extend(image_folders(plan.project()));
+            if args.dry_run {
+                return dry_run::local(plan, path, args.overwrite, reads_from, args.json);
+            }
             let dest = open_local(path, args.overwrite, reads_from)?;
             run_store(plan, dest, args)
         }
@@ -1341,6 +1377,10 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            if args.dry_run {
+                let dest = runtime.block_on(labelstore::db::DbDestination::dry_run(opts))?;
+                return dry_run::run(&runtime, plan, dest, args.json);
+            }
             let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
             run_store_on(&runtime, plan, dest, args)
         }
@@ -1364,6 +1404,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                     ObjStoreDestination::open_par(par, prefix, opts)?
                 }
             };
+            if args.dry_run {
+                return dry_run::run(&runtime, plan, dest.dry_run(), args.json);
+            }
             run_store_on(&runtime, plan, dest, args)
         }
     }
@@ -1464,7 +1507,7 @@ fn human(r: &StoreReport, verb: &str) -> String {
         r.chips_stored,
         if r.chips_stored == 1 { "" } else { "s" },
         r.project,
-        if verb == "stored" { "to" } else { "into" },
+        if verb.contains("store") { "to" } else { "into" },
         r.destination,
         r.formats.join(", ")
     );
