@@ -6,6 +6,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod config;
 mod dry_run;
 
 use std::io::Write;
@@ -36,6 +37,11 @@ struct Cli {
     /// Also print a line per chip (or file) on stderr as it is done.
     #[arg(short, long, global = true)]
     verbose: bool,
+
+    /// The config file naming destinations (`--dest NAME`; default
+    /// $XDG_CONFIG_HOME/labelstore/config.toml, ~/.config/... without it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 // Parsed once per run: the size of the biggest variant does not matter.
@@ -120,6 +126,33 @@ Examples:
   labelstore formats
   labelstore formats --json")]
     Formats(FormatsArgs),
+
+    /// The destinations named in the config file (`--dest NAME` of store,
+    /// fetch and verify), each with its settings, secrets masked.
+    #[command(subcommand)]
+    Dest(DestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DestCommand {
+    /// List the named destinations of the config file (--config FILE, or
+    /// $XDG_CONFIG_HOME/labelstore/config.toml).
+    #[command(after_help = "\
+A config file:
+  [dest.harbour-s3]
+  to = \"objstore\"
+  url = \"s3://labels/harbour\"
+  region = \"eu-frankfurt-1\"
+
+  [dest.gis]
+  to = \"db\"
+  connection = \"service=gis\"
+  table = \"public.harbour_chips\"
+
+Examples:
+  labelstore dest list
+  labelstore store examples/harbour --dest gis --format coco")]
+    List(FormatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +250,13 @@ impl Kind {
 /// one `--to`/`--from` names apply, the others are refused.
 #[derive(Debug, Args)]
 struct DestinationArgs {
+    /// A destination named in the config file (see `labelstore dest
+    /// list`): its settings stand for --to/--from and the options of its
+    /// kind, unless given here too (those given here win).
+    /// Example: --dest harbour-s3
+    #[arg(long, value_name = "NAME")]
+    dest: Option<String>,
+
     #[command(flatten)]
     local: LocalArgs,
 
@@ -735,7 +775,14 @@ enum GeojsonCrs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = match config::complete_args(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("labelstore: error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let cli = Cli::parse_from(argv);
     progress::set_verbosity(Verbosity::from_flags(cli.quiet, cli.verbose));
     let result = match cli.command {
         Command::Store(mut args) => args.check().and_then(|()| store(&args)),
@@ -752,6 +799,10 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Fetch(mut args) => args.check().and_then(|()| fetch(&args)),
+        Command::Dest(DestCommand::List(args)) => config::list(cli.config.as_deref(), args.json)
+            .map(|text| {
+                let _ = std::io::stdout().write_all(text.as_bytes());
+            }),
         Command::Formats(args) => {
             formats(args.json);
             Ok(())
