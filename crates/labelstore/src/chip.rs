@@ -14,7 +14,7 @@ use scene_chipper::{ChipOptions, ChipReport, Chipper};
 use serde::Serialize;
 use sink_api::{Body, Destination, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file};
 
-use crate::store::{Progress, Sent, SplitCounts, SpoolOutput, StoreError};
+use crate::store::{DryRunReport, Progress, Sent, SplitCounts, SpoolOutput, StoreError};
 use labels_model::{SplitSpec, SplitUnit};
 
 /// The header of a chip run's store manifest: a store in format `json`
@@ -199,6 +199,32 @@ impl ChipPlan {
             }
             Err(e) => {
                 // The original error matters more than a failed clean-up.
+                let _ = dest.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Cuts every window as [`execute`](ChipPlan::execute) would, into
+    /// `dest` opened for a dry run (see [`crate::Plan::dry_run`]), and
+    /// reports what the run would write: scenes, windows, chips per split,
+    /// labels per class, and the exact files and bytes (the chips are cut
+    /// and compressed, then dropped).
+    pub async fn dry_run<D: Destination>(
+        mut self,
+        mut dest: D,
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<DryRunReport<ChipSummary>, StoreError> {
+        let description = dest.describe();
+        match self.run(&mut dest, progress).await {
+            Ok((files, bytes, spool)) => {
+                let preview = dest
+                    .preview(Body::File(spool.path().join(STORE_MANIFEST)))
+                    .await?;
+                let summary = self.summary(description, files, bytes);
+                Ok(DryRunReport::new(summary, files, bytes, preview))
+            }
+            Err(e) => {
                 let _ = dest.abort().await;
                 Err(e)
             }

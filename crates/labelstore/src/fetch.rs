@@ -47,6 +47,49 @@ fn stored_formats(dir: &Path) -> Result<(Option<String>, Vec<FormatId>), StoreEr
     Ok((value["project"].as_str().map(str::to_owned), formats))
 }
 
+/// What fetching a store from a remote place would bring over, told from
+/// its manifest alone ([`fetch_dry_run`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FetchDryRun {
+    /// Always `true`: nothing was written.
+    pub dry_run: bool,
+    /// Where the store is (no secrets).
+    pub source: String,
+    /// The stored project's name, as its manifest says.
+    pub project: Option<String>,
+    /// The formats it was stored in.
+    pub formats: Vec<&'static str>,
+    /// The files its manifest lists (the manifest included), which a fetch
+    /// brings over and checks before it writes the project folder.
+    pub bring: sink_api::Tally,
+}
+
+/// Reads the store manifest of `reader` (into a scratch folder of the
+/// system's, removed at once) and tells what a fetch would bring over.
+/// Nothing else is read or written.
+pub async fn fetch_dry_run<R: StoreReader>(reader: &mut R) -> Result<FetchDryRun, StoreError> {
+    let scratch = crate::scratch::scratch_dir("fetch-plan")?;
+    let manifest = scratch.path().join(STORE_MANIFEST);
+    get_manifest(reader, &manifest).await?;
+    let (project, formats) = stored_formats(scratch.path())?;
+    let mut bring = sink_api::Tally::default();
+    for e in entries(&manifest)? {
+        let e = e?;
+        if !sink_api::is_safe_store_path(&e.path) {
+            return Err(unsafe_entry(&e.path));
+        }
+        bring.add(e.size);
+    }
+    bring.add(std::fs::metadata(&manifest)?.len());
+    Ok(FetchDryRun {
+        dry_run: true,
+        source: reader.describe(),
+        project,
+        formats: formats.iter().map(|f| f.name()).collect(),
+        bring,
+    })
+}
+
 /// Prepares fetching the store `reader` reads (the whole project or one
 /// chip) as a project in format `json`.
 ///

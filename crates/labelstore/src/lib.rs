@@ -53,14 +53,14 @@ pub use sink_fs as fs;
 pub use sink_objstore as objstore;
 
 pub use crate::chip::{ChipPlan, ChipSummary, ClassSummary, SceneSummary, prepare_chip};
-pub use crate::fetch::{prepare_fetch, prepare_fetch_with_progress};
+pub use crate::fetch::{FetchDryRun, fetch_dry_run, prepare_fetch, prepare_fetch_with_progress};
 pub use crate::formats::{
     FormatId, FormatInfo, FormatOptions, UnknownFormat, label_format, label_format_with,
 };
 pub use crate::import::{IMPORT_FORMATS, detect_format, import, prepare_import};
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
-    ClippedChip, ExcludedChip, FormatLoss, FormatLosses, FormatNotes, Plan, Progress,
+    ClippedChip, DryRunReport, ExcludedChip, FormatLoss, FormatLosses, FormatNotes, Plan, Progress,
     RoundingReport, SplitCount, SplitCounts, StoreError, StoreOptions, StoreReport,
     StoredChipReport,
 };

@@ -165,6 +165,47 @@ pub struct StoreReport {
     pub seconds: f64,
 }
 
+/// What a store (or a chip run) would do, told by a dry run
+/// ([`Plan::dry_run`], [`ChipPlan::dry_run`](crate::ChipPlan::dry_run));
+/// as JSON, the run's summary with `"dry_run": true` and the
+/// destination's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunReport<S = StoreReport> {
+    /// Always `true`: nothing was written.
+    pub dry_run: bool,
+    /// The summary the run would end with (for a store: chips per split,
+    /// excluded per reason, `files` and `bytes`: everything the store
+    /// would hold, its manifest included).
+    #[serde(flatten)]
+    pub summary: S,
+    /// What the run would write: its files less those the destination
+    /// already holds (`skip`).
+    pub write: sink_api::Tally,
+    /// What the destination adds: files it would skip or remove, rows.
+    #[serde(flatten)]
+    pub destination_plan: sink_api::Preview,
+}
+
+impl<S> DryRunReport<S> {
+    /// The report of a run that would hold `files` files of `bytes` bytes.
+    pub(crate) fn new(
+        summary: S,
+        files: usize,
+        bytes: u64,
+        preview: sink_api::Preview,
+    ) -> DryRunReport<S> {
+        DryRunReport {
+            dry_run: true,
+            write: sink_api::Tally {
+                files: files.saturating_sub(preview.skip.files),
+                bytes: bytes.saturating_sub(preview.skip.bytes),
+            },
+            summary,
+            destination_plan: preview,
+        }
+    }
+}
+
 /// Per split, what a store holds of it.
 pub type SplitCounts = BTreeMap<String, SplitCount>;
 
@@ -521,6 +562,39 @@ impl Plan {
             }
             Err(e) => {
                 // The original error matters more than a failed clean-up.
+                let _ = dest.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the store as [`execute`](Plan::execute) would, into `dest`
+    /// opened for a dry run (one that writes nothing: [`sink_api::Discard`],
+    /// `FsDestination::dry_run`, ...), and reports what the store would
+    /// do: the chips per split, the files and bytes it would write (exact:
+    /// the format writers and chip conversions run, their bytes are
+    /// counted and dropped), and what the destination adds
+    /// ([`Destination::preview`]: files it would skip or remove, rows).
+    /// Every input check of the real run happens; a spool in the system's
+    /// temporary folder is the only thing written, and it goes.
+    pub async fn dry_run<D: Destination>(
+        self,
+        mut dest: D,
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<DryRunReport, StoreError> {
+        let description = dest.describe();
+        match self.run(&mut dest, progress).await {
+            Ok((files, bytes, (notes, losses), splits, manifest)) => {
+                let preview = dest
+                    .preview(Body::File(manifest.path().join(STORE_MANIFEST)))
+                    .await?;
+                let mut store = self.report(description, files, bytes);
+                store.notes = notes;
+                store.losses = losses;
+                store.splits = splits;
+                Ok(DryRunReport::new(store, files, bytes, preview))
+            }
+            Err(e) => {
                 let _ = dest.abort().await;
                 Err(e)
             }

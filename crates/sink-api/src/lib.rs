@@ -21,6 +21,7 @@
 //! crate does not depend on any runtime.
 
 mod manifest;
+mod preview;
 mod read;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -33,6 +34,7 @@ pub use crate::manifest::{
     ManifestEntry, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file, hex,
     manifest_entries, manifest_header,
 };
+pub use crate::preview::{Discard, Preview, Tally};
 pub use crate::read::{ByteSink, DAMAGED, Fetched, Found, Held, StoreReader, Unlisted};
 
 /// The content of one stored file.
@@ -75,6 +77,20 @@ pub trait Destination: Send {
 
     /// Throws away everything put so far, leaving the destination as it was.
     fn abort(self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Ends a dry run in place of [`Destination::commit`]: on a destination
+    /// opened for a dry run (one that writes nothing when files are put),
+    /// says what the commit would do besides writing the files put
+    /// ([`Preview`]: files it would skip or remove, rows it would make),
+    /// and writes nothing. The default, for a destination that would write
+    /// every file and nothing else, has nothing to add.
+    fn preview(self, manifest: Body) -> impl Future<Output = Result<Preview>> + Send
+    where
+        Self: Sized,
+    {
+        drop(manifest);
+        async { Ok(Preview::default()) }
+    }
 }
 
 /// What the pipeline knows of a chip once its files are put.

@@ -270,6 +270,19 @@ pub struct DbDestination {
     copy: Option<Copy>,
     rows: Vec<u8>,
     done: bool,
+    /// A dry run's counts ([`DbDestination::dry_run`]); `None` in a store.
+    dry: Option<DryRows>,
+}
+
+/// What a dry run into the database counted.
+#[derive(Debug, Default)]
+struct DryRows {
+    /// Whether the chips table exists.
+    exists: bool,
+    /// Rows of the project (or of the chips) the store would replace.
+    replaces: usize,
+    /// Chip rows it would write.
+    chips: usize,
 }
 
 impl std::fmt::Debug for DbDestination {
@@ -336,6 +349,22 @@ impl DbDestination {
     /// is [`Error::Refused`]; a failing connection or query is
     /// [`Error::Io`]. No message holds the password.
     pub async fn open(opts: DbOptions) -> Result<DbDestination> {
+        DbDestination::open_as(opts, false).await
+    }
+
+    /// Opens a dry run: connects and checks everything [`open`](Self::open)
+    /// checks (the connection, PostGIS, the shape of existing tables) in a
+    /// read-only transaction, creating, altering and deleting nothing. Chips
+    /// are turned into rasters as in a store (a chip PostGIS cannot take is
+    /// refused alike) and counted, never sent; the
+    /// [`preview`](Destination::preview) tells the rows per table, whether
+    /// the table exists and how many rows the store would replace, and
+    /// rolls the transaction back.
+    pub async fn dry_run(opts: DbOptions) -> Result<DbDestination> {
+        DbDestination::open_as(opts, true).await
+    }
+
+    async fn open_as(opts: DbOptions, dry_run: bool) -> Result<DbDestination> {
         let table = TableName::parse(&opts.table)?;
         let conn = config(&opts)?;
         let (client, where_) = connect(&conn).await?;
@@ -367,6 +396,7 @@ impl DbDestination {
             copy: None,
             rows: Vec::new(),
             done: false,
+            dry: dry_run.then(DryRows::default),
         };
         d.begin(&opts.replace).await?;
         Ok(d)
@@ -389,7 +419,11 @@ impl DbDestination {
     }
 
     async fn begin(&mut self, replace: &Replace) -> Result<()> {
-        self.exec("cannot begin a transaction", "BEGIN").await?;
+        let begin = match self.dry {
+            Some(_) => "BEGIN TRANSACTION READ ONLY",
+            None => "BEGIN",
+        };
+        self.exec("cannot begin a transaction", begin).await?;
         let row = self
             .client
             .query_one("SELECT to_regtype('raster') IS NOT NULL", &[])
@@ -404,6 +438,9 @@ impl DbDestination {
             )));
         }
         let (t, f) = (self.table.quoted(), self.table.files_quoted());
+        if self.dry.is_some() {
+            return self.begin_dry(replace).await;
+        }
         if self
             .ensure_table(
                 &t,
@@ -445,6 +482,40 @@ impl DbDestination {
         Ok(())
     }
 
+    /// A dry run's [`begin`](Self::begin): the tables' shapes checked and
+    /// the rows the store would replace counted, by reading only.
+    async fn begin_dry(&mut self, replace: &Replace) -> Result<()> {
+        let (t, f) = (self.table.quoted(), self.table.files_quoted());
+        let exists = self
+            .inspect_table(&t, CHIP_COLUMNS, ADDED_COLUMNS)
+            .await?
+            .is_some();
+        self.inspect_table(&f, FILE_COLUMNS, &[]).await?;
+        let mut replaces = 0;
+        if exists {
+            let row = match replace {
+                Replace::Project => {
+                    let sql = format!("SELECT count(*) FROM {t} WHERE project = $1");
+                    self.client.query_one(&sql, &[&self.project]).await
+                }
+                Replace::Chips(ids) => {
+                    let sql = format!(
+                        "SELECT count(*) FROM {t} WHERE project = $1 AND chip_id = ANY($2)"
+                    );
+                    self.client.query_one(&sql, &[&self.project, ids]).await
+                }
+            };
+            let row = row.map_err(|e| self.db_err("cannot count the rows to replace", &e))?;
+            replaces = usize::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        }
+        self.dry = Some(DryRows {
+            exists,
+            replaces,
+            chips: 0,
+        });
+        Ok(())
+    }
+
     /// Creates `table` when missing (true), else checks its columns and
     /// adds those of `addable` it lacks (nullable columns a later version
     /// added); any other difference refuses the table.
@@ -455,6 +526,36 @@ impl DbDestination {
         addable: &[&str],
         key: &str,
     ) -> Result<bool> {
+        let Some(add) = self.inspect_table(table, columns, addable).await? else {
+            let mut ddl = format!("CREATE TABLE {table} (");
+            for (name, _, def) in columns {
+                let _ = write!(ddl, "{name} {def}, ");
+            }
+            let _ = write!(ddl, "{key})");
+            self.exec("cannot create the table", &ddl).await?;
+            return Ok(true);
+        };
+        // A table of an earlier labelstore: add its missing nullable
+        // columns, in this transaction (rolled back with a failed store).
+        for column in add {
+            self.exec(
+                &format!("cannot add the column {column} to an earlier labelstore table"),
+                &format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}"),
+            )
+            .await?;
+        }
+        Ok(false)
+    }
+
+    /// Reads `table`'s columns: `None` when it is missing, else the columns
+    /// of `addable` it lacks (with their DDL); a table of another shape is
+    /// refused. Reads only.
+    async fn inspect_table(
+        &self,
+        table: &str,
+        columns: &[(&str, &str, &str)],
+        addable: &[&str],
+    ) -> Result<Option<Vec<String>>> {
         let rows = self
             .client
             .query(
@@ -476,13 +577,7 @@ impl DbDestination {
                     "table {table} exists and has no columns: choose another --table"
                 )));
             }
-            let mut ddl = format!("CREATE TABLE {table} (");
-            for (name, _, def) in columns {
-                let _ = write!(ddl, "{name} {def}, ");
-            }
-            let _ = write!(ddl, "{key})");
-            self.exec("cannot create the table", &ddl).await?;
-            return Ok(true);
+            return Ok(None);
         }
         let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut wrong = Vec::new();
@@ -502,19 +597,15 @@ impl DbDestination {
                 wrong.join("; ")
             )));
         }
-        // A table of an earlier labelstore: add its missing nullable
-        // columns, in this transaction (rolled back with a failed store).
-        for column in add {
-            self.exec(
-                &format!("cannot add the column {column} to an earlier labelstore table"),
-                &format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}"),
-            )
-            .await?;
-        }
-        Ok(false)
+        Ok(Some(add))
     }
 
     async fn send_rows(&mut self, force: bool) -> Result<()> {
+        if self.dry.is_some() {
+            // A dry run counts rows and sends none.
+            self.rows.clear();
+            return Ok(());
+        }
         if self.rows.is_empty() || (!force && self.rows.len() < COPY_CHUNK) {
             return Ok(());
         }
@@ -704,10 +795,16 @@ impl Destination for DbDestination {
             *last = b'\n';
         }
         self.aliases.clear();
+        if let Some(dry) = &mut self.dry {
+            dry.chips += 1;
+        }
         self.send_rows(false).await
     }
 
     async fn commit(mut self, manifest: Body) -> Result<()> {
+        if self.dry.is_some() {
+            return self.abort().await;
+        }
         // A row of `<table>_files`, in the same transaction as the rest.
         self.put(STORE_MANIFEST, manifest).await?;
         self.finish().await
@@ -721,6 +818,36 @@ impl Destination for DbDestination {
             let _ = self.client.batch_execute("ROLLBACK").await;
         }
         Ok(())
+    }
+
+    async fn preview(mut self, manifest: Body) -> Result<sink_api::Preview> {
+        let Some(DryRows {
+            exists,
+            replaces,
+            chips,
+        }) = self.dry.take()
+        else {
+            let _ = self.abort().await;
+            return Err(Error::Refused(
+                "a preview needs a destination opened for a dry run".into(),
+            ));
+        };
+        // The rows of `<table>_files`: the chips' extra files, the
+        // project-wide files and the store manifest.
+        self.put(STORE_MANIFEST, manifest).await?;
+        let files = self.extras.len() + self.pending.len();
+        let table = self.table.to_string();
+        self.exec("cannot end the dry run's transaction", "ROLLBACK")
+            .await?;
+        self.done = true;
+        Ok(sink_api::Preview {
+            delete: replaces,
+            rows: [(format!("{table}{FILES_SUFFIX}"), files), (table, chips)]
+                .into_iter()
+                .collect(),
+            table_exists: Some(exists),
+            ..Default::default()
+        })
     }
 }
 

@@ -128,24 +128,8 @@ impl FsDestination {
     /// under way. Nothing is written but the lock file beside the target
     /// (and the folders above it, when missing).
     pub fn open_with(target: &Path, options: &FsOptions) -> Result<FsDestination> {
-        let target = normalize(
-            &std::path::absolute(target)
-                .map_err(|e| Error::io(format_args!("cannot resolve {}", target.display()), e))?,
-        );
+        let (target, name) = checked_target(target, options)?;
         let shown = target.display().to_string();
-        let name = target
-            .file_name()
-            .ok_or_else(|| Error::Refused(format!("{shown} does not name a folder")))?
-            .to_string_lossy()
-            .into_owned();
-        for source in &options.sources {
-            refuse_overlap(&target, source)?;
-        }
-        if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-            return Err(Error::Refused(format!(
-                "{shown} exists and is not a folder"
-            )));
-        }
         let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
         let created = create_missing(&parent)?;
         let lock = match Lock::acquire(&parent.join(format!(".{name}.labelstore-lock")), &shown) {
@@ -169,6 +153,22 @@ impl FsDestination {
         dest.clear_leftovers(&parent, &name);
         dest.seen = inspect(&dest.target, options.overwrite)?;
         Ok(dest)
+    }
+
+    /// Prepares a dry run of a store into `target`: the same refusals as
+    /// [`FsDestination::open_with`], made by reading only. Nothing is
+    /// written, not even the lock file or a missing parent folder.
+    pub fn dry_run(target: &Path, options: &FsOptions) -> Result<FsDryRun> {
+        let (target, _) = checked_target(target, options)?;
+        let replaces = match inspect(&target, options.overwrite)? {
+            // The earlier store's files and its manifest.
+            Seen::Store { .. } => listed(&target).map_or(0, |l| l.len()) + 1,
+            Seen::Absent | Seen::Empty => 0,
+        };
+        Ok(FsDryRun {
+            discard: sink_api::Discard::new(format!("local folder {}", target.display())),
+            replaces,
+        })
     }
 
     /// The staging folder files go to before the commit.
@@ -392,6 +392,66 @@ impl Drop for FsDestination {
             remove_empty(&self.created);
         }
     }
+}
+
+/// A local store's dry run ([`FsDestination::dry_run`]): takes every file
+/// and writes none; its [`preview`](Destination::preview) counts the files
+/// of an earlier store that `overwrite` would replace.
+#[derive(Debug)]
+pub struct FsDryRun {
+    discard: sink_api::Discard,
+    replaces: usize,
+}
+
+impl Destination for FsDryRun {
+    fn describe(&self) -> String {
+        self.discard.describe()
+    }
+
+    async fn put(&mut self, path: &str, body: Body) -> Result<()> {
+        self.discard.put(path, body).await
+    }
+
+    async fn commit(self, manifest: Body) -> Result<()> {
+        self.discard.commit(manifest).await
+    }
+
+    async fn abort(self) -> Result<()> {
+        self.discard.abort().await
+    }
+
+    async fn preview(self, manifest: Body) -> Result<sink_api::Preview> {
+        drop(manifest);
+        Ok(sink_api::Preview {
+            delete: self.replaces,
+            ..Default::default()
+        })
+    }
+}
+
+/// The target, absolute with `.` and `..` resolved, and its name, or the
+/// refusal of a target that names no folder, overlaps a source folder or
+/// is not a folder. Reads only.
+fn checked_target(target: &Path, options: &FsOptions) -> Result<(PathBuf, String)> {
+    let target = normalize(
+        &std::path::absolute(target)
+            .map_err(|e| Error::io(format_args!("cannot resolve {}", target.display()), e))?,
+    );
+    let shown = target.display().to_string();
+    let name = target
+        .file_name()
+        .ok_or_else(|| Error::Refused(format!("{shown} does not name a folder")))?
+        .to_string_lossy()
+        .into_owned();
+    for source in &options.sources {
+        refuse_overlap(&target, source)?;
+    }
+    if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::Refused(format!(
+            "{shown} exists and is not a folder"
+        )));
+    }
+    Ok((target, name))
 }
 
 /// `path` with `.` and `..` resolved by name (after `std::path::absolute`,

@@ -649,19 +649,24 @@ impl Backend {
 
     /// What is already under the prefix; empty when the store will not say.
     async fn list(&self) -> Listing {
+        self.try_list().await.unwrap_or_default()
+    }
+
+    /// What is already under the prefix, or why the store would not say
+    /// (a missing bucket, refused credentials); through a PAR, `None` when
+    /// the listing fails.
+    async fn try_list(&self) -> Result<Listing> {
         match self {
-            Backend::Par { client, prefix } => client.list(prefix).await.unwrap_or_default(),
+            Backend::Par { client, prefix } => Ok(client.list(prefix).await.unwrap_or_default()),
             // No checksums to compare: nothing is skipped.
-            Backend::Store { http: Some(_), .. } => Listing::new(),
+            Backend::Store { http: Some(_), .. } => Ok(Listing::new()),
             Backend::Store { store, prefix, .. } => {
                 use futures_util::StreamExt as _;
                 let mut out = Listing::new();
                 let mut stream = store.list(Some(prefix));
                 let skip = prefix.parts().count();
                 while let Some(item) = stream.next().await {
-                    let Ok(meta) = item else {
-                        return Listing::new();
-                    };
+                    let meta = item.map_err(|e| self.store_error("list", prefix.as_ref(), &e))?;
                     let parts: Vec<_> = meta.location.parts().skip(skip).collect();
                     let path = parts
                         .iter()
@@ -671,7 +676,7 @@ impl Backend {
                     let md5 = meta.e_tag.as_deref().and_then(md5_from_etag);
                     out.insert(path, (meta.size, md5));
                 }
-                out
+                Ok(out)
             }
         }
     }
@@ -763,6 +768,11 @@ pub struct ObjStoreDestination {
     /// listed that this store has not put (yet): removed after commit.
     earlier: HashSet<String>,
     removed: usize,
+    /// A dry run ([`ObjStoreDestination::dry_run`]): lists, reads, writes
+    /// nothing.
+    dry_run: bool,
+    /// In a dry run, the objects already there that would be skipped.
+    would_skip: sink_api::Tally,
 }
 
 impl ObjStoreDestination {
@@ -894,6 +904,8 @@ impl ObjStoreDestination {
             skipped: 0,
             earlier: HashSet::new(),
             removed: 0,
+            dry_run: false,
+            would_skip: sink_api::Tally::default(),
         }
     }
 
@@ -950,6 +962,12 @@ impl ObjStoreDestination {
             return Ok(());
         }
         self.started = true;
+        if self.dry_run {
+            // A dry run says why the store would fail to start here.
+            self.existing = self.backend.try_list().await?;
+            self.earlier = self.backend.earlier_files().await?;
+            return Ok(());
+        }
         self.existing = self.backend.list().await;
         self.earlier = self.backend.earlier_files().await?;
         self.backend.delete(STORE_MANIFEST).await.map_err(|e| {
@@ -1002,6 +1020,11 @@ impl Destination for ObjStoreDestination {
             Ok(src) => src,
             Err(existing) => match self.recent.get(&existing) {
                 Some(src) => src.clone(),
+                None if self.dry_run => {
+                    // A copy on the server: nothing to compare.
+                    self.earlier.remove(path);
+                    return Ok(());
+                }
                 None => {
                     // Not among the current chip's files: copy on the server
                     // once the original is up.
@@ -1036,8 +1059,12 @@ impl Destination for ObjStoreDestination {
             {
                 // Already there from an interrupted run of the same store.
                 self.skipped += 1;
+                self.would_skip.add(size);
                 return Ok(());
             }
+        }
+        if self.dry_run {
+            return Ok(());
         }
         while self.tasks.len() >= self.concurrency {
             self.join_one().await?;
@@ -1061,6 +1088,9 @@ impl Destination for ObjStoreDestination {
     }
 
     async fn commit(mut self, manifest: Body) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
         let manifest = match self.start().await.and_then(|()| Self::source(manifest)) {
             Ok(Ok(src)) => src,
             Ok(Err(existing)) => {
@@ -1089,9 +1119,38 @@ impl Destination for ObjStoreDestination {
         self.remove_uploaded().await;
         Ok(())
     }
+
+    /// The objects already there that the store would skip, and the files
+    /// of an earlier store under the prefix (listed by its manifest) it
+    /// would delete; the store manifest is always uploaded. Writes nothing.
+    async fn preview(mut self, manifest: Body) -> Result<sink_api::Preview> {
+        drop(manifest);
+        if !self.dry_run {
+            self.remove_uploaded().await;
+            return Err(Error::Refused(
+                "a preview needs a destination opened for a dry run".into(),
+            ));
+        }
+        self.start().await?;
+        Ok(sink_api::Preview {
+            skip: self.would_skip,
+            delete: self.earlier.len(),
+            ..Default::default()
+        })
+    }
 }
 
 impl ObjStoreDestination {
+    /// This destination for a dry run: every put and the commit write
+    /// nothing (no upload, no delete, not even the earlier manifest's);
+    /// the prefix is only listed and an earlier store manifest read, to
+    /// tell in [`preview`](Destination::preview) which objects the store
+    /// would skip and which it would delete.
+    pub fn dry_run(mut self) -> ObjStoreDestination {
+        self.dry_run = true;
+        self
+    }
+
     /// How many objects were already at the destination with the same size
     /// and MD5, and not uploaded again.
     pub fn skipped(&self) -> usize {

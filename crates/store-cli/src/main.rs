@@ -6,6 +6,9 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod config;
+mod dry_run;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +37,11 @@ struct Cli {
     /// Also print a line per chip (or file) on stderr as it is done.
     #[arg(short, long, global = true)]
     verbose: bool,
+
+    /// The config file naming destinations (`--dest NAME`; default
+    /// $XDG_CONFIG_HOME/labelstore/config.toml, ~/.config/... without it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 // Parsed once per run: the size of the biggest variant does not matter.
@@ -118,6 +126,33 @@ Examples:
   labelstore formats
   labelstore formats --json")]
     Formats(FormatsArgs),
+
+    /// The destinations named in the config file (`--dest NAME` of store,
+    /// fetch and verify), each with its settings, secrets masked.
+    #[command(subcommand)]
+    Dest(DestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DestCommand {
+    /// List the named destinations of the config file (--config FILE, or
+    /// $XDG_CONFIG_HOME/labelstore/config.toml).
+    #[command(after_help = "\
+A config file:
+  [dest.harbour-s3]
+  to = \"objstore\"
+  url = \"s3://labels/harbour\"
+  region = \"eu-frankfurt-1\"
+
+  [dest.gis]
+  to = \"db\"
+  connection = \"service=gis\"
+  table = \"public.harbour_chips\"
+
+Examples:
+  labelstore dest list
+  labelstore store examples/harbour --dest gis --format coco")]
+    List(FormatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +182,11 @@ struct FetchArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Check the output folder and print what the fetch would bring (from
+    /// the store's manifest), writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +250,13 @@ impl Kind {
 /// one `--to`/`--from` names apply, the others are refused.
 #[derive(Debug, Args)]
 struct DestinationArgs {
+    /// A destination named in the config file (see `labelstore dest
+    /// list`): its settings stand for --to/--from and the options of its
+    /// kind, unless given here too (those given here win).
+    /// Example: --dest harbour-s3
+    #[arg(long, value_name = "NAME")]
+    dest: Option<String>,
+
     #[command(flatten)]
     local: LocalArgs,
 
@@ -484,6 +531,11 @@ struct ImportArgs {
     #[arg(long)]
     json: bool,
 
+    /// Check everything and print what the import would write (chips per
+    /// split, files and bytes), writing nothing.
+    #[arg(long)]
+    dry_run: bool,
+
     #[command(flatten)]
     splits: SplitArgs,
 }
@@ -550,6 +602,12 @@ struct ChipArgs {
     /// Print the closing summary as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Check everything and print what the run would write (scenes,
+    /// windows, chips per split, labels per class, files and bytes),
+    /// writing nothing; the chips are cut to count their bytes.
+    #[arg(long)]
+    dry_run: bool,
 
     #[command(flatten)]
     splits: SplitArgs,
@@ -678,6 +736,12 @@ struct StoreArgs {
 
     #[command(flatten)]
     splits: SplitArgs,
+
+    /// Check everything and print what the store would write (chips per
+    /// split, files and bytes; objects to upload, skip and delete; rows),
+    /// writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -714,7 +778,14 @@ enum GeojsonCrs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = match config::complete_args(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("labelstore: error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let cli = Cli::parse_from(argv);
     progress::set_verbosity(Verbosity::from_flags(cli.quiet, cli.verbose));
     let result = match cli.command {
         Command::Store(mut args) => args.check().and_then(|()| store(&args)),
@@ -731,6 +802,10 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Fetch(mut args) => args.check().and_then(|()| fetch(&args)),
+        Command::Dest(DestCommand::List(args)) => config::list(cli.config.as_deref(), args.json)
+            .map(|text| {
+                let _ = std::io::stdout().write_all(text.as_bytes());
+            }),
         Command::Formats(args) => {
             formats(args.json);
             Ok(())
@@ -878,6 +953,9 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
     let scope = args.chip.clone().map_or(Scope::Project, Scope::Chip);
     let runtime = reading_runtime()?;
     let source = args.source.open(&runtime)?;
+    if args.dry_run {
+        return dry_run::fetch(&runtime, source, args);
+    }
     let local = source.local_folder();
     let reads_from: Vec<PathBuf> = local.iter().cloned().collect();
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
@@ -968,6 +1046,9 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     // every folder its images are in.
     let mut reads_from = vec![folder_of(&args.path)];
     reads_from.extend(image_folders(plan.project()));
+    if args.dry_run {
+        return dry_run::local(plan, &args.output, args.overwrite, reads_from, args.json);
+    }
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1105,6 +1186,9 @@ fn chip(args: &ChipArgs) -> Result<(), StoreError> {
     // output may sit beside them, never hold them.
     let mut reads_from = args.scenes.clone();
     reads_from.push(args.labels.clone());
+    if args.dry_run {
+        return dry_run::chip(plan, &args.output, args.overwrite, reads_from, args.json);
+    }
     let dest = open_local(&args.output, args.overwrite, reads_from)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1307,6 +1391,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                 .ok_or_else(|| StoreError::Usage("--to local needs --path DIR".into()))?;
             let mut reads_from = vec![folder_of(&args.project), plan.project().base_dir.clone()];
             reads_from.extend(image_folders(plan.project()));
+            if args.dry_run {
+                return dry_run::local(plan, path, args.overwrite, reads_from, args.json);
+            }
             let dest = open_local(path, args.overwrite, reads_from)?;
             run_store(plan, dest, args)
         }
@@ -1344,6 +1431,10 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            if args.dry_run {
+                let dest = runtime.block_on(labelstore::db::DbDestination::dry_run(opts))?;
+                return dry_run::run(&runtime, plan, dest, args.json);
+            }
             let dest = runtime.block_on(labelstore::db::DbDestination::open(opts))?;
             run_store_on(&runtime, plan, dest, args)
         }
@@ -1367,6 +1458,9 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
                     ObjStoreDestination::open_par(par, prefix, opts)?
                 }
             };
+            if args.dry_run {
+                return dry_run::run(&runtime, plan, dest.dry_run(), args.json);
+            }
             run_store_on(&runtime, plan, dest, args)
         }
     }
@@ -1467,7 +1561,7 @@ fn human(r: &StoreReport, verb: &str) -> String {
         r.chips_stored,
         if r.chips_stored == 1 { "" } else { "s" },
         r.project,
-        if verb == "stored" { "to" } else { "into" },
+        if verb.contains("store") { "to" } else { "into" },
         r.destination,
         r.formats.join(", ")
     );

@@ -5,8 +5,8 @@
 
 use crate::util::{root, run, snapshot, stderr};
 
-#[test]
-fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
+/// The folders of the cases under `tests/bad`, sorted.
+pub(crate) fn bad_cases() -> Vec<std::path::PathBuf> {
     let cases = root().join("tests/bad");
     let mut names: Vec<_> = std::fs::read_dir(&cases)
         .unwrap()
@@ -15,7 +15,12 @@ fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
         .collect();
     names.sort();
     assert!(names.len() >= 14, "bad cases went missing: {names:?}");
-    for case in names {
+    names
+}
+
+#[test]
+fn every_bad_case_exits_2_names_the_problem_and_writes_nothing() {
+    for case in bad_cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let expect = std::fs::read_to_string(case.join("expect.txt")).unwrap();
         let expect = expect.trim();

@@ -91,7 +91,7 @@ req = urllib.request.Request(par + to, data=bytes(b), method="PUT",
 urllib.request.urlopen(req).read()
 "#;
 
-fn psql(sql: &str) -> String {
+pub(crate) fn psql(sql: &str) -> String {
     let o = Command::new("psql")
         .arg(env("LABELSTORE_TEST_PG"))
         .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
@@ -386,7 +386,7 @@ fn objstore_round_trip(tmp: &Path, dest: &dyn Fn(&str) -> Vec<String>, tag: &str
 }
 
 /// `labelstore` against the loopback servers, with extra environment.
-fn labelstore_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn labelstore_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = util::labelstore();
     for name in [
         "AWS_CA_BUNDLE",

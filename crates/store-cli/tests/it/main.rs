@@ -5,6 +5,8 @@ mod chip; // `labelstore chip` judged by GDAL and PROJ: pixels, geotransforms, l
 mod chip_format; // --chip-format keep|png|jpg: placed images judged by Pillow and Datumaro
 mod conventions; // connections from pg_service.conf, .pgpass, PG*, AWS profiles; no secret shown
 mod degenerate; // labels of zero area left out of COCO and counted in the summary
+mod dest; // --dest NAME from the config file for store, fetch and verify; dest list masks secrets
+mod dry_run; // --dry-run: the plan is what the store writes, and nothing is written
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
 mod formats_cmd; // `labelstore formats [--json]`: every format, from its implementation
