@@ -91,7 +91,8 @@ req = urllib.request.Request(par + to, data=bytes(b), method="PUT",
 urllib.request.urlopen(req).read()
 "#;
 
-fn psql(sql: &str) -> String {
+/// Runs `sql` through psql on the test database; its output, unaligned.
+pub(crate) fn psql(sql: &str) -> String {
     let o = Command::new("psql")
         .arg(env("LABELSTORE_TEST_PG"))
         .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])

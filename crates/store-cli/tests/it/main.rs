@@ -3,6 +3,7 @@
 mod bad_input; // every case under tests/bad: exit 2, chip and field named, target untouched
 mod chip; // `labelstore chip` judged by GDAL and PROJ: pixels, geotransforms, labels, masks, bad input
 mod chip_format; // --chip-format keep|png|jpg: placed images judged by Pillow and Datumaro
+mod db_labels; // <table>_labels: labels as PostGIS geometries, judged by PostGIS and ogrinfo
 mod degenerate; // labels of zero area left out of COCO and counted in the summary
 mod fetch_trust; // fetch reads only what the store manifest lists, at safe paths
 mod fetch_verify; // fetch and verify from the object store and the database
