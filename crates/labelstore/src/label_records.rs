@@ -55,8 +55,11 @@ fn to_map(gt: &GeoTransform, polygon: &RecordPolygon) -> RecordPolygon {
                     [mx, my]
                 })
                 .collect();
-            if (pixel_geometry::shoelace(&r) > 0.0) != (k == 0) {
-                r[1..].reverse();
+            if r.len() > 2 && (pixel_geometry::shoelace(&r) > 0.0) != (k == 0) {
+                // Reversed, keeping the first point (and a closing one).
+                let closed = r.len() > 1 && r.first() == r.last();
+                let end = r.len() - usize::from(closed);
+                r[1..end].reverse();
             }
             r
         })

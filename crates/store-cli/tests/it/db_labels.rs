@@ -255,3 +255,36 @@ fn labels_are_postgis_geometries_in_the_chips_crs() {
         "1"
     );
 }
+
+#[test]
+fn polygons_keep_their_holes_and_multipolygons_their_parts() {
+    let project = root().join("tests/fixtures/instance-polygons");
+    let table = unique("lblpoly");
+    store_db(project.to_str().unwrap(), &table, &[]);
+    let q = |sql: &str| psql(&sql.replace("LABELS", &format!("{table}_labels")));
+    assert_eq!(
+        q(
+            "SELECT string_agg(label_index || ' ' || ST_GeometryType(geom) || ' ' || \
+           ST_NumGeometries(geom) || ' ' || ST_NRings(geom) || ' ' || ST_SRID(geom) || ' ' || \
+           ST_IsValid(geom) || ' ' || ST_GeometryType(pixel_geom), ',' ORDER BY label_index) \
+           FROM LABELS WHERE chip_id = 'roofs'"
+        ),
+        "0 ST_Polygon 1 2 4326 true ST_Polygon,1 ST_MultiPolygon 2 2 4326 true ST_MultiPolygon,\
+         2 ST_Polygon 1 1 4326 true ST_Polygon"
+    );
+    // PostGIS's own affine transform of the pixel shapes (geotransform
+    // [10, 1, 0, 20, 0, -1]) gives the map shapes, ring for ring.
+    assert_eq!(
+        q(
+            "SELECT count(*) FROM LABELS WHERE NOT ST_OrderingEquals(ST_ForceRHR(geom), \
+           ST_ForceRHR(ST_SetSRID(ST_Affine(pixel_geom, 1, 0, 0, -1, 10, 20), 4326)))"
+        ),
+        "0"
+    );
+    // Outer rings counter-clockwise, holes clockwise, as RFC 7946 has it.
+    assert_eq!(
+        q("SELECT count(*) FROM LABELS WHERE NOT ST_IsPolygonCCW(geom)"),
+        "0"
+    );
+    assert_eq!(q("SELECT count(*) FROM LABELS"), "3");
+}
