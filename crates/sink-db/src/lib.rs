@@ -45,6 +45,7 @@ use sink_api::{
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, CopyInSink};
 
+mod constraints;
 mod labels;
 pub mod raster;
 mod read;
@@ -110,6 +111,9 @@ const LABELS_SUFFIX: &str = "_labels";
 /// entry of `project.json` in labelstore's own `json` format (with format
 /// `json`, COCO, GeoJSON and Shapefile, whose files are project-wide), with
 /// `label_path` NULL.
+///
+/// `rast` and `mask` carry PostGIS's raster constraints, those that hold
+/// for every row (see `AddRasterConstraints`), set again by every store.
 ///
 /// `rast` always holds the chip's pixels. A chip that a local store writes
 /// as it is (a PNG, JPEG, GIF, BMP or plain TIFF without georeferencing,
@@ -445,6 +449,7 @@ impl DbDestination {
             )
             .await?;
         }
+        self.drop_raster_constraints().await?;
         self.ensure_table(&f, FILE_COLUMNS, &[], "PRIMARY KEY (project, path)")
             .await?;
         let l = self.table.labels_quoted();
@@ -617,6 +622,7 @@ impl DbDestination {
                 .map_err(|e| self.db_err("cannot finish the COPY", &e))?;
         }
         self.send_labels().await?;
+        self.add_raster_constraints().await?;
         let sql = format!(
             "INSERT INTO {} (project, path, chip_id, format, data, size) \
              VALUES ($1, $2, $3, $4, $5, $6) \

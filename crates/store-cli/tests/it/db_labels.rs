@@ -130,6 +130,9 @@ fn labels_are_postgis_geometries_in_the_chips_crs() {
         "32632"
     );
     assert_eq!(q("SELECT DISTINCT ST_SRID(pixel_geom) FROM LABELS"), "0");
+    // The chip without georeferencing is a raster of SRID 0 and 1-unit
+    // pixels, so only the block size, bands and types hold for all chips.
+    assert_eq!(raster_columns(&table), "0 64 64 f 3 {8BUI,8BUI,8BUI}");
     // Every label lies within its chip's raster, the rotated one included.
     assert_eq!(
         q(
@@ -287,4 +290,49 @@ fn polygons_keep_their_holes_and_multipolygons_their_parts() {
         "0"
     );
     assert_eq!(q("SELECT count(*) FROM LABELS"), "3");
+}
+
+/// `raster_columns`' view of the chips table's `rast` column: SRID, scales,
+/// block size, alignment, band count, pixel types.
+fn raster_columns(table: &str) -> String {
+    psql(&format!(
+        "SELECT concat_ws(' ', srid, scale_x, scale_y, blocksize_x, blocksize_y, \
+         same_alignment, num_bands, pixel_types) FROM raster_columns \
+         WHERE r_table_name = '{table}' AND r_raster_column = 'rast'"
+    ))
+}
+
+#[test]
+fn raster_columns_reports_what_every_chip_shares() {
+    let table = unique("lblrc");
+    let harbour = root().join("examples/harbour");
+    store_db(harbour.to_str().unwrap(), &table, &[]);
+    // As raster2pgsql -C would set it: every chip is 64 x 64, 3 bands of
+    // 8-bit unsigned, 0.5 m pixels in UTM 32N on one grid.
+    let all = "32632 0.5 -0.5 64 64 t 3 {8BUI,8BUI,8BUI}";
+    assert_eq!(raster_columns(&table), all);
+    // Storing one chip again drops the constraints and sets them again.
+    store_db(harbour.to_str().unwrap(), &table, &["--chip", "r0_c0"]);
+    assert_eq!(raster_columns(&table), all);
+    assert_eq!(
+        psql(&format!(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass \
+             AND conname LIKE 'enforce_%_rast'"
+        )),
+        "11"
+    );
+    // A project in WGS 84 with 1-degree pixels in the same table: stored
+    // (no constraint stands in its way), and only what all chips still
+    // share is set: 64 x 64 blocks of 3 bands of 8BUI, no SRID (0), no
+    // scale, no common grid.
+    let other = root().join("tests/fixtures/instance-polygons");
+    store_db(other.to_str().unwrap(), &table, &[]);
+    assert_eq!(raster_columns(&table), "0 64 64 f 3 {8BUI,8BUI,8BUI}");
+    assert_eq!(
+        psql(&format!(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass \
+             AND conname = 'enforce_srid_rast'"
+        )),
+        "0"
+    );
 }
