@@ -112,11 +112,7 @@ impl LabelWriter for JsonWriter {
                 path: source.clone(),
                 source: e,
             })?;
-            let ext = mask
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_else(|| "png".to_owned());
-            let stored = format!("masks/{}.{ext}", chip.id);
+            let stored = stored_mask(&chip.id, mask);
             out.put(&stored, bytes).map_err(io_err)?;
             wire.mask = Some(stored);
         }
@@ -133,6 +129,26 @@ impl LabelWriter for JsonWriter {
         };
         out.append(MANIFEST_FILE, text.as_bytes()).map_err(io_err)
     }
+}
+
+/// Where a `json` store puts a chip's mask file: `masks/<chip id>.<ext>`.
+fn stored_mask(id: &str, mask: &Path) -> String {
+    let ext = mask
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_else(|| "png".to_owned());
+    format!("masks/{id}.{ext}")
+}
+
+/// A chip's entry as a `json` store writes it into `project.json` (its
+/// mask named where that store puts it), on its own: the chip's labels in
+/// labelstore's own format, for a destination that keeps them per chip.
+pub fn chip_entry(header: &Project, chip: &crate::Chip) -> Vec<u8> {
+    let mut wire = chip_to_wire(header, chip);
+    if let Some(mask) = &chip.mask {
+        wire.mask = Some(stored_mask(&chip.id, mask));
+    }
+    pretty(&wire, "").into_bytes()
 }
 
 #[cfg(test)]
@@ -162,6 +178,25 @@ mod tests {
         assert_eq!(back, p);
         assert_eq!(write(&back), bytes, "second write differs");
         bytes
+    }
+
+    #[test]
+    fn a_chip_entry_is_its_part_of_project_json() {
+        let text = r#"{"labelstore": 1, "name": "p", "labeling_type": "object_detection",
+            "classes": [{"id": 3, "name": "ship"}],
+            "chips": [{"id": "a", "image": "a.png", "labels": [{"class": "ship", "bbox": [1, 2, 3.5, 4], "attributes": {"pose": "Left"}}]}]}"#;
+        let p =
+            Project::from_json(text.as_bytes(), Path::new("m/project.json"), "m".into()).unwrap();
+        let entry = String::from_utf8(chip_entry(&p.header(), &p.chips[0])).unwrap();
+        let manifest = String::from_utf8(write(&p)).unwrap();
+        let indented = format!("    {}", entry.replace('\n', "\n    "));
+        assert!(manifest.contains(&indented), "{entry}\nnot in\n{manifest}");
+        let v: serde_json::Value = serde_json::from_str(&entry).unwrap();
+        assert_eq!(v["labels"][0]["class"], "ship");
+        assert_eq!(
+            v["labels"][0]["bbox"],
+            serde_json::json!([1.0, 2.0, 3.5, 4.0])
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub use crate::codec::{
 };
 pub use crate::error::{Diagnostic, Error, Result};
 pub use crate::image::{ImageKind, ImageLimits, image_size};
-pub use crate::json::JsonFormat;
+pub use crate::json::{JsonFormat, chip_entry};
 pub use crate::model::{
     Attributes, Chip, Class, DEFAULT_SPLIT, Label, LabelingType, Project, Rgb, is_safe_chip_id,
     is_split_name, split_from_folder, subset_rank,

@@ -34,6 +34,7 @@ mod chip;
 mod fetch;
 mod formats;
 mod import;
+mod label_records;
 mod listed;
 mod scratch;
 mod store;

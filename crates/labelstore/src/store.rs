@@ -756,6 +756,14 @@ impl Plan {
         run.out
             .flush_puts(dest, &mut run.receipt, &mut run.sent)
             .await?;
+        if dest.takes_labels() {
+            dest.chip_labels(crate::label_records::chip_labels(
+                &self.project,
+                &stored,
+                georef,
+            ))
+            .await?;
+        }
         dest.chip_stored(&sink_api::ChipRecord {
             id: &chip.id,
             image: &stored_image,

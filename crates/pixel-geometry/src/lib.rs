@@ -30,6 +30,6 @@ mod shape;
 mod trace;
 
 pub use crate::clip::{ClipOutcome, clip};
-pub use crate::raster::{Mask, pixel_area, rasterize};
+pub use crate::raster::{Mask, pixel_area, rasterize, shoelace};
 pub use crate::shape::{Geometry, Polygon, Ring};
 pub use crate::trace::trace;

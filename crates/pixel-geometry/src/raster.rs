@@ -129,8 +129,9 @@ impl Mask {
 }
 
 /// Twice the signed area of a ring in pixel coordinates: positive when it
-/// runs clockwise on screen.
-fn shoelace(ring: &[[f64; 2]]) -> f64 {
+/// runs clockwise on screen (counter-clockwise when y is up, as in map
+/// coordinates).
+pub fn shoelace(ring: &[[f64; 2]]) -> f64 {
     let n = ring.len();
     (0..n)
         .map(|i| {

@@ -31,4 +31,17 @@ impl Geometry {
             Geometry::MultiPolygon(_) => "multipolygon",
         }
     }
+
+    /// The shape as polygons: a box as one polygon of its 4 corners
+    /// (top-left, top-right, bottom-right, bottom-left, not closed), a
+    /// polygon as itself, a multipolygon as its polygons.
+    pub fn polygons(&self) -> Vec<Polygon> {
+        match self {
+            Geometry::BBox([x0, y0, x1, y1]) => {
+                vec![vec![vec![[*x0, *y0], [*x1, *y0], [*x1, *y1], [*x0, *y1]]]]
+            }
+            Geometry::Polygon(p) => vec![p.clone()],
+            Geometry::MultiPolygon(m) => m.clone(),
+        }
+    }
 }

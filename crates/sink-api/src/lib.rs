@@ -20,6 +20,7 @@
 //! The traits are async (destinations talk to networks and databases) but this
 //! crate does not depend on any runtime.
 
+mod labels;
 mod manifest;
 mod preview;
 mod read;
@@ -30,6 +31,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
+pub use crate::labels::{ChipLabels, LabelRecord, LabelShape, RecordPolygon};
 pub use crate::manifest::{
     ManifestEntry, ManifestWriter, STORE_MANIFEST, digest_bytes, digest_file, hex,
     manifest_entries, manifest_header,
@@ -66,6 +68,21 @@ pub trait Destination: Send {
     /// the default does nothing.
     fn chip_stored(&mut self, record: &ChipRecord<'_>) -> impl Future<Output = Result<()>> + Send {
         let _ = record;
+        async { Ok(()) }
+    }
+
+    /// Whether this destination keeps labels as records of their own, so
+    /// the pipeline computes [`ChipLabels`] for it; the default is no.
+    fn takes_labels(&self) -> bool {
+        false
+    }
+
+    /// Hears a chip's labels as records (when [`Destination::takes_labels`]),
+    /// after its files are put and just before
+    /// [`Destination::chip_stored`] for the same chip; the default ignores
+    /// them.
+    fn chip_labels(&mut self, labels: ChipLabels) -> impl Future<Output = Result<()>> + Send {
+        let _ = labels;
         async { Ok(()) }
     }
 

@@ -44,11 +44,14 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use sink_api::{
-    Body, ChipRecord, Destination, Error, ManifestEntry, Result, STORE_MANIFEST, is_safe_store_path,
+    Body, ChipLabels, ChipRecord, Destination, Error, ManifestEntry, Result, STORE_MANIFEST,
+    is_safe_store_path,
 };
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, CopyInSink};
 
+mod constraints;
+mod labels;
 mod libpq;
 pub mod raster;
 mod read;
@@ -59,9 +62,11 @@ pub use raster::{chip_raster, mask_raster};
 pub use read::{Batches, ChipRow, DbReadOptions, DbReader, FileRow, raster_sha256};
 
 /// The longest table name accepted: PostgreSQL's 63-byte identifier limit
-/// less the `_files` suffix of the companion table.
-pub const MAX_TABLE_NAME: usize = 63 - FILES_SUFFIX.len();
+/// less the `_labels` suffix of the companion table of labels (the longer
+/// of the two suffixes).
+pub const MAX_TABLE_NAME: usize = 63 - LABELS_SUFFIX.len();
 const FILES_SUFFIX: &str = "_files";
+const LABELS_SUFFIX: &str = "_labels";
 
 /// A validated table name, optionally schema-qualified: each part 1 to
 /// [`MAX_TABLE_NAME`] characters of ASCII letters, digits and `_`, not
@@ -69,7 +74,7 @@ const FILES_SUFFIX: &str = "_files";
 /// folds unquoted names, and the parts are always sent quoted.
 ///
 /// The table it names has these columns (the companion `<name>_files` holds
-/// the project-wide files):
+/// the project-wide files, `<name>_labels` one row per label):
 ///
 /// ```sql
 /// CREATE TABLE t (
@@ -95,7 +100,26 @@ const FILES_SUFFIX: &str = "_files";
 ///   format text NOT NULL, data bytea NOT NULL, size bigint NOT NULL,
 ///   stored_at timestamptz NOT NULL DEFAULT now(),
 ///   PRIMARY KEY (project, path));
+/// CREATE TABLE t_labels (
+///   project text NOT NULL, chip_id text NOT NULL,
+///   label_index integer NOT NULL,  -- 0 for the chip's first label
+///   class_id integer NOT NULL, class_name text NOT NULL,
+///   attributes jsonb NOT NULL,     -- {} when it has none
+///   geom geometry,                 -- map coordinates, the chip's SRID; NULL without georeferencing
+///   pixel_geom geometry NOT NULL,  -- pixel coordinates (y down), SRID 0
+///   PRIMARY KEY (project, chip_id, label_index));
+/// CREATE INDEX ON t_labels USING gist (geom);
 /// ```
+///
+/// A box is the polygon of its 4 corners (rotation included), a polygon or
+/// multipolygon keeps its holes. `labels` holds the chip's label file in
+/// the store's format when it has one (VOC, YOLO, KITTI, a mask), else its
+/// entry of `project.json` in labelstore's own `json` format (with format
+/// `json`, COCO, GeoJSON and Shapefile, whose files are project-wide), with
+/// `label_path` NULL.
+///
+/// `rast` and `mask` carry PostGIS's raster constraints, those that hold
+/// for every row (see `AddRasterConstraints`), set again by every store.
 ///
 /// `rast` always holds the chip's pixels. A chip that a local store writes
 /// as it is (a PNG, JPEG, GIF, BMP or plain TIFF without georeferencing,
@@ -173,6 +197,11 @@ impl TableName {
     /// The companion table of project-wide files, quoted for SQL.
     pub fn files_quoted(&self) -> String {
         self.quoted_with(FILES_SUFFIX)
+    }
+
+    /// The companion table of labels, quoted for SQL.
+    pub fn labels_quoted(&self) -> String {
+        self.quoted_with(LABELS_SUFFIX)
     }
 }
 
@@ -269,6 +298,10 @@ pub struct DbDestination {
     extras: Vec<(String, String, Vec<u8>)>,
     copy: Option<Copy>,
     rows: Vec<u8>,
+    /// The labels of the chip about to be stored.
+    chip_labels: Option<ChipLabels>,
+    /// Rows of `<table>_labels`, sent after the chips.
+    label_rows: labels::LabelSpool,
     done: bool,
     /// A dry run's counts ([`DbDestination::dry_run`]); `None` in a store.
     dry: Option<DryRows>,
@@ -283,6 +316,8 @@ struct DryRows {
     replaces: usize,
     /// Chip rows it would write.
     chips: usize,
+    /// Label rows it would write.
+    labels: usize,
 }
 
 impl std::fmt::Debug for DbDestination {
@@ -395,6 +430,8 @@ impl DbDestination {
             extras: Vec::new(),
             copy: None,
             rows: Vec::new(),
+            chip_labels: None,
+            label_rows: labels::LabelSpool::default(),
             done: false,
             dry: dry_run.then(DryRows::default),
         };
@@ -456,23 +493,31 @@ impl DbDestination {
             )
             .await?;
         }
+        self.drop_raster_constraints().await?;
         self.ensure_table(&f, FILE_COLUMNS, &[], "PRIMARY KEY (project, path)")
             .await?;
+        let l = self.table.labels_quoted();
+        if self
+            .ensure_table(&l, labels::LABEL_COLUMNS, &[], labels::LABEL_KEY)
+            .await?
+        {
+            self.exec(
+                "cannot create the label geometry index",
+                &format!("CREATE INDEX ON {l} USING gist (geom)"),
+            )
+            .await?;
+        }
         let chips: Vec<&str> = match replace {
             Replace::Project => Vec::new(),
             Replace::Chips(ids) => ids.iter().map(String::as_str).collect(),
         };
-        let (rows_sql, files_sql) = match replace {
-            Replace::Project => (
-                format!("DELETE FROM {t} WHERE project = $1"),
-                format!("DELETE FROM {f} WHERE project = $1"),
-            ),
-            Replace::Chips(_) => (
-                format!("DELETE FROM {t} WHERE project = $1 AND chip_id = ANY($2)"),
-                format!("DELETE FROM {f} WHERE project = $1 AND chip_id = ANY($2)"),
-            ),
-        };
-        for sql in [rows_sql, files_sql] {
+        let deletes = [t, f, l].map(|table| match replace {
+            Replace::Project => format!("DELETE FROM {table} WHERE project = $1"),
+            Replace::Chips(_) => {
+                format!("DELETE FROM {table} WHERE project = $1 AND chip_id = ANY($2)")
+            }
+        });
+        for sql in deletes {
             let r = match replace {
                 Replace::Project => self.client.execute(&sql, &[&self.project]).await,
                 Replace::Chips(_) => self.client.execute(&sql, &[&self.project, &chips]).await,
@@ -512,6 +557,7 @@ impl DbDestination {
             exists,
             replaces,
             chips: 0,
+            labels: 0,
         });
         Ok(())
     }
@@ -631,6 +677,36 @@ impl DbDestination {
         result.map_err(|e| self.db_err("cannot send rows", &e))
     }
 
+    /// Sends the spooled label rows with a `COPY` of their own (the chips'
+    /// `COPY` is finished).
+    async fn send_labels(&mut self) -> Result<()> {
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN",
+            self.table.labels_quoted(),
+            labels::LABEL_COPY_COLUMNS
+        );
+        let mut spool = std::mem::take(&mut self.label_rows);
+        let Some(mut chunks) = spool.chunks(COPY_CHUNK)? else {
+            return Ok(());
+        };
+        let sink = self
+            .client
+            .copy_in::<_, Cursor<Vec<u8>>>(&sql)
+            .await
+            .map_err(|e| self.db_err("cannot start the COPY of labels", &e))?;
+        let mut sink = Box::pin(sink);
+        while let Some(chunk) = chunks.next_chunk()? {
+            sink.send(Cursor::new(chunk))
+                .await
+                .map_err(|e| self.db_err("cannot send label rows", &e))?;
+        }
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| self.db_err("cannot finish the COPY of labels", &e))?;
+        Ok(())
+    }
+
     fn take_pending(&mut self, path: &str) -> Option<Pending> {
         let at = self.pending.iter().position(|(p, _)| p == path)?;
         Some(self.pending.swap_remove(at).1)
@@ -644,6 +720,8 @@ impl DbDestination {
                 .await
                 .map_err(|e| self.db_err("cannot finish the COPY", &e))?;
         }
+        self.send_labels().await?;
+        self.add_raster_constraints().await?;
         let sql = format!(
             "INSERT INTO {} (project, path, chip_id, format, data, size) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -709,6 +787,15 @@ impl Destination for DbDestination {
         Ok(())
     }
 
+    fn takes_labels(&self) -> bool {
+        true
+    }
+
+    async fn chip_labels(&mut self, labels: ChipLabels) -> Result<()> {
+        self.chip_labels = Some(labels);
+        Ok(())
+    }
+
     async fn chip_stored(&mut self, record: &ChipRecord<'_>) -> Result<()> {
         let image = self
             .take_pending(record.image)
@@ -740,6 +827,14 @@ impl Destination for DbDestination {
             } else {
                 self.extras
                     .push((path.clone(), record.id.to_owned(), bytes));
+            }
+        }
+        let chip_labels = self.chip_labels.take().filter(|l| l.chip == record.id);
+        if let Some(l) = &chip_labels {
+            self.label_rows
+                .add(&self.project, record.id, srid, &l.records)?;
+            if let Some(dry) = &mut self.dry {
+                dry.labels += l.records.len();
             }
         }
         let mask = match (&label, self.masks) {
@@ -776,12 +871,18 @@ impl Destination for DbDestination {
             None => row.extend_from_slice(b"\\N\t"),
         }
         text_field(row, &self.format);
-        match &label {
-            Some((path, bytes)) => {
+        match (&label, &chip_labels) {
+            (Some((path, bytes)), _) => {
                 text_field(row, path);
                 bytea_field(row, bytes);
             }
-            None => row.extend_from_slice(b"\\N\t\\N\t"),
+            // No label file of its own (the format's files are
+            // project-wide): its entry in labelstore's own format.
+            (None, Some(l)) => {
+                row.extend_from_slice(b"\\N\t");
+                bytea_field(row, &l.entry);
+            }
+            (None, None) => row.extend_from_slice(b"\\N\t\\N\t"),
         }
         text_field(row, &record.labels.to_string());
         text_field(row, &files);
@@ -825,6 +926,7 @@ impl Destination for DbDestination {
             exists,
             replaces,
             chips,
+            labels,
         }) = self.dry.take()
         else {
             let _ = self.abort().await;
@@ -842,9 +944,13 @@ impl Destination for DbDestination {
         self.done = true;
         Ok(sink_api::Preview {
             delete: replaces,
-            rows: [(format!("{table}{FILES_SUFFIX}"), files), (table, chips)]
-                .into_iter()
-                .collect(),
+            rows: [
+                (format!("{table}{FILES_SUFFIX}"), files),
+                (format!("{table}{LABELS_SUFFIX}"), labels),
+                (table, chips),
+            ]
+            .into_iter()
+            .collect(),
             table_exists: Some(exists),
             ..Default::default()
         })

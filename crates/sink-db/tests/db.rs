@@ -543,9 +543,20 @@ fn check_project(project: &str, format: &str, table: &str) {
                 assert_eq!(have.geotransform, gt, "{id}");
             }
             let Some(label_path) = label_path.as_deref() else {
-                // Formats with project-wide files only.
+                // Formats with project-wide files only: the chip's labels
+                // are its entry of project.json, as a json store writes it.
                 assert!(["json", "coco", "geojson", "shapefile"].contains(&format));
-                assert!(labels.is_none() && mask.is_none());
+                assert!(mask.is_none());
+                let entry: serde_json::Value =
+                    serde_json::from_slice(labels.as_deref().expect("labels")).unwrap();
+                assert_eq!(entry["id"], id);
+                if format == "json" {
+                    let manifest: serde_json::Value =
+                        serde_json::from_slice(&std::fs::read(local.join("project.json")).unwrap())
+                            .unwrap();
+                    let chips = manifest["chips"].as_array().unwrap();
+                    assert!(chips.contains(&entry), "{id}: {entry}");
+                }
                 continue;
             };
             let local_label = std::fs::read(local.join(label_path)).unwrap();

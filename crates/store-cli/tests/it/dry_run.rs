@@ -318,7 +318,8 @@ fn a_database_dry_run_counts_rows_and_creates_no_table() {
     };
     let exists = || {
         psql(&format!(
-            "SELECT to_regclass('{table}') IS NOT NULL OR to_regclass('{table}_files') IS NOT NULL"
+            "SELECT to_regclass('{table}') IS NOT NULL OR to_regclass('{table}_files') IS NOT NULL \
+             OR to_regclass('{table}_labels') IS NOT NULL"
         ))
     };
     let plan = store(&["--dry-run"]);
@@ -329,6 +330,8 @@ fn a_database_dry_run_counts_rows_and_creates_no_table() {
     let files = format!("{table}_files");
     assert_eq!(plan["rows"][&table], 9);
     let file_rows = plan["rows"][&files].as_u64().unwrap();
+    let labels = format!("{table}_labels");
+    assert_eq!(plan["rows"][&labels], 20, "the example's 20 labels");
 
     store(&[]);
     let count = |t: &str| {
@@ -338,6 +341,7 @@ fn a_database_dry_run_counts_rows_and_creates_no_table() {
     };
     assert_eq!(count(&table), 9);
     assert_eq!(count(&files), file_rows);
+    assert_eq!(count(&labels), 20);
 
     // Again: the table exists, and the project's rows would be replaced.
     let again = store(&["--dry-run"]);

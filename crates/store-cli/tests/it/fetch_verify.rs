@@ -91,6 +91,7 @@ req = urllib.request.Request(par + to, data=bytes(b), method="PUT",
 urllib.request.urlopen(req).read()
 "#;
 
+/// Runs `sql` through psql on the test database; its output, unaligned.
 pub(crate) fn psql(sql: &str) -> String {
     let o = Command::new("psql")
         .arg(env("LABELSTORE_TEST_PG"))

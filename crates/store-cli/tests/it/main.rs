@@ -4,6 +4,7 @@ mod bad_input; // every case under tests/bad: exit 2, chip and field named, targ
 mod chip; // `labelstore chip` judged by GDAL and PROJ: pixels, geotransforms, labels, masks, bad input
 mod chip_format; // --chip-format keep|png|jpg: placed images judged by Pillow and Datumaro
 mod conventions; // connections from pg_service.conf, .pgpass, PG*, AWS profiles; no secret shown
+mod db_labels; // <table>_labels: labels as PostGIS geometries, judged by PostGIS and ogrinfo
 mod degenerate; // labels of zero area left out of COCO and counted in the summary
 mod dest; // --dest NAME from the config file for store, fetch and verify; dest list masks secrets
 mod dry_run; // --dry-run: the plan is what the store writes, and nothing is written
