@@ -187,6 +187,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("gdal_translate", "gdal-bin"),
     ("cs2cs", "proj-bin"),
     ("raster2pgsql", "postgis"),
+    // `labelstore preview`'s page, opened and screenshot headless.
+    ("chromium", "chromium"),
 ];
 
 /// Installs the Debian packages of missing tools when running as root;

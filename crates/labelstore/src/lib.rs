@@ -36,6 +36,7 @@ mod formats;
 mod import;
 mod label_records;
 mod listed;
+mod preview;
 mod scratch;
 mod store;
 mod verify;
@@ -59,6 +60,10 @@ pub use crate::formats::{
     FormatId, FormatInfo, FormatOptions, UnknownFormat, label_format, label_format_with,
 };
 pub use crate::import::{IMPORT_FORMATS, detect_format, import, prepare_import};
+pub use crate::preview::{
+    GRID_ORIGIN, Preview, PreviewChip, PreviewOptions, STROKE_CSS, THUMB_CSS, THUMB_PIXELS,
+    prepare_preview,
+};
 pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
     ClippedChip, DryRunReport, ExcludedChip, FormatLoss, FormatLosses, FormatNotes, Plan, Progress,

@@ -127,6 +127,19 @@ Examples:
   labelstore formats --json")]
     Formats(FormatsArgs),
 
+    /// Make one self-contained HTML page (it works offline: thumbnails,
+    /// CSS and script inside) showing every chip a store would include with
+    /// its labels drawn in the class colours, its split, label count and
+    /// georeferencing, a class histogram and split counts, with filters.
+    /// Given a store folder and --format, the labels drawn are what that
+    /// format's reader gives back from the stored files.
+    #[command(after_help = "\
+Examples:
+  labelstore preview examples/harbour --output preview.html
+  labelstore preview examples/harbour --output preview.html --split val --png pngs/
+  labelstore preview out/harbour --format yolo --output yolo.html")]
+    Preview(PreviewArgs),
+
     /// The destinations named in the config file (`--dest NAME` of store,
     /// fetch and verify), each with its settings, secrets masked.
     #[command(subcommand)]
@@ -153,6 +166,39 @@ Examples:
   labelstore dest list
   labelstore store examples/harbour --dest gis --format coco")]
     List(FormatsArgs),
+}
+
+#[derive(Debug, Args)]
+struct PreviewArgs {
+    /// The project (project.json or its folder), or a local store folder.
+    #[arg(value_name = "PROJECT_OR_STORE_DIR")]
+    input: PathBuf,
+
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    output: PathBuf,
+
+    /// Read a store's labels through this format's reader (a store only;
+    /// without it, the store's json, the project's own labels).
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+
+    /// Only this chip.
+    #[arg(long, value_name = "ID")]
+    chip: Option<String>,
+
+    /// Only the chips of this split.
+    #[arg(long, value_name = "SPLIT")]
+    split: Option<String>,
+
+    /// Also write one PNG per chip (`<id>.png`) with its labels' outlines
+    /// drawn, into this folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    png: Option<PathBuf>,
+
+    /// Refuse images whose header claims more pixels than this.
+    #[arg(long, value_name = "N", default_value_t = ImageLimits::default().max_pixels)]
+    max_pixels: u64,
 }
 
 #[derive(Debug, Args)]
@@ -810,6 +856,7 @@ fn main() -> ExitCode {
             formats(args.json);
             Ok(())
         }
+        Command::Preview(args) => preview(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1013,6 +1060,61 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+fn preview(args: &PreviewArgs) -> Result<(), StoreError> {
+    let format = args
+        .format
+        .as_deref()
+        .map(|f| FormatId::lookup(f).map_err(|e| StoreError::Usage(e.to_string())))
+        .transpose()?;
+    let options = labelstore::PreviewOptions {
+        scope: args.chip.clone().map_or(Scope::Project, Scope::Chip),
+        split: args.split.clone(),
+        format,
+        limits: ImageLimits {
+            max_pixels: args.max_pixels,
+            ..ImageLimits::default()
+        },
+    };
+    let preview = labelstore::prepare_preview(&args.input, &options)?;
+    // Every chip is decoded for the page before anything is written, so a
+    // chip that cannot be read leaves no file behind.
+    let html = preview.html()?;
+    let pngs = match &args.png {
+        Some(_) => (0..preview.chips.len())
+            .map(|i| preview.chip_png(i))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let written = |path: &std::path::Path, e: std::io::Error| {
+        StoreError::Usage(format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(dir) = &args.png {
+        std::fs::create_dir_all(dir).map_err(|e| written(dir, e))?;
+        for (chip, png) in preview.chips.iter().zip(&pngs) {
+            let file = dir.join(format!("{}.png", chip.id));
+            std::fs::write(&file, png).map_err(|e| written(&file, e))?;
+        }
+    }
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| written(parent, e))?;
+    }
+    std::fs::write(&args.output, html).map_err(|e| written(&args.output, e))?;
+    if verbosity() != Verbosity::Quiet {
+        println!(
+            "preview: {} chips, {} labels (from {}) in {}{}",
+            preview.chips.len(),
+            preview.label_count(),
+            preview.source,
+            args.output.display(),
+            args.png
+                .as_ref()
+                .map(|d| format!(", {} PNGs in {}", pngs.len(), d.display()))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 fn import(args: &ImportArgs) -> Result<(), StoreError> {

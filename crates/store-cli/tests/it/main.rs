@@ -17,6 +17,7 @@ mod kill; // SIGKILL in the middle of a store leaves the target absent or as it 
 mod losses; // the loss report: what did not survive a store or an import, no float noise
 mod memory; // memory bounded in bytes: row-by-row conversion, the memory budget
 mod options; // options of another destination refused, bad-input exits, `--path .`
+mod preview; // `preview`: the page in headless chromium (no network, chip count, box edges by Pillow), --png, --format
 mod progress; // progress on a terminal, nothing in a pipe, -q and -v, fetch says fetched
 mod reproducible; // same input, same bytes: local twice, object store, SOURCE_DATE_EPOCH
 mod safety; // --overwrite, sources, concurrent stores, a target changed midway, a full disk

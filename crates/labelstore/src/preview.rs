@@ -1,0 +1,690 @@
+//! `labelstore preview`: a look at a project's chips with their labels
+//! drawn, before training.
+//!
+//! [`prepare_preview`] reads a project (or a store through one format's
+//! reader, so the labels drawn are what that format gives back), selects
+//! the chips a store includes (SPEC §2, narrowed by chip or split) and
+//! resolves them (size, georeferencing); it writes nothing.
+//! [`Preview::html`] makes one self-contained page: every thumbnail a
+//! `data:` PNG, the labels inline SVG in the class colours, the CSS and the
+//! script inline, no font and no address of anything outside the page.
+//! [`Preview::chip_png`] draws one chip with its labels' outlines.
+//! Both are the same bytes for the same input.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use labels_model::{ChipGeoref, GeorefSource, ImageLimits, Label, Project, Scope};
+use pixel_geometry::Geometry;
+use raster_georef::{Color, DecodedImage, decode_image};
+
+use crate::formats::{FormatId, label_format};
+use crate::store::StoreError;
+
+/// The longest side of a thumbnail embedded in the page, in pixels
+/// (bigger chips are downscaled by averaging; smaller ones kept).
+pub const THUMB_PIXELS: u32 = 256;
+/// The longest side of a thumbnail as the page shows it, in CSS pixels.
+pub const THUMB_CSS: u32 = 256;
+/// Where the first thumbnail's top-left corner sits on the page, in CSS
+/// pixels from the page's top-left corner (the grid's padding).
+pub const GRID_ORIGIN: (u32, u32) = (16, 16);
+/// Width of a label's outline on the page, in CSS pixels, centred on the
+/// label's edge.
+pub const STROKE_CSS: u32 = 2;
+
+/// Colours for classes that name none (the 20 of Sasha Trubetskoy's list
+/// that start the example project's).
+const PALETTE: [[u8; 3]; 10] = [
+    [0xe6, 0x19, 0x4b],
+    [0x3c, 0xb4, 0x4b],
+    [0x43, 0x63, 0xd8],
+    [0xf5, 0x82, 0x31],
+    [0x91, 0x1e, 0xb4],
+    [0x46, 0xf0, 0xf0],
+    [0xf0, 0x32, 0xe6],
+    [0xbc, 0xf6, 0x0c],
+    [0xfa, 0xbe, 0xbe],
+    [0x00, 0x80, 0x80],
+];
+
+/// What to preview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewOptions {
+    /// The whole project, or one chip.
+    pub scope: Scope,
+    /// Only the chips of this split.
+    pub split: Option<String>,
+    /// Read a store's labels through this format's reader (a store only).
+    pub format: Option<FormatId>,
+    /// Limits on the chips' images.
+    pub limits: ImageLimits,
+}
+
+/// One chip of a preview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewChip {
+    /// The chip's id.
+    pub id: String,
+    /// Its split.
+    pub split: String,
+    /// The image file.
+    pub image: PathBuf,
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    /// Its labels, as read.
+    pub labels: Vec<Label>,
+    /// Its georeferencing.
+    pub georef: ChipGeoref,
+    /// It has a semantic mask (not drawn yet).
+    pub mask: bool,
+}
+
+/// A project's chips ready to be drawn.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The project's header (name, labeling type, classes).
+    pub project: Project,
+    /// Where the labels come from: `project` or a format's name.
+    pub source: String,
+    /// The chips, in manifest order.
+    pub chips: Vec<PreviewChip>,
+}
+
+fn usage(message: String) -> StoreError {
+    StoreError::Usage(message)
+}
+
+/// Reads `input` (a project manifest, a project folder, or a store folder,
+/// told by its `labelstore-manifest.json`), selects and resolves the chips
+/// `options` asks for. Writes nothing.
+pub fn prepare_preview(input: &Path, options: &PreviewOptions) -> Result<Preview, StoreError> {
+    let is_store = input.is_dir() && input.join(sink_api::STORE_MANIFEST).is_file();
+    let (mut project, source) = if is_store {
+        let format = match options.format {
+            Some(f) => f,
+            None if input.join("project.json").is_file() => FormatId::Json,
+            None => {
+                return Err(usage(format!(
+                    "{}: the store holds no json format (the project's own labels); \
+                     name the format to read with --format ({})",
+                    input.display(),
+                    store_formats(input).join(", ")
+                )));
+            }
+        };
+        let project = label_format(format).read(input)?;
+        (project, format.name().to_owned())
+    } else {
+        if let Some(f) = options.format {
+            return Err(usage(format!(
+                "--format {}: {} is a project, not a store (no {}); \
+                 --format reads a store's labels back",
+                f.name(),
+                input.display(),
+                sink_api::STORE_MANIFEST
+            )));
+        }
+        let manifest = if input.is_dir() {
+            input.join("project.json")
+        } else {
+            input.to_path_buf()
+        };
+        (Project::load(&manifest)?, "project".to_owned())
+    };
+    let selection = labels_model::select(&project, &options.scope)?;
+    let mut indices = selection.chips;
+    if let Some(split) = &options.split {
+        let splits: std::collections::BTreeSet<&str> =
+            indices.iter().map(|&i| project.chips[i].split()).collect();
+        indices.retain(|&i| project.chips[i].split() == split);
+        if indices.is_empty() {
+            return Err(usage(format!(
+                "--split {split}: no chip of {} is in split {split} (splits: {})",
+                input.display(),
+                splits.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let resolution = labels_model::resolve(&mut project, &indices, &options.limits)?;
+    let chips = indices
+        .iter()
+        .zip(resolution.georef)
+        .map(|(&i, georef)| {
+            let chip = &project.chips[i];
+            PreviewChip {
+                id: chip.id.clone(),
+                split: chip.split().to_owned(),
+                image: project.base_dir.join(&chip.image),
+                size: (chip.width.unwrap_or(0), chip.height.unwrap_or(0)),
+                labels: chip.labels.clone(),
+                georef,
+                mask: chip.mask.is_some(),
+            }
+        })
+        .collect();
+    Ok(Preview {
+        project: project.header(),
+        source,
+        chips,
+    })
+}
+
+fn store_formats(store: &Path) -> Vec<String> {
+    std::fs::File::open(store.join(sink_api::STORE_MANIFEST))
+        .ok()
+        .and_then(|f| sink_api::manifest_header(std::io::BufReader::new(f)).ok())
+        .and_then(|h| {
+            h.get("formats")?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// An image as 8-bit RGB rows.
+struct Rgb8 {
+    width: u32,
+    height: u32,
+    data: Vec<u8>,
+}
+
+fn to_rgb(image: &DecodedImage) -> Rgb8 {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let line = image.line();
+    let bits = usize::from(image.bits);
+    let samples = image.color.samples();
+    let sample = |row: &[u8], i: usize| -> u16 {
+        match bits {
+            16 => u16::from_be_bytes([row[2 * i], row[2 * i + 1]]) >> 8,
+            8 => u16::from(row[i]),
+            b => {
+                let bit = i * b;
+                let v = (row[bit / 8] >> (8 - b - bit % 8)) & ((1u8 << b) - 1);
+                u16::from(v)
+            }
+        }
+    };
+    let scale = |v: u16| -> u8 {
+        if bits < 8 {
+            (u32::from(v) * 255 / ((1u32 << bits) - 1)) as u8
+        } else {
+            v as u8
+        }
+    };
+    let mut data = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        let row = &image.data[y * line..(y + 1) * line];
+        for x in 0..w {
+            let px = match &image.color {
+                Color::Palette(p) => {
+                    let e = p
+                        .get(usize::from(sample(row, x)))
+                        .copied()
+                        .unwrap_or_default();
+                    [e[0], e[1], e[2]]
+                }
+                Color::Gray | Color::GrayAlpha => {
+                    let g = scale(sample(row, x * samples));
+                    [g, g, g]
+                }
+                _ => [
+                    scale(sample(row, x * samples)),
+                    scale(sample(row, x * samples + 1)),
+                    scale(sample(row, x * samples + 2)),
+                ],
+            };
+            data.extend_from_slice(&px);
+        }
+    }
+    Rgb8 {
+        width: image.width,
+        height: image.height,
+        data,
+    }
+}
+
+/// Downscales by averaging the source pixels each target pixel covers,
+/// so the longest side is at most `max`.
+fn downscale(img: Rgb8, max: u32) -> Rgb8 {
+    let long = img.width.max(img.height);
+    if long <= max || long == 0 {
+        return img;
+    }
+    let tw = (u64::from(img.width) * u64::from(max) / u64::from(long)).max(1) as u32;
+    let th = (u64::from(img.height) * u64::from(max) / u64::from(long)).max(1) as u32;
+    let mut data = Vec::with_capacity(tw as usize * th as usize * 3);
+    let span = |t: u32, tn: u32, sn: u32| {
+        let a = (u64::from(t) * u64::from(sn) / u64::from(tn)) as usize;
+        let b = (u64::from(t + 1) * u64::from(sn)).div_ceil(u64::from(tn)) as usize;
+        a..b.max(a + 1)
+    };
+    for ty in 0..th {
+        let ys = span(ty, th, img.height);
+        for tx in 0..tw {
+            let xs = span(tx, tw, img.width);
+            let mut sum = [0u64; 3];
+            let mut n = 0u64;
+            for y in ys.clone() {
+                for x in xs.clone() {
+                    let o = (y * img.width as usize + x) * 3;
+                    for (s, v) in sum.iter_mut().zip(&img.data[o..o + 3]) {
+                        *s += u64::from(*v);
+                    }
+                    n += 1;
+                }
+            }
+            data.extend(sum.iter().map(|s| ((s + n / 2) / n) as u8));
+        }
+    }
+    Rgb8 {
+        width: tw,
+        height: th,
+        data,
+    }
+}
+
+fn encode_png(img: &Rgb8) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, img.width, img.height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc
+        .write_header()
+        .map_err(|e| StoreError::Scratch(std::io::Error::other(e)))?;
+    w.write_image_data(&img.data)
+        .map_err(|e| StoreError::Scratch(std::io::Error::other(e)))?;
+    w.finish()
+        .map_err(|e| StoreError::Scratch(std::io::Error::other(e)))?;
+    Ok(out)
+}
+
+fn load_rgb(chip: &PreviewChip) -> Result<Rgb8, StoreError> {
+    let file = chip.image.display().to_string();
+    let bytes = std::fs::read(&chip.image).map_err(|e| {
+        usage(format!(
+            "chip {}: cannot read its image {file}: {e}",
+            chip.id
+        ))
+    })?;
+    let image = decode_image(&bytes, &file).map_err(|e| usage(format!("chip {}: {e}", chip.id)))?;
+    Ok(to_rgb(&image))
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn hex(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+impl Preview {
+    /// The colour labels of class `id` are drawn in: the class's own, else
+    /// one of a fixed palette by the class's place, grey for an unknown id.
+    pub fn class_color(&self, id: u32) -> [u8; 3] {
+        match self.project.classes.iter().position(|c| c.id == id) {
+            Some(i) => self.project.classes[i]
+                .color
+                .map(|c| c.0)
+                .unwrap_or(PALETTE[i % PALETTE.len()]),
+            None => [0x80, 0x80, 0x80],
+        }
+    }
+
+    fn class_name(&self, id: u32) -> String {
+        self.project
+            .class(id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| format!("class {id}"))
+    }
+
+    /// The number of labels drawn, all chips together.
+    pub fn label_count(&self) -> usize {
+        self.chips.iter().map(|c| c.labels.len()).sum()
+    }
+
+    /// Chip `i` at its own size with the outline of each label drawn in
+    /// its class colour, 2 pixels wide and centred on the edge, as a PNG.
+    /// Chips under [`THUMB_PIXELS`] are first scaled up by a whole factor
+    /// (nearest neighbour) to fit it, so a label stays visible.
+    pub fn chip_png(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        let chip = &self.chips[i];
+        let mut img = load_rgb(chip)?;
+        let long = img.width.max(img.height).max(1);
+        let k = (THUMB_PIXELS / long).max(1);
+        if k > 1 {
+            img = upscale(&img, k);
+        }
+        let (w, h) = (i64::from(img.width), i64::from(img.height));
+        let k = f64::from(k);
+        for label in &chip.labels {
+            let color = self.class_color(label.class_id);
+            for polygon in label.geometry.polygons() {
+                for ring in &polygon {
+                    for (n, a) in ring.iter().enumerate() {
+                        let b = ring[(n + 1) % ring.len()];
+                        let (ax, ay, bx, by) = (a[0] * k, a[1] * k, b[0] * k, b[1] * k);
+                        let steps = ((bx - ax).abs().max((by - ay).abs()) * 4.0).ceil().max(1.0);
+                        for s in 0..=steps as i64 {
+                            let t = s as f64 / steps;
+                            let (x, y) = (ax + (bx - ax) * t, ay + (by - ay) * t);
+                            for px in [(x - 0.5).floor() as i64, (x + 0.5).floor() as i64] {
+                                for py in [(y - 0.5).floor() as i64, (y + 0.5).floor() as i64] {
+                                    if (0..w).contains(&px) && (0..h).contains(&py) {
+                                        let o = ((py * w + px) * 3) as usize;
+                                        img.data[o..o + 3].copy_from_slice(&color);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        encode_png(&img)
+    }
+
+    /// The page: see the module docs. Layout, for those who look at it
+    /// from outside: the thumbnails sit in a grid whose first one has its
+    /// top-left corner at [`GRID_ORIGIN`], each shown with its longest side
+    /// [`THUMB_CSS`] pixels; the summary (counts, class histogram, split
+    /// counts, filters) is a column on the right. The page reads filters
+    /// from its address's fragment too: `#class=ship,buoy&split=val`.
+    pub fn html(&self) -> Result<Vec<u8>, StoreError> {
+        let mut classes: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+        for c in &self.project.classes {
+            classes.insert(c.id, (0, 0));
+        }
+        let mut splits: BTreeMap<(usize, String), (usize, usize)> = BTreeMap::new();
+        let mut empty = 0;
+        for chip in &self.chips {
+            let s = splits
+                .entry(labels_model::subset_rank(&chip.split))
+                .or_default();
+            s.0 += 1;
+            s.1 += chip.labels.len();
+            if chip.labels.is_empty() {
+                empty += 1;
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for l in &chip.labels {
+                let e = classes.entry(l.class_id).or_default();
+                e.0 += 1;
+                if seen.insert(l.class_id) {
+                    e.1 += 1;
+                }
+            }
+        }
+        let total = self.chips.len();
+        let name = escape(&self.project.name);
+        let mut h = String::new();
+        h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+        let _ = writeln!(h, "<title>labelstore preview: {name}</title>");
+        let _ = writeln!(h, "<style>{}</style>\n</head>\n<body>", CSS.trim());
+        h.push_str("<main id=\"grid\">\n");
+        for chip in &self.chips {
+            self.card(&mut h, chip)?;
+        }
+        h.push_str("</main>\n<aside id=\"side\">\n");
+        let _ = writeln!(h, "<h1>{name}</h1>");
+        let _ = writeln!(
+            h,
+            "<p>{} · labels from {}</p>",
+            escape(self.project.labeling_type.name()),
+            escape(&self.source)
+        );
+        let _ = writeln!(
+            h,
+            "<p id=\"count\"><b id=\"shown\">{total}</b> of <b id=\"total\">{total}</b> chips shown, {} labels</p>",
+            self.label_count()
+        );
+        h.push_str("<h2>Classes</h2>\n<table id=\"classes\">\n<tr><th></th><th>class</th><th>labels</th><th>chips</th><th></th></tr>\n");
+        let most = classes.values().map(|c| c.0).max().unwrap_or(0).max(1);
+        for (id, (labels, chips)) in &classes {
+            let color = hex(self.class_color(*id));
+            let _ = writeln!(
+                h,
+                "<tr><td><input type=\"checkbox\" class=\"fc\" value=\"{id}\" data-name=\"{}\" checked></td>\
+                 <td><span class=\"sw\" style=\"background:{color}\"></span>{}</td><td>{labels}</td><td>{chips}</td>\
+                 <td><span class=\"bar\" style=\"background:{color};width:{}px\"></span></td></tr>",
+                escape(&self.class_name(*id)),
+                escape(&self.class_name(*id)),
+                labels * 60 / most
+            );
+        }
+        let _ = writeln!(
+            h,
+            "<tr><td><input type=\"checkbox\" class=\"fc\" value=\"none\" data-name=\"none\" checked></td>\
+             <td>(no labels)</td><td></td><td>{empty}</td><td></td></tr>\n</table>"
+        );
+        h.push_str("<h2>Splits</h2>\n<table id=\"splits\">\n<tr><th></th><th>split</th><th>chips</th><th>labels</th></tr>\n");
+        for ((_, split), (chips, labels)) in &splits {
+            let s = escape(split);
+            let _ = writeln!(
+                h,
+                "<tr><td><input type=\"checkbox\" class=\"fs\" value=\"{s}\" checked></td>\
+                 <td>{s}</td><td>{chips}</td><td>{labels}</td></tr>"
+            );
+        }
+        h.push_str("</table>\n<p class=\"note\">Click a chip to see it large.</p>\n</aside>\n");
+        h.push_str("<div id=\"full\" hidden></div>\n");
+        let _ = writeln!(h, "<script>{}</script>\n</body>\n</html>", SCRIPT.trim());
+        Ok(h.into_bytes())
+    }
+
+    fn card(&self, h: &mut String, chip: &PreviewChip) -> Result<(), StoreError> {
+        let img = downscale(load_rgb(chip)?, THUMB_PIXELS);
+        let png = encode_png(&img)?;
+        let (w, hgt) = chip.size;
+        let long = w.max(hgt).max(1);
+        let (cw, ch) = (
+            (u64::from(w) * u64::from(THUMB_CSS) / u64::from(long)) as u32,
+            (u64::from(hgt) * u64::from(THUMB_CSS) / u64::from(long)) as u32,
+        );
+        let ids: std::collections::BTreeSet<u32> = chip.labels.iter().map(|l| l.class_id).collect();
+        let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
+        let classes = if ids.is_empty() {
+            "none".to_owned()
+        } else {
+            ids.join(" ")
+        };
+        let _ = writeln!(
+            h,
+            "<figure class=\"chip\" data-split=\"{}\" data-classes=\"{classes}\" style=\"width:{cw}px\">",
+            escape(&chip.split)
+        );
+        let _ = write!(
+            h,
+            "<svg class=\"t\" width=\"{cw}\" height=\"{ch}\" viewBox=\"0 0 {w} {hgt}\">\
+             <image width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/>",
+            base64::engine::general_purpose::STANDARD.encode(&png)
+        );
+        for label in &chip.labels {
+            let color = hex(self.class_color(label.class_id));
+            let _ = write!(
+                h,
+                "<path class=\"c{}\" stroke=\"{color}\" fill=\"{color}\" d=\"{}\"><title>{}</title></path>",
+                label.class_id,
+                path_data(&label.geometry),
+                escape(&self.class_name(label.class_id))
+            );
+        }
+        h.push_str("</svg>\n");
+        let mask = if chip.mask { " · mask not drawn" } else { "" };
+        let _ = writeln!(
+            h,
+            "<figcaption><b>{}</b> · {} · {} label{}{mask}<br>{}</figcaption>\n</figure>",
+            escape(&chip.id),
+            escape(&chip.split),
+            chip.labels.len(),
+            if chip.labels.len() == 1 { "" } else { "s" },
+            escape(&georef_text(&chip.georef, chip.size))
+        );
+        Ok(())
+    }
+}
+
+fn upscale(img: &Rgb8, k: u32) -> Rgb8 {
+    let (w, h) = (img.width * k, img.height * k);
+    let mut data = Vec::with_capacity(w as usize * h as usize * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let o = (((y / k) * img.width + x / k) * 3) as usize;
+            data.extend_from_slice(&img.data[o..o + 3]);
+        }
+    }
+    Rgb8 {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+/// SVG path data of a shape in pixel coordinates: every ring a closed
+/// subpath, so the page's `fill-rule: evenodd` leaves holes open.
+fn path_data(g: &Geometry) -> String {
+    let mut d = String::new();
+    for polygon in g.polygons() {
+        for ring in &polygon {
+            for (n, p) in ring.iter().enumerate() {
+                let _ = write!(d, "{}{} {}", if n == 0 { "M" } else { "L" }, p[0], p[1]);
+            }
+            d.push('Z');
+        }
+    }
+    d
+}
+
+fn georef_text(g: &ChipGeoref, size: (u32, u32)) -> String {
+    let Some(t) = g.transform.filter(|_| g.source != GeorefSource::None) else {
+        return format!("{} × {} px, not georeferenced", size.0, size.1);
+    };
+    let c = t.0;
+    let crs = g
+        .epsg
+        .map(|e| format!("EPSG:{e}"))
+        .unwrap_or_else(|| "CRS unknown".to_owned());
+    format!(
+        "{} × {} px, {crs} ({}), origin {}, {}; pixel {} × {}",
+        size.0,
+        size.1,
+        g.source.name(),
+        c[0],
+        c[3],
+        c[1],
+        c[5]
+    )
+}
+
+const CSS: &str = r#"
+body{margin:0;font:13px/1.35 system-ui,sans-serif;color:#222;background:#f4f4f4}
+#grid{display:flex;flex-wrap:wrap;align-items:flex-start;gap:16px;padding:16px;margin:0 312px 0 0}
+.chip{margin:0;padding:0;background:#fff;content-visibility:auto;contain-intrinsic-size:256px 300px;cursor:zoom-in}
+.chip[hidden]{display:none}
+.t{display:block;image-rendering:pixelated}
+.t image{image-rendering:pixelated}
+.t path{fill-opacity:.12;fill-rule:evenodd;stroke-width:2px;vector-effect:non-scaling-stroke}
+.t path.off{display:none}
+figcaption{padding:4px 6px;word-break:break-all}
+#side{position:fixed;top:0;right:0;width:296px;height:100%;overflow:auto;box-sizing:border-box;padding:12px 16px;background:#fff;border-left:1px solid #ccc}
+h1{font-size:17px;margin:0 0 6px}
+h2{font-size:14px;margin:14px 0 4px}
+table{border-collapse:collapse}
+td,th{padding:1px 4px;text-align:left;white-space:nowrap}
+.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+.bar{display:inline-block;height:10px}
+.note{color:#666}
+#full{position:fixed;inset:0;background:rgba(0,0,0,.85);display:flex;align-items:center;justify-content:center;cursor:zoom-out}
+#full[hidden]{display:none}
+#full svg{width:auto;height:auto;max-width:95vw;max-height:95vh;min-width:60vmin;background:#000}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+var chips=[].slice.call(document.querySelectorAll('.chip'));
+var fc=[].slice.call(document.querySelectorAll('.fc')),fs=[].slice.call(document.querySelectorAll('.fs'));
+function apply(){
+var on={},sp={},shown=0;
+fc.forEach(function(b){if(b.checked)on[b.value]=1;});
+fs.forEach(function(b){if(b.checked)sp[b.value]=1;});
+chips.forEach(function(c){
+var ok=sp[c.dataset.split]&&c.dataset.classes.split(' ').some(function(k){return on[k];});
+c.hidden=!ok;if(ok)shown++;
+[].forEach.call(c.querySelectorAll('path'),function(p){p.classList.toggle('off',!on[p.getAttribute('class').replace(/ off$/,'').slice(1)]);});
+});
+document.getElementById('shown').textContent=shown;
+}
+function fromHash(){
+var h=decodeURIComponent(location.hash.slice(1));if(!h)return;
+h.split('&').forEach(function(kv){var i=kv.indexOf('=');if(i<0)return;var k=kv.slice(0,i),v=kv.slice(i+1).split(',');
+if(k==='class')fc.forEach(function(b){b.checked=v.indexOf(b.dataset.name)>=0||v.indexOf(b.value)>=0;});
+if(k==='split')fs.forEach(function(b){b.checked=v.indexOf(b.value)>=0;});});
+}
+fc.concat(fs).forEach(function(b){b.addEventListener('change',apply);});
+var full=document.getElementById('full');
+chips.forEach(function(c){c.addEventListener('click',function(){var s=c.querySelector('svg').cloneNode(true);s.removeAttribute('width');s.removeAttribute('height');full.textContent='';full.appendChild(s);full.hidden=false;});});
+full.addEventListener('click',function(){full.hidden=true;full.textContent='';});
+fromHash();apply();
+window.addEventListener('hashchange',function(){fromHash();apply();});
+})();
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downscale_averages_and_keeps_the_aspect() {
+        let img = Rgb8 {
+            width: 4,
+            height: 2,
+            data: [[0u8, 0, 0], [255, 255, 255]]
+                .iter()
+                .cycle()
+                .take(8)
+                .flatten()
+                .copied()
+                .collect(),
+        };
+        let small = downscale(img, 2);
+        assert_eq!((small.width, small.height), (2, 1));
+        assert_eq!(small.data, vec![128, 128, 128, 128, 128, 128]);
+    }
+
+    #[test]
+    fn a_hole_is_a_subpath_of_its_own() {
+        let g = Geometry::Polygon(vec![
+            vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]],
+            vec![[2.0, 2.0], [3.0, 2.0], [3.0, 3.0]],
+        ]);
+        assert_eq!(path_data(&g), "M0 0L10 0L10 10ZM2 2L3 2L3 3Z");
+        assert_eq!(
+            path_data(&Geometry::BBox([8.0, 20.0, 44.5, 34.0])),
+            "M8 20L44.5 20L44.5 34L8 34Z"
+        );
+    }
+
+    #[test]
+    fn escapes_what_html_would_read() {
+        assert_eq!(
+            escape("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
+    }
+}

@@ -1,0 +1,357 @@
+//! `labelstore preview`: the page opened in a real browser (Debian's
+//! headless chromium) with no network, its chip count read from the DOM the
+//! browser built, and the screenshot judged by Pillow at the pixels of known
+//! box edges of the example project; `--png` judged by Pillow the same way;
+//! `--format` reading a store back; bad requests refused with nothing written.
+
+use std::io::{ErrorKind, Read};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::fetch_verify::python;
+use crate::util::{root, run, stderr, stdout};
+
+/// The example's class colours (examples/harbour/project.json).
+const SHIP: [u8; 3] = [0xe6, 0x19, 0x4b];
+const BUOY: [u8; 3] = [0x3c, 0xb4, 0x4b];
+
+/// The page's layout (labelstore::GRID_ORIGIN, THUMB_CSS): the first
+/// thumbnail's corner at (16, 16), a 64-pixel chip shown 256 CSS pixels
+/// wide, so 4 screen pixels per chip pixel at a device scale of 1.
+const ORIGIN: u32 = 16;
+const SCALE: u32 = 4;
+
+/// The RGB of each (x, y) of the image at `path`, as Pillow decodes it.
+fn pixels(path: &Path, at: &[(u32, u32)]) -> Vec<[u8; 3]> {
+    let script = "import sys\nfrom PIL import Image\n\
+        im = Image.open(sys.argv[1]).convert('RGB')\n\
+        for a in sys.argv[2:]:\n    x, y = map(int, a.split(','))\n    print(*im.getpixel((x, y)))";
+    let mut args = vec![path.to_str().unwrap().to_owned()];
+    args.extend(at.iter().map(|(x, y)| format!("{x},{y}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    python(script, &args)
+        .lines()
+        .map(|l| {
+            let v: Vec<u8> = l.split(' ').map(|n| n.parse().unwrap()).collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect()
+}
+
+/// Chromium's own services, which it calls whatever the page (time,
+/// component updates, sign-in) even with background networking disabled.
+const BROWSER_OWN: &[&str] = &[
+    "clients2.google.com",
+    "update.googleapis.com",
+    "accounts.google.com",
+    "redirector.gvt1.com",
+];
+
+/// Runs headless chromium on `url` with `args`, every request sent to a
+/// proxy of our own on a loopback port (loopback included), and gives
+/// what it printed and the host of every request the proxy saw that is not
+/// one of the browser's own services.
+fn chromium(url: &str, args: &[&str]) -> (String, Vec<String>) {
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let watcher = {
+        let (stop, seen) = (stop.clone(), seen.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match proxy.accept() {
+                    Ok((mut c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                        let mut head = [0u8; 1024];
+                        let n = c.read(&mut head).unwrap_or(0);
+                        let head = String::from_utf8_lossy(&head[..n]).into_owned();
+                        let host = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Host: "))
+                            .unwrap_or("?")
+                            .split(':')
+                            .next()
+                            .unwrap_or("?")
+                            .to_owned();
+                        let line = head.lines().next().unwrap_or("").to_owned();
+                        seen.lock().unwrap().push((host, line));
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => panic!("proxy: {e}"),
+                }
+            }
+        })
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--window-size=1200,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--proxy-server=127.0.0.1:{port}"))
+        .arg("--proxy-bypass-list=<-loopback>")
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium: `cargo xtask test` installs Debian's chromium");
+    assert!(o.status.success(), "chromium: {}", stderr(&o));
+    stop.store(true, Ordering::SeqCst);
+    watcher.join().unwrap();
+    let requests = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(host, _)| !BROWSER_OWN.contains(&host.as_str()))
+        .map(|(_, line)| line.clone())
+        .collect();
+    (stdout(&o), requests)
+}
+
+/// `chromium` on a page that must make no request.
+fn offline(url: &str, args: &[&str]) -> String {
+    let (out, requests) = chromium(url, args);
+    assert_eq!(
+        requests,
+        Vec::<String>::new(),
+        "the page made network requests"
+    );
+    out
+}
+
+fn url(page: &Path) -> String {
+    format!("file://{}", page.display())
+}
+
+/// The number the page shows in `<b id="shown">`, after its script ran.
+fn shown(dom: &str) -> usize {
+    let at = dom.find("id=\"shown\">").expect("a chip count") + "id=\"shown\">".len();
+    dom[at..dom[at..].find('<').unwrap() + at].parse().unwrap()
+}
+
+#[test]
+fn preview_page_in_a_browser_shows_every_chip_with_its_boxes_and_no_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tmp.path().join("preview.html");
+    let example = root().join("examples/harbour");
+    let o = run(&[
+        "preview",
+        example.to_str().unwrap(),
+        "--output",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "preview: 9 chips, 20 labels (from project) in {}\n",
+            page.display()
+        )
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Nothing outside the page: no address, every image a data: URI.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(!html.contains("url(") && !html.contains("@import") && !html.contains(" src="));
+    assert_eq!(html.matches(" href=\"").count(), 9);
+    assert_eq!(html.matches(" href=\"data:image/png;base64,").count(), 9);
+
+    // The browser's DOM after the script ran: 9 of the 9 stored chips
+    // (deleted r1_c0 and r2_c1, unlabeled r1_c3 left out), and the filter
+    // the address asks for: the 6 chips with a buoy.
+    // The proxy does see what a page asks for: a page with an outside image.
+    let leaky = tmp.path().join("leaky.html");
+    std::fs::write(
+        &leaky,
+        "<!DOCTYPE html><img src=\"http://example.com/x.png\">",
+    )
+    .unwrap();
+    let (_, requests) = chromium(&url(&leaky), &["--dump-dom"]);
+    assert_eq!(requests, ["GET http://example.com/x.png HTTP/1.1"]);
+
+    let dom = offline(&url(&page), &["--dump-dom"]);
+    assert_eq!(shown(&dom), 9);
+    assert_eq!(dom.matches("<figure class=\"chip\"").count(), 9);
+    let dom = offline(&format!("{}#class=buoy", url(&page)), &["--dump-dom"]);
+    assert_eq!(shown(&dom), 6);
+    assert_eq!(
+        dom.matches(" hidden=\"\"").count(),
+        3 + 1,
+        "3 chips and the full view"
+    );
+
+    // The screenshot: r0_c0 comes first; its ship [8, 20, 44.5, 34] has its
+    // left edge at x = 16 + 8 * 4 = 48, drawn 2 pixels wide across it, and
+    // its buoy [52, 48, 56, 52] its top edge at y = 16 + 48 * 4 = 208.
+    let shot = tmp.path().join("shot.png");
+    offline(&url(&page), &[&format!("--screenshot={}", shot.display())]);
+    let ship_left = ORIGIN + 8 * SCALE;
+    let ship_mid_y = ORIGIN + 27 * SCALE;
+    let buoy_top = ORIGIN + 48 * SCALE;
+    let buoy_mid_x = ORIGIN + 54 * SCALE;
+    let got = pixels(
+        &shot,
+        &[
+            (ship_left - 1, ship_mid_y),
+            (ship_left, ship_mid_y),
+            (ship_left - 3, ship_mid_y),
+            (buoy_mid_x, buoy_top - 1),
+            (buoy_mid_x, buoy_top),
+        ],
+    );
+    assert_eq!(got[0], SHIP);
+    assert_eq!(got[1], SHIP);
+    assert_ne!(got[2], SHIP, "the chip's own water outside the box");
+    assert_eq!(got[3], BUOY);
+    assert_eq!(got[4], BUOY);
+}
+
+#[test]
+fn preview_png_draws_each_chip_with_its_outlines_and_is_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = root().join("examples/harbour");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for out in [&a, &b] {
+        let o = Command::new(env!("CARGO_BIN_EXE_labelstore"))
+            .arg("preview")
+            .arg(&example)
+            .arg("--output")
+            .arg(out.join("p.html"))
+            .arg("--png")
+            .arg(out.join("png"))
+            .arg("-q")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "", "-q prints nothing");
+    }
+    assert_eq!(
+        crate::util::snapshot(&a),
+        crate::util::snapshot(&b),
+        "same input, same bytes"
+    );
+    let mut names = crate::util::listing(&a.join("png"));
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "r0_c0.png",
+            "r0_c1.png",
+            "r0_c2.png",
+            "r0_c3.png",
+            "r1_c1.png",
+            "r1_c2.png",
+            "r2_c0.png",
+            "r2_c2.png",
+            "r2_c3.png"
+        ]
+    );
+    // r0_c0 scaled 4 times (256 x 256): the ship's left edge x = 8 is
+    // pixel columns 31 and 32; the buoy's top edge y = 48, rows 191 and 192.
+    let png = a.join("png/r0_c0.png");
+    let got = pixels(
+        &png,
+        &[(31, 108), (32, 108), (29, 108), (216, 191), (216, 192)],
+    );
+    assert_eq!(got[0], SHIP);
+    assert_eq!(got[1], SHIP);
+    assert_ne!(got[2], SHIP);
+    assert_eq!(got[3], BUOY);
+    assert_eq!(got[4], BUOY);
+    let size = python(
+        "import sys\nfrom PIL import Image\nprint(*Image.open(sys.argv[1]).size)",
+        &[png.to_str().unwrap()],
+    );
+    assert_eq!(size.trim(), "256 256");
+}
+
+#[test]
+fn preview_format_draws_what_the_reader_reads_back_from_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let o = crate::util::store_local(&root().join("examples/harbour"), &store, "yolo");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = tmp.path().join("yolo.html");
+    let pngs = tmp.path().join("png");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "preview".to_owned(),
+            store.display().to_string(),
+            "--output".to_owned(),
+            page.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    // No json in the store: which reader to use must be said.
+    let o = run(&args(&[]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("the store holds no json format")
+            && stderr(&o).contains("--format (yolo)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!page.exists());
+    let o = run(&args(&[
+        "--format",
+        "YOLO",
+        "--png",
+        pngs.to_str().unwrap(),
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("preview: 9 chips, 20 labels (from yolo)"));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("labels from yolo"));
+    // Stored chips are GeoTIFFs now: the georeferencing is embedded.
+    assert!(html.contains("EPSG:32632 (embedded), origin 500000, 4649776"));
+    let got = pixels(&pngs.join("r0_c0.png"), &[(31, 108), (32, 108)]);
+    assert_eq!(got, [SHIP, SHIP]);
+}
+
+#[test]
+fn preview_refuses_a_bad_request_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tmp.path().join("p.html");
+    let pngs = tmp.path().join("png");
+    let example = root().join("examples/harbour");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--split", "val"], "--split val: no chip of"),
+        (&["--format", "yolo"], "is a project, not a store"),
+        (&["--chip", "r1_c0"], "chip \"r1_c0\""),
+        (&["--format", "nope"], "nope"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec![
+            "preview".to_owned(),
+            example.display().to_string(),
+            "--output".to_owned(),
+            page.display().to_string(),
+            "--png".to_owned(),
+            pngs.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{extra:?}: {}", stderr(&o));
+        assert!(
+            !page.exists() && !pngs.exists(),
+            "{extra:?} wrote something"
+        );
+    }
+}
