@@ -64,7 +64,51 @@ const PIER: [u32; 4] = [100, QUAY_ROWS, 112, 100];
 /// Regenerates both examples under `examples`: `harbour/` and `scene/`.
 pub(crate) fn run_all(examples: &Path) -> anyhow::Result<()> {
     run(&examples.join("harbour"))?;
-    scene::run(&examples.join("scene"))
+    scene::run(&examples.join("scene"))?;
+    let docs = examples.parent().unwrap_or(examples).join("docs");
+    preview_screenshot(&examples.join("harbour"), &docs.join("preview.png"))
+}
+
+/// Renders `labelstore preview`'s page of the example project and takes
+/// a screenshot of it in headless chromium into `shot` (the README shows
+/// it); says so and skips it when chromium is missing.
+pub(crate) fn preview_screenshot(project: &Path, shot: &Path) -> anyhow::Result<()> {
+    if !crate::util::has("chromium") {
+        println!("xtask: chromium missing, {} not made", shot.display());
+        return Ok(());
+    }
+    let options = labelstore::PreviewOptions {
+        scope: labelstore::model::Scope::Project,
+        split: None,
+        format: None,
+        limits: labelstore::model::ImageLimits::default(),
+    };
+    let html = labelstore::prepare_preview(project, &options)?.html()?;
+    let tmp = tempfile::tempdir()?;
+    let page = tmp.path().join("preview.html");
+    write(&page, &html)?;
+    let status = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--window-size=1200,760",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            tmp.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running chromium")?;
+    ensure!(status.success(), "chromium failed: {status}");
+    println!("xtask: wrote {}", shot.display());
+    Ok(())
 }
 
 /// Regenerates the example project in `dir`: deletes the folder if present,

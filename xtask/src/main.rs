@@ -11,7 +11,8 @@
 //! - `cargo xtask serve ENVFILE`: the test servers, for running tests by
 //!   hand, until ENVFILE is deleted.
 //! - `cargo xtask gen-example`: regenerates the examples in `examples/`: the
-//!   harbour project and the scene for `labelstore chip`.
+//!   harbour project and the scene for `labelstore chip`, and the README's
+//!   screenshot of the preview page (`docs/preview.png`).
 //! - `cargo xtask bench formats`: labelstore against Datumaro, COCO to VOC,
 //!   YOLO and KITTI on 10,000 chips, and against panlabel, COCO to VOC and
 //!   YOLO: time and peak memory.
