@@ -6,7 +6,8 @@
 //! the chips a store includes (SPEC §2, narrowed by chip or split) and
 //! resolves them (size, georeferencing); it writes nothing.
 //! [`Preview::html`] makes one self-contained page: every thumbnail a
-//! `data:` PNG, the labels inline SVG in the class colours, the CSS and the
+//! `data:` PNG, the labels inline SVG in the class colours (a semantic mask
+//! a translucent overlay), the CSS and the
 //! script inline, no font and no address of anything outside the page.
 //! [`Preview::chip_png`] draws one chip with its labels' outlines.
 //! Both are the same bytes for the same input.
@@ -78,8 +79,8 @@ pub struct PreviewChip {
     pub labels: Vec<Label>,
     /// Its georeferencing.
     pub georef: ChipGeoref,
-    /// It has a semantic mask (not drawn yet).
-    pub mask: bool,
+    /// Its semantic mask of class ids, drawn as a translucent overlay.
+    pub mask: Option<PathBuf>,
 }
 
 /// A project's chips ready to be drawn.
@@ -161,7 +162,7 @@ pub fn prepare_preview(input: &Path, options: &PreviewOptions) -> Result<Preview
                 size: (chip.width.unwrap_or(0), chip.height.unwrap_or(0)),
                 labels: chip.labels.clone(),
                 georef,
-                mask: chip.mask.is_some(),
+                mask: chip.mask.as_ref().map(|m| project.base_dir.join(m)),
             }
         })
         .collect();
@@ -289,17 +290,23 @@ fn downscale(img: Rgb8, max: u32) -> Rgb8 {
 }
 
 fn encode_png(img: &Rgb8) -> Result<Vec<u8>, StoreError> {
+    encode(img.width, img.height, png::ColorType::Rgb, &img.data)
+}
+
+fn encode(
+    width: u32,
+    height: u32,
+    color: png::ColorType,
+    data: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, img.width, img.height);
-    enc.set_color(png::ColorType::Rgb);
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc
-        .write_header()
-        .map_err(|e| StoreError::Scratch(std::io::Error::other(e)))?;
-    w.write_image_data(&img.data)
-        .map_err(|e| StoreError::Scratch(std::io::Error::other(e)))?;
-    w.finish()
-        .map_err(|e| StoreError::Scratch(std::io::Error::other(e)))?;
+    let io = |e: png::EncodingError| StoreError::Scratch(std::io::Error::other(e));
+    let mut w = enc.write_header().map_err(io)?;
+    w.write_image_data(data).map_err(io)?;
+    w.finish().map_err(io)?;
     Ok(out)
 }
 
@@ -313,6 +320,43 @@ fn load_rgb(chip: &PreviewChip) -> Result<Rgb8, StoreError> {
     })?;
     let image = decode_image(&bytes, &file).map_err(|e| usage(format!("chip {}: {e}", chip.id)))?;
     Ok(to_rgb(&image))
+}
+
+/// How opaque a semantic mask's class colours are over the chip (of 255).
+const MASK_ALPHA: u8 = 128;
+
+/// A mask's class ids, one byte per pixel, with its width and height.
+fn load_mask(chip: &PreviewChip, path: &Path) -> Result<(u32, u32, Vec<u8>), StoreError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "chip {}: cannot read its mask {file}: {e}",
+            chip.id
+        ))
+    })?;
+    let image = decode_image(&bytes, &file).map_err(|e| usage(format!("chip {}: {e}", chip.id)))?;
+    if image.color.samples() != 1 {
+        return Err(usage(format!(
+            "chip {}: mask {file}: {} samples per pixel, a mask has one (class ids)",
+            chip.id,
+            image.color.samples()
+        )));
+    }
+    let (w, h) = (image.width as usize, image.height as usize);
+    let line = image.line();
+    let bits = usize::from(image.bits);
+    let mut ids = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let row = &image.data[y * line..(y + 1) * line];
+        for x in 0..w {
+            ids.push(match bits {
+                16 => row[2 * x + 1],
+                8 => row[x],
+                b => (row[x * b / 8] >> (8 - b - (x * b) % 8)) & ((1u8 << b) - 1),
+            });
+        }
+    }
+    Ok((image.width, image.height, ids))
 }
 
 fn escape(s: &str) -> String {
@@ -335,6 +379,21 @@ fn hex(c: [u8; 3]) -> String {
 }
 
 impl Preview {
+    /// RGBA of each mask pixel: the class colour at [`MASK_ALPHA`], clear
+    /// for background (0) and "ignore" (255).
+    fn mask_rgba(&self, ids: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for &v in ids {
+            if v == 0 || v == 255 {
+                out.extend_from_slice(&[0, 0, 0, 0]);
+            } else {
+                out.extend_from_slice(&self.class_color(u32::from(v)));
+                out.push(MASK_ALPHA);
+            }
+        }
+        out
+    }
+
     /// The colour labels of class `id` are drawn in: the class's own, else
     /// one of a fixed palette by the class's place, grey for an unknown id.
     pub fn class_color(&self, id: u32) -> [u8; 3] {
@@ -366,6 +425,21 @@ impl Preview {
     pub fn chip_png(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         let chip = &self.chips[i];
         let mut img = load_rgb(chip)?;
+        if let Some(path) = &chip.mask {
+            let (mw, mh, ids) = load_mask(chip, path)?;
+            if (mw, mh) == (img.width, img.height) {
+                let rgba = self.mask_rgba(&ids);
+                let a = u32::from(MASK_ALPHA);
+                for (p, o) in img.data.chunks_mut(3).zip(rgba.chunks(4)) {
+                    if o[3] != 0 {
+                        for (c, m) in p.iter_mut().zip(o) {
+                            *c =
+                                ((u32::from(*m) * a + u32::from(*c) * (255 - a) + 127) / 255) as u8;
+                        }
+                    }
+                }
+            }
+        }
         let long = img.width.max(img.height).max(1);
         let k = (THUMB_PIXELS / long).max(1);
         if k > 1 {
@@ -419,7 +493,7 @@ impl Preview {
                 .or_default();
             s.0 += 1;
             s.1 += chip.labels.len();
-            if chip.labels.is_empty() {
+            if chip.labels.is_empty() && chip.mask.is_none() {
                 empty += 1;
             }
             let mut seen = std::collections::BTreeSet::new();
@@ -497,7 +571,20 @@ impl Preview {
             (u64::from(w) * u64::from(THUMB_CSS) / u64::from(long)) as u32,
             (u64::from(hgt) * u64::from(THUMB_CSS) / u64::from(long)) as u32,
         );
-        let ids: std::collections::BTreeSet<u32> = chip.labels.iter().map(|l| l.class_id).collect();
+        let mask = chip
+            .mask
+            .as_ref()
+            .map(|path| load_mask(chip, path))
+            .transpose()?;
+        let mut ids: std::collections::BTreeSet<u32> =
+            chip.labels.iter().map(|l| l.class_id).collect();
+        if let Some((_, _, m)) = &mask {
+            ids.extend(
+                m.iter()
+                    .filter(|&&v| v != 0 && v != 255)
+                    .map(|&v| u32::from(v)),
+            );
+        }
         let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
         let classes = if ids.is_empty() {
             "none".to_owned()
@@ -515,6 +602,15 @@ impl Preview {
              <image width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/>",
             base64::engine::general_purpose::STANDARD.encode(&png)
         );
+        if let Some((mw, mh, ids)) = &mask {
+            let (mw, mh) = (*mw, *mh);
+            let overlay = encode(mw, mh, png::ColorType::Rgba, &self.mask_rgba(ids))?;
+            let _ = write!(
+                h,
+                "<image class=\"mask\" width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/>",
+                base64::engine::general_purpose::STANDARD.encode(&overlay)
+            );
+        }
         for label in &chip.labels {
             let color = hex(self.class_color(label.class_id));
             let _ = write!(
@@ -526,7 +622,7 @@ impl Preview {
             );
         }
         h.push_str("</svg>\n");
-        let mask = if chip.mask { " · mask not drawn" } else { "" };
+        let mask = if chip.mask.is_some() { " · mask" } else { "" };
         let _ = writeln!(
             h,
             "<figcaption><b>{}</b> · {} · {} label{}{mask}<br>{}</figcaption>\n</figure>",

@@ -355,3 +355,74 @@ fn preview_refuses_a_bad_request_and_writes_nothing() {
         );
     }
 }
+
+/// Writes the preview of fixture `name` (and its PNGs) into `dir`, and a
+/// screenshot of the page, which is given.
+fn fixture_page(name: &str, dir: &Path) -> std::path::PathBuf {
+    let page = dir.join("p.html");
+    let o = run(&[
+        "preview",
+        root().join("tests/fixtures").join(name).to_str().unwrap(),
+        "--output",
+        page.to_str().unwrap(),
+        "--png",
+        dir.join("png").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let shot = dir.join("shot.png");
+    offline(&url(&page), &[&format!("--screenshot={}", shot.display())]);
+    shot
+}
+
+#[test]
+fn preview_fills_polygons_but_not_their_holes() {
+    // roofs.png is 32 x 32, shown 8 times: the roof [2..14]² has a hole,
+    // the triangle (5, 5), (8, 5), (8, 8), filled at 12 % of #123456.
+    let tmp = tempfile::tempdir().unwrap();
+    let shot = fixture_page("instance-polygons", tmp.path());
+    let chip = root().join("tests/fixtures/instance-polygons/chips/roofs.png");
+    let at = |x: f64| (f64::from(ORIGIN) + x * 8.0) as u32;
+    let page = pixels(&shot, &[(at(7.5), at(5.5)), (at(10.5), at(10.5))]);
+    let own = pixels(&chip, &[(7, 5), (10, 10)]);
+    assert_eq!(page[0], own[0], "the hole shows the chip as it is");
+    let roof = [0x12, 0x34, 0x56];
+    for c in 0..3 {
+        let want = f64::from(own[1][c]) * 0.88 + f64::from(roof[c]) * 0.12;
+        assert!(
+            (f64::from(page[1][c]) - want).abs() <= 1.5,
+            "inside the roof: {:?}, want about {want} in channel {c}",
+            page[1]
+        );
+    }
+}
+
+#[test]
+fn preview_draws_a_semantic_mask_as_a_translucent_overlay() {
+    // tile.png is 16 x 16 and black at (0, 0), where the mask says water
+    // (#0000ff); its bottom-right quarter is background (0).
+    let tmp = tempfile::tempdir().unwrap();
+    let shot = fixture_page("semantic-masks", tmp.path());
+    let chip = root().join("tests/fixtures/semantic-masks/chips/tile.png");
+    let own = pixels(&chip, &[(0, 0), (12, 12)]);
+    assert_eq!(own[0], [0, 0, 0]);
+    // The page: 16 screen pixels per chip pixel.
+    let page = pixels(
+        &shot,
+        &[
+            (ORIGIN + 8, ORIGIN + 8),
+            (ORIGIN + 12 * 16 + 8, ORIGIN + 12 * 16 + 8),
+        ],
+    );
+    assert!(
+        page[0][0] <= 1 && page[0][1] <= 1 && page[0][2].abs_diff(128) <= 1,
+        "{:?}",
+        page[0]
+    );
+    assert_eq!(page[1], own[1], "background is not tinted");
+    // The PNG: the same overlay blended at 128 / 255.
+    let png = pixels(
+        &tmp.path().join("png/tile.png"),
+        &[(8, 8), (12 * 16 + 8, 12 * 16 + 8)],
+    );
+    assert_eq!(png, [[0, 0, 128], own[1]]);
+}
