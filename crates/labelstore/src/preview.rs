@@ -556,10 +556,104 @@ impl Preview {
                  <td>{s}</td><td>{chips}</td><td>{labels}</td></tr>"
             );
         }
-        h.push_str("</table>\n<p class=\"note\">Click a chip to see it large.</p>\n</aside>\n");
+        h.push_str("</table>\n");
+        self.map(&mut h);
+        h.push_str("<p class=\"note\">Click a chip to see it large.</p>\n</aside>\n");
         h.push_str("<div id=\"full\" hidden></div>\n");
         let _ = writeln!(h, "<script>{}</script>\n</body>\n</html>", SCRIPT.trim());
         Ok(h.into_bytes())
+    }
+
+    /// The map panel: the footprints and labels of the georeferenced chips
+    /// of the CRS most of them share, in that CRS's coordinates (north up,
+    /// no base map); chips elsewhere or without georeferencing are counted.
+    fn map(&self, h: &mut String) {
+        let mut by_crs: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+        for chip in &self.chips {
+            if chip.georef.transform.is_some() {
+                *by_crs.entry(chip.georef.epsg).or_default() += 1;
+            }
+        }
+        let Some((&crs, _)) = by_crs
+            .iter()
+            .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
+        else {
+            return;
+        };
+        let on_map: Vec<(&PreviewChip, [f64; 6])> = self
+            .chips
+            .iter()
+            .filter(|c| c.georef.epsg == crs)
+            .filter_map(|c| c.georef.transform.map(|t| (c, t.0)))
+            .collect();
+        let to_map = |t: &[f64; 6], p: [f64; 2]| {
+            [
+                t[0] + p[0] * t[1] + p[1] * t[2],
+                -(t[3] + p[0] * t[4] + p[1] * t[5]),
+            ]
+        };
+        let footprint = |c: &PreviewChip, t: &[f64; 6]| {
+            let (w, hh) = (f64::from(c.size.0), f64::from(c.size.1));
+            [[0.0, 0.0], [w, 0.0], [w, hh], [0.0, hh]].map(|p| to_map(t, p))
+        };
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for (c, t) in &on_map {
+            for [x, y] in footprint(c, t) {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
+        }
+        let (w, hh) = (x1 - x0, y1 - y0);
+        let crs_name = crs.map_or("CRS unknown".to_owned(), |e| format!("EPSG:{e}"));
+        let _ = writeln!(
+            h,
+            "<h2>Map</h2>\n<p>{} chip{} in {crs_name}; x {x0} to {x1}, y {} to {}</p>",
+            on_map.len(),
+            if on_map.len() == 1 { "" } else { "s" },
+            -y1,
+            -y0
+        );
+        let _ = write!(
+            h,
+            "<svg id=\"map\" width=\"264\" viewBox=\"{x0} {y0} {w} {hh}\">"
+        );
+        for (c, t) in &on_map {
+            let d: Vec<String> = footprint(c, t)
+                .iter()
+                .map(|p| format!("{} {}", p[0], p[1]))
+                .collect();
+            let _ = write!(
+                h,
+                "<path class=\"fp\" d=\"M{}Z\"><title>{}</title></path>",
+                d.join("L"),
+                escape(&c.id)
+            );
+            for label in &c.labels {
+                let mut d = String::new();
+                for polygon in label.geometry.polygons() {
+                    for ring in &polygon {
+                        for (n, p) in ring.iter().enumerate() {
+                            let [x, y] = to_map(t, *p);
+                            let _ = write!(d, "{}{x} {y}", if n == 0 { "M" } else { "L" });
+                        }
+                        d.push('Z');
+                    }
+                }
+                let color = hex(self.class_color(label.class_id));
+                let _ = write!(
+                    h,
+                    "<path class=\"ml\" stroke=\"{color}\" fill=\"{color}\" d=\"{d}\"/>"
+                );
+            }
+        }
+        h.push_str("</svg>\n");
+        let elsewhere = self.chips.len() - on_map.len();
+        if elsewhere > 0 {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">{elsewhere} chip{} not on the map (not georeferenced, or another CRS)</p>",
+                if elsewhere == 1 { "" } else { "s" }
+            );
+        }
     }
 
     fn card(&self, h: &mut String, chip: &PreviewChip) -> Result<(), StoreError> {
@@ -706,6 +800,10 @@ td,th{padding:1px 4px;text-align:left;white-space:nowrap}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 .bar{display:inline-block;height:10px}
 .note{color:#666}
+#map{display:block;height:auto;background:#eef;border:1px solid #ccc}
+#map path{vector-effect:non-scaling-stroke;stroke-width:1px}
+#map .fp{fill:#fff;stroke:#555}
+#map .ml{fill-opacity:.3;fill-rule:evenodd}
 #full{position:fixed;inset:0;background:rgba(0,0,0,.85);display:flex;align-items:center;justify-content:center;cursor:zoom-out}
 #full[hidden]{display:none}
 #full svg{width:auto;height:auto;max-width:95vw;max-height:95vh;min-width:60vmin;background:#000}

@@ -187,6 +187,19 @@ fn preview_page_in_a_browser_shows_every_chip_with_its_boxes_and_no_network() {
     let dom = offline(&url(&page), &["--dump-dom"]);
     assert_eq!(shown(&dom), 9);
     assert_eq!(dom.matches("<figure class=\"chip\"").count(), 9);
+    // The map panel: every chip's footprint in EPSG:32632 (y negated, north
+    // up), r0_c0's from its world file: 64 pixels of 0.5 m from (500000, 4649776).
+    assert!(dom.contains("9 chips in EPSG:32632; x 500000 to 500128, y 4649680 to 4649776"));
+    assert_eq!(dom.matches("<path class=\"fp\"").count(), 9);
+    assert!(dom.contains(
+        "<path class=\"fp\" d=\"M500000 -4649776L500032 -4649776L500032 -4649744L500000 -4649744Z\"><title>r0_c0</title>"
+    ));
+    // Its ship [8, 20, 44.5, 34] in map coordinates.
+    assert!(
+        dom.contains(
+            "d=\"M500004 -4649766L500022.25 -4649766L500022.25 -4649759L500004 -4649759Z\""
+        )
+    );
     let dom = offline(&format!("{}#class=buoy", url(&page)), &["--dump-dom"]);
     assert_eq!(shown(&dom), 6);
     assert_eq!(
