@@ -621,11 +621,11 @@ impl Preview {
                 .iter()
                 .map(|p| format!("{} {}", p[0], p[1]))
                 .collect();
+            let id = escape(&c.id);
             let _ = write!(
                 h,
-                "<path class=\"fp\" d=\"M{}Z\"><title>{}</title></path>",
+                "<g data-chip=\"{id}\"><path class=\"fp\" d=\"M{}Z\"><title>{id}</title></path>",
                 d.join("L"),
-                escape(&c.id)
             );
             for label in &c.labels {
                 let mut d = String::new();
@@ -641,9 +641,11 @@ impl Preview {
                 let color = hex(self.class_color(label.class_id));
                 let _ = write!(
                     h,
-                    "<path class=\"ml\" stroke=\"{color}\" fill=\"{color}\" d=\"{d}\"/>"
+                    "<path class=\"ml c{}\" stroke=\"{color}\" fill=\"{color}\" d=\"{d}\"/>",
+                    label.class_id
                 );
             }
+            h.push_str("</g>");
         }
         h.push_str("</svg>\n");
         let elsewhere = self.chips.len() - on_map.len();
@@ -687,7 +689,8 @@ impl Preview {
         };
         let _ = writeln!(
             h,
-            "<figure class=\"chip\" data-split=\"{}\" data-classes=\"{classes}\" style=\"width:{cw}px\">",
+            "<figure class=\"chip\" data-chip=\"{}\" data-split=\"{}\" data-classes=\"{classes}\" style=\"width:{cw}px\">",
+            escape(&chip.id),
             escape(&chip.split)
         );
         let _ = write!(
@@ -803,6 +806,8 @@ td,th{padding:1px 4px;text-align:left;white-space:nowrap}
 #map{display:block;height:auto;background:#eef;border:1px solid #ccc}
 #map path{vector-effect:non-scaling-stroke;stroke-width:1px}
 #map .fp{fill:#fff;stroke:#555}
+#map g{cursor:zoom-in}
+#map path.off{display:none}
 #map .ml{fill-opacity:.3;fill-rule:evenodd}
 #full{position:fixed;inset:0;background:rgba(0,0,0,.85);display:flex;align-items:center;justify-content:center;cursor:zoom-out}
 #full[hidden]{display:none}
@@ -812,6 +817,7 @@ td,th{padding:1px 4px;text-align:left;white-space:nowrap}
 const SCRIPT: &str = r#"
 (function(){
 var chips=[].slice.call(document.querySelectorAll('.chip'));
+var onmap={};[].forEach.call(document.querySelectorAll('#map g'),function(g){onmap[g.dataset.chip]=g;});
 var fc=[].slice.call(document.querySelectorAll('.fc')),fs=[].slice.call(document.querySelectorAll('.fs'));
 function apply(){
 var on={},sp={},shown=0;
@@ -820,7 +826,9 @@ fs.forEach(function(b){if(b.checked)sp[b.value]=1;});
 chips.forEach(function(c){
 var ok=sp[c.dataset.split]&&c.dataset.classes.split(' ').some(function(k){return on[k];});
 c.hidden=!ok;if(ok)shown++;
-[].forEach.call(c.querySelectorAll('path'),function(p){p.classList.toggle('off',!on[p.getAttribute('class').replace(/ off$/,'').slice(1)]);});
+var g=onmap[c.dataset.chip],ps=[].slice.call(c.querySelectorAll('path'));
+if(g){g.style.display=ok?'':'none';ps=ps.concat([].slice.call(g.querySelectorAll('.ml')));}
+ps.forEach(function(p){var k=/(?:^| )c(\d+)/.exec(p.getAttribute('class'));if(k)p.classList.toggle('off',!on[k[1]]);});
 });
 document.getElementById('shown').textContent=shown;
 }
@@ -832,7 +840,9 @@ if(k==='split')fs.forEach(function(b){b.checked=v.indexOf(b.value)>=0;});});
 }
 fc.concat(fs).forEach(function(b){b.addEventListener('change',apply);});
 var full=document.getElementById('full');
-chips.forEach(function(c){c.addEventListener('click',function(){var s=c.querySelector('svg').cloneNode(true);s.removeAttribute('width');s.removeAttribute('height');full.textContent='';full.appendChild(s);full.hidden=false;});});
+function show(c){var s=c.querySelector('svg').cloneNode(true);s.removeAttribute('width');s.removeAttribute('height');full.textContent='';full.appendChild(s);full.hidden=false;}
+chips.forEach(function(c){var g=onmap[c.dataset.chip];if(g)g.addEventListener('click',function(){show(c);});});
+chips.forEach(function(c){c.addEventListener('click',function(){show(c);});});
 full.addEventListener('click',function(){full.hidden=true;full.textContent='';});
 fromHash();apply();
 window.addEventListener('hashchange',function(){fromHash();apply();});

@@ -192,7 +192,7 @@ fn preview_page_in_a_browser_shows_every_chip_with_its_boxes_and_no_network() {
     assert!(dom.contains("9 chips in EPSG:32632; x 500000 to 500128, y 4649680 to 4649776"));
     assert_eq!(dom.matches("<path class=\"fp\"").count(), 9);
     assert!(dom.contains(
-        "<path class=\"fp\" d=\"M500000 -4649776L500032 -4649776L500032 -4649744L500000 -4649744Z\"><title>r0_c0</title>"
+        "<g data-chip=\"r0_c0\"><path class=\"fp\" d=\"M500000 -4649776L500032 -4649776L500032 -4649744L500000 -4649744Z\"><title>r0_c0</title>"
     ));
     // Its ship [8, 20, 44.5, 34] in map coordinates.
     assert!(
@@ -206,6 +206,20 @@ fn preview_page_in_a_browser_shows_every_chip_with_its_boxes_and_no_network() {
         dom.matches(" hidden=\"\"").count(),
         3 + 1,
         "3 chips and the full view"
+    );
+    // The map follows: the footprints of the 3 chips without a buoy go,
+    // and only buoys are drawn.
+    assert_eq!(
+        dom.matches("\" style=\"display: none;\"><path class=\"fp\"")
+            .count(),
+        3
+    );
+    assert_eq!(dom.matches("class=\"ml c2\"").count(), 6);
+    assert_eq!(dom.matches("class=\"ml c1 off\"").count(), 8);
+    assert_eq!(
+        dom.matches("class=\"c1 off\"").count(),
+        8,
+        "ships hidden on the chips too"
     );
 
     // The screenshot: r0_c0 comes first; its ship [8, 20, 44.5, 34] has its
