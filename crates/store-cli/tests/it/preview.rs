@@ -453,3 +453,40 @@ fn preview_draws_a_semantic_mask_as_a_translucent_overlay() {
     );
     assert_eq!(png, [[0, 0, 128], own[1]]);
 }
+
+#[test]
+fn preview_format_draws_the_masks_a_mask_format_reads_back() {
+    // The "poly" chip's polygons become a mask when stored; read back by
+    // the png mask format, its water half (rows 0 to 7) is tinted blue.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let fixture = root().join("tests/fixtures/semantic-masks");
+    let o = crate::util::store_local(&fixture, &store, "png");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let pngs = tmp.path().join("png");
+    let o = run(&[
+        "preview",
+        store.to_str().unwrap(),
+        "--format",
+        "png",
+        "--output",
+        tmp.path().join("p.html").to_str().unwrap(),
+        "--png",
+        pngs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("preview: 2 chips, 0 labels (from png)"));
+    let chip = fixture.join("chips/poly.png");
+    let own = pixels(&chip, &[(1, 1), (1, 14)]);
+    let got = pixels(&pngs.join("poly.png"), &[(24, 24), (24, 14 * 16 + 8)]);
+    let blend = |c: u8, m: u8| ((u32::from(m) * 128 + u32::from(c) * 127 + 127) / 255) as u8;
+    assert_eq!(
+        got[0],
+        [
+            blend(own[0][0], 0),
+            blend(own[0][1], 0),
+            blend(own[0][2], 255)
+        ]
+    );
+    assert_eq!(got[1], own[1], "row 14 is background");
+}
