@@ -7,8 +7,9 @@
 //! ([`model`], [`geometry`], [`georef`], [`sink`], [`fs`], [`detection`],
 //! [`segmentation`])
 //! and holds the glue between them: the format registry ([`FormatId`],
-//! [`label_format`], which picks a format's implementation), and the store
-//! pipeline, [`Plan`].
+//! [`label_format`], which picks a format's implementation), the store
+//! pipeline, [`Plan`], and a look at a project's labels before training,
+//! [`prepare_preview`] (one offline HTML page, or a PNG per chip).
 //!
 //! ```
 //! use labelstore::{FormatId, Plan, StoreOptions, model::{Scope, ImageLimits}};
