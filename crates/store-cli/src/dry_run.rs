@@ -30,11 +30,10 @@ pub(crate) fn local_folder(
     overwrite: bool,
     reads_from: Vec<std::path::PathBuf>,
 ) -> Result<labelstore::fs::FsDryRun, StoreError> {
-    let options = labelstore::fs::FsOptions {
-        overwrite,
-        sources: reads_from,
-    };
-    Ok(labelstore::fs::FsDestination::dry_run(target, &options)?)
+    Ok(labelstore::fs::FsDestination::dry_run(
+        target,
+        &crate::local_options(overwrite, reads_from),
+    )?)
 }
 
 /// Runs `plan` as a dry run into a local folder and prints the plan.
@@ -169,11 +168,7 @@ fn chip_human(r: &DryRunReport<labelstore::ChipSummary>) -> String {
         );
     }
     for (split, count) in &c.splits {
-        let labels: Vec<String> = count
-            .labels
-            .iter()
-            .map(|(class, n)| format!("{class} {n}"))
-            .collect();
+        let labels = crate::labels_per_class(count);
         s += &format!(
             "  split {split}: {} chips ({})\n",
             count.chips,

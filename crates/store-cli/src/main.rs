@@ -1363,11 +1363,28 @@ fn open_local(
     overwrite: bool,
     reads_from: Vec<PathBuf>,
 ) -> Result<labelstore::fs::FsDestination, StoreError> {
-    let options = labelstore::fs::FsOptions {
+    Ok(labelstore::fs::FsDestination::open_with(
+        target,
+        &local_options(overwrite, reads_from),
+    )?)
+}
+
+/// The options of a local store into a target, refused when it overlaps a
+/// folder the run reads from (`reads_from`): a real store's and a dry run's.
+fn local_options(overwrite: bool, reads_from: Vec<PathBuf>) -> labelstore::fs::FsOptions {
+    labelstore::fs::FsOptions {
         overwrite,
         sources: reads_from,
-    };
-    Ok(labelstore::fs::FsDestination::open_with(target, &options)?)
+    }
+}
+
+/// A split's labels per class, `ship 3`, in class-name order.
+fn labels_per_class(count: &labelstore::SplitCount) -> Vec<String> {
+    count
+        .labels
+        .iter()
+        .map(|(class, n)| format!("{class} {n}"))
+        .collect()
 }
 
 /// `path` when it is a folder, else the folder it is in.
@@ -1677,11 +1694,7 @@ fn human(r: &StoreReport, verb: &str) -> String {
     s += &losses(r);
     if r.splits.len() > 1 || r.splits.keys().any(|k| k != "train") {
         for (split, count) in &r.splits {
-            let labels: Vec<String> = count
-                .labels
-                .iter()
-                .map(|(class, n)| format!("{class} {n}"))
-                .collect();
+            let labels = labels_per_class(count);
             s += &format!(
                 "split {split}: {} chip{} ({})\n",
                 count.chips,
