@@ -5,15 +5,23 @@
 //! reader, so the labels drawn are what that format gives back), selects
 //! the chips a store includes (SPEC §2, narrowed by chip or split) and
 //! resolves them (size, georeferencing); it writes nothing.
-//! [`Preview::html`] makes one self-contained page: every thumbnail a
-//! `data:` PNG, the labels inline SVG in the class colours (a semantic mask
-//! a translucent overlay), the CSS and the
-//! script inline, no font and no address of anything outside the page.
-//! [`Preview::chip_png`] draws one chip with its labels' outlines.
+//! [`Preview::write_html`] makes one self-contained page, chip by chip, so
+//! memory does not grow with the project: every thumbnail a `data:` PNG
+//! (or a JPEG where that is smaller: photographs), the labels inline SVG
+//! in the class colours (a semantic mask a translucent overlay), the CSS
+//! and the script inline, no font and no address of anything outside the
+//! page but each chip's own image file, linked relative to the page for the
+//! full-size view when a browser can show it (the thumbnail stays beneath
+//! when it cannot). Past [`EAGER_THUMBS`] chips the thumbnails are drawn
+//! lazily (set as they come near the window), and projects of more than
+//! [`LARGE_PROJECT`] chips get thumbnails of [`THUMB_PIXELS_LARGE`].
+//! [`Preview::chip_png`] draws one chip with its labels' outlines;
+//! [`Preview::write`] writes the page and those PNGs whole or not at all.
 //! Both are the same bytes for the same input.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -29,6 +37,19 @@ use crate::store::StoreError;
 pub const THUMB_PIXELS: u32 = 256;
 /// The longest side of a thumbnail as the page shows it, in CSS pixels.
 pub const THUMB_CSS: u32 = 256;
+/// Projects of more chips than this get smaller thumbnails.
+pub const LARGE_PROJECT: usize = 1000;
+/// The longest side of a thumbnail, embedded and shown, in a project of
+/// more than [`LARGE_PROJECT`] chips.
+pub const THUMB_PIXELS_LARGE: u32 = 128;
+/// The first chips of the page, whose thumbnails are set as it loads; the
+/// others' are set as they come near the window.
+pub const EAGER_THUMBS: usize = 60;
+/// A thumbnail whose PNG is larger than this is also encoded as a JPEG,
+/// and the smaller of the two kept.
+const PNG_OR_JPEG: usize = 12 * 1024;
+/// The quality of a JPEG thumbnail.
+const JPEG_QUALITY: u8 = 85;
 /// Where the first thumbnail's top-left corner sits on the page, in CSS
 /// pixels from the page's top-left corner (the grid's padding).
 pub const GRID_ORIGIN: (u32, u32) = (16, 16);
@@ -251,10 +272,14 @@ fn to_rgb(image: &DecodedImage) -> Rgb8 {
 
 /// Downscales by averaging the source pixels each target pixel covers,
 /// so the longest side is at most `max`.
-fn downscale(img: Rgb8, max: u32) -> Rgb8 {
+fn downscale(img: &Rgb8, max: u32) -> Rgb8 {
     let long = img.width.max(img.height);
     if long <= max || long == 0 {
-        return img;
+        return Rgb8 {
+            width: img.width,
+            height: img.height,
+            data: img.data.clone(),
+        };
     }
     let tw = (u64::from(img.width) * u64::from(max) / u64::from(long)).max(1) as u32;
     let th = (u64::from(img.height) * u64::from(max) / u64::from(long)).max(1) as u32;
@@ -291,6 +316,101 @@ fn downscale(img: Rgb8, max: u32) -> Rgb8 {
 
 fn encode_png(img: &Rgb8) -> Result<Vec<u8>, StoreError> {
     encode(img.width, img.height, png::ColorType::Rgb, &img.data)
+}
+
+/// A thumbnail's media type and bytes: a PNG, or a JPEG where the PNG
+/// would be larger than [`PNG_OR_JPEG`] and the JPEG is smaller (a
+/// photograph; drawings and small chips stay exact).
+fn encode_thumbnail(img: &Rgb8) -> Result<(&'static str, Vec<u8>), StoreError> {
+    let png = encode_png(img)?;
+    if png.len() <= PNG_OR_JPEG {
+        return Ok(("image/png", png));
+    }
+    let mut jpeg = Vec::new();
+    let (w, h) = (
+        u16::try_from(img.width).unwrap_or(u16::MAX),
+        u16::try_from(img.height).unwrap_or(u16::MAX),
+    );
+    let encoded = jpeg_encoder::Encoder::new(&mut jpeg, JPEG_QUALITY).encode(
+        &img.data,
+        w,
+        h,
+        jpeg_encoder::ColorType::Rgb,
+    );
+    Ok(match encoded {
+        Ok(()) if jpeg.len() < png.len() => ("image/jpeg", jpeg),
+        _ => ("image/png", png),
+    })
+}
+
+/// A mask of class ids scaled by nearest neighbour so its longest side is
+/// at most `max` (class ids are not averaged).
+fn nearest(width: u32, height: u32, ids: &[u8], max: u32) -> (u32, u32, Vec<u8>) {
+    let long = width.max(height);
+    if long <= max || long == 0 {
+        return (width, height, ids.to_vec());
+    }
+    let tw = (u64::from(width) * u64::from(max) / u64::from(long)).max(1) as u32;
+    let th = (u64::from(height) * u64::from(max) / u64::from(long)).max(1) as u32;
+    let mut out = Vec::with_capacity(tw as usize * th as usize);
+    for ty in 0..th {
+        // The source pixel under the target pixel's centre.
+        let y = ((2 * u64::from(ty) + 1) * u64::from(height) / (2 * u64::from(th))) as usize;
+        for tx in 0..tw {
+            let x = ((2 * u64::from(tx) + 1) * u64::from(width) / (2 * u64::from(tw))) as usize;
+            out.push(ids[y * width as usize + x]);
+        }
+    }
+    (tw, th, out)
+}
+
+/// Whether a browser shows an image file of this type (PNG, JPEG, GIF,
+/// BMP; not TIFF), by its extension.
+fn browser_shows(image: &Path) -> bool {
+    image.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["png", "jpg", "jpeg", "gif", "bmp"]
+            .iter()
+            .any(|k| e.eq_ignore_ascii_case(k))
+    })
+}
+
+/// `target` as a URL relative to the folder `dir` (both made absolute),
+/// every byte but letters, digits, `-._~` and the separators
+/// percent-encoded; none where there is no relative path (another drive).
+fn relative_url(dir: &Path, target: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let target = target.canonicalize().ok()?;
+    let (dir, target): (Vec<_>, Vec<_>) = (
+        dir.components().filter(|c| c.as_os_str() != ".").collect(),
+        target
+            .components()
+            .filter(|c| c.as_os_str() != ".")
+            .collect(),
+    );
+    let common = dir.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let mut parts: Vec<String> = vec!["..".to_owned(); dir.len() - common];
+    for c in &target[common..] {
+        let bytes = c.as_os_str().as_encoded_bytes();
+        let mut part = String::with_capacity(bytes.len());
+        for &b in bytes {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                part.push(char::from(b));
+            } else {
+                let _ = write!(part, "%{b:02X}");
+            }
+        }
+        parts.push(part);
+    }
+    Some(parts.join("/"))
+}
+
+/// A chip as [`Preview::write_html`] decoded it, for the PNG drawn beside.
+struct Drawn<'a> {
+    image: Rgb8,
+    mask: Option<&'a (u32, u32, Vec<u8>)>,
 }
 
 fn encode(
@@ -378,7 +498,115 @@ fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
+/// What [`Preview::write`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewWritten {
+    /// The page.
+    pub page: PathBuf,
+    /// The PNGs, one per chip, in the order of the chips.
+    pub pngs: Vec<PathBuf>,
+}
+
+/// Files and folders [`Preview::write`] made, removed unless it finished.
+struct Undo {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+    done: bool,
+}
+
+impl Undo {
+    /// Creates `dir` and the folders above it that are missing,
+    /// remembering them.
+    fn create_dir(&mut self, dir: &Path) -> Result<(), StoreError> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        std::fs::create_dir_all(dir).map_err(|e| written(dir, &e))?;
+        self.dirs.extend(missing.into_iter().rev());
+        Ok(())
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if !self.done {
+            for f in &self.files {
+                let _ = std::fs::remove_file(f);
+            }
+            for d in self.dirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+fn written(path: &Path, e: &dyn std::fmt::Display) -> StoreError {
+    usage(format!("cannot write {}: {e}", path.display()))
+}
+
+/// A hidden name beside `path` to write it under until it is whole.
+fn staged(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.labelstore-tmp-{}", std::process::id()))
+}
+
 impl Preview {
+    /// Writes the page to `page` and, given `png_dir`, each chip's
+    /// [`Preview::chip_png`] to `<png_dir>/<id>.png`, decoding each chip
+    /// once for both and holding one at a time. Everything is written
+    /// under hidden names and renamed into place at the end, so a chip that
+    /// cannot be read (or a full disk) leaves nothing behind, not even the
+    /// folders made for the output; files already there are replaced only
+    /// by the complete result.
+    pub fn write(&self, page: &Path, png_dir: Option<&Path>) -> Result<PreviewWritten, StoreError> {
+        let mut undo = Undo {
+            files: Vec::new(),
+            dirs: Vec::new(),
+            done: false,
+        };
+        let page_dir = match page.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from("."),
+        };
+        undo.create_dir(&page_dir)?;
+        if let Some(dir) = png_dir {
+            undo.create_dir(dir)?;
+        }
+        let page_tmp = staged(page);
+        let file = std::fs::File::create(&page_tmp).map_err(|e| written(page, &e))?;
+        undo.files.push(page_tmp.clone());
+        let mut out = std::io::BufWriter::new(file);
+        let mut pngs = Vec::new();
+        self.write_html(&mut out, Some((page, &page_dir)), |chip, drawn| {
+            let Some(dir) = png_dir else {
+                return Ok(());
+            };
+            let png = self.draw_png(chip, drawn.image, drawn.mask)?;
+            let path = dir.join(format!("{}.png", chip.id));
+            let tmp = staged(&path);
+            undo.files.push(tmp.clone());
+            std::fs::write(&tmp, png).map_err(|e| written(&path, &e))?;
+            pngs.push((tmp, path));
+            Ok(())
+        })?;
+        out.into_inner()
+            .map_err(|e| written(page, &e.error().to_string()))?
+            .sync_all()
+            .map_err(|e| written(page, &e))?;
+        for (tmp, path) in &pngs {
+            std::fs::rename(tmp, path).map_err(|e| written(path, &e))?;
+        }
+        std::fs::rename(&page_tmp, page).map_err(|e| written(page, &e))?;
+        undo.done = true;
+        Ok(PreviewWritten {
+            page: page.to_path_buf(),
+            pngs: pngs.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+
     /// RGBA of each mask pixel: the class colour at [`MASK_ALPHA`], clear
     /// for background (0) and "ignore" (255).
     fn mask_rgba(&self, ids: &[u8]) -> Vec<u8> {
@@ -424,18 +652,29 @@ impl Preview {
     /// (nearest neighbour) to fit it, so a label stays visible.
     pub fn chip_png(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         let chip = &self.chips[i];
-        let mut img = load_rgb(chip)?;
-        if let Some(path) = &chip.mask {
-            let (mw, mh, ids) = load_mask(chip, path)?;
-            if (mw, mh) == (img.width, img.height) {
-                let rgba = self.mask_rgba(&ids);
-                let a = u32::from(MASK_ALPHA);
-                for (p, o) in img.data.chunks_mut(3).zip(rgba.chunks(4)) {
-                    if o[3] != 0 {
-                        for (c, m) in p.iter_mut().zip(o) {
-                            *c =
-                                ((u32::from(*m) * a + u32::from(*c) * (255 - a) + 127) / 255) as u8;
-                        }
+        self.draw_png(chip, load_rgb(chip)?, self.chip_mask(chip)?.as_ref())
+    }
+
+    fn chip_mask(&self, chip: &PreviewChip) -> Result<Option<(u32, u32, Vec<u8>)>, StoreError> {
+        chip.mask
+            .as_ref()
+            .map(|path| load_mask(chip, path))
+            .transpose()
+    }
+
+    fn draw_png(
+        &self,
+        chip: &PreviewChip,
+        mut img: Rgb8,
+        mask: Option<&(u32, u32, Vec<u8>)>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if let Some((_, _, ids)) = mask.filter(|(w, h, _)| (*w, *h) == (img.width, img.height)) {
+            let rgba = self.mask_rgba(ids);
+            let a = u32::from(MASK_ALPHA);
+            for (p, o) in img.data.chunks_mut(3).zip(rgba.chunks(4)) {
+                if o[3] != 0 {
+                    for (c, m) in p.iter_mut().zip(o) {
+                        *c = ((u32::from(*m) * a + u32::from(*c) * (255 - a) + 127) / 255) as u8;
                     }
                 }
             }
@@ -479,8 +718,42 @@ impl Preview {
     /// top-left corner at [`GRID_ORIGIN`], each shown with its longest side
     /// [`THUMB_CSS`] pixels; the summary (counts, class histogram, split
     /// counts, filters) is a column on the right. The page reads filters
-    /// from its address's fragment too: `#class=ship,buoy&split=val`.
+    /// from its address's fragment too: `#class=ship,buoy&split=val`, and
+    /// `#chip=ID` opens that chip's full-size view.
     pub fn html(&self) -> Result<Vec<u8>, StoreError> {
+        let mut page = Vec::new();
+        self.write_html(&mut page, None, |_, _| Ok(()))?;
+        Ok(page)
+    }
+
+    /// The longest side of the thumbnails, embedded and shown: see
+    /// [`LARGE_PROJECT`].
+    pub fn thumb_pixels(&self) -> u32 {
+        if self.chips.len() > LARGE_PROJECT {
+            THUMB_PIXELS_LARGE
+        } else {
+            THUMB_PIXELS
+        }
+    }
+
+    /// Writes the page (see [`Preview::html`]) to `out` chip by chip.
+    /// `page`, the page's path and the folder it will be in, names it in
+    /// errors and links each chip's full-size view to its image file
+    /// relative to that folder (none: the thumbnail only). Each chip,
+    /// decoded once, is then handed to `each`.
+    fn write_html(
+        &self,
+        out: &mut dyn Write,
+        page: Option<(&Path, &Path)>,
+        mut each: impl FnMut(&PreviewChip, Drawn<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let page_dir = page.map(|(_, dir)| dir);
+        let mut put = |text: &str| {
+            out.write_all(text.as_bytes()).map_err(|e| match page {
+                Some((path, _)) => written(path, &e),
+                None => usage(format!("cannot write the page: {e}")),
+            })
+        };
         let mut classes: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
         for c in &self.project.classes {
             classes.insert(c.id, (0, 0));
@@ -510,11 +783,29 @@ impl Preview {
         let mut h = String::new();
         h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         let _ = writeln!(h, "<title>labelstore preview: {name}</title>");
-        let _ = writeln!(h, "<style>{}</style>\n</head>\n<body>", CSS.trim());
+        let _ = writeln!(
+            h,
+            "<style>:root{{--t:{}px}}\n{}</style>\n</head>\n<body>",
+            self.thumb_pixels(),
+            CSS.trim()
+        );
         h.push_str("<main id=\"grid\">\n");
-        for chip in &self.chips {
-            self.card(&mut h, chip)?;
+        put(&h)?;
+        for (i, chip) in self.chips.iter().enumerate() {
+            let img = load_rgb(chip)?;
+            let mask = self.chip_mask(chip)?;
+            h.clear();
+            self.card(&mut h, i, chip, &img, mask.as_ref(), page_dir)?;
+            put(&h)?;
+            each(
+                chip,
+                Drawn {
+                    image: img,
+                    mask: mask.as_ref(),
+                },
+            )?;
         }
+        h.clear();
         h.push_str("</main>\n<aside id=\"side\">\n");
         let _ = writeln!(h, "<h1>{name}</h1>");
         let _ = writeln!(
@@ -561,7 +852,7 @@ impl Preview {
         h.push_str("<p class=\"note\">Click a chip to see it large.</p>\n</aside>\n");
         h.push_str("<div id=\"full\" hidden></div>\n");
         let _ = writeln!(h, "<script>{}</script>\n</body>\n</html>", SCRIPT.trim());
-        Ok(h.into_bytes())
+        put(&h)
     }
 
     /// The map panel: the footprints and labels of the georeferenced chips
@@ -658,23 +949,26 @@ impl Preview {
         }
     }
 
-    fn card(&self, h: &mut String, chip: &PreviewChip) -> Result<(), StoreError> {
-        let img = downscale(load_rgb(chip)?, THUMB_PIXELS);
-        let png = encode_png(&img)?;
+    fn card(
+        &self,
+        h: &mut String,
+        index: usize,
+        chip: &PreviewChip,
+        img: &Rgb8,
+        mask: Option<&(u32, u32, Vec<u8>)>,
+        page_dir: Option<&Path>,
+    ) -> Result<(), StoreError> {
+        let thumb = self.thumb_pixels();
+        let (mime, thumbnail) = encode_thumbnail(&downscale(img, thumb))?;
         let (w, hgt) = chip.size;
         let long = w.max(hgt).max(1);
         let (cw, ch) = (
-            (u64::from(w) * u64::from(THUMB_CSS) / u64::from(long)) as u32,
-            (u64::from(hgt) * u64::from(THUMB_CSS) / u64::from(long)) as u32,
+            (u64::from(w) * u64::from(thumb) / u64::from(long)) as u32,
+            (u64::from(hgt) * u64::from(thumb) / u64::from(long)) as u32,
         );
-        let mask = chip
-            .mask
-            .as_ref()
-            .map(|path| load_mask(chip, path))
-            .transpose()?;
         let mut ids: std::collections::BTreeSet<u32> =
             chip.labels.iter().map(|l| l.class_id).collect();
-        if let Some((_, _, m)) = &mask {
+        if let Some((_, _, m)) = mask {
             ids.extend(
                 m.iter()
                     .filter(|&&v| v != 0 && v != 255)
@@ -687,25 +981,40 @@ impl Preview {
         } else {
             ids.join(" ")
         };
+        // The full-size view links the chip's own file where a browser
+        // shows its type.
+        let full = page_dir
+            .filter(|_| browser_shows(&chip.image))
+            .and_then(|dir| relative_url(dir, &chip.image))
+            .map(|url| format!(" data-full=\"{}\"", escape(&url)))
+            .unwrap_or_default();
         let _ = writeln!(
             h,
-            "<figure class=\"chip\" data-chip=\"{}\" data-split=\"{}\" data-classes=\"{classes}\" style=\"width:{cw}px\">",
+            "<figure class=\"chip\" data-chip=\"{}\" data-split=\"{}\" data-classes=\"{classes}\"{full} style=\"width:{cw}px\">",
             escape(&chip.id),
             escape(&chip.split)
         );
+        // Past the first chips, an image's data waits in `data-href` until
+        // the page's script sees the chip near the window.
+        let href = if index < EAGER_THUMBS {
+            "href"
+        } else {
+            "data-href"
+        };
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         let _ = write!(
             h,
             "<svg class=\"t\" width=\"{cw}\" height=\"{ch}\" viewBox=\"0 0 {w} {hgt}\">\
-             <image width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/>",
-            base64::engine::general_purpose::STANDARD.encode(&png)
+             <image class=\"th\" width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" {href}=\"data:{mime};base64,{}\"/>",
+            b64(&thumbnail)
         );
-        if let Some((mw, mh, ids)) = &mask {
-            let (mw, mh) = (*mw, *mh);
-            let overlay = encode(mw, mh, png::ColorType::Rgba, &self.mask_rgba(ids))?;
+        if let Some((mw, mh, ids)) = mask {
+            let (ow, oh, ids) = nearest(*mw, *mh, ids, thumb);
+            let overlay = encode(ow, oh, png::ColorType::Rgba, &self.mask_rgba(&ids))?;
             let _ = write!(
                 h,
-                "<image class=\"mask\" width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/>",
-                base64::engine::general_purpose::STANDARD.encode(&overlay)
+                "<image class=\"mask\" width=\"{w}\" height=\"{hgt}\" preserveAspectRatio=\"none\" {href}=\"data:image/png;base64,{}\"/>",
+                b64(&overlay)
             );
         }
         for label in &chip.labels {
@@ -719,7 +1028,7 @@ impl Preview {
             );
         }
         h.push_str("</svg>\n");
-        let mask = if chip.mask.is_some() { " · mask" } else { "" };
+        let mask = if mask.is_some() { " · mask" } else { "" };
         let _ = writeln!(
             h,
             "<figcaption><b>{}</b> · {} · {} label{}{mask}<br>{}</figcaption>\n</figure>",
@@ -788,7 +1097,7 @@ fn georef_text(g: &ChipGeoref, size: (u32, u32)) -> String {
 const CSS: &str = r#"
 body{margin:0;font:13px/1.35 system-ui,sans-serif;color:#222;background:#f4f4f4}
 #grid{display:flex;flex-wrap:wrap;align-items:flex-start;gap:16px;padding:16px;margin:0 312px 0 0}
-.chip{margin:0;padding:0;background:#fff;content-visibility:auto;contain-intrinsic-size:256px 300px;cursor:zoom-in}
+.chip{margin:0;padding:0;background:#fff;content-visibility:auto;contain-intrinsic-size:var(--t) calc(var(--t) + 44px);cursor:zoom-in}
 .chip[hidden]{display:none}
 .t{display:block;image-rendering:pixelated}
 .t image{image-rendering:pixelated}
@@ -811,7 +1120,7 @@ td,th{padding:1px 4px;text-align:left;white-space:nowrap}
 #map .ml{fill-opacity:.3;fill-rule:evenodd}
 #full{position:fixed;inset:0;background:rgba(0,0,0,.85);display:flex;align-items:center;justify-content:center;cursor:zoom-out}
 #full[hidden]{display:none}
-#full svg{width:auto;height:auto;max-width:95vw;max-height:95vh;min-width:60vmin;background:#000}
+#full svg{display:block;background:#000}
 "#;
 
 const SCRIPT: &str = r#"
@@ -831,19 +1140,31 @@ if(g){g.style.display=ok?'':'none';ps=ps.concat([].slice.call(g.querySelectorAll
 ps.forEach(function(p){var k=/(?:^| )c(\d+)/.exec(p.getAttribute('class'));if(k)p.classList.toggle('off',!on[k[1]]);});
 });
 document.getElementById('shown').textContent=shown;
+if(waiting)near();
 }
 function fromHash(){
 var h=decodeURIComponent(location.hash.slice(1));if(!h)return;
 h.split('&').forEach(function(kv){var i=kv.indexOf('=');if(i<0)return;var k=kv.slice(0,i),v=kv.slice(i+1).split(',');
 if(k==='class')fc.forEach(function(b){b.checked=v.indexOf(b.dataset.name)>=0||v.indexOf(b.value)>=0;});
-if(k==='split')fs.forEach(function(b){b.checked=v.indexOf(b.value)>=0;});});
+if(k==='split')fs.forEach(function(b){b.checked=v.indexOf(b.value)>=0;});
+if(k==='chip')chips.forEach(function(c){if(c.dataset.chip===v[0])show(c);});});
 }
 fc.concat(fs).forEach(function(b){b.addEventListener('change',apply);});
 var full=document.getElementById('full');
-function show(c){var s=c.querySelector('svg').cloneNode(true);s.removeAttribute('width');s.removeAttribute('height');full.textContent='';full.appendChild(s);full.hidden=false;}
+function fill(c){[].forEach.call(c.querySelectorAll('image[data-href]'),function(i){i.setAttribute('href',i.getAttribute('data-href'));i.removeAttribute('data-href');});}
+var waiting=chips.filter(function(c){return c.querySelector('image[data-href]');}),queued=0;
+function near(){var h=innerHeight;waiting=waiting.filter(function(c){if(c.hidden)return true;var r=c.getBoundingClientRect();if(r.bottom>-1000&&r.top<h+1000){fill(c);return false;}return true;});}
+function later(){if(!queued){queued=1;requestAnimationFrame(function(){queued=0;near();});}}
+addEventListener('scroll',later,{passive:true});addEventListener('resize',later);
+function show(c){fill(c);var s=c.querySelector('svg').cloneNode(true),v=s.viewBox.baseVal,k=Math.min(innerWidth*0.9/v.width,innerHeight*0.9/v.height);if(k>=1)k=Math.floor(k);
+s.setAttribute('width',v.width*k);s.setAttribute('height',v.height*k);
+if(c.dataset.full){var i=s.querySelector('.th').cloneNode();i.removeAttribute('class');i.setAttribute('href',c.dataset.full);s.querySelector('.th').after(i);}
+full.textContent='';full.dataset.chip=c.dataset.chip;full.appendChild(s);full.hidden=false;}
+function hide(){full.hidden=true;full.textContent='';delete full.dataset.chip;}
 chips.forEach(function(c){var g=onmap[c.dataset.chip];if(g)g.addEventListener('click',function(){show(c);});});
 chips.forEach(function(c){c.addEventListener('click',function(){show(c);});});
-full.addEventListener('click',function(){full.hidden=true;full.textContent='';});
+full.addEventListener('click',hide);
+document.addEventListener('keydown',function(e){if(e.key==='Escape')hide();});
 fromHash();apply();
 window.addEventListener('hashchange',function(){fromHash();apply();});
 })();
@@ -866,7 +1187,7 @@ mod tests {
                 .copied()
                 .collect(),
         };
-        let small = downscale(img, 2);
+        let small = downscale(&img, 2);
         assert_eq!((small.width, small.height), (2, 1));
         assert_eq!(small.data, vec![128, 128, 128, 128, 128, 128]);
     }

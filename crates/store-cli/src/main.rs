@@ -1078,29 +1078,7 @@ fn preview(args: &PreviewArgs) -> Result<(), StoreError> {
         },
     };
     let preview = labelstore::prepare_preview(&args.input, &options)?;
-    // Every chip is decoded for the page before anything is written, so a
-    // chip that cannot be read leaves no file behind.
-    let html = preview.html()?;
-    let pngs = match &args.png {
-        Some(_) => (0..preview.chips.len())
-            .map(|i| preview.chip_png(i))
-            .collect::<Result<Vec<_>, _>>()?,
-        None => Vec::new(),
-    };
-    let written = |path: &std::path::Path, e: std::io::Error| {
-        StoreError::Usage(format!("cannot write {}: {e}", path.display()))
-    };
-    if let Some(dir) = &args.png {
-        std::fs::create_dir_all(dir).map_err(|e| written(dir, e))?;
-        for (chip, png) in preview.chips.iter().zip(&pngs) {
-            let file = dir.join(format!("{}.png", chip.id));
-            std::fs::write(&file, png).map_err(|e| written(&file, e))?;
-        }
-    }
-    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| written(parent, e))?;
-    }
-    std::fs::write(&args.output, html).map_err(|e| written(&args.output, e))?;
+    let written = preview.write(&args.output, args.png.as_deref())?;
     if verbosity() != Verbosity::Quiet {
         println!(
             "preview: {} chips, {} labels (from {}) in {}{}",
@@ -1110,7 +1088,7 @@ fn preview(args: &PreviewArgs) -> Result<(), StoreError> {
             args.output.display(),
             args.png
                 .as_ref()
-                .map(|d| format!(", {} PNGs in {}", pngs.len(), d.display()))
+                .map(|d| format!(", {} PNGs in {}", written.pngs.len(), d.display()))
                 .unwrap_or_default()
         );
     }

@@ -145,18 +145,24 @@ fn shown(dom: &str) -> usize {
     dom[at..dom[at..].find('<').unwrap() + at].parse().unwrap()
 }
 
+/// `labelstore preview INPUT --output PAGE`, which must succeed.
+fn preview_ok(input: &Path, page: &Path) -> std::process::Output {
+    let o = run(&[
+        "preview",
+        input.to_str().unwrap(),
+        "--output",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    o
+}
+
 #[test]
 fn preview_page_in_a_browser_shows_every_chip_with_its_boxes_and_no_network() {
     let tmp = tempfile::tempdir().unwrap();
     let page = tmp.path().join("preview.html");
     let example = root().join("examples/harbour");
-    let o = run(&[
-        "preview",
-        example.to_str().unwrap(),
-        "--output",
-        page.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = preview_ok(&example, &page);
     assert_eq!(
         stdout(&o),
         format!(
@@ -489,4 +495,191 @@ fn preview_format_draws_the_masks_a_mask_format_reads_back() {
         ]
     );
     assert_eq!(got[1], own[1], "row 14 is background");
+}
+
+#[test]
+fn preview_opens_a_chip_full_size_from_its_own_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tmp.path().join("page/preview.html");
+    let example = root().join("examples/harbour");
+    preview_ok(&example, &page);
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Linked relative to the page; r1_c1 is a TIFF, which no browser shows.
+    let depth = page.parent().unwrap().components().count() - 1;
+    let up = "../".repeat(depth);
+    let chips = example.join("chips").canonicalize().unwrap();
+    let link = format!(
+        "{up}{}/r0_c0.png",
+        chips.to_str().unwrap().trim_start_matches('/')
+    );
+    assert!(
+        html.contains(&format!(
+            "data-chip=\"r0_c0\" data-split=\"train\" data-classes=\"1 2 3\" data-full=\"{link}\""
+        )),
+        "{link}"
+    );
+    assert!(!html.contains("r1_c1.tif\""));
+    assert_eq!(html.matches(" data-full=\"").count(), 8);
+
+    // `#chip=r0_c0` opens it: the chip's own file over its thumbnail, the
+    // labels over both.
+    let dom = offline(&format!("{}#chip=r0_c0", url(&page)), &["--dump-dom"]);
+    let full = &dom[dom.find("<div id=\"full\"").expect("the full view")..];
+    assert!(
+        full.starts_with("<div id=\"full\" data-chip=\"r0_c0\"><svg"),
+        "{}",
+        &full[..200.min(full.len())]
+    );
+    assert!(full.contains(&format!(
+        "<image width=\"64\" height=\"64\" preserveAspectRatio=\"none\" href=\"{link}\">"
+    )));
+    // The screenshot: 64 pixels shown k times (the largest whole factor
+    // within 90 % of the window), centred in the 1200 x 900 window. The
+    // ship [8, 20, 44.5, 34] has its left edge at x = x0 + 8 k.
+    let at = full.find(" width=\"").unwrap() + " width=\"".len();
+    let side: u32 = full[at..at + full[at..].find('"').unwrap()]
+        .parse()
+        .unwrap();
+    assert_eq!(side % 64, 0, "a whole factor: {side}");
+    let k = side / 64;
+    assert!(k >= 10, "{k}");
+    let (x0, y0) = ((1200 - side) / 2, (900 - side) / 2);
+    let shot = tmp.path().join("full.png");
+    offline(
+        &format!("{}#chip=r0_c0", url(&page)),
+        &[&format!("--screenshot={}", shot.display())],
+    );
+    let y = y0 + 27 * k;
+    let left = x0 + 8 * k;
+    let got = pixels(
+        &shot,
+        &[
+            (left - 1, y),
+            (left, y),
+            (left - 4, y),
+            (x0 - 1, y),
+            (x0, y),
+        ],
+    );
+    assert_eq!(got[0], SHIP);
+    assert_eq!(got[1], SHIP);
+    assert_ne!(got[2], SHIP, "the chip's water beside the box");
+    // Left of the chip, the dimmed page; on it, the chip's own pixel
+    // (0, 27) from the file (at full scale its water differs from the dim).
+    let own = pixels(&example.join("chips/r0_c0.png"), &[(0, 27)]);
+    assert_eq!(got[4], own[0]);
+    assert_ne!(got[3], own[0]);
+}
+
+#[test]
+fn preview_of_a_large_project_has_small_lazy_thumbnails() {
+    // 10,001 chips sharing one 256 x 256 image, one box each.
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("big");
+    std::fs::create_dir_all(project.join("chips")).unwrap();
+    python(
+        "import sys\nfrom PIL import Image\n\
+         im = Image.new('RGB', (256, 256))\n\
+         im.putdata([(x, y, 128) for y in range(256) for x in range(256)])\n\
+         im.save(sys.argv[1])",
+        &[project.join("chips/c.png").to_str().unwrap()],
+    );
+    let n = 10_001;
+    let chips: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id": "c{i}", "image": "chips/c.png", "split": "{}", "labels": [{{"class": "{}", "bbox": [16, 32, 200, 96]}}]}}"#,
+                if i % 10 == 0 { "val" } else { "train" },
+                if i % 3 == 0 { "ship" } else { "buoy" }
+            )
+        })
+        .collect();
+    std::fs::write(
+        project.join("project.json"),
+        format!(
+            r#"{{"labelstore": 1, "name": "big", "labeling_type": "object_detection",
+               "classes": [{{"id": 1, "name": "ship"}}, {{"id": 2, "name": "buoy"}}],
+               "chips": [{}]}}"#,
+            chips.join(",\n")
+        ),
+    )
+    .unwrap();
+    let page = tmp.path().join("big.html");
+    let o = preview_ok(&project, &page);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "preview: 10001 chips, 10001 labels (from project) in {}\n",
+            page.display()
+        )
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Thumbnails of 128 pixels, shown 128 CSS pixels wide.
+    assert!(html.contains(":root{--t:128px}"));
+    assert_eq!(
+        html.matches("<svg class=\"t\" width=\"128\" height=\"128\" viewBox=\"0 0 256 256\">")
+            .count(),
+        n
+    );
+    // The first 60 set at once, the others waiting for the window.
+    assert_eq!(html.matches(" href=\"data:image/").count(), 60);
+    assert_eq!(html.matches(" data-href=\"data:image/").count(), n - 60);
+    assert!(
+        html.len() < n * 4096,
+        "{} bytes: about 4 KiB a chip at most",
+        html.len()
+    );
+
+    // Time for the page to settle (headless chromium dumps at once).
+    let dom = offline(&url(&page), &["--virtual-time-budget=5000", "--dump-dom"]);
+    assert_eq!(shown(&dom), n);
+    assert_eq!(dom.matches("<figure class=\"chip\"").count(), n);
+    // Lazily: the first 60 chips fill the window (1200 x 900) and the
+    // 1000 pixels below it; every other thumbnail waits.
+    let waiting = |dom: &str| dom.matches(" data-href=\"data:image/").count();
+    assert_eq!(waiting(&dom), n - 60);
+    // The filters work on all of them: with only `val` (every tenth chip)
+    // shown, the val chips that come near the window get theirs; a chip
+    // far down opens at once.
+    let dom = offline(
+        &format!("{}#split=val&chip=c9990", url(&page)),
+        &["--virtual-time-budget=5000", "--dump-dom"],
+    );
+    assert_eq!(shown(&dom), 1001);
+    assert!(
+        (n - 200..n - 60 - 30).contains(&waiting(&dom)),
+        "{} waiting",
+        waiting(&dom)
+    );
+    let full = &dom[dom.find("<div id=\"full\"").unwrap()..];
+    assert!(full.starts_with("<div id=\"full\" data-chip=\"c9990\"><svg"));
+    assert!(!full[..full.find("</svg>").unwrap()].contains("data-href"));
+}
+
+#[test]
+fn preview_that_cannot_write_leaves_nothing_behind() {
+    // The PNGs' folder cannot be made (under a file): the page's folder,
+    // made first, is taken away again.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("file"), "x").unwrap();
+    let o = run(&[
+        "preview",
+        root().join("examples/harbour").to_str().unwrap(),
+        "--output",
+        tmp.path().join("new/deeper/p.html").to_str().unwrap(),
+        "--png",
+        tmp.path().join("file/png").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "cannot write {}",
+            tmp.path().join("file/png").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let mut names = crate::util::listing(tmp.path());
+    names.sort();
+    assert_eq!(names, ["file"]);
 }
