@@ -855,9 +855,10 @@ impl Preview {
         put(&h)
     }
 
-    /// The map panel: the footprints and labels of the georeferenced chips
-    /// of the CRS most of them share, in that CRS's coordinates (north up,
-    /// no base map); chips elsewhere or without georeferencing are counted.
+    /// The map panel: for each CRS the georeferenced chips are in (most
+    /// chips first), the footprints and labels of its chips in its
+    /// coordinates (north up, no base map); chips without georeferencing
+    /// are counted.
     fn map(&self, h: &mut String) {
         let mut by_crs: BTreeMap<Option<u32>, usize> = BTreeMap::new();
         for chip in &self.chips {
@@ -865,12 +866,26 @@ impl Preview {
                 *by_crs.entry(chip.georef.epsg).or_default() += 1;
             }
         }
-        let Some((&crs, _)) = by_crs
-            .iter()
-            .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
-        else {
-            return;
-        };
+        let mut crss: Vec<(Option<u32>, usize)> = by_crs.into_iter().collect();
+        crss.sort_by_key(|&(c, n)| (std::cmp::Reverse(n), c));
+        if !crss.is_empty() {
+            h.push_str("<h2>Map</h2>\n");
+        }
+        for (i, &(crs, _)) in crss.iter().enumerate() {
+            self.crs_map(h, crs, i == 0);
+        }
+        let elsewhere = self.chips.len() - crss.iter().map(|(_, n)| n).sum::<usize>();
+        if elsewhere > 0 {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">{elsewhere} chip{} not on the map (not georeferenced)</p>",
+                if elsewhere == 1 { "" } else { "s" }
+            );
+        }
+    }
+
+    /// One map of [`Preview::map`]: the chips in `crs`; the first is `#map`.
+    fn crs_map(&self, h: &mut String, crs: Option<u32>, first: bool) {
         let on_map: Vec<(&PreviewChip, [f64; 6])> = self
             .chips
             .iter()
@@ -897,7 +912,7 @@ impl Preview {
         let crs_name = crs.map_or("CRS unknown".to_owned(), |e| format!("EPSG:{e}"));
         let _ = writeln!(
             h,
-            "<h2>Map</h2>\n<p>{} chip{} in {crs_name}; x {x0} to {x1}, y {} to {}</p>",
+            "<p>{} chip{} in {crs_name}; x {x0} to {x1}, y {} to {}</p>",
             on_map.len(),
             if on_map.len() == 1 { "" } else { "s" },
             -y1,
@@ -905,7 +920,8 @@ impl Preview {
         );
         let _ = write!(
             h,
-            "<svg id=\"map\" width=\"264\" viewBox=\"{x0} {y0} {w} {hh}\">"
+            "<svg{} class=\"map\" width=\"264\" viewBox=\"{x0} {y0} {w} {hh}\">",
+            if first { " id=\"map\"" } else { "" }
         );
         for (c, t) in &on_map {
             let d: Vec<String> = footprint(c, t)
@@ -939,14 +955,6 @@ impl Preview {
             h.push_str("</g>");
         }
         h.push_str("</svg>\n");
-        let elsewhere = self.chips.len() - on_map.len();
-        if elsewhere > 0 {
-            let _ = writeln!(
-                h,
-                "<p class=\"note\">{elsewhere} chip{} not on the map (not georeferenced, or another CRS)</p>",
-                if elsewhere == 1 { "" } else { "s" }
-            );
-        }
     }
 
     fn card(
@@ -1112,12 +1120,12 @@ td,th{padding:1px 4px;text-align:left;white-space:nowrap}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 .bar{display:inline-block;height:10px}
 .note{color:#666}
-#map{display:block;height:auto;background:#eef;border:1px solid #ccc}
-#map path{vector-effect:non-scaling-stroke;stroke-width:1px}
-#map .fp{fill:#fff;stroke:#555}
-#map g{cursor:zoom-in}
-#map path.off{display:none}
-#map .ml{fill-opacity:.3;fill-rule:evenodd}
+.map{display:block;height:auto;background:#eef;border:1px solid #ccc}
+.map path{vector-effect:non-scaling-stroke;stroke-width:1px}
+.map .fp{fill:#fff;stroke:#555}
+.map g{cursor:zoom-in}
+.map path.off{display:none}
+.map .ml{fill-opacity:.3;fill-rule:evenodd}
 #full{position:fixed;inset:0;background:rgba(0,0,0,.85);display:flex;align-items:center;justify-content:center;cursor:zoom-out}
 #full[hidden]{display:none}
 #full svg{display:block;background:#000}
@@ -1126,7 +1134,7 @@ td,th{padding:1px 4px;text-align:left;white-space:nowrap}
 const SCRIPT: &str = r#"
 (function(){
 var chips=[].slice.call(document.querySelectorAll('.chip'));
-var onmap={};[].forEach.call(document.querySelectorAll('#map g'),function(g){onmap[g.dataset.chip]=g;});
+var onmap={};[].forEach.call(document.querySelectorAll('.map g'),function(g){onmap[g.dataset.chip]=g;});
 var fc=[].slice.call(document.querySelectorAll('.fc')),fs=[].slice.call(document.querySelectorAll('.fs'));
 function apply(){
 var on={},sp={},shown=0;

@@ -683,3 +683,28 @@ fn preview_that_cannot_write_leaves_nothing_behind() {
     names.sort();
     assert_eq!(names, ["file"]);
 }
+
+#[test]
+fn preview_maps_each_crs_of_its_chips() {
+    // The example with r0_c0 in EPSG:32633: a second map, of that chip alone.
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("harbour");
+    crate::safety::copy_dir(&root().join("examples/harbour"), &project);
+    let manifest = project.join("project.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replacen(
+        "\"id\": \"r0_c0\",",
+        "\"id\": \"r0_c0\", \"srid\": 32633,",
+        1,
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let page = tmp.path().join("p.html");
+    preview_ok(&project, &page);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<p>8 chips in EPSG:32632; x 500000 to 500128, y 4649680 to 4649776</p>\n<svg id=\"map\" class=\"map\""));
+    assert!(html.contains(
+        "<p>1 chip in EPSG:32633; x 500000 to 500032, y 4649744 to 4649776</p>\n<svg class=\"map\""
+    ));
+    assert_eq!(html.matches("<path class=\"fp\"").count(), 9);
+    assert!(!html.contains("not on the map"));
+}

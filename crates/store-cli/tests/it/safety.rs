@@ -221,7 +221,7 @@ fn no_target_may_overlap_the_source() {
     assert!(tmp.path().join("work/out/project.json").exists());
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
