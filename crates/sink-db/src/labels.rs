@@ -1,14 +1,16 @@
 //! The labels table, `<table>_labels`: one row per label, its shape as a
 //! PostGIS geometry in map coordinates (the chip's SRID) and in pixel
 //! coordinates (SRID 0), from the records the store pipeline hands over
-//! ([`sink_api::ChipLabels`]). Rows are spooled to a temporary file while
-//! the chips' `COPY` holds the connection, then sent with a `COPY` of their
-//! own before the commit.
+//! ([`sink_api::ChipLabels`]). Rows, in binary `COPY` format (shapes as
+//! EWKB, attributes as `jsonb`), are spooled to a temporary file while the
+//! chips' `COPY` holds the connection, then sent with a `COPY` of their own
+//! before the commit.
 
-use std::fmt::Write as _;
 use std::io::{Read, Seek, Write};
 
 use sink_api::{Error, LabelRecord, LabelShape, Result};
+
+use crate::binary::{Rows, TooLong};
 
 /// The columns of the labels table: name, type as `format_type` shows it,
 /// DDL.
@@ -30,7 +32,8 @@ pub(crate) const LABEL_KEY: &str = "PRIMARY KEY (project, chip_id, label_index)"
 pub(crate) const LABEL_COPY_COLUMNS: &str =
     "project, chip_id, label_index, class_id, class_name, attributes, geom, pixel_geom";
 
-/// Label rows in `COPY` text format, on local disk until they are sent.
+/// Label rows in binary `COPY` format (without header and trailer), on
+/// local disk until they are sent.
 #[derive(Debug, Default)]
 pub(crate) struct LabelSpool {
     file: Option<std::fs::File>,
@@ -50,19 +53,24 @@ impl LabelSpool {
             return Ok(());
         }
         let mut text = Vec::new();
+        let mut rows = Rows { buf: &mut text };
+        let refuse = |m: String| Error::Refused(format!("chip {chip}: {m}"));
+        let int4 = |v: u32, what: &str| {
+            i32::try_from(v)
+                .map_err(|_| refuse(format!("{what} {v} does not fit an integer column")))
+        };
         for r in records {
-            crate::text_field(&mut text, project);
-            crate::text_field(&mut text, chip);
-            crate::text_field(&mut text, &r.index.to_string());
-            crate::text_field(&mut text, &r.class_id.to_string());
-            crate::text_field(&mut text, &r.class_name);
-            crate::text_field(&mut text, &r.attributes_json);
-            match &r.geom {
-                Some(g) => crate::text_field(&mut text, &ewkb_hex(g, srid)),
-                None => text.extend_from_slice(b"\\N\t"),
-            }
-            text.extend_from_slice(ewkb_hex(&r.pixel_geom, 0).as_bytes());
-            text.push(b'\n');
+            let too_long = |e: TooLong| refuse(format!("label {}: {e}", r.index));
+            rows.row(LABEL_COLUMNS.len() as i16);
+            rows.text(project).map_err(too_long)?;
+            rows.text(chip).map_err(too_long)?;
+            rows.int4(int4(r.index, "label index")?);
+            rows.int4(int4(r.class_id, "class id")?);
+            rows.text(&r.class_name).map_err(too_long)?;
+            rows.jsonb(&r.attributes_json).map_err(too_long)?;
+            let geom = r.geom.as_ref().map(|g| ewkb(g, srid));
+            rows.bytes_or_null(geom.as_deref()).map_err(too_long)?;
+            rows.bytes(&ewkb(&r.pixel_geom, 0)).map_err(too_long)?;
         }
         let file = match &mut self.file {
             Some(f) => f,
@@ -106,9 +114,10 @@ impl Chunks<'_> {
     }
 }
 
-/// A shape as hex EWKB (little-endian, with its SRID): a Polygon, or a
-/// MultiPolygon when the label was one. Rings are closed.
-pub(crate) fn ewkb_hex(shape: &LabelShape, srid: i32) -> String {
+/// A shape as EWKB (little-endian, with its SRID), as PostGIS's
+/// `geometry_recv` reads it: a Polygon, or a MultiPolygon when the label
+/// was one. Rings are closed.
+pub(crate) fn ewkb(shape: &LabelShape, srid: i32) -> Vec<u8> {
     const SRID_FLAG: u32 = 0x2000_0000;
     let mut b = Vec::new();
     let header = |b: &mut Vec<u8>, kind: u32, srid: Option<i32>| {
@@ -149,16 +158,16 @@ pub(crate) fn ewkb_hex(shape: &LabelShape, srid: i32) -> String {
             }
         }
     }
-    let mut hex = String::with_capacity(b.len() * 2);
-    for byte in b {
-        let _ = write!(hex, "{byte:02X}");
-    }
-    hex
+    b
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn to_hex(b: &[u8]) -> String {
+        b.iter().map(|b| format!("{b:02X}")).collect()
+    }
 
     #[test]
     fn shapes_are_ewkb_with_closed_rings() {
@@ -166,7 +175,7 @@ mod tests {
             multi: false,
             polygons: vec![vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]],
         };
-        let hex = ewkb_hex(&square, 32632);
+        let hex = to_hex(&ewkb(&square, 32632));
         // Little-endian Polygon with an SRID, 32632, one ring of 5 points.
         assert!(
             hex.starts_with("0103000020787F0000010000000500000000"),
@@ -177,7 +186,7 @@ mod tests {
             multi: true,
             polygons: square.polygons.clone(),
         };
-        let hex = ewkb_hex(&multi, 0);
+        let hex = to_hex(&ewkb(&multi, 0));
         assert!(
             hex.starts_with("0106000020000000000100000001030000000100000005000000"),
             "{hex}"

@@ -18,6 +18,13 @@
 //! were. The table name is validated and quoted, every value is a parameter
 //! or a COPY field, and the password never appears in a message.
 //!
+//! Rows go in PostgreSQL's binary `COPY` format, made on a thread of their
+//! own while the rows before them are sent. The chips' rows pass through a
+//! temporary view (PostGIS's raster type has no binary input function: the
+//! view takes the rasters' WKB as `bytea` and a trigger inserts them with
+//! `ST_RastFromWKB`), so the role needs the `TEMPORARY` privilege on the
+//! database, which PostgreSQL grants to every role unless it was revoked.
+//!
 //! The connection is found as libpq finds it (`libpq.rs`): an empty
 //! connection string means the `PG*` environment alone, `service=NAME` (or
 //! `PGSERVICE`) reads the connection service file, and with no password
@@ -50,7 +57,9 @@ use sink_api::{
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, CopyInSink};
 
+mod binary;
 mod constraints;
+mod encode;
 mod labels;
 mod libpq;
 pub mod raster;
@@ -275,8 +284,15 @@ impl Pending {
     }
 }
 
-/// Rows are sent to the COPY in pieces of about this size.
+/// Label rows are sent to their COPY in pieces of about this size.
 const COPY_CHUNK: usize = 1 << 20;
+
+/// Chip rows are sent once this many bytes of them are waiting.
+const ROWS_CHUNK: usize = 128 << 10;
+
+/// The view the chips' binary `COPY` goes into (see
+/// [`DbDestination::create_chip_view`]).
+const CHIP_VIEW: &str = "pg_temp.labelstore_chip_rows";
 
 type Copy = Pin<Box<CopyInSink<Cursor<Vec<u8>>>>>;
 
@@ -297,7 +313,10 @@ pub struct DbDestination {
     /// Extra per-chip files, for the companion table: (path, chip, bytes).
     extras: Vec<(String, String, Vec<u8>)>,
     copy: Option<Copy>,
+    /// Chip rows in binary `COPY` format, made and not yet sent.
     rows: Vec<u8>,
+    /// Makes the chips' rows on a thread of its own.
+    encoder: Option<encode::Encoder>,
     /// The labels of the chip about to be stored.
     chip_labels: Option<ChipLabels>,
     /// Rows of `<table>_labels`, sent after the chips.
@@ -430,12 +449,18 @@ impl DbDestination {
             extras: Vec::new(),
             copy: None,
             rows: Vec::new(),
+            encoder: None,
             chip_labels: None,
             label_rows: labels::LabelSpool::default(),
             done: false,
             dry: dry_run.then(DryRows::default),
         };
         d.begin(&opts.replace).await?;
+        d.encoder = Some(encode::Encoder::start(encode::Common {
+            project: d.project.clone(),
+            format: d.format.clone(),
+            masks: d.masks,
+        })?);
         Ok(d)
     }
 
@@ -524,7 +549,7 @@ impl DbDestination {
             };
             r.map_err(|e| self.db_err("cannot delete the rows being replaced", &e))?;
         }
-        Ok(())
+        self.create_chip_view().await
     }
 
     /// A dry run's [`begin`](Self::begin): the tables' shapes checked and
@@ -646,28 +671,72 @@ impl DbDestination {
         Ok(Some(add))
     }
 
+    /// Creates the temporary view the chips' binary `COPY` goes into.
+    /// PostGIS's raster type has no binary input function, so the rasters
+    /// arrive as `bytea` (their WKB, no hex) and an `INSTEAD OF INSERT`
+    /// trigger inserts each row into the chips table through
+    /// `ST_RastFromWKB`, which reads the WKB as `raster_in` reads it from
+    /// hex. View and function are temporary: they end with the session, and
+    /// a store rolled back leaves neither.
+    async fn create_chip_view(&self) -> Result<()> {
+        let columns: Vec<&str> = encode::CHIP_COPY_COLUMNS.split(", ").collect();
+        let mut fields = Vec::new();
+        let mut values = Vec::new();
+        for name in &columns {
+            let ty = CHIP_COLUMNS
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map_or("text", |(_, ty, _)| ty);
+            if ty == "raster" {
+                fields.push(format!("NULL::bytea AS {name}"));
+                values.push(format!("ST_RastFromWKB(NEW.{name})"));
+            } else {
+                fields.push(format!("NULL::{ty} AS {name}"));
+                values.push(format!("NEW.{name}"));
+            }
+        }
+        let sql = format!(
+            "CREATE TEMP VIEW {view} AS SELECT {fields} WHERE false; \
+             CREATE FUNCTION pg_temp.labelstore_chip_row() RETURNS trigger LANGUAGE plpgsql AS \
+             $$BEGIN INSERT INTO {t} ({columns}) VALUES ({values}); RETURN NEW; END$$; \
+             CREATE TRIGGER labelstore_chip_row INSTEAD OF INSERT ON {view} \
+             FOR EACH ROW EXECUTE PROCEDURE pg_temp.labelstore_chip_row()",
+            view = CHIP_VIEW,
+            fields = fields.join(", "),
+            t = self.table.quoted(),
+            columns = encode::CHIP_COPY_COLUMNS,
+            values = values.join(", "),
+        );
+        self.exec("cannot create the temporary view the rows go through", &sql)
+            .await
+    }
+
+    /// Sends the rows made so far once there are enough of them, or all of
+    /// them when `force`; the first starts the chips' `COPY`.
     async fn send_rows(&mut self, force: bool) -> Result<()> {
         if self.dry.is_some() {
             // A dry run counts rows and sends none.
             self.rows.clear();
             return Ok(());
         }
-        if self.rows.is_empty() || (!force && self.rows.len() < COPY_CHUNK) {
+        if self.rows.is_empty() || (!force && self.rows.len() < ROWS_CHUNK) {
             return Ok(());
         }
         if self.copy.is_none() {
             let sql = format!(
-                "COPY {} (project, chip_id, rast, mask, image_path, image_size, image_sha256, \
-                 georeferencing, epsg, format, label_path, labels, label_count, files, \
-                 raster_sha256, image) FROM STDIN",
-                self.table.quoted()
+                "COPY {CHIP_VIEW} ({}) FROM STDIN WITH (FORMAT binary)",
+                encode::CHIP_COPY_COLUMNS
             );
             let sink = self
                 .client
                 .copy_in::<_, Cursor<Vec<u8>>>(&sql)
                 .await
                 .map_err(|e| self.db_err("cannot start the COPY", &e))?;
-            self.copy = Some(Box::pin(sink));
+            let mut sink = Box::pin(sink);
+            sink.feed(Cursor::new(binary::HEADER.to_vec()))
+                .await
+                .map_err(|e| self.db_err("cannot send rows", &e))?;
+            self.copy = Some(sink);
         }
         let chunk = std::mem::take(&mut self.rows);
         let result = match self.copy.as_mut() {
@@ -677,11 +746,57 @@ impl DbDestination {
         result.map_err(|e| self.db_err("cannot send rows", &e))
     }
 
+    /// Takes a chip row the encoder made, and sends rows when enough wait.
+    async fn take_row(&mut self, row: Vec<u8>) -> Result<()> {
+        if self.rows.is_empty() {
+            self.rows = row;
+        } else {
+            self.rows.extend_from_slice(&row);
+        }
+        self.send_rows(false).await
+    }
+
+    /// Hands a chip to the encoder; while it is busy, sends the rows it
+    /// made.
+    async fn push_chip(&mut self, job: encode::ChipJob) -> Result<()> {
+        let mut job = job;
+        loop {
+            let encoder = self.encoder.as_mut().ok_or_else(stopped_encoder)?;
+            if let Some(row) = encoder.try_row()? {
+                self.take_row(row).await?;
+                continue;
+            }
+            match encoder.try_push(job)? {
+                None => return Ok(()),
+                Some(back) => {
+                    job = back;
+                    // The encoder holds a chip: its row comes.
+                    match encoder.next_row().await? {
+                        Some(row) => self.take_row(row).await?,
+                        None => return Err(stopped_encoder()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the rows of every chip handed to the encoder and sends
+    /// them.
+    async fn finish_rows(&mut self) -> Result<()> {
+        if let Some(mut encoder) = self.encoder.take() {
+            encoder.close();
+            while let Some(row) = encoder.next_row().await? {
+                self.take_row(row).await?;
+            }
+        }
+        self.send_rows(true).await
+    }
+
     /// Sends the spooled label rows with a `COPY` of their own (the chips'
     /// `COPY` is finished).
     async fn send_labels(&mut self) -> Result<()> {
         let sql = format!(
-            "COPY {} ({}) FROM STDIN",
+            "COPY {} ({}) FROM STDIN WITH (FORMAT binary)",
             self.table.labels_quoted(),
             labels::LABEL_COPY_COLUMNS
         );
@@ -695,11 +810,21 @@ impl DbDestination {
             .await
             .map_err(|e| self.db_err("cannot start the COPY of labels", &e))?;
         let mut sink = Box::pin(sink);
+        let mut first = binary::HEADER.to_vec();
         while let Some(chunk) = chunks.next_chunk()? {
+            let chunk = if first.is_empty() {
+                chunk
+            } else {
+                first.extend_from_slice(&chunk);
+                std::mem::take(&mut first)
+            };
             sink.send(Cursor::new(chunk))
                 .await
                 .map_err(|e| self.db_err("cannot send label rows", &e))?;
         }
+        sink.send(Cursor::new(binary::TRAILER.to_vec()))
+            .await
+            .map_err(|e| self.db_err("cannot send label rows", &e))?;
         sink.as_mut()
             .finish()
             .await
@@ -713,8 +838,11 @@ impl DbDestination {
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.send_rows(true).await?;
+        self.finish_rows().await?;
         if let Some(mut sink) = self.copy.take() {
+            sink.send(Cursor::new(binary::TRAILER.to_vec()))
+                .await
+                .map_err(|e| self.db_err("cannot send rows", &e))?;
             sink.as_mut()
                 .finish()
                 .await
@@ -807,12 +935,6 @@ impl Destination for DbDestination {
             })?
             .read(record.image)?;
         let srid = record.epsg.and_then(|c| i32::try_from(c).ok()).unwrap_or(0);
-        let refuse =
-            |m: String| Error::Refused(format!("chip {} ({}): {m}", record.id, record.image));
-        let rast = chip_raster(&image, record.image, srid).map_err(&refuse)?;
-        // A chip a local store keeps as it is (not a GeoTIFF) keeps its
-        // exact bytes too; a GeoTIFF's raster is its authority.
-        let image = keeps_bytes(record.image).then_some(image);
         let mut label: Option<(String, Vec<u8>)> = None;
         for ManifestEntry { path, .. } in record.files.iter().skip(1) {
             if self.aliases.remove(path.as_str()) {
@@ -837,69 +959,38 @@ impl Destination for DbDestination {
                 dry.labels += l.records.len();
             }
         }
-        let mask = match (&label, self.masks) {
-            (Some((path, bytes)), true) => Some(mask_raster(bytes, path, &rast).map_err(&refuse)?),
-            _ => None,
-        };
-        let hex = |r: &raster_georef::WkbRaster| r.to_hex_wkb().map_err(|e| refuse(e.to_string()));
-        let wkb = |r: &raster_georef::WkbRaster| r.to_wkb(false).map_err(|e| refuse(e.to_string()));
-        let rasters_sha =
-            raster_sha256(&wkb(&rast)?, mask.as_ref().map(wkb).transpose()?.as_deref());
-        let (img_size, img_sha) = record
+        let (image_size, image_sha256) = record
             .files
             .first()
-            .map(|e| (e.size, e.sha256.as_str()))
-            .unwrap_or((0, ""));
+            .map(|e| (e.size, e.sha256.clone()))
+            .unwrap_or_default();
         let files = serde_json::to_string(record.files)
             .map_err(|e| io_err(format!("chip {}: {e}", record.id)))?;
-        let row = &mut self.rows;
-        text_field(row, &self.project);
-        text_field(row, record.id);
-        row.extend_from_slice(hex(&rast)?.as_bytes());
-        row.push(b'\t');
-        match &mask {
-            Some(m) => row.extend_from_slice(hex(m)?.as_bytes()),
-            None => row.extend_from_slice(b"\\N"),
-        }
-        row.push(b'\t');
-        text_field(row, record.image);
-        text_field(row, &img_size.to_string());
-        text_field(row, img_sha);
-        text_field(row, record.georeferencing);
-        match record.epsg {
-            Some(c) => text_field(row, &c.to_string()),
-            None => row.extend_from_slice(b"\\N\t"),
-        }
-        text_field(row, &self.format);
-        match (&label, &chip_labels) {
-            (Some((path, bytes)), _) => {
-                text_field(row, path);
-                bytea_field(row, bytes);
-            }
-            // No label file of its own (the format's files are
-            // project-wide): its entry in labelstore's own format.
-            (None, Some(l)) => {
-                row.extend_from_slice(b"\\N\t");
-                bytea_field(row, &l.entry);
-            }
-            (None, None) => row.extend_from_slice(b"\\N\t\\N\t"),
-        }
-        text_field(row, &record.labels.to_string());
-        text_field(row, &files);
-        text_field(row, &rasters_sha);
-        match &image {
-            Some(bytes) => bytea_field(row, bytes),
-            None => row.extend_from_slice(b"\\N\t"),
-        }
-        // The last field ends the row instead of a tab.
-        if let Some(last) = row.last_mut() {
-            *last = b'\n';
-        }
+        let job = encode::ChipJob {
+            id: record.id.to_owned(),
+            image_path: record.image.to_owned(),
+            image,
+            // A chip a local store keeps as it is (not a GeoTIFF) keeps its
+            // exact bytes too; a GeoTIFF's raster is its authority.
+            keep_image: keeps_bytes(record.image),
+            srid,
+            entry: match &label {
+                Some(_) => None,
+                None => chip_labels.map(|l| l.entry),
+            },
+            label,
+            image_size,
+            image_sha256,
+            georeferencing: record.georeferencing.to_owned(),
+            epsg: record.epsg,
+            label_count: record.labels,
+            files,
+        };
         self.aliases.clear();
         if let Some(dry) = &mut self.dry {
             dry.chips += 1;
         }
-        self.send_rows(false).await
+        self.push_chip(job).await
     }
 
     async fn commit(mut self, manifest: Body) -> Result<()> {
@@ -914,6 +1005,8 @@ impl Destination for DbDestination {
     async fn abort(mut self) -> Result<()> {
         // Dropping an unfinished COPY makes the server fail it; then the
         // transaction is rolled back (a lost connection rolls back too).
+        // The encoder's thread ends at its next chip or row.
+        drop(self.encoder.take());
         drop(self.copy.take());
         if !self.done {
             let _ = self.client.batch_execute("ROLLBACK").await;
@@ -922,6 +1015,10 @@ impl Destination for DbDestination {
     }
 
     async fn preview(mut self, manifest: Body) -> Result<sink_api::Preview> {
+        if self.dry.is_some() {
+            // Every chip decoded: one PostGIS cannot take is refused here.
+            self.finish_rows().await?;
+        }
         let Some(DryRows {
             exists,
             replaces,
@@ -957,31 +1054,6 @@ impl Destination for DbDestination {
     }
 }
 
-/// Writes `s` as a COPY text field followed by a tab.
-fn text_field(row: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'\\' => row.extend_from_slice(b"\\\\"),
-            b'\t' => row.extend_from_slice(b"\\t"),
-            b'\n' => row.extend_from_slice(b"\\n"),
-            b'\r' => row.extend_from_slice(b"\\r"),
-            other => row.push(other),
-        }
-    }
-    row.push(b'\t');
-}
-
-/// Writes `bytes` as a COPY text field of type bytea (`\\x` and hex)
-/// followed by a tab.
-fn bytea_field(row: &mut Vec<u8>, bytes: &[u8]) {
-    row.reserve(bytes.len() * 2 + 4);
-    row.extend_from_slice(b"\\\\x");
-    for b in bytes {
-        let _ = write!(HexOut(row), "{b:02x}");
-    }
-    row.push(b'\t');
-}
-
 /// Whether a chip stored at `image_path` keeps its file's bytes in the
 /// `image` column: every chip but a GeoTIFF (`chips/<id>.tif`), which is
 /// what a local store writes for a georeferenced chip and what the raster
@@ -990,13 +1062,9 @@ pub fn keeps_bytes(image_path: &str) -> bool {
     !image_path.ends_with(".tif")
 }
 
-struct HexOut<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for HexOut<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
+/// The encoder's thread is gone (it panicked).
+fn stopped_encoder() -> Error {
+    io_err("the thread that encodes rasters stopped".into())
 }
 
 fn io_err(message: String) -> Error {
@@ -1335,16 +1403,6 @@ mod tests {
             assert!(keeps_bytes(kept), "{kept}");
         }
         assert!(!keeps_bytes("chips/a.tif"));
-        let mut row = Vec::new();
-        bytea_field(&mut row, &[0, 0xab, 0x10]);
-        assert_eq!(row, b"\\\\x00ab10\t");
-    }
-
-    #[test]
-    fn copy_text_fields_are_escaped() {
-        let mut row = Vec::new();
-        text_field(&mut row, "a\\b\tc\nd\re");
-        assert_eq!(row, b"a\\\\b\\tc\\nd\\re\t");
     }
 
     fn opts(connection: &str) -> DbOptions {
