@@ -281,8 +281,8 @@ const HEADER: usize = 61;
 const HAS_NODATA: u8 = 0x40;
 const OFFLINE: u8 = 0x80;
 
-struct Writer {
-    out: Vec<u8>,
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
     big: bool,
 }
 
@@ -298,7 +298,7 @@ macro_rules! put_num {
     };
 }
 
-impl Writer {
+impl Writer<'_> {
     put_num!(u16, u16);
     put_num!(i32, i32);
     put_num!(f64, f64);
@@ -408,9 +408,18 @@ impl WkbRaster {
     /// The raster as WKB, big-endian (XDR) or little-endian (NDR, what
     /// PostGIS itself writes).
     pub fn to_wkb(&self, big_endian: bool) -> Result<Vec<u8>, WkbError> {
+        let mut out = Vec::with_capacity(self.wkb_len());
+        self.write_wkb(big_endian, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the raster's WKB ([`to_wkb`](Self::to_wkb)) to `out`, which
+    /// is left as it was when the raster cannot be written.
+    pub fn write_wkb(&self, big_endian: bool, out: &mut Vec<u8>) -> Result<(), WkbError> {
         self.validate()?;
+        out.reserve(self.wkb_len());
         let mut w = Writer {
-            out: Vec::with_capacity(self.wkb_len()),
+            out,
             big: big_endian,
         };
         let [ipx, sx, kx, ipy, ky, sy] = self.geotransform.0;
@@ -430,7 +439,7 @@ impl WkbRaster {
             w.nodata(b.pixtype, b.nodata.unwrap_or(0.0));
             w.pixels(&b.pixels);
         }
-        Ok(w.out)
+        Ok(())
     }
 
     /// The raster as hex WKB (upper-case), as `raster_out` and

@@ -33,6 +33,15 @@ impl std::fmt::Display for TooLong {
 /// PostgreSQL's largest value (`MaxAllocSize`, 1 GB less one byte).
 const MAX_FIELD: usize = (1 << 30) - 1;
 
+/// The length word of a field of `len` bytes.
+fn field_length(len: usize) -> Result<[u8; 4], TooLong> {
+    i32::try_from(len)
+        .ok()
+        .filter(|_| len <= MAX_FIELD)
+        .map(i32::to_be_bytes)
+        .ok_or(TooLong(len))
+}
+
 /// Rows being written into `buf`, field by field.
 pub(crate) struct Rows<'a> {
     pub(crate) buf: &'a mut Vec<u8>,
@@ -51,12 +60,33 @@ impl Rows<'_> {
 
     /// A field of `len` bytes, whose bytes the caller writes next.
     fn length(&mut self, len: usize) -> Result<(), TooLong> {
-        let n = i32::try_from(len)
-            .ok()
-            .filter(|_| len <= MAX_FIELD)
-            .ok_or(TooLong(len))?;
-        self.buf.extend_from_slice(&n.to_be_bytes());
+        self.buf.extend_from_slice(&field_length(len)?);
         Ok(())
+    }
+
+    /// A field whose bytes `write` appends to the buffer (so a value made
+    /// for the row is not copied into it); where they are in the buffer.
+    /// The buffer is left as it was when `write` fails.
+    pub(crate) fn written(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+    ) -> Result<std::ops::Range<usize>, String> {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let len = write(self.buf).and_then(|()| {
+            let len = self.buf.len() - at - 4;
+            field_length(len).map_err(|e| e.to_string())
+        });
+        match len {
+            Ok(len) => {
+                self.buf[at..at + 4].copy_from_slice(&len);
+                Ok(at + 4..self.buf.len())
+            }
+            Err(e) => {
+                self.buf.truncate(at);
+                Err(e)
+            }
+        }
     }
 
     /// A `bytea` (or any value already in its binary form).
@@ -111,21 +141,36 @@ mod tests {
     fn rows_are_framed_as_postgresql_reads_them() {
         let mut buf = HEADER.to_vec();
         let mut rows = Rows { buf: &mut buf };
-        rows.row(5);
+        rows.row(6);
         rows.text("a\tb").unwrap();
         rows.null();
         rows.int4(-2);
         rows.int8(1 << 40);
         rows.jsonb("{}").unwrap();
+        let at = rows
+            .written(|b| {
+                b.extend_from_slice(b"xy");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            rows.written(|b| {
+                b.push(0);
+                Err("no".into())
+            }),
+            Err("no".to_owned())
+        );
+        assert_eq!(&buf[at], b"xy");
         buf.extend_from_slice(&TRAILER);
         let mut want = b"PGCOPY\n\xff\r\n\0".to_vec();
         want.extend_from_slice(&[0; 8]);
-        want.extend_from_slice(&[0, 5]);
+        want.extend_from_slice(&[0, 6]);
         want.extend_from_slice(&[0, 0, 0, 3, b'a', b'\t', b'b']);
         want.extend_from_slice(&[0xff; 4]);
         want.extend_from_slice(&[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe]);
         want.extend_from_slice(&[0, 0, 0, 8, 0, 0, 1, 0, 0, 0, 0, 0]);
         want.extend_from_slice(&[0, 0, 0, 3, 1, b'{', b'}']);
+        want.extend_from_slice(&[0, 0, 0, 2, b'x', b'y']);
         want.extend_from_slice(&[0xff, 0xff]);
         assert_eq!(buf, want);
     }

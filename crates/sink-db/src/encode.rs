@@ -158,6 +158,11 @@ fn stopped() -> Error {
     )
 }
 
+/// Appends the WKB of `raster` to `out`.
+fn wkb(raster: &WkbRaster, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    raster.write_wkb(false, out).map_err(|e| e.to_string())
+}
+
 /// Writes the row of `job` to `row`.
 fn encode(common: &Common, job: ChipJob, row: &mut Vec<u8>) -> Result<()> {
     let refuse = |m: String| Error::Refused(format!("chip {} ({}): {m}", job.id, job.image_path));
@@ -167,20 +172,34 @@ fn encode(common: &Common, job: ChipJob, row: &mut Vec<u8>) -> Result<()> {
         (Some((path, bytes)), true) => Some(mask_raster(bytes, path, &rast).map_err(refuse)?),
         _ => None,
     };
-    let wkb = |r: &WkbRaster| r.to_wkb(false).map_err(|e| refuse(e.to_string()));
-    let rast = wkb(&rast)?;
-    let mask = mask.as_ref().map(wkb).transpose()?;
-    let rasters_sha = raster_sha256(&rast, mask.as_deref());
     let int4 = |v: u64, what: &str| {
         i32::try_from(v).map_err(|_| refuse(format!("{what} {v} does not fit an integer column")))
     };
-    row.reserve(rast.len() + mask.as_ref().map_or(0, Vec::len) + 1024);
+    // The rasters' WKB is written into the row as it is made.
+    let kept = if job.keep_image { job.image.len() } else { 0 };
+    let labels =
+        job.label.as_ref().map_or(0, |l| l.1.len()) + job.entry.as_ref().map_or(0, Vec::len);
+    row.reserve(
+        rast.wkb_len()
+            + mask.as_ref().map_or(0, WkbRaster::wkb_len)
+            + kept
+            + labels
+            + job.files.len()
+            + 512,
+    );
     let mut r = Rows { buf: row };
     r.row(CHIP_FIELDS);
     r.text(&common.project).map_err(too_long)?;
     r.text(&job.id).map_err(too_long)?;
-    r.bytes(&rast).map_err(too_long)?;
-    r.bytes_or_null(mask.as_deref()).map_err(too_long)?;
+    let rast_at = r.written(|b| wkb(&rast, b)).map_err(refuse)?;
+    let mask_at = match &mask {
+        Some(m) => Some(r.written(|b| wkb(m, b)).map_err(refuse)?),
+        None => {
+            r.null();
+            None
+        }
+    };
+    let rasters_sha = raster_sha256(&r.buf[rast_at], mask_at.map(|at| &r.buf[at]));
     r.text(&job.image_path).map_err(too_long)?;
     r.int8(i64::try_from(job.image_size).unwrap_or(i64::MAX));
     r.text(&job.image_sha256).map_err(too_long)?;
