@@ -549,7 +549,35 @@ impl DbDestination {
             };
             r.map_err(|e| self.db_err("cannot delete the rows being replaced", &e))?;
         }
+        self.compress_with_lz4().await?;
         self.create_chip_view().await
+    }
+
+    /// Has the store's large values (the rasters) compressed with lz4
+    /// rather than pglz, for this transaction only (`SET LOCAL`), when the
+    /// server has lz4 (PostgreSQL 14 and later, built with it) and nobody
+    /// chose a compression: `default_toast_compression` at its built-in
+    /// default. A column given a compression of its own keeps it. pglz
+    /// takes most of the server's time in a store of rasters, lz4 a tenth
+    /// of that; the values read back the same either way.
+    async fn compress_with_lz4(&self) -> Result<()> {
+        let unchosen = self
+            .client
+            .query_opt(
+                "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' \
+                 AND source = 'default' AND 'lz4' = ANY (enumvals)",
+                &[],
+            )
+            .await
+            .map_err(|e| self.db_err("cannot read the server's settings", &e))?;
+        if unchosen.is_none() {
+            return Ok(());
+        }
+        self.exec(
+            "cannot set the compression",
+            "SET LOCAL default_toast_compression = lz4",
+        )
+        .await
     }
 
     /// A dry run's [`begin`](Self::begin): the tables' shapes checked and

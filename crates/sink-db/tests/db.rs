@@ -1264,3 +1264,289 @@ fn the_reader_gets_the_files_of_chip_rows() {
         drop_tables(&c, table).await;
     });
 }
+
+/// Rows go in PostgreSQL's binary `COPY` format, the rasters as WKB through
+/// `ST_RastFromWKB`: what PostGIS gives back is exactly what the store was
+/// handed, field by field: text with tabs, newlines, backslashes and quotes,
+/// integers, `jsonb`, `bytea`, the raster's metadata, nodata and every
+/// pixel (and its very WKB), each label's class, attributes and every
+/// coordinate to the last bit. The rasters are compressed with lz4 when the
+/// server has it (and nobody chose another compression).
+#[test]
+fn binary_rows_read_back_exactly() {
+    use sink_api::{
+        Body, ChipLabels, ChipRecord, Destination, LabelRecord, LabelShape, ManifestEntry,
+        digest_bytes,
+    };
+    use sink_db::{DbDestination, DbOptions, Replace};
+    let table = "it_binary";
+    let project = "binary\t\"rows\" \\ é";
+    let id = "tab\there back\\slash new\nline \"q\" é";
+    // 64x48, 3 bands of 16 bits with nodata: 18 KB in runs of 16 values,
+    // which TOAST compresses.
+    let (w, h) = (64u16, 48u16);
+    let n = usize::from(w) * usize::from(h);
+    let band = |k: usize| RasterBand {
+        pixtype: PixelType::U16,
+        nodata: Some(7.0),
+        pixels: Pixels::U16((0..n).map(|i| (i / 16 + k * 1000) as u16).collect()),
+    };
+    let gt = GeoTransform([500000.125, 0.5, 0.0, 5700000.875, 0.0, -0.5]);
+    let raster = WkbRaster {
+        width: w,
+        height: h,
+        geotransform: gt,
+        srid: 32632,
+        bands: (0..3).map(band).collect(),
+    };
+    let keys = raster_georef::CrsKeys {
+        epsg: 32632,
+        geographic: false,
+        name: "WGS 84 / UTM zone 32N",
+    };
+    let image_path = "chips/a.tif";
+    let tiff = raster_georef::raster_to_geotiff(&raster, image_path, Some((&gt, Some(keys))))
+        .expect("a GeoTIFF");
+    assert_eq!(
+        sink_db::chip_raster(&tiff, image_path, 32632).expect("decoded"),
+        raster,
+        "the chip decodes to the raster it was made from"
+    );
+    let wkb = raster.to_wkb(false).unwrap();
+    let label_path = "x/labels/a.txt";
+    let label_bytes = vec![0u8, 1, 255, b'\\', b'\t', b'\n', b'x'];
+    let files = [(image_path, &tiff[..]), (label_path, &label_bytes[..])].map(|(p, b)| {
+        let (size, sha256) = digest_bytes(b);
+        ManifestEntry {
+            path: p.into(),
+            size,
+            sha256,
+        }
+    });
+    let attributes = r#"{"pose": "left\tturn", "n": 1.5, "q": "\"x\\y\" é", "a": [1, null]}"#;
+    // Coordinates that need all 64 bits of a double.
+    let (x0, y0) = (500_001.123_456_789_1, 5_699_999.987_654_321);
+    let ring = |dx: f64| {
+        vec![
+            [x0 + dx, y0],
+            [x0 + dx + 3.1, y0],
+            [x0 + dx + 3.1, y0 + 2.7],
+            [x0 + dx, y0 + 2.7],
+        ]
+    };
+    let hole = vec![
+        [x0 + 1.0, y0 + 1.0],
+        [x0 + 1.0, y0 + 1.3],
+        [x0 + 1.3, y0 + 1.0],
+    ];
+    let geom = LabelShape {
+        multi: true,
+        polygons: vec![vec![ring(0.0), hole], vec![ring(10.0)]],
+    };
+    let pixel = LabelShape {
+        multi: false,
+        polygons: vec![vec![vec![[0.5, 0.25], [10.125, 0.25], [10.125, 7.75]]]],
+    };
+    let records = vec![
+        LabelRecord {
+            index: 0,
+            class_id: 3,
+            class_name: "ship\t\"big\" é".into(),
+            attributes_json: attributes.into(),
+            geom: Some(geom.clone()),
+            pixel_geom: pixel.clone(),
+        },
+        LabelRecord {
+            index: 1,
+            class_id: 0,
+            class_name: "none".into(),
+            attributes_json: "{}".into(),
+            geom: None,
+            pixel_geom: pixel.clone(),
+        },
+    ];
+    rt().block_on(async {
+        let c = client().await;
+        c.batch_execute(&format!("DROP TABLE IF EXISTS {table}_labels"))
+            .await
+            .unwrap();
+        drop_tables(&c, table).await;
+        let mut d = DbDestination::open(DbOptions {
+            connection: url(),
+            password_file: None,
+            table: table.into(),
+            project: project.into(),
+            format: "yolo".into(),
+            masks: false,
+            replace: Replace::Project,
+        })
+        .await
+        .expect("open");
+        d.put(image_path, Body::Bytes(tiff.clone())).await.unwrap();
+        d.put(label_path, Body::Bytes(label_bytes.clone()))
+            .await
+            .unwrap();
+        d.chip_labels(ChipLabels {
+            chip: id.into(),
+            entry: b"{}".to_vec(),
+            records,
+        })
+        .await
+        .unwrap();
+        d.chip_stored(&ChipRecord {
+            id,
+            image: image_path,
+            georeferencing: "embedded",
+            epsg: Some(32632),
+            labels: 2,
+            files: &files,
+        })
+        .await
+        .expect("chip stored");
+        d.commit(Body::Bytes(b"{}".to_vec())).await.expect("commit");
+
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT chip_id, image_path, image_size, image_sha256, georeferencing, \
+                     epsg, format, label_path, labels, label_count, files::text, \
+                     raster_sha256, image IS NULL AND mask IS NULL, ST_AsBinary(rast), \
+                     (ST_MetaData(rast)).*, ST_BandNoDataValue(rast, 1), \
+                     ST_BandPixelType(rast, 3) FROM {table} WHERE project = $1"
+                ),
+                &[&project],
+            )
+            .await
+            .expect("the chip's row");
+        assert_eq!(row.get::<_, String>(0), id);
+        assert_eq!(row.get::<_, String>(1), image_path);
+        assert_eq!(row.get::<_, i64>(2), tiff.len() as i64);
+        assert_eq!(row.get::<_, String>(3), files[0].sha256);
+        assert_eq!(row.get::<_, String>(4), "embedded");
+        assert_eq!(row.get::<_, Option<i32>>(5), Some(32632));
+        assert_eq!(row.get::<_, String>(6), "yolo");
+        assert_eq!(row.get::<_, Option<String>>(7).as_deref(), Some(label_path));
+        assert_eq!(row.get::<_, Option<Vec<u8>>>(8), Some(label_bytes.clone()));
+        assert_eq!(row.get::<_, i32>(9), 2);
+        let stored_files: serde_json::Value = serde_json::from_str(row.get(10)).unwrap();
+        assert_eq!(stored_files, serde_json::to_value(&files).unwrap());
+        assert_eq!(
+            row.get::<_, Option<String>>(11),
+            Some(sink_db::raster_sha256(&wkb, None))
+        );
+        assert!(row.get::<_, bool>(12), "no image bytes, no mask");
+        assert_eq!(row.get::<_, Vec<u8>>(13), wkb, "the raster's WKB");
+        // ST_MetaData: upperleftx, upperlefty, width, height, scalex,
+        // scaley, skewx, skewy, srid, numbands.
+        let [ulx, sx, kx, uly, ky, sy] = gt.0;
+        assert_eq!((row.get::<_, f64>(14), row.get::<_, f64>(15)), (ulx, uly));
+        assert_eq!((row.get::<_, i32>(16), row.get::<_, i32>(17)), (64, 48));
+        let scales: Vec<f64> = (18..22).map(|i| row.get(i)).collect();
+        assert_eq!(scales, [sx, sy, kx, ky]);
+        assert_eq!(row.get::<_, i32>(22), 32632);
+        assert_eq!(row.get::<_, i32>(23), 3);
+        assert_eq!(row.get::<_, Option<f64>>(24), Some(7.0));
+        assert_eq!(row.get::<_, String>(25), "16BUI");
+        for (k, b) in raster.bands.iter().enumerate() {
+            let values = c
+                .query_one(
+                    &format!(
+                        "SELECT array_agg(v ORDER BY o) FROM {table}, \
+                         unnest((ST_DumpValues(rast, $2::int, false))) WITH ORDINALITY AS u(v, o) \
+                         WHERE project = $1"
+                    ),
+                    &[&project, &(k as i32 + 1)],
+                )
+                .await
+                .expect("the band's values");
+            let values: Vec<f64> = values.get(0);
+            let Pixels::U16(want) = &b.pixels else {
+                unreachable!()
+            };
+            let want: Vec<f64> = want.iter().map(|&v| f64::from(v)).collect();
+            assert_eq!(values, want, "band {}", k + 1);
+        }
+        let lz4 = c
+            .query_one(
+                "SELECT 'lz4' = ANY (enumvals) AND source = 'default' FROM pg_settings \
+                 WHERE name = 'default_toast_compression'",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false);
+        let compression = c
+            .query_one(
+                &format!("SELECT pg_column_compression(rast) FROM {table} WHERE project = $1"),
+                &[&project],
+            )
+            .await
+            .unwrap();
+        let want = if lz4 { "lz4" } else { "pglz" };
+        assert_eq!(
+            compression.get::<_, Option<String>>(0).as_deref(),
+            Some(want)
+        );
+
+        let labels = c
+            .query(
+                &format!(
+                    "SELECT label_index, class_id, class_name, attributes = $3::text::jsonb, \
+                     attributes::text, ST_SRID(geom), ST_GeometryType(geom), ST_SRID(pixel_geom), \
+                     ST_GeometryType(pixel_geom) FROM {table}_labels \
+                     WHERE project = $1 AND chip_id = $2 ORDER BY label_index"
+                ),
+                &[&project, &id, &attributes],
+            )
+            .await
+            .expect("label rows");
+        assert_eq!(labels.len(), 2);
+        let l = &labels[0];
+        assert_eq!((l.get::<_, i32>(0), l.get::<_, i32>(1)), (0, 3));
+        assert_eq!(l.get::<_, String>(2), "ship\t\"big\" é");
+        assert!(l.get::<_, bool>(3), "the attributes, as jsonb");
+        assert_eq!(l.get::<_, Option<i32>>(5), Some(32632));
+        assert_eq!(
+            l.get::<_, Option<String>>(6).as_deref(),
+            Some("ST_MultiPolygon")
+        );
+        assert_eq!(l.get::<_, i32>(7), 0);
+        assert_eq!(l.get::<_, String>(8), "ST_Polygon");
+        let l = &labels[1];
+        assert_eq!((l.get::<_, i32>(0), l.get::<_, i32>(1)), (1, 0));
+        assert_eq!(l.get::<_, String>(4), "{}");
+        assert_eq!(l.get::<_, Option<i32>>(5), None, "no map geometry");
+        // Every vertex, in order, each ring closed.
+        let points = |column: &str, index: i32| {
+            let sql = format!(
+                "SELECT ST_X(d.geom), ST_Y(d.geom) FROM {table}_labels, \
+                 ST_DumpPoints({column}) AS d WHERE project = $1 AND chip_id = $2 \
+                 AND label_index = $3 ORDER BY d.path"
+            );
+            let c = &c;
+            async move {
+                c.query(&sql, &[&project, &id, &index])
+                    .await
+                    .expect("points")
+                    .iter()
+                    .map(|r| [r.get::<_, f64>(0), r.get::<_, f64>(1)])
+                    .collect::<Vec<_>>()
+            }
+        };
+        let closed = |shape: &LabelShape| -> Vec<[f64; 2]> {
+            shape
+                .polygons
+                .iter()
+                .flatten()
+                .flat_map(|ring| ring.iter().chain(ring.first()).copied())
+                .collect()
+        };
+        assert_eq!(points("geom", 0).await, closed(&geom));
+        assert_eq!(points("pixel_geom", 0).await, closed(&pixel));
+        assert_eq!(points("pixel_geom", 1).await, closed(&pixel));
+        c.batch_execute(&format!("DROP TABLE IF EXISTS {table}_labels"))
+            .await
+            .unwrap();
+        drop_tables(&c, table).await;
+    });
+}
