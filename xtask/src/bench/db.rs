@@ -12,7 +12,10 @@
 //!   default of 50 rows per COPY, 15.9 s with 100, 9.6 to 12.3 s with 1,000);
 //! - labelstore (release build): `store --to db --format json`, which also
 //!   writes each chip's labels, SHA-256 and metadata, and the project-wide
-//!   files to `<table>_files`, with its index built as rows arrive.
+//!   files to `<table>_files`, with its index built as rows arrive; its
+//!   `COPY` is binary (the rasters' WKB, no hex) and, as the server has lz4
+//!   and the cluster chooses no compression, the rasters are compressed
+//!   with lz4 rather than pglz.
 //!
 //! Afterwards both tables are counted and compared row by row: the same
 //! rasters (`ST_Metadata`, and the raster bytes) for the same file names.
@@ -108,13 +111,11 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
     println!("    {theirs:.2} s, {their_rows} rows, table {their_mb} MB");
     println!(
         "  labelstore store --to db --table {OUR_TABLE} --format json: rasters + each chip's \
-         labels, SHA-256 and metadata + {OUR_TABLE}_files; one COPY; index built during the load"
+         labels, SHA-256 and metadata + {OUR_TABLE}_files; one binary COPY; lz4; index built during \
+         the load"
     );
     println!("    {ours:.2} s, {our_rows} rows, table {our_mb} MB");
-    println!(
-        "  labelstore is {:.2}x as fast (target: 1.5x)",
-        theirs / ours
-    );
+    println!("  labelstore is {:.2}x as fast (target: 2x)", theirs / ours);
     println!(
         "  rows: {our_rows} and {their_rows}; the same raster metadata in {same_metadata}, \
          the same raster bytes in {same_bytes}"
