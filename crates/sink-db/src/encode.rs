@@ -144,10 +144,17 @@ impl Encoder {
         }
     }
 
-    /// Why the thread stopped taking chips.
+    /// Why the thread stopped taking chips: the chip it could not encode
+    /// (it hands that over, then ends), else that it panicked.
     fn stopped_why(&mut self) -> Error {
         drop(self.jobs.take());
-        self.join().err().unwrap_or_else(stopped)
+        let joined = self.join();
+        while let Ok(row) = self.rows.try_recv() {
+            if let Err(e) = row {
+                return e;
+            }
+        }
+        joined.err().unwrap_or_else(stopped)
     }
 }
 
@@ -231,4 +238,90 @@ fn encode(common: &Common, job: ChipJob, row: &mut Vec<u8>) -> Result<()> {
     r.bytes_or_null(job.keep_image.then_some(&job.image[..]))
         .map_err(too_long)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use raster_georef::{GeoTransform, PixelType, Pixels, RasterBand};
+
+    use super::*;
+
+    fn job(id: &str, image: Vec<u8>) -> ChipJob {
+        ChipJob {
+            id: id.into(),
+            image_path: format!("chips/{id}.tif"),
+            image,
+            keep_image: false,
+            srid: 0,
+            label: None,
+            entry: None,
+            image_size: 0,
+            image_sha256: String::new(),
+            georeferencing: "none".into(),
+            epsg: None,
+            label_count: 0,
+            files: "[]".into(),
+        }
+    }
+
+    /// Rows come back in chip order; a chip that cannot be decoded is
+    /// refused by name, and the rows before it still come.
+    #[test]
+    fn rows_come_in_order_and_a_bad_chip_is_refused_by_name() {
+        let raster = WkbRaster {
+            width: 2,
+            height: 1,
+            geotransform: GeoTransform([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
+            srid: 0,
+            bands: vec![RasterBand {
+                pixtype: PixelType::U8,
+                nodata: None,
+                pixels: Pixels::U8(vec![1, 2]),
+            }],
+        };
+        let tiff = raster_georef::raster_to_geotiff(&raster, "a.tif", None).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut encoder = Encoder::start(Common {
+                project: "p".into(),
+                format: "json".into(),
+                masks: false,
+            })
+            .unwrap();
+            let mut rows = Vec::new();
+            for j in [
+                job("a", tiff.clone()),
+                job("b", tiff),
+                job("bad", b"nope".to_vec()),
+            ] {
+                let mut j = j;
+                while let Some(back) = encoder.try_push(j).unwrap() {
+                    j = back;
+                    rows.push(encoder.next_row().await.unwrap().unwrap());
+                }
+            }
+            encoder.close();
+            let failed = loop {
+                match encoder.next_row().await {
+                    Ok(Some(row)) => rows.push(row),
+                    Ok(None) => panic!("the bad chip gave a row"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(failed.is_usage(), "{failed}");
+            assert!(
+                failed.to_string().starts_with("chip bad (chips/bad.tif): "),
+                "{failed}"
+            );
+            assert_eq!(rows.len(), 2);
+            for (row, id) in rows.iter().zip(["a", "b"]) {
+                // 16 fields, then the project and the chip id as text.
+                let mut want = vec![0, 16, 0, 0, 0, 1, b'p', 0, 0, 0, 1];
+                want.extend_from_slice(id.as_bytes());
+                assert!(row.starts_with(&want), "{id}");
+            }
+        });
+    }
 }
