@@ -1208,12 +1208,7 @@ fn print_import_report(r: &StoreReport, from: FormatId, detected: bool, json: bo
 /// `labelstore formats`: every format, from its implementation.
 fn formats(json: bool) {
     let infos: Vec<labelstore::FormatInfo> = FormatId::ALL.iter().map(|f| f.info()).collect();
-    let text = if json {
-        serde_json::to_string_pretty(&infos).unwrap_or_default() + "\n"
-    } else {
-        formats_table(&infos)
-    };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    embed::summary(json, &infos, || formats_table(&infos));
 }
 
 fn formats_table(infos: &[labelstore::FormatInfo]) -> String {
