@@ -221,6 +221,11 @@ def test_input_errors_carry_the_command_lines_message(tmp_path):
         labelstore.store(HARBOUR, formats="json", path=tmp_path / "s", colour="red")
     with pytest.raises(labelstore.InputError, match="nowhere"):
         labelstore.store(tmp_path / "nowhere", formats="json", path=tmp_path / "s")
+    # A usage error clap finds: the command exits 2, the module raises.
+    done = command("store", HARBOUR, "--format", "json", check=False)
+    assert done.returncode == 2 and "--to <DESTINATION>" in done.stderr
+    with pytest.raises(labelstore.InputError, match="--to <DESTINATION>"):
+        labelstore.store(HARBOUR, to=None, formats="json", path=tmp_path / "s")
     with pytest.raises(labelstore.InputError, match="bad json|expected|line 1"):
         (tmp_path / "bad").mkdir()
         (tmp_path / "bad/project.json").write_text("{")
