@@ -11,7 +11,8 @@
 //!
 //! Work runs with the GIL released (`Python::detach`); the progress
 //! callback, and the check for Ctrl-C (`KeyboardInterrupt`), take it back
-//! for each item done. Errors are the command line's, as exceptions:
+//! for each item done; an exception there stops a store, an import or a
+//! fetch, which is undone. Errors are the command line's, as exceptions:
 //! `InputError` for exit status 2 (bad input or usage), `DestinationError`
 //! for 1 (the destination failed), both `LabelstoreError`s.
 
@@ -60,8 +61,8 @@ fn exception(code: u8, message: String) -> PyErr {
 /// `progress`, when given, is called with a dict (`phase`, `unit`, `item`,
 /// `done`, `total`, `bytes`) for each item done. An exception it raises
 /// (and Ctrl-C, which Python raises as `KeyboardInterrupt` when the GIL is
-/// taken back) stops a store before its next chip, undoing it, and is
-/// raised here; other commands finish what they are doing first.
+/// taken back) stops a store, an import or a fetch before its next chip,
+/// undoing it, and is raised here; `verify` and `chip` finish first.
 #[pyfunction]
 #[pyo3(signature = (argv, progress=None))]
 fn run(py: Python<'_>, argv: Vec<OsString>, progress: Option<Py<PyAny>>) -> PyResult<String> {

@@ -258,6 +258,22 @@ def test_an_exception_in_the_progress_callback_stops_and_undoes_the_store(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_exception_in_the_progress_callback_undoes_an_import_and_a_fetch(tmp_path):
+    labelstore.store(HARBOUR, formats=["coco", "json"], path=tmp_path / "s")
+
+    def stop_at_second(step):
+        if step["phase"] in ("imported", "wrote") and step["done"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        labelstore.import_dataset(tmp_path / "s/coco", tmp_path / "p", progress=stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        labelstore.fetch(tmp_path / "f", path=tmp_path / "s", progress=stop_at_second)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    # Stopped runs leave the thread as it was: the next one runs whole.
+    assert labelstore.import_dataset(tmp_path / "s/coco", tmp_path / "p")["chips_stored"] == 9
+
+
 def test_the_gil_is_released_while_a_store_runs(tmp_path):
     """Another Python thread runs while the store's native code does."""
     window = {}

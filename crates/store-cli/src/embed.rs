@@ -6,8 +6,8 @@
 //! what the command line would show: the closing summary is kept as JSON
 //! (whether or not `--json` was given) instead of printed, progress goes to
 //! the caller's callback instead of a bar, nothing is written to stderr,
-//! and a store is stopped (and undone) when the callback says so instead
-//! of on Ctrl-C. Every step of a command runs on the calling thread (the
+//! and a store, an import or a fetch is stopped (and undone) when the
+//! callback says so instead of on Ctrl-C. Every step of a command runs on the calling thread (the
 //! pipelines are driven by `block_on` there), so a thread-local reaches
 //! them all.
 
@@ -46,8 +46,8 @@ pub struct Failure {
 }
 
 /// The progress callback of an embedded run: told of each item done;
-/// returning `false` stops a store before its next chip (it is then
-/// undone, as on Ctrl-C).
+/// returning `false` stops a store, an import or a fetch before its next
+/// chip (it is then undone, as a store is on Ctrl-C).
 pub type ProgressFn = Box<dyn FnMut(&Step<'_>) -> bool + Send>;
 
 /// What an embedded run redirects (see the module docs).
@@ -91,6 +91,33 @@ impl Embedded {
     }
 }
 
+/// An embedded run on this thread while it lives; dropped (also when the
+/// command panics), the thread has what it had before.
+struct On(Option<Arc<Embedded>>);
+
+impl On {
+    fn enter(embedded: Arc<Embedded>) -> On {
+        On(CURRENT.with(|c| c.replace(Some(embedded))))
+    }
+}
+
+impl Drop for On {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        CURRENT.with(|c| c.replace(before));
+    }
+}
+
+/// `plan`, stopped (and undone) when the embedded run's callback says so;
+/// as it is outside an embedded run (the command line's import and fetch
+/// end on Ctrl-C as they always did).
+pub(crate) fn cancellable(plan: labelstore::Plan) -> labelstore::Plan {
+    match current() {
+        Some(embedded) => plan.cancel_on(embedded.cancel_flag()),
+        None => plan,
+    }
+}
+
 /// Runs the command line `argv` (the program name first, as
 /// `std::env::args_os` gives it) in this process and gives its closing
 /// summary as JSON text (what `--json` prints; `verify` gives its report
@@ -102,9 +129,10 @@ pub fn run_embedded(argv: Vec<OsString>, progress: Option<ProgressFn>) -> Result
         cancel: Arc::new(AtomicBool::new(false)),
         summary: Mutex::new(None),
     });
-    let before = CURRENT.with(|c| c.replace(Some(Arc::clone(&embedded))));
-    let outcome = crate::run_command(argv);
-    CURRENT.with(|c| c.replace(before));
+    let outcome = {
+        let _on = On::enter(Arc::clone(&embedded));
+        crate::run_command(argv)
+    };
     let summary = embedded
         .summary
         .lock()

@@ -1078,7 +1078,7 @@ fn fetch(args: &FetchArgs) -> Result<(), StoreError> {
         }
     });
     meter.finish();
-    let plan = plan?;
+    let plan = embed::cancellable(plan?);
     let mut meter = Meter::new(verbosity(), "chips", "wrote", plan.chip_count());
     let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
     meter.finish();
@@ -1175,6 +1175,7 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
         .enable_all()
         .build()?;
     let mut meter = Meter::new(verbosity(), "chips", "imported", plan.chip_count());
+    let plan = embed::cancellable(plan);
     let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
     meter.finish();
     print_import_report(&report?, from, detected, args.json);

@@ -10,8 +10,9 @@ Keyword arguments are the command's options, with ``_`` for ``-``:
 trailing ``_`` avoids a Python keyword (``from_="local"``, ``class_=...``).
 Work runs with the GIL released. ``progress``, when given, is called with
 a dict (``phase``, ``unit``, ``item``, ``done``, ``total``, ``bytes``) for
-each item done; an exception it raises (or Ctrl-C) stops a store, which
-is then undone, and is raised.
+each item done; an exception it raises (or Ctrl-C) stops a store, an
+import or a fetch, which is then undone, and is raised (``verify`` and
+``chip`` finish first).
 
 Errors are exceptions with the command line's messages:
 :class:`InputError` for what its exit status 2 means (bad input or usage),
