@@ -120,6 +120,11 @@ def test_import_dataset_brings_a_coco_store_back(tmp_path):
     assert [c.name for c in p.classes] == ["ship", "buoy", "small boat"]
     r0 = p.chip("r0_c0")
     assert [lb.bbox for lb in r0.labels] == [[8.0, 20.0, 44.5, 34.0], [52.0, 48.0, 56.0, 52.0], [20.0, 50.0, 27.0, 54.0]]
+    # The command imports the same project.
+    done = command("import", "--from", "COCO", tmp_path / "s/coco", "--output", tmp_path / "q", "--json")
+    assert json.loads(done.stdout)["imported_from"] == {"format": "coco", "detected": False}
+    q = labelstore.Project.load(tmp_path / "q")
+    assert [c.id for c in q.chips] == [c.id for c in p.chips] and q.chip("r0_c0").labels == r0.labels
     # The command, naming the format, refuses a non-empty output.
     done = command("import", "--from", "COCO", tmp_path / "s/coco", "--output", tmp_path / "p", check=False)
     assert done.returncode == 2 and "labelstore: error: " in done.stderr
