@@ -2,8 +2,10 @@
 //! cargo-xtask convention: plain Rust instead of shell scripts).
 //!
 //! - `cargo xtask test`: tidy, format check, clippy with warnings denied,
-//!   every crate's tests, then the conformance suite. README's test command
-//!   and CI.
+//!   the Python wheel's tests, every crate's tests, then the conformance
+//!   suite. README's test command and CI.
+//! - `cargo xtask wheel`: the Python wheel alone: built with maturin,
+//!   installed into a fresh venv, its pytest suite run there.
 //! - `cargo xtask tidy`: the architecture's rules (which crate may depend on
 //!   which, crate docs, no unwrap in library code), checked in seconds.
 //! - `cargo xtask conformance`: the cross-crate suite over `tests/fixtures`,
@@ -40,6 +42,7 @@ mod s3fs;
 mod test;
 mod tidy;
 mod util;
+mod wheel;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,10 +53,11 @@ fn main() -> std::process::ExitCode {
         Some("serve") => test::serve(&root, args.get(1).map(String::as_str)),
         Some("conformance") => test::conformance(&root),
         Some("tidy") => tidy::run(&root),
+        Some("wheel") => wheel::test(&root),
         Some("gen-example") => gen_example::run_all(&root.join("examples")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|tidy|serve ENVFILE|conformance|gen-example|{}>",
+                "usage: cargo xtask <test|tidy|wheel|serve ENVFILE|conformance|gen-example|{}>",
                 bench::USAGE
             );
             return std::process::ExitCode::from(2);

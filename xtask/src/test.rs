@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the
 //! first failure: tidy, the outside judges' tools, the format check, clippy with
-//! warnings denied, every crate's tests (doctests included), then the
+//! warnings denied, the Python wheel (built, installed in a fresh venv, its
+//! pytest suite), every crate's tests (doctests included), then the
 //! conformance suite.
 
 use std::path::Path;
@@ -108,6 +109,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             ],
         )?;
     }
+    // The Python wheel, built, installed into a fresh venv and tested there.
+    crate::wheel::test(root)?;
     // The database tests run against a throwaway PostgreSQL + PostGIS,
     // stopped when `cluster` is dropped, also when a step fails.
     let mut cluster = crate::pg::Cluster::start()?;

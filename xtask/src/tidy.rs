@@ -24,8 +24,10 @@ use serde_json::Value;
 use crate::util;
 use Crates::{Family, Libraries, Named, Ours};
 
-/// The crates that are not libraries: the binary and this automation.
-const NOT_LIBRARIES: &[&str] = &["store-cli", "xtask"];
+/// The crates that are not libraries: the top-level artifacts, which run
+/// the command line and pick a runtime (the binary, the Python extension),
+/// and this automation.
+const NOT_LIBRARIES: &[&str] = &["store-cli", "labelstore-py", "xtask"];
 
 /// A set of crates, by name.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +128,16 @@ const DEPENDENCY_RULES: &[DependencyRule] = &[
             Named("store-cli"),
         ],
         invariant: "libraries know no CLI",
+    },
+    DependencyRule {
+        of: Libraries,
+        forbidden: &[Named("pyo3"), Named("labelstore-py")],
+        invariant: "only the Python extension knows Python",
+    },
+    DependencyRule {
+        of: Named("store-cli"),
+        forbidden: &[Named("pyo3"), Named("labelstore-py")],
+        invariant: "only the Python extension knows Python",
     },
 ];
 

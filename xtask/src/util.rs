@@ -264,16 +264,23 @@ pub(crate) fn ensure_python(root: &Path) -> anyhow::Result<PathBuf> {
     if ready {
         return Ok(python);
     }
+    make_venv(&venv)?;
+    pip_install(&python, &pip_names)?;
+    Ok(python)
+}
+
+/// `python3 -m venv DIR` (when it has no interpreter yet); its python.
+pub(crate) fn make_venv(venv: &Path) -> anyhow::Result<PathBuf> {
+    let python = venv.join("bin/python");
     if !python.exists() {
         println!("xtask: python3 -m venv {}", venv.display());
         let status = Command::new("python3")
             .args(["-m", "venv"])
-            .arg(&venv)
+            .arg(venv)
             .status()
             .context("running python3 -m venv (install Python 3 with venv)")?;
         ensure!(status.success(), "python3 -m venv failed");
     }
-    pip_install(&python, &pip_names)?;
     Ok(python)
 }
 

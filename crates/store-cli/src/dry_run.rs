@@ -1,8 +1,6 @@
 //! `--dry-run`: runs a store, import or chip up to the point of writing and
 //! prints its plan ([`labelstore::DryRunReport`]) instead of its summary.
 
-use std::io::Write;
-
 use labelstore::sink::Destination;
 use labelstore::{DryRunReport, Plan, StoreError};
 
@@ -15,11 +13,7 @@ pub(crate) fn run<D: Destination>(
     json: bool,
 ) -> Result<(), StoreError> {
     let report = runtime.block_on(plan.dry_run(dest, &mut |_| {}))?;
-    print(
-        json,
-        || serde_json::to_string_pretty(&report),
-        || human(&report),
-    );
+    print(json, &report, || human(&report));
     Ok(())
 }
 
@@ -59,11 +53,7 @@ pub(crate) fn chip(
 ) -> Result<(), StoreError> {
     let dest = local_folder(target, overwrite, reads_from)?;
     let report = current_thread()?.block_on(plan.dry_run(dest, &mut |_| {}))?;
-    print(
-        json,
-        || serde_json::to_string_pretty(&report),
-        || chip_human(&report),
-    );
+    print(json, &report, || chip_human(&report));
     Ok(())
 }
 
@@ -113,21 +103,17 @@ pub(crate) fn fetch(
 /// Prints what fetching a remote store would bring.
 #[cfg(any(feature = "db", feature = "objstore"))]
 fn print_fetch(report: &labelstore::FetchDryRun, args: &crate::FetchArgs) {
-    print(
-        args.json,
-        || serde_json::to_string_pretty(report),
-        || {
-            format!(
-                "dry run: nothing was written\nwould fetch {:?} from {} (stored as {}) into {}\nwould bring: {} files, {} bytes\n",
-                report.project.as_deref().unwrap_or(""),
-                report.source,
-                report.formats.join(", "),
-                args.output.display(),
-                report.bring.files,
-                report.bring.bytes
-            )
-        },
-    );
+    print(args.json, report, || {
+        format!(
+            "dry run: nothing was written\nwould fetch {:?} from {} (stored as {}) into {}\nwould bring: {} files, {} bytes\n",
+            report.project.as_deref().unwrap_or(""),
+            report.source,
+            report.formats.join(", "),
+            args.output.display(),
+            report.bring.files,
+            report.bring.bytes
+        )
+    });
 }
 
 fn current_thread() -> Result<tokio::runtime::Runtime, StoreError> {
@@ -136,19 +122,10 @@ fn current_thread() -> Result<tokio::runtime::Runtime, StoreError> {
         .build()?)
 }
 
-/// Prints a dry run's plan: `as_json` with `--json`, else `as_text`.
-fn print(
-    json: bool,
-    as_json: impl FnOnce() -> serde_json::Result<String>,
-    as_text: impl FnOnce() -> String,
-) {
-    let text = if json {
-        as_json().unwrap_or_default() + "\n"
-    } else {
-        as_text()
-    };
-    // A closed stdout (e.g. `| head`) is not a failure.
-    let _ = std::io::stdout().write_all(text.as_bytes());
+/// Prints a dry run's plan: `report` as JSON with `--json` (kept in an
+/// embedded run), else `as_text`.
+fn print<T: serde::Serialize>(json: bool, report: &T, as_text: impl FnOnce() -> String) {
+    crate::embed::summary(json, report, as_text);
 }
 
 fn chip_human(r: &DryRunReport<labelstore::ChipSummary>) -> String {

@@ -1,14 +1,18 @@
 //! What a long command says while it runs: a progress bar with the rate
 //! (items and bytes per second) and an ETA on a terminal, nothing in a
 //! pipe; `-v` a line per item on stderr wherever it goes; `-q` nothing but
-//! errors.
+//! errors. In an embedded run (the Python module) nothing is drawn: each
+//! item done goes to the caller's progress callback.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use labelstore::Progress;
+
+use crate::embed::{Embedded, Step};
 
 /// How much a run says (`-q`, the default, `-v`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +43,12 @@ pub fn set_verbosity(v: Verbosity) {
     let _ = VERBOSITY.set(v);
 }
 
-/// The run's verbosity (normal until set).
+/// The run's verbosity (normal until set; quiet in an embedded run, which
+/// prints nothing).
 pub fn verbosity() -> Verbosity {
+    if crate::embed::current().is_some() {
+        return Verbosity::Quiet;
+    }
     VERBOSITY.get().copied().unwrap_or(Verbosity::Normal)
 }
 
@@ -53,6 +61,8 @@ pub struct Meter {
     /// What a line of `-v` says was done to an item (`stored`, `fetched`).
     done_verb: &'static str,
     started: Instant,
+    /// The embedded run whose callback hears of each item, if any.
+    embedded: Option<Arc<Embedded>>,
 }
 
 impl Meter {
@@ -82,11 +92,22 @@ impl Meter {
             unit,
             done_verb,
             started: Instant::now(),
+            embedded: crate::embed::current(),
         }
     }
 
     /// Hears of one more item done.
     pub fn update(&mut self, p: Progress<'_>) {
+        if let Some(embedded) = &self.embedded {
+            embedded.step(&Step {
+                phase: self.done_verb,
+                unit: self.unit,
+                item: p.item,
+                done: p.done,
+                total: p.total,
+                bytes: p.bytes,
+            });
+        }
         if let Some(bar) = &self.bar {
             bar.set_length(p.total as u64);
             bar.set_position(p.done as u64);
