@@ -120,9 +120,13 @@ pub async fn verify_with_progress<R: StoreReader>(
                 missing.push(format!("missing: {}", entry?.key));
             }
         }
+        if let Some(Err(_)) = manifest.peek()
+            && let Some(Err(e)) = manifest.next()
+        {
+            return Err(StoreError::Scratch(e));
+        }
         let entry = match manifest.peek() {
             Some(Ok(m)) if m.key == found.key => Some(m.entry()?),
-            Some(Err(_)) => return Err(StoreError::Scratch(manifest.next().unwrap().unwrap_err())),
             _ => None,
         };
         let path = &found.key;
