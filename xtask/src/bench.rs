@@ -46,8 +46,56 @@ use crate::util::{ensure_python, ensure_tools, measure, release_build};
 const CHIPS: usize = 10_000;
 
 /// The usage line of `cargo xtask bench`.
-pub(crate) const USAGE: &str = "bench formats|memory|db [--chips N]|objstore [--chips N]|\
-     geotiff [--chips N]|chip [--pixels N]";
+pub(crate) const USAGE: &str = "bench all [--quick]|formats|memory|db [--chips N]|\
+     objstore [--chips N]|geotiff [--chips N]|chip [--pixels N]";
+
+/// One line of `bench all`'s table: what a benchmark measured against its
+/// target.
+struct Row {
+    task: String,
+    ours: String,
+    peer: String,
+    theirs: String,
+    /// The peer's time over ours (none for a figure of our own).
+    ratio: Option<f64>,
+    target: String,
+    met: bool,
+}
+
+/// The rows the benchmarks of this run recorded.
+static ROWS: std::sync::Mutex<Vec<Row>> = std::sync::Mutex::new(Vec::new());
+
+/// Records a timing against a peer: `ours` and `theirs` in seconds, met
+/// when the peer takes at least `target` times as long.
+pub(crate) fn record_speed(task: &str, ours: f64, peer: &str, theirs: f64, target: f64) {
+    let ratio = theirs / ours;
+    push(Row {
+        task: task.to_owned(),
+        ours: format!("{ours:.2} s"),
+        peer: peer.to_owned(),
+        theirs: format!("{theirs:.2} s"),
+        ratio: Some(ratio),
+        target: format!("{target}x"),
+        met: ratio >= target,
+    });
+}
+
+/// Records a figure of labelstore's own against a limit (peak memory).
+pub(crate) fn record_limit(task: &str, ours: u64, unit: &str, under: u64) {
+    push(Row {
+        task: task.to_owned(),
+        ours: format!("{ours} {unit}"),
+        peer: String::new(),
+        theirs: String::new(),
+        ratio: None,
+        target: format!("under {under} {unit}"),
+        met: ours < under,
+    });
+}
+
+fn push(row: Row) {
+    ROWS.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+}
 
 /// Runs the benchmark named by `args[0]`, with its options after it.
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
@@ -68,6 +116,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
     };
     match what {
+        Some("all") if rest.is_empty() => all(root, false),
+        Some("all") if rest == ["--quick"] => all(root, true),
         Some("formats") if rest.is_empty() => formats(root),
         Some("memory") if rest.is_empty() => memory::run(root),
         Some("db") => db::run(root, number("--chips")?.unwrap_or(chips::DEFAULT_CHIPS)),
@@ -76,6 +126,100 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("chip") => chip::run(root, number("--pixels")?.unwrap_or(chip::DEFAULT_PIXELS)),
         _ => Err(usage()),
     }
+}
+
+/// `cargo xtask bench all`: every benchmark in one run, at the issue's
+/// sizes (`--quick`: small sizes, to check the harness; formats and memory
+/// have one size and are left out), then one table of every figure
+/// against its target, with the machine and the date; also written to
+/// `target/bench/all.md`. A benchmark that fails is a row saying so, and
+/// the run goes on.
+fn all(root: &Path, quick: bool) -> anyhow::Result<()> {
+    let chips_n = if quick { 50 } else { 1_000 };
+    type Bench<'a> = Box<dyn Fn() -> anyhow::Result<()> + 'a>;
+    let mut benches: Vec<(&str, Bench<'_>)> = Vec::new();
+    if !quick {
+        benches.push(("formats", Box::new(|| formats(root))));
+    }
+    benches.push(("geotiff", Box::new(|| geotiff::run(root, chips_n))));
+    benches.push(("db", Box::new(|| db::run(root, chips_n))));
+    benches.push(("objstore", Box::new(|| objstore::run(root, chips_n))));
+    benches.push((
+        "chip",
+        Box::new(|| chip::run(root, if quick { 2048 } else { chip::DEFAULT_PIXELS })),
+    ));
+    if !quick {
+        benches.push(("memory", Box::new(|| memory::run(root))));
+    }
+    for (name, bench) in &benches {
+        println!("xtask: bench {name}");
+        if let Err(e) = bench() {
+            println!("xtask: bench {name} failed: {e:#}");
+            push(Row {
+                task: format!("bench {name}"),
+                ours: "failed".to_owned(),
+                peer: String::new(),
+                theirs: String::new(),
+                ratio: None,
+                target: String::new(),
+                met: false,
+            });
+        }
+    }
+    let table = table(&ROWS.lock().unwrap_or_else(|e| e.into_inner()), quick)?;
+    print!("\n{table}");
+    let out = root.join("target/bench/all.md");
+    std::fs::create_dir_all(root.join("target/bench"))?;
+    std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
+    println!("xtask: the table is in {}", out.display());
+    Ok(())
+}
+
+/// The table of `rows` in Markdown, after the machine and the date.
+fn table(rows: &[Row], quick: bool) -> anyhow::Result<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| (kb + 512 * 1024) / (1024 * 1024));
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut t = String::new();
+    writeln!(
+        t,
+        "`cargo xtask bench all{}` on {cores} cores ({model}), {mem_gib} GiB, {date}\n",
+        if quick { " --quick" } else { "" }
+    )?;
+    writeln!(
+        t,
+        "| task | labelstore | peer | peer's | ratio | target | met |"
+    )?;
+    writeln!(t, "|---|---|---|---|---|---|---|")?;
+    for r in rows {
+        writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.task,
+            r.ours,
+            r.peer,
+            r.theirs,
+            r.ratio.map(|x| format!("{x:.2}x")).unwrap_or_default(),
+            r.target,
+            if r.met { "yes" } else { "**no**" }
+        )?;
+    }
+    Ok(t)
 }
 
 /// `cargo xtask bench formats`.
@@ -137,10 +281,17 @@ fn formats(root: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "  labelstore is {:.1}x as fast, with {:.2}x the peak memory",
+        "  labelstore is {:.1}x as fast (target: 20x), with {:.2}x the peak memory",
         theirs.0 / ours_seconds,
         ours_peak as f64 / theirs.1.max(1) as f64
     )?;
+    record_speed(
+        &format!("COCO to VOC + YOLO + KITTI, {CHIPS} images (import + store)"),
+        ours_seconds,
+        "Datumaro",
+        theirs.0,
+        20.0,
+    );
 
     // Like for like with panlabel: VOC and YOLO only, from the same COCO.
     let panlabel = panlabel::ensure(root)?;
@@ -208,10 +359,17 @@ fn formats(root: &Path) -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "  labelstore is {:.2}x as fast (target: at least 1x), with {:.2}x the peak memory",
+        "  labelstore is {:.2}x as fast (target: 2x), with {:.2}x the peak memory",
         theirs_seconds / ours_seconds,
         ours_peak as f64 / theirs_peak.max(1) as f64
     )?;
+    record_speed(
+        &format!("COCO to VOC + YOLO, {CHIPS} images (import + store)"),
+        ours_seconds,
+        &format!("panlabel {}", panlabel::VERSION),
+        theirs_seconds,
+        2.0,
+    );
     writeln!(
         report,
         "  the same labels: {CHIPS} YOLO files byte for byte, {objects} VOC objects \

@@ -32,6 +32,19 @@ pub struct ChipSpan {
     end: u64,
 }
 
+impl ChipSpan {
+    /// Where the chip's object starts and ends in the file, in bytes.
+    pub fn bytes(self) -> (u64, u64) {
+        (self.start, self.end)
+    }
+
+    /// The span of bytes `start..end`, as [`ChipSpan::bytes`] gave it (a
+    /// span kept on disk between a scan and the reads).
+    pub fn from_bytes(start: u64, end: u64) -> ChipSpan {
+        ChipSpan { start, end }
+    }
+}
+
 /// A project manifest whose chips stay in the file until asked for.
 #[derive(Debug)]
 pub struct ManifestStream {

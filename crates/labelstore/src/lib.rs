@@ -35,6 +35,7 @@ mod chip;
 mod fetch;
 mod formats;
 mod import;
+mod kept;
 mod label_records;
 mod listed;
 mod preview;
@@ -61,6 +62,7 @@ pub use crate::formats::{
     FormatId, FormatInfo, FormatOptions, UnknownFormat, label_format, label_format_with,
 };
 pub use crate::import::{IMPORT_FORMATS, detect_format, import, prepare_import};
+pub use crate::kept::{StoredChipReport, StoredChips};
 pub use crate::preview::{
     GRID_ORIGIN, Preview, PreviewChip, PreviewOptions, STROKE_CSS, THUMB_CSS, THUMB_PIXELS,
     prepare_preview,
@@ -69,7 +71,6 @@ pub use crate::scratch::scratch_dir_in;
 pub use crate::store::{
     ClippedChip, DryRunReport, ExcludedChip, FormatLoss, FormatLosses, FormatNotes, Plan, Progress,
     RoundingReport, SplitCount, SplitCounts, StoreError, StoreOptions, StoreReport,
-    StoredChipReport,
 };
 pub use crate::verify::{VerifyReport, verify, verify_with_progress};
 pub use labels_model::ChipFormat;

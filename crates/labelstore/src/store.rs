@@ -28,6 +28,7 @@ use sink_api::{
 };
 
 use crate::formats::{FormatId, FormatOptions, label_format_with};
+use crate::kept::{ChipLog, ChipLogWriter, Kept, StoredChips};
 
 /// The version of the store manifest's layout.
 const MANIFEST_VERSION: u32 = 1;
@@ -144,8 +145,9 @@ pub struct StoreReport {
     /// Stored chips counted per georeferencing source
     /// (`world_file`, `inline`, `embedded`, `none`).
     pub georeferencing: BTreeMap<&'static str, usize>,
-    /// Every stored chip: its georeferencing, CRS and stored image.
-    pub chips: Vec<StoredChipReport>,
+    /// Every stored chip: its georeferencing, CRS and stored image (read
+    /// from the store's scratch file as it is listed, not held).
+    pub chips: StoredChips,
     /// What each format's writer had to say, counted (labels it left out
     /// and why, chips it converted); formats with nothing to say are absent.
     pub notes: FormatNotes,
@@ -265,19 +267,6 @@ pub struct ClippedChip {
     pub labels: usize,
 }
 
-/// A stored chip, as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredChipReport {
-    /// The chip's id.
-    pub chip: String,
-    /// Where its georeferencing came from: `world_file`, `inline`, `embedded` or `none`.
-    pub georeferencing: &'static str,
-    /// Its CRS, `EPSG:<code>`, when known.
-    pub crs: Option<String>,
-    /// The stored image, relative to the store's root.
-    pub image: String,
-}
-
 /// A chip left out of a store, as reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExcludedChip {
@@ -287,39 +276,26 @@ pub struct ExcludedChip {
     pub reason: &'static str,
 }
 
-/// What a streamed store keeps of each chip it will write between reading
-/// the manifest and writing the chip: where the chip lies in the manifest
-/// and what resolving it found.
-#[derive(Debug)]
-struct Kept {
-    id: String,
-    image: PathBuf,
-    span: ChipSpan,
-    width: u32,
-    height: u32,
-    samples: Option<u8>,
-    world_file: Option<PathBuf>,
-}
-
 /// A validated store, ready to run.
 ///
 /// A store from a manifest ([`Plan::prepare`]) never holds the project's
 /// chips: they are read, checked and resolved one by one, and read again
-/// from the manifest one by one while they are written, so memory stays
-/// flat however many chips the project has. A project already in memory
+/// from the manifest one by one while they are written. What is kept of
+/// each chip in between (its place in the manifest, what resolving it
+/// found) goes to a scratch file, read back in order, so memory stays flat
+/// however many chips the project has. A project already in memory
 /// ([`Plan::prepare_project`]) is stored from memory.
 #[derive(Debug)]
 pub struct Plan {
     /// The project; without its chips when they stream from the manifest.
     project: Project,
-    /// The manifest the chips stream from, and what is kept of each chip
-    /// to write (in selection order).
-    stream: Option<(ManifestStream, Vec<Kept>)>,
+    /// The manifest the chips stream from.
+    stream: Option<ManifestStream>,
+    /// What is kept of each chip to write, in selection order.
+    kept: ChipLog,
     selection: Selection,
+    /// What resolving found; its `georef` is in `kept`, chip by chip.
     resolution: Resolution,
-    /// Per selected chip, the bytes turning it into a GeoTIFF holds at
-    /// once (0 for a chip stored as it is).
-    memory: Vec<u64>,
     options: StoreOptions,
     started: Instant,
     cancel: Option<Arc<AtomicBool>>,
@@ -353,20 +329,9 @@ impl Plan {
     /// in metres: a chip in a geographic CRS is refused.
     pub fn with_split(mut self, spec: &SplitSpec) -> Result<Plan, StoreError> {
         let mut units = Vec::with_capacity(self.selection.chips.len());
-        for (k, (&i, georef)) in self
-            .selection
-            .chips
-            .iter()
-            .zip(&self.resolution.georef)
-            .enumerate()
-        {
-            let (id, w, h) = match &self.stream {
-                Some((_, kept)) => (&kept[k].id, kept[k].width, kept[k].height),
-                None => {
-                    let c = &self.project.chips[i];
-                    (&c.id, c.width.unwrap_or(0), c.height.unwrap_or(0))
-                }
-            };
+        for kept in self.kept.iter()? {
+            let kept = kept?;
+            let (id, w, h, georef) = (&kept.id, kept.width, kept.height, &kept.georef);
             let unit = match (spec.block, georef.transform) {
                 (Some(side), Some(t)) => {
                     if let Some(epsg) = georef.epsg
@@ -415,17 +380,18 @@ impl Plan {
         let mut selector = Selector::new(&options.scope, &header.manifest_path);
         let mut resolver = ChipResolver::new(header, &options.limits);
         let mut resolution = Resolution::default();
-        let mut kept = Vec::new();
+        let mut kept = ChipLogWriter::create()?;
+        let mut unwritten = None;
         let scanned = stream.scan(&mut |i, mut chip, span| {
             if !selector.offer(i, &chip) {
                 return;
             }
             let (clipped, georef) = resolver.resolve(i, &mut chip);
-            resolution.georef.push(georef);
             if clipped > 0 {
                 resolution.clipped.push((chip.id.clone(), clipped));
             }
-            kept.push(Kept {
+            let pushed = kept.push(&Kept {
+                index: i,
                 width: chip.width.unwrap_or(0),
                 height: chip.height.unwrap_or(0),
                 samples: chip.samples,
@@ -433,29 +399,31 @@ impl Plan {
                 span,
                 image: chip.image,
                 id: chip.id,
+                georef,
+                memory: 0,
             });
+            if let Err(e) = pushed {
+                unwritten.get_or_insert(e);
+            }
         });
         // In the order a whole load reports problems: the manifest's own,
         // the formats, the selection, then the files it points to.
         scanned?;
+        if let Some(e) = unwritten {
+            return Err(StoreError::Scratch(e));
+        }
         check_formats(header, &options.formats)?;
         let selection = selector.finish()?;
         resolver.finish()?;
         let project = header.header();
-        let memory = conversion_memory(
-            &project,
-            &selection,
-            &resolution.georef,
-            Some(&kept),
-            options.limits.memory_budget,
-        )?;
-        check_chip_format(&project, &selection, Some(&kept), &options)?;
+        let kept = conversion_memory(&project, kept.finish()?, options.limits.memory_budget)?;
+        check_chip_format(&project, &kept, &options)?;
         Ok(Plan {
             project,
-            stream: Some((stream, kept)),
+            stream: Some(stream),
+            kept,
             selection,
             resolution,
-            memory,
             options,
             started,
             cancel: None,
@@ -499,21 +467,35 @@ impl Plan {
     ) -> Result<Plan, StoreError> {
         check_formats(&project, &options.formats)?;
         let selection = select(&project, &options.scope)?;
-        let resolution = resolve(&mut project, &selection.chips, &options.limits)?;
-        let memory = conversion_memory(
-            &project,
-            &selection,
-            &resolution.georef,
-            None,
-            options.limits.memory_budget,
-        )?;
-        check_chip_format(&project, &selection, None, &options)?;
+        let mut resolution = resolve(&mut project, &selection.chips, &options.limits)?;
+        let mut kept = ChipLogWriter::create()?;
+        for (&i, georef) in selection
+            .chips
+            .iter()
+            .zip(std::mem::take(&mut resolution.georef))
+        {
+            let chip = &project.chips[i];
+            kept.push(&Kept {
+                index: i,
+                id: chip.id.clone(),
+                image: chip.image.clone(),
+                world_file: chip.world_file.clone(),
+                span: ChipSpan::default(),
+                width: chip.width.unwrap_or(0),
+                height: chip.height.unwrap_or(0),
+                samples: chip.samples,
+                georef,
+                memory: 0,
+            })?;
+        }
+        let kept = conversion_memory(&project, kept.finish()?, options.limits.memory_budget)?;
+        check_chip_format(&project, &kept, &options)?;
         Ok(Plan {
             project,
             stream: None,
+            kept,
             selection,
             resolution,
-            memory,
             options,
             started,
             cancel: None,
@@ -554,7 +536,7 @@ impl Plan {
             Ok((files, bytes, (notes, losses), splits, manifest)) => {
                 dest.commit(Body::File(manifest.path().join(STORE_MANIFEST)))
                     .await?;
-                let mut report = self.report(description, files, bytes);
+                let mut report = self.report(description, files, bytes)?;
                 report.notes = notes;
                 report.losses = losses;
                 report.splits = splits;
@@ -588,7 +570,7 @@ impl Plan {
                 let preview = dest
                     .preview(Body::File(manifest.path().join(STORE_MANIFEST)))
                     .await?;
-                let mut store = self.report(description, files, bytes);
+                let mut store = self.report(description, files, bytes)?;
                 store.notes = notes;
                 store.losses = losses;
                 store.splits = splits;
@@ -642,20 +624,17 @@ impl Plan {
             // Chips that become GeoTIFFs are decoded and compressed on
             // every core, ahead of the store loop and in its order.
             converter: Converter::start(
-                self.geotiff_jobs(chips.kept),
+                self.geotiff_jobs()?,
+                self.kept.conversions(),
                 self.options.limits.memory_budget,
             ),
         };
-        let total = self.selection.chips.len();
-        for (done, (&i, georef)) in self
-            .selection
-            .chips
-            .iter()
-            .zip(&self.resolution.georef)
-            .enumerate()
-        {
+        let total = self.kept.len();
+        for (done, kept) in self.kept.iter()?.enumerate() {
             self.check_cancel()?;
-            let mut chip = chips.chip(done, i)?;
+            let kept = kept?;
+            let georef = &kept.georef;
+            let mut chip = chips.chip(&kept)?;
             if let Some(assigned) = &self.splits {
                 chip.to_mut().split = Some(assigned[done].clone());
             }
@@ -698,29 +677,21 @@ impl Plan {
         Ok((sent.files + 1, sent.bytes + size, notes, splits, spool))
     }
 
-    /// The chips to turn into GeoTIFFs, in selection order.
-    fn geotiff_jobs(&self, kept: &[Kept]) -> Vec<GeotiffJob> {
-        let project = &self.project;
-        self.selection
-            .chips
-            .iter()
-            .zip(&self.resolution.georef)
-            .enumerate()
-            .filter(|(_, (_, g))| g.needs_geotiff() && g.transform.is_some())
-            .map(|(k, (&i, g))| {
-                let (id, image) = match kept.get(k) {
-                    Some(k) => (&k.id, &k.image),
-                    None => (&project.chips[i].id, &project.chips[i].image),
-                };
-                GeotiffJob {
-                    index: i,
-                    id: id.clone(),
-                    image: project.base_dir.join(image),
-                    georef: *g,
-                    memory: self.memory.get(k).copied().unwrap_or(0),
-                }
-            })
-            .collect()
+    /// The chips to turn into GeoTIFFs, in selection order, read from the
+    /// kept chips as the converter takes them.
+    fn geotiff_jobs(&self) -> Result<GeotiffJobs, StoreError> {
+        let base = self.project.base_dir.clone();
+        Ok(Box::new(self.kept.iter()?.filter_map(move |k| match k {
+            Ok(k) if k.converts() => Some(Ok(GeotiffJob {
+                index: k.index,
+                image: base.join(&k.image),
+                id: k.id,
+                georef: k.georef,
+                memory: k.memory,
+            })),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })))
     }
 
     /// Stores one chip: its image (as it is, or the GeoTIFF the converter
@@ -841,7 +812,12 @@ impl Plan {
         }
     }
 
-    fn report(&self, destination: String, files: usize, bytes: u64) -> StoreReport {
+    fn report(
+        &self,
+        destination: String,
+        files: usize,
+        bytes: u64,
+    ) -> Result<StoreReport, StoreError> {
         let mut excluded = BTreeMap::new();
         for e in &self.selection.excluded {
             *excluded.entry(e.reason.name()).or_insert(0) += 1;
@@ -850,29 +826,12 @@ impl Plan {
             excluded.entry(r.name()).or_insert(0);
         }
         let mut georeferencing = BTreeMap::new();
-        for g in &self.resolution.georef {
-            *georeferencing.entry(g.source.name()).or_insert(0) += 1;
+        for kept in self.kept.iter()? {
+            *georeferencing
+                .entry(kept?.georef.source.name())
+                .or_insert(0) += 1;
         }
-        let chips = self
-            .selection
-            .chips
-            .iter()
-            .zip(&self.resolution.georef)
-            .enumerate()
-            .map(|(k, (&i, g))| {
-                let (id, image) = match &self.stream {
-                    Some((_, kept)) => (&kept[k].id, &kept[k].image),
-                    None => (&self.project.chips[i].id, &self.project.chips[i].image),
-                };
-                StoredChipReport {
-                    chip: id.clone(),
-                    georeferencing: g.source.name(),
-                    crs: g.epsg.map(|c| format!("EPSG:{c}")),
-                    image: path_str(&stored_image(id, image, g)),
-                }
-            })
-            .collect();
-        StoreReport {
+        Ok(StoreReport {
             project: self.project.name.clone(),
             labeling_type: self.project.labeling_type.name(),
             destination,
@@ -904,7 +863,7 @@ impl Plan {
                 .copied()
                 .unwrap_or(0),
             georeferencing,
-            chips,
+            chips: StoredChips::new(self.kept.clone()),
             notes: FormatNotes::new(),
             losses: FormatLosses::new(),
             not_imported: self.not_imported.clone(),
@@ -912,9 +871,12 @@ impl Plan {
             files,
             bytes,
             seconds: self.started.elapsed().as_secs_f64(),
-        }
+        })
     }
 }
+
+/// The chips to turn into GeoTIFFs, in order, read as they are taken.
+type GeotiffJobs = Box<dyn Iterator<Item = io::Result<GeotiffJob>> + Send>;
 
 /// A chip to turn into a GeoTIFF: its manifest index, id, image file,
 /// georeferencing, and the memory converting it holds.
@@ -930,21 +892,16 @@ struct GeotiffJob {
 /// GeoTIFF holds in memory (0 for chips stored as they are), refusing the
 /// chips that need more than the whole `budget` and those whose header
 /// cannot be read.
-fn conversion_memory(
-    project: &Project,
-    selection: &Selection,
-    georef: &[ChipGeoref],
-    kept: Option<&[Kept]>,
-    budget: u64,
-) -> Result<Vec<u64>, StoreError> {
-    let mut memory = Vec::with_capacity(selection.chips.len());
+fn conversion_memory(project: &Project, kept: ChipLog, budget: u64) -> Result<ChipLog, StoreError> {
+    if kept.conversions() == 0 {
+        return Ok(kept);
+    }
     let mut diags = Vec::new();
-    for (k, (&i, g)) in selection.chips.iter().zip(georef).enumerate() {
-        if !(g.needs_geotiff() && g.transform.is_some()) {
-            memory.push(0);
-            continue;
+    let kept = kept.rewrite(|k| {
+        if !k.converts() {
+            return Ok(());
         }
-        let (id, path) = chip_file(project, kept, k, i);
+        let (i, id, path) = (k.index, &k.id, project.base_dir.join(&k.image));
         // The header probe checked that a chip's content is the kind its
         // extension names: a TIFF or JPEG, copied whole, needs only its
         // size (a stat, not an open and a read per chip).
@@ -961,8 +918,8 @@ fn conversion_memory(
         };
         let message = match estimate {
             Ok(bytes) if bytes <= budget => {
-                memory.push(bytes);
-                continue;
+                k.memory = bytes;
+                return Ok(());
             }
             Ok(bytes) => format!(
                 "turning it into a GeoTIFF needs about {} of memory, more than the \
@@ -972,34 +929,19 @@ fn conversion_memory(
             ),
             Err(e) => format!("cannot be stored as a GeoTIFF: {}", georef_message(e)),
         };
-        memory.push(0);
         diags.push(labels_model::Diagnostic {
             file: path,
             chip: Some(id.clone()),
             field: format!("chips[{i}].image"),
             message,
         });
-    }
+        Ok(())
+    })?;
     if diags.is_empty() {
-        Ok(memory)
+        Ok(kept)
     } else {
         Err(StoreError::Input(labels_model::Error::Invalid(diags)))
     }
-}
-
-/// The id and the image file of the `k`-th selected chip, chip `i` of the
-/// project (its chips streamed as `kept`, or in memory).
-fn chip_file<'a>(
-    project: &'a Project,
-    kept: Option<&'a [Kept]>,
-    k: usize,
-    i: usize,
-) -> (&'a String, PathBuf) {
-    let (id, image) = match kept.and_then(|kept| kept.get(k)) {
-        Some(k) => (&k.id, &k.image),
-        None => (&project.chips[i].id, &project.chips[i].image),
-    };
-    (id, project.base_dir.join(image))
 }
 
 /// Refuses, from their headers, the selected chips that the formats which
@@ -1008,8 +950,7 @@ fn chip_file<'a>(
 /// before anything is written.
 fn check_chip_format(
     project: &Project,
-    selection: &Selection,
-    kept: Option<&[Kept]>,
+    kept: &ChipLog,
     options: &StoreOptions,
 ) -> Result<(), StoreError> {
     let chips = options.format_options.chip_format;
@@ -1023,8 +964,9 @@ fn check_chip_format(
         return Ok(());
     }
     let mut diags = Vec::new();
-    for (k, &i) in selection.chips.iter().enumerate() {
-        let (id, path) = chip_file(project, kept, k, i);
+    for k in kept.iter()? {
+        let k = k?;
+        let (i, id, path) = (k.index, &k.id, project.base_dir.join(&k.image));
         if let Err(message) = fmt_detection::check_placeable(&path, chips) {
             let target = if chips == ChipFormat::Png {
                 "PNG"
@@ -1170,7 +1112,8 @@ impl Budget {
 }
 
 impl Converter {
-    fn start(jobs: Vec<GeotiffJob>, budget: u64) -> Converter {
+    /// Starts converting `jobs` (`count` of them) on worker threads.
+    fn start(jobs: GeotiffJobs, count: usize, budget: u64) -> Converter {
         use std::sync::atomic::AtomicUsize;
         let (tx, results) = std::sync::mpsc::channel();
         let consumed = Arc::new(AtomicUsize::new(0));
@@ -1178,14 +1121,13 @@ impl Converter {
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, 8)
-            .min(jobs.len());
-        let jobs = Arc::new(jobs);
-        let taken = Arc::new(AtomicUsize::new(0));
+            .min(count);
+        // The jobs, and the number of the next one taken.
+        let jobs = Arc::new(std::sync::Mutex::new((0, jobs)));
         let budget = Arc::new(Budget::new(budget));
         for _ in 0..workers {
-            let (jobs, taken, consumed, stop, tx, budget) = (
+            let (jobs, consumed, stop, tx, budget) = (
                 Arc::clone(&jobs),
-                Arc::clone(&taken),
                 Arc::clone(&consumed),
                 Arc::clone(&stop),
                 tx.clone(),
@@ -1195,8 +1137,23 @@ impl Converter {
                 .name("geotiff".into())
                 .spawn(move || {
                     loop {
-                        let j = taken.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(j) else { return };
+                        let (j, job) = {
+                            let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+                            let Some(job) = jobs.1.next() else { return };
+                            jobs.0 += 1;
+                            (jobs.0 - 1, job)
+                        };
+                        let job = match job {
+                            Ok(job) => job,
+                            Err(source) => {
+                                let failed = labels_model::Error::Io {
+                                    path: PathBuf::new(),
+                                    source,
+                                };
+                                let _ = tx.send((j, Err(failed)));
+                                return;
+                            }
+                        };
                         // Wait while too far ahead of the store loop.
                         while j >= consumed.load(Ordering::Relaxed) + AHEAD * workers {
                             if stop.load(Ordering::Relaxed) {
@@ -1207,7 +1164,7 @@ impl Converter {
                         if !budget.take(j, job.memory, &stop) {
                             return;
                         }
-                        let converted = convert(job);
+                        let converted = convert(&job);
                         // The GeoTIFF now holds its real size until taken.
                         budget.resize(job.memory, held(&converted));
                         if stop.load(Ordering::Relaxed) || tx.send((j, converted)).is_err() {
@@ -1362,7 +1319,7 @@ fn stored_chip(chip: &Chip, georef: &ChipGeoref) -> Chip {
 
 /// Where a chip's image goes in a store: `chips/<id>.<ext>`, or
 /// `chips/<id>.tif` when it becomes a GeoTIFF.
-fn stored_image(id: &str, image: &Path, georef: &ChipGeoref) -> PathBuf {
+pub(crate) fn stored_image(id: &str, image: &Path, georef: &ChipGeoref) -> PathBuf {
     if georef.needs_geotiff() {
         PathBuf::from(format!("chips/{id}.tif"))
     } else {
@@ -1376,7 +1333,7 @@ fn lower_ext(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn path_str(p: &Path) -> String {
+pub(crate) fn path_str(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
 }
 
@@ -1457,26 +1414,24 @@ impl Run {
 struct ChipSource<'p> {
     project: &'p Project,
     reader: Option<labels_model::ChipReader<'p>>,
-    /// What a streamed store kept of each chip (empty otherwise).
-    kept: &'p [Kept],
 }
 
 impl<'p> ChipSource<'p> {
     fn new(plan: &'p Plan) -> Result<ChipSource<'p>, StoreError> {
-        let (reader, kept) = match &plan.stream {
-            Some((stream, kept)) => (Some(stream.reader()?), &kept[..]),
-            None => (None, &[][..]),
+        let reader = match &plan.stream {
+            Some(stream) => Some(stream.reader()?),
+            None => None,
         };
         Ok(ChipSource {
             project: &plan.project,
             reader,
-            kept,
         })
     }
 
-    /// The `done`-th chip to store, at index `i` of the manifest.
-    fn chip(&mut self, done: usize, i: usize) -> Result<Cow<'p, Chip>, StoreError> {
-        let (Some(reader), Some(k)) = (&mut self.reader, self.kept.get(done)) else {
+    /// The chip `k` keeps.
+    fn chip(&mut self, k: &Kept) -> Result<Cow<'p, Chip>, StoreError> {
+        let i = k.index;
+        let Some(reader) = &mut self.reader else {
             return Ok(Cow::Borrowed(&self.project.chips[i]));
         };
         let mut chip = reader.read(i, k.span)?;

@@ -1734,7 +1734,11 @@ fn human(r: &StoreReport, verb: &str) -> String {
         .collect();
     s += &format!("georeferencing: {}\n", georef.join(", "));
     if r.chips.len() <= PER_CHIP_LINES {
-        for c in &r.chips {
+        let chips = r.chips.to_vec().unwrap_or_else(|e| {
+            s += &format!("  (per-chip georeferencing unreadable: {e})\n");
+            Vec::new()
+        });
+        for c in &chips {
             s += &format!(
                 "  {}: {} {} -> {}\n",
                 c.chip,

@@ -278,6 +278,13 @@ pub(super) fn run(root: &Path, pixels: usize) -> anyhow::Result<()> {
         ours.1 as f64 / theirs.1.max(1) as f64,
         ours.1 / 1024
     )?;
+    super::record_speed(
+        &format!("a {n} x {n} scene cut into chips", n = pixels),
+        ours.0,
+        "rasterio + shapely",
+        theirs.0,
+        3.0,
+    );
     writeln!(
         report,
         "  (rasterio's peak includes GDAL's block cache of decoded tiles: GDAL_CACHEMAX, \

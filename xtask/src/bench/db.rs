@@ -116,6 +116,13 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
     );
     println!("    {ours:.2} s, {our_rows} rows, table {our_mb} MB");
     println!("  labelstore is {:.2}x as fast (target: 2x)", theirs / ours);
+    super::record_speed(
+        &format!("{n} GeoTIFF chips into PostGIS"),
+        ours,
+        "raster2pgsql -Y | psql",
+        theirs,
+        2.0,
+    );
     println!(
         "  rows: {our_rows} and {their_rows}; the same raster metadata in {same_metadata}, \
          the same raster bytes in {same_bytes}"

@@ -217,6 +217,16 @@ fn compare(
             size(dir)?,
             seconds / ours
         ));
+        super::record_speed(
+            &format!(
+                "{n} world-file chips to GeoTIFF, local ({})",
+                encoding.name()
+            ),
+            ours,
+            &format!("rasterio, {how}"),
+            *seconds,
+            1.5,
+        );
     }
     let judge = match encoding {
         Encoding::Png => "the same pixels (band checksums) as each other and as the PNG",
