@@ -160,11 +160,16 @@ pub(crate) fn summary<T: serde::Serialize + ?Sized>(
         embedded.keep_summary(report);
         return;
     }
-    let text = if json {
-        serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
-    } else {
-        text()
-    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // A closed stdout (e.g. `| head`) is not a failure of the run.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    if json {
+        // Streamed: a store's per-chip list is read from disk as it is
+        // written, never held as one string.
+        let _ = serde_json::to_writer_pretty(&mut out, report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"));
+    } else {
+        let _ = std::io::Write::write_all(&mut out, text().as_bytes());
+    }
+    let _ = std::io::Write::flush(&mut out);
 }
