@@ -294,7 +294,8 @@ pub struct Plan {
     /// What is kept of each chip to write, in selection order.
     kept: ChipLog,
     selection: Selection,
-    /// What resolving found; its `georef` is in `kept`, chip by chip.
+    /// What resolving found; a streamed store's `georef` is empty (it is
+    /// in `kept`, chip by chip).
     resolution: Resolution,
     options: StoreOptions,
     started: Instant,
@@ -467,12 +468,12 @@ impl Plan {
     ) -> Result<Plan, StoreError> {
         check_formats(&project, &options.formats)?;
         let selection = select(&project, &options.scope)?;
-        let mut resolution = resolve(&mut project, &selection.chips, &options.limits)?;
+        let resolution = resolve(&mut project, &selection.chips, &options.limits)?;
         let mut kept = ChipLogWriter::create()?;
         for (&i, georef) in selection
             .chips
             .iter()
-            .zip(std::mem::take(&mut resolution.georef))
+            .zip(resolution.georef.iter().copied())
         {
             let chip = &project.chips[i];
             kept.push(&Kept {
@@ -515,7 +516,10 @@ impl Plan {
         &self.selection
     }
 
-    /// What resolving the selected chips found: clipping and georeferencing.
+    /// What resolving the selected chips found: clipping and, for a
+    /// project stored from memory ([`Plan::prepare_project`]),
+    /// georeferencing; a store streamed from a manifest keeps each chip's
+    /// georeferencing on disk, not here (its `georef` is empty).
     pub fn resolution(&self) -> &Resolution {
         &self.resolution
     }
