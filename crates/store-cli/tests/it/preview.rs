@@ -71,6 +71,12 @@ fn chromium(url: &str, args: &[&str]) -> (String, Vec<String>) {
                         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                         let mut head = [0u8; 1024];
                         let n = c.read(&mut head).unwrap_or(0);
+                        if n == 0 {
+                            // A connection that asks for nothing (chromium
+                            // opens one to its proxy ahead of need, and a
+                            // loaded machine shows it) is no request.
+                            continue;
+                        }
                         let head = String::from_utf8_lossy(&head[..n]).into_owned();
                         let host = head
                             .lines()
