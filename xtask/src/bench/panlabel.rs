@@ -88,9 +88,16 @@ pub(super) fn check_same(ours: &Path, theirs: &Path, n: usize) -> anyhow::Result
         !a.is_empty() && a == b,
         "YOLO class names differ: labelstore {a:?}, panlabel {b:?}"
     );
+    // The split labelstore kept from the COCO file's name
+    // (`instances_default.json`: `default`), the one folder under labels/.
+    let split = std::fs::read_dir(ours.join("yolo/labels"))?
+        .filter_map(Result::ok)
+        .find(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .context("no split folder under labelstore's yolo/labels")?;
     let mut objects = 0;
     for i in 0..n {
-        let ours_txt = read(ours.join(format!("yolo/labels/train/c{i}.txt")))?;
+        let ours_txt = read(ours.join(format!("yolo/labels/{split}/c{i}.txt")))?;
         let theirs_txt = read(theirs.join(format!("yolo/labels/c{i}.txt")))?;
         ensure!(
             ours_txt == theirs_txt,
