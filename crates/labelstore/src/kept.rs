@@ -4,6 +4,7 @@
 //! project. The report's list of stored chips ([`StoredChips`]) is read
 //! from the same file when it is serialized.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -113,6 +114,8 @@ pub(crate) struct ChipLog {
     count: usize,
     /// Chips turned into GeoTIFFs.
     conversions: usize,
+    /// Chips counted per georeferencing source, as the log was written.
+    sources: BTreeMap<&'static str, usize>,
 }
 
 /// A [`ChipLog`] being written.
@@ -122,6 +125,7 @@ pub(crate) struct ChipLogWriter {
     out: BufWriter<File>,
     count: usize,
     conversions: usize,
+    sources: BTreeMap<&'static str, usize>,
 }
 
 impl ChipLogWriter {
@@ -140,6 +144,7 @@ impl ChipLogWriter {
             out,
             count: 0,
             conversions: 0,
+            sources: BTreeMap::new(),
         })
     }
 
@@ -149,6 +154,7 @@ impl ChipLogWriter {
         self.out.write_all(b"\n")?;
         self.count += 1;
         self.conversions += usize::from(kept.converts());
+        *self.sources.entry(kept.georef.source.name()).or_insert(0) += 1;
         Ok(())
     }
 
@@ -159,6 +165,7 @@ impl ChipLogWriter {
             file: self.file,
             count: self.count,
             conversions: self.conversions,
+            sources: self.sources,
         })
     }
 }
@@ -172,6 +179,11 @@ impl ChipLog {
     /// Chips turned into GeoTIFFs.
     pub(crate) fn conversions(&self) -> usize {
         self.conversions
+    }
+
+    /// Chips counted per georeferencing source (`world_file`, ...).
+    pub(crate) fn georeferencing(&self) -> &BTreeMap<&'static str, usize> {
+        &self.sources
     }
 
     /// The chips, in selection order.

@@ -829,12 +829,8 @@ impl Plan {
         for r in [ExclusionReason::Deleted, ExclusionReason::Unlabeled] {
             excluded.entry(r.name()).or_insert(0);
         }
-        let mut georeferencing = BTreeMap::new();
-        for kept in self.kept.iter()? {
-            *georeferencing
-                .entry(kept?.georef.source.name())
-                .or_insert(0) += 1;
-        }
+        // Counted as the chips were kept, not by reading them again.
+        let georeferencing = self.kept.georeferencing().clone();
         Ok(StoreReport {
             project: self.project.name.clone(),
             labeling_type: self.project.labeling_type.name(),
