@@ -540,7 +540,7 @@ impl Plan {
             Ok((files, bytes, (notes, losses), splits, manifest)) => {
                 dest.commit(Body::File(manifest.path().join(STORE_MANIFEST)))
                     .await?;
-                let mut report = self.report(description, files, bytes)?;
+                let mut report = self.report(description, files, bytes);
                 report.notes = notes;
                 report.losses = losses;
                 report.splits = splits;
@@ -574,7 +574,7 @@ impl Plan {
                 let preview = dest
                     .preview(Body::File(manifest.path().join(STORE_MANIFEST)))
                     .await?;
-                let mut store = self.report(description, files, bytes)?;
+                let mut store = self.report(description, files, bytes);
                 store.notes = notes;
                 store.losses = losses;
                 store.splits = splits;
@@ -816,12 +816,7 @@ impl Plan {
         }
     }
 
-    fn report(
-        &self,
-        destination: String,
-        files: usize,
-        bytes: u64,
-    ) -> Result<StoreReport, StoreError> {
+    fn report(&self, destination: String, files: usize, bytes: u64) -> StoreReport {
         let mut excluded = BTreeMap::new();
         for e in &self.selection.excluded {
             *excluded.entry(e.reason.name()).or_insert(0) += 1;
@@ -831,7 +826,7 @@ impl Plan {
         }
         // Counted as the chips were kept, not by reading them again.
         let georeferencing = self.kept.georeferencing().clone();
-        Ok(StoreReport {
+        StoreReport {
             project: self.project.name.clone(),
             labeling_type: self.project.labeling_type.name(),
             destination,
@@ -871,7 +866,7 @@ impl Plan {
             files,
             bytes,
             seconds: self.started.elapsed().as_secs_f64(),
-        })
+        }
     }
 }
 
