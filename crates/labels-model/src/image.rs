@@ -105,11 +105,8 @@ pub(crate) fn probe(path: &Path, limits: &ImageLimits) -> Result<Header, String>
     probe_file(path, limits).map(|(header, _)| header)
 }
 
-/// [`probe`], also handing back the open file for a further look at it.
-pub(crate) fn probe_file(
-    path: &Path,
-    limits: &ImageLimits,
-) -> Result<(Header, std::fs::File), String> {
+/// [`probe`], also handing back the image for a further look at it.
+pub(crate) fn probe_file(path: &Path, limits: &ImageLimits) -> Result<(Header, Opened), String> {
     let by_ext = ImageKind::from_path(path).ok_or_else(|| {
         let ext = path
             .extension()
@@ -117,9 +114,28 @@ pub(crate) fn probe_file(
             .unwrap_or_default();
         format!("unsupported image type {ext:?} (PNG, JPEG, TIFF, GIF or BMP)")
     })?;
+    let (mut file, len) = crate::regular::open_regular_with_len(path).map_err(open_error)?;
+    // A small chip other than a TIFF (whose checks read only its
+    // directories) is read whole, once: every later look at it is a look
+    // at memory, not a seek and a read.
+    let whole = if by_ext != ImageKind::Tiff && len <= READ_WHOLE_BYTES {
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(|e| format!("cannot read the file: {e}"))?;
+        Some(bytes)
+    } else {
+        None
+    };
+    let opened = Opened { file, whole };
     let mut head = [0u8; 64];
-    let mut file = open(path)?;
-    let n = read_head(&mut file, &mut head)?;
+    let n = match &opened.whole {
+        Some(bytes) => {
+            let n = bytes.len().min(head.len());
+            head[..n].copy_from_slice(&bytes[..n]);
+            n
+        }
+        None => read_head(&mut &opened.file, &mut head)?,
+    };
     let by_content = imagesize::image_type(&head[..n])
         .ok()
         .and_then(ImageKind::from_imagesize)
@@ -133,15 +149,13 @@ pub(crate) fn probe_file(
     }
     // The structure checked by headers gives the size: one pass over the
     // file for both (a chip copied as it is is read in full later on).
-    let (width, height) = raster_georef::check_structure(
-        std::io::BufReader::new(&file),
-        "",
-        raster_georef::Depth::Headers,
-    )
-    .map_err(|e| match e {
-        raster_georef::Error::Corrupt { message, .. } => message,
-        other => other.to_string(),
-    })?;
+    let (width, height) = opened
+        .with_reader(|r| raster_georef::check_structure(r, "", raster_georef::Depth::Headers))
+        .map_err(|e| format!("cannot read the file: {e}"))?
+        .map_err(|e| match e {
+            raster_georef::Error::Corrupt { message, .. } => message,
+            other => other.to_string(),
+        })?;
     if width == 0 || height == 0 {
         return Err(format!(
             "corrupt {} image: its header says {width}x{height}",
@@ -159,9 +173,50 @@ pub(crate) fn probe_file(
         kind: by_ext,
         width: u32::try_from(width).map_err(too_big)?,
         height: u32::try_from(height).map_err(too_big)?,
-        samples: samples_per_pixel(&file, &head[..n], by_ext),
+        samples: samples_per_pixel(&opened, &head[..n], by_ext),
     };
-    Ok((header, file))
+    Ok((header, opened))
+}
+
+/// Chips up to this size (other than TIFFs) are read whole by the probe.
+const READ_WHOLE_BYTES: u64 = 1 << 20;
+
+/// An image the probe opened: the file, and its bytes when it was small
+/// enough to read whole.
+pub(crate) struct Opened {
+    file: std::fs::File,
+    whole: Option<Vec<u8>>,
+}
+
+/// A reader of an [`Opened`] image, from its start.
+pub(crate) trait ImageRead: std::io::BufRead + std::io::Seek {}
+
+impl<T: std::io::BufRead + std::io::Seek> ImageRead for T {}
+
+impl Opened {
+    /// Runs `f` on a reader of the image from its first byte: its bytes in
+    /// memory, or the file through a buffer.
+    pub(crate) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut dyn ImageRead) -> T,
+    ) -> std::io::Result<T> {
+        match &self.whole {
+            Some(bytes) => Ok(f(&mut std::io::Cursor::new(&bytes[..]))),
+            None => {
+                let mut file = &self.file;
+                std::io::Seek::rewind(&mut file)?;
+                Ok(f(&mut std::io::BufReader::new(file)))
+            }
+        }
+    }
+}
+
+fn open_error(e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
+        std::io::ErrorKind::InvalidInput => e.to_string(),
+        _ => format!("cannot open the file: {e}"),
+    }
 }
 
 /// The width and height the header of the image at `path` gives (PNG,
@@ -231,35 +286,42 @@ fn bmp_size(head: &[u8]) -> Result<(u64, u64), String> {
 /// palette (a palette entry is RGB), 4 with alpha (or CMYK). Only headers
 /// are read, by the decoders' own header parsers (`png`, `zune-jpeg`,
 /// `tiff`), from the same open file; `None` when unreadable.
-fn samples_per_pixel(file: &std::fs::File, head: &[u8], kind: ImageKind) -> Option<u8> {
-    use std::io::Seek;
-    let reader = || {
-        let mut f = file;
-        f.rewind().ok()?;
-        Some(std::io::BufReader::new(f))
-    };
+fn samples_per_pixel(image: &Opened, head: &[u8], kind: ImageKind) -> Option<u8> {
     match kind {
         ImageKind::Png => {
-            let info = png::Decoder::new(reader()?).read_info().ok()?;
-            Some(match info.info().color_type {
+            let color = image
+                .with_reader(|r| {
+                    png::Decoder::new(r)
+                        .read_info()
+                        .ok()
+                        .map(|info| info.info().color_type)
+                })
+                .ok()??;
+            Some(match color {
                 png::ColorType::Grayscale => 1,
                 png::ColorType::GrayscaleAlpha => 2,
                 png::ColorType::Rgb | png::ColorType::Indexed => 3,
                 png::ColorType::Rgba => 4,
             })
         }
-        ImageKind::Jpeg => {
-            let mut dec = zune_jpeg::JpegDecoder::new(reader()?);
-            dec.decode_headers().ok()?;
-            Some(dec.info()?.components)
-        }
+        ImageKind::Jpeg => image
+            .with_reader(|r| {
+                let mut dec = zune_jpeg::JpegDecoder::new(r);
+                dec.decode_headers().ok()?;
+                Some(dec.info()?.components)
+            })
+            .ok()?,
         ImageKind::Tiff => {
-            let mut dec = tiff::decoder::Decoder::new(reader()?).ok()?;
-            match dec.find_tag(tiff::tags::Tag::SamplesPerPixel).ok()? {
-                // TIFF 6.0: SamplesPerPixel defaults to 1.
-                None => Some(1),
-                Some(v) => u8::try_from(v.into_u32().ok()?).ok(),
-            }
+            image
+                .with_reader(|r| {
+                    let mut dec = tiff::decoder::Decoder::new(r).ok()?;
+                    match dec.find_tag(tiff::tags::Tag::SamplesPerPixel).ok()? {
+                        // TIFF 6.0: SamplesPerPixel defaults to 1.
+                        None => Some(1),
+                        Some(v) => u8::try_from(v.into_u32().ok()?).ok(),
+                    }
+                })
+                .ok()?
         }
         // GIF pixels are palette entries: RGB.
         ImageKind::Gif => Some(3),
@@ -287,16 +349,7 @@ fn bmp_samples(head: &[u8]) -> Option<u8> {
     Some(if bits == 32 && alpha_mask != 0 { 4 } else { 3 })
 }
 
-fn open(path: &Path) -> Result<std::fs::File, String> {
-    crate::regular::open_regular(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
-        std::io::ErrorKind::InvalidInput => e.to_string(),
-        _ => format!("cannot open the file: {e}"),
-    })
-}
-
-fn read_head(f: &mut std::fs::File, buf: &mut [u8]) -> Result<usize, String> {
-    use std::io::Read;
+fn read_head(f: &mut impl std::io::Read, buf: &mut [u8]) -> Result<usize, String> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..]) {

@@ -53,7 +53,9 @@ pub use crate::model::{
     Attributes, Chip, Class, DEFAULT_SPLIT, Label, LabelingType, Project, Rgb, is_safe_chip_id,
     is_split_name, split_from_folder, subset_rank,
 };
-pub use crate::regular::{check_regular, open_regular, read_regular, read_regular_to_string};
+pub use crate::regular::{
+    check_regular, open_regular, open_regular_with_len, read_regular, read_regular_to_string,
+};
 pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};
 pub use crate::split::{SplitSpec, SplitUnit};

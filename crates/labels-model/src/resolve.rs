@@ -8,7 +8,7 @@ use pixel_geometry::{ClipOutcome, clip};
 use raster_georef::{GeoTransform, SiblingWorldFiles};
 
 use crate::error::{Diagnostic, Error, Result};
-use crate::image::{ImageKind, ImageLimits, probe, probe_file};
+use crate::image::{ImageKind, ImageLimits, Opened, probe, probe_file};
 use crate::model::{Chip, Project};
 
 /// Where a chip's georeferencing comes from.
@@ -315,15 +315,19 @@ impl Resolver {
         i: usize,
         chip: &Chip,
         image: &Path,
-        file: &std::fs::File,
+        opened: &Opened,
         georef: &mut ChipGeoref,
     ) {
-        let embedded =
-            raster_georef::read_embedded(std::io::BufReader::new(file), "").map_err(|e| match e {
-                raster_georef::Error::GeoTiff { message, .. } => {
-                    format!("broken GeoTIFF tags: {message}")
-                }
-                other => other.to_string(),
+        let embedded = opened
+            .with_reader(|r| raster_georef::read_embedded(r, ""))
+            .map_err(|e| format!("cannot read the file: {e}"))
+            .and_then(|read| {
+                read.map_err(|e| match e {
+                    raster_georef::Error::GeoTiff { message, .. } => {
+                        format!("broken GeoTIFF tags: {message}")
+                    }
+                    other => other.to_string(),
+                })
             });
         match embedded {
             Ok(Some(e)) => {
@@ -380,22 +384,22 @@ impl Resolver {
         chip: &Chip,
         image: &Path,
         header: &crate::image::Header,
-        file: &std::fs::File,
+        opened: &Opened,
         georef: &ChipGeoref,
     ) {
         if georef.needs_geotiff() || !matches!(header.kind, ImageKind::Png | ImageKind::Jpeg) {
             return;
         }
-        let full = raster_georef::check_structure(
-            std::io::BufReader::new(file),
-            "",
-            raster_georef::Depth::Full,
-        );
-        if let Err(e) = full {
-            let msg = match e {
-                raster_georef::Error::Corrupt { message, .. } => message,
-                other => other.to_string(),
-            };
+        let full = opened
+            .with_reader(|r| raster_georef::check_structure(r, "", raster_georef::Depth::Full))
+            .map_err(|e| format!("cannot read the file: {e}"))
+            .and_then(|checked| {
+                checked.map_err(|e| match e {
+                    raster_georef::Error::Corrupt { message, .. } => message,
+                    other => other.to_string(),
+                })
+            });
+        if let Err(msg) = full {
             self.err(image, chip, format!("chips[{i}].image"), msg);
         }
     }
