@@ -42,9 +42,12 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod pool;
 mod read;
 
 pub use read::FsReader;
+
+use pool::{Work, Writers};
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -76,6 +79,8 @@ pub struct FsDestination {
     staged: bool,
     /// Folders already made inside the staging folder.
     made: HashSet<PathBuf>,
+    /// The threads that write the files, from the first file on.
+    writers: Option<Writers>,
     /// What the target was when the store was opened.
     seen: Seen,
     /// Missing folders above the target that the open created, deepest
@@ -145,6 +150,7 @@ impl FsDestination {
             staging,
             staged: false,
             made: HashSet::new(),
+            writers: None,
             seen: Seen::Absent,
             created,
             committed: false,
@@ -176,6 +182,16 @@ impl FsDestination {
         &self.staging
     }
 
+    /// Waits until every file put so far is in the staging folder (files
+    /// are written by writer threads after [`put`](Destination::put)
+    /// returns); returns the first write that failed.
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.writers {
+            Some(writers) => writers.finish(),
+            None => Ok(()),
+        }
+    }
+
     async fn start_staging(&mut self) -> Result<()> {
         if self.staged {
             return Ok(());
@@ -192,6 +208,10 @@ impl FsDestination {
             .await
             .map_err(|e| Error::io(format_args!("cannot create {}", self.staging.display()), e))?;
         self.staged = true;
+        self.writers = Some(
+            Writers::start(Writers::threads())
+                .map_err(|e| Error::io("cannot start the writer threads", e))?,
+        );
         Ok(())
     }
 
@@ -334,9 +354,8 @@ impl Destination for FsDestination {
             return Err(Error::Refused(format!("unsafe store path {path:?}")));
         }
         self.start_staging().await?;
-        // Plain blocking calls: the pipeline puts one file at a time and
-        // waits for each, so handing every small write to a thread pool
-        // would only add a round trip per file.
+        // Folders are made here, once each, before any file of theirs is
+        // handed to the writer threads.
         let dest = self.staging.join(path);
         if let Some(dir) = dest.parent()
             && !self.made.contains(dir)
@@ -345,28 +364,40 @@ impl Destination for FsDestination {
                 .map_err(|e| Error::io(format_args!("cannot create {}", dir.display()), e))?;
             self.made.insert(dir.to_path_buf());
         }
-        let written = match body {
-            Body::Bytes(bytes) => std::fs::write(&dest, bytes),
-            Body::File(src) => std::fs::copy(&src, &dest).map(drop),
+        let work = match body {
+            Body::Bytes(bytes) => Work::Bytes(bytes),
+            Body::File(src) => Work::File(src),
             Body::Copy(existing) => {
                 if !is_safe_store_path(&existing) {
                     return Err(Error::Refused(format!("unsafe store path {existing:?}")));
                 }
-                let src = self.staging.join(&existing);
-                // Filesystems without hard links get a copy.
-                std::fs::hard_link(&src, &dest).or_else(|_| std::fs::copy(&src, &dest).map(drop))
+                Work::Link(self.staging.join(&existing))
             }
         };
-        written.map_err(|e| Error::io(format_args!("cannot write {}", dest.display()), e))
+        match &mut self.writers {
+            Some(writers) => writers.send(dest, work),
+            None => Err(Error::io(
+                format_args!("cannot write {}", dest.display()),
+                io::Error::other("the store was not staged"),
+            )),
+        }
     }
 
     async fn commit(mut self, manifest: Body) -> Result<()> {
         self.put(STORE_MANIFEST, manifest).await?;
-        // On failure, `Drop` removes the staging folder.
+        // Every file written before anything moves. On failure, `Drop`
+        // removes the staging folder.
+        if let Some(writers) = &mut self.writers {
+            writers.finish()?;
+            writers.stop(false);
+        }
         self.move_in().await
     }
 
     async fn abort(mut self) -> Result<()> {
+        if let Some(writers) = &mut self.writers {
+            writers.stop(true);
+        }
         if self.staged {
             self.staged = false;
             tokio::fs::remove_dir_all(&self.staging)
@@ -384,6 +415,9 @@ impl Drop for FsDestination {
     /// the folders its open created go (the lock goes with the lock's drop).
     fn drop(&mut self) {
         let committed = self.committed;
+        if let Some(writers) = &mut self.writers {
+            writers.stop(true);
+        }
         if !committed && self.staged {
             let _ = std::fs::remove_dir_all(&self.staging);
         }
@@ -754,6 +788,7 @@ mod tests {
         rt().block_on(async {
             let mut d = FsDestination::open(&target, false).unwrap();
             d.put("a/b.txt", Body::Bytes(b"x".to_vec())).await.unwrap();
+            d.flush().unwrap();
             assert!(!target.exists());
             assert_eq!(
                 std::fs::read(d.staging_dir().join("a/b.txt")).unwrap(),
