@@ -383,29 +383,46 @@ impl Plan {
         let mut resolution = Resolution::default();
         let mut kept = ChipLogWriter::create()?;
         let mut unwritten = None;
-        let scanned = stream.scan(&mut |i, mut chip, span| {
-            if !selector.offer(i, &chip) {
-                return;
-            }
-            let (clipped, georef) = resolver.resolve(i, &mut chip);
-            if clipped > 0 {
-                resolution.clipped.push((chip.id.clone(), clipped));
-            }
-            let pushed = kept.push(&Kept {
-                index: i,
-                width: chip.width.unwrap_or(0),
-                height: chip.height.unwrap_or(0),
-                samples: chip.samples,
-                world_file: chip.world_file,
-                span,
-                image: chip.image,
-                id: chip.id,
-                georef,
-                memory: 0,
+        // The manifest is parsed on this thread while another resolves the
+        // chips it hands over (each image's header read and checked, its
+        // georeferencing found), a few hundred chips ahead at most.
+        let (to_resolve, chips_in) = std::sync::mpsc::sync_channel::<(usize, Chip, ChipSpan)>(256);
+        let scanned = std::thread::scope(|scope| {
+            let resolving = scope.spawn(|| {
+                for (i, mut chip, span) in chips_in {
+                    let (clipped, georef) = resolver.resolve(i, &mut chip);
+                    if clipped > 0 {
+                        resolution.clipped.push((chip.id.clone(), clipped));
+                    }
+                    let pushed = kept.push(&Kept {
+                        index: i,
+                        width: chip.width.unwrap_or(0),
+                        height: chip.height.unwrap_or(0),
+                        samples: chip.samples,
+                        world_file: chip.world_file,
+                        span,
+                        image: chip.image,
+                        id: chip.id,
+                        georef,
+                        memory: 0,
+                    });
+                    if let Err(e) = pushed {
+                        unwritten.get_or_insert(e);
+                    }
+                }
             });
-            if let Err(e) = pushed {
-                unwritten.get_or_insert(e);
+            let scanned = stream.scan(&mut |i, chip, span| {
+                if selector.offer(i, &chip) {
+                    // Fails only when the resolving thread ended (a panic,
+                    // raised again below).
+                    let _ = to_resolve.send((i, chip, span));
+                }
+            });
+            drop(to_resolve);
+            if let Err(panic) = resolving.join() {
+                std::panic::resume_unwind(panic);
             }
+            scanned
         });
         // In the order a whole load reports problems: the manifest's own,
         // the formats, the selection, then the files it points to.
@@ -764,15 +781,17 @@ impl Plan {
             path: src.to_path_buf(),
             source,
         };
-        labels_model::check_regular(src).map_err(io)?;
-        let len = std::fs::metadata(src).map_err(io)?.len();
+        let (mut file, len) = labels_model::open_regular_with_len(src).map_err(io)?;
         if len <= READ_ONCE_BYTES {
             // Small files are read once, hashed and handed over in memory.
-            let bytes = labels_model::read_regular(src).map_err(io)?;
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
+            std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+            drop(file);
             let (size, sha) = digest_bytes(&bytes);
             dest.put(to, Body::Bytes(bytes)).await?;
             sent.record(receipt, to, size, &sha)?;
         } else {
+            drop(file);
             let (size, sha) = digest_file(src).map_err(io)?;
             dest.put(to, Body::File(src.to_path_buf())).await?;
             sent.record(receipt, to, size, &sha)?;
