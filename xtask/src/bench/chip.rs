@@ -305,6 +305,7 @@ pub(super) fn run(root: &Path, pixels: usize) -> anyhow::Result<()> {
         )?;
     }
     print!("{report}");
+    super::remove_at_end(out);
     Ok(())
 }
 

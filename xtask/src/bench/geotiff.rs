@@ -243,6 +243,7 @@ fn compare(
          CRS and band types on both sides, {judge}",
         picked.len()
     ));
+    super::remove_at_end(out);
     Ok(lines)
 }
 

@@ -254,6 +254,7 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
     let task = format!("{n} world-file PNG chips to S3 (moto) as GeoTIFFs");
     super::record_speed(&task, ours, "rclone copy of the same bytes", theirs, 1.2);
     super::record_speed(&task, ours, "rclone copy of the raw chips", theirs_raw, 2.5);
+    super::remove_at_end(tmp);
     Ok(())
 }
 
