@@ -100,6 +100,7 @@
 //! Every problem is an [`Error::Invalid`] naming the file and the line.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use labels_model::{
@@ -347,13 +348,19 @@ fn line_and_shift(
         (y1 - y0) / h,
     ]
     .map(|v| v.clamp(0.0, 1.0) + 0.0);
-    let (bw, bh) = (format!("{bw:.6}"), format!("{bh:.6}"));
-    if bw == "0.000000" || bh == "0.000000" {
+    // One line, and the values a reader reads back from its six decimals.
+    let mut text = String::with_capacity(48);
+    let _ = writeln!(text, "{class} {cx:.6} {cy:.6} {bw:.6} {bh:.6}");
+    let mut read = text
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|v| v.parse::<f64>().unwrap_or(0.0));
+    let mut next = || read.next().unwrap_or(0.0);
+    let (rcx, rcy, rbw, rbh) = (next(), next(), next(), next());
+    // A side written as 0.000000: the box is gone.
+    if rbw == 0.0 || rbh == 0.0 {
         return None;
     }
-    let (cx, cy) = (format!("{cx:.6}"), format!("{cy:.6}"));
-    let read = |v: &str| v.parse::<f64>().unwrap_or(0.0);
-    let (rcx, rcy, rbw, rbh) = (read(&cx), read(&cy), read(&bw), read(&bh));
     let shift = [
         ((rcx - rbw / 2.0) * w - x0).abs(),
         ((rcy - rbh / 2.0) * h - y0).abs(),
@@ -362,7 +369,7 @@ fn line_and_shift(
     ]
     .into_iter()
     .fold(0.0, f64::max);
-    Some((format!("{class} {cx} {cy} {bw} {bh}\n"), shift))
+    Some((text, shift))
 }
 
 /// The suffix under which Ultralytics reads a chip stored with extension

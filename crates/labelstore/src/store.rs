@@ -1371,7 +1371,8 @@ impl Run {
     fn tally_attributes(&mut self, chip: &Chip) {
         for (format, tally) in self.formats.iter().zip(&mut self.attributes_left_out) {
             for label in &chip.labels {
-                if format.leaves_out(chip, label) {
+                // A label without attributes has none to leave out.
+                if label.attributes.is_empty() || format.leaves_out(chip, label) {
                     continue;
                 }
                 for key in format.attributes_left_out(&label.attributes) {
