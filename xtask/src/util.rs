@@ -84,6 +84,7 @@ pub(crate) fn release_build(root: &Path) -> anyhow::Result<PathBuf> {
 /// seconds, or an error with its stderr when it fails.
 pub(crate) fn timed(cmd: &mut Command) -> anyhow::Result<f64> {
     let program = cmd.get_program().to_string_lossy().into_owned();
+    settle_writes();
     let started = Instant::now();
     let out = cmd.output().with_context(|| format!("running {program}"))?;
     let seconds = started.elapsed().as_secs_f64();
@@ -96,11 +97,18 @@ pub(crate) fn timed(cmd: &mut Command) -> anyhow::Result<f64> {
     Ok(seconds)
 }
 
+/// Writes what earlier steps left in the page cache to disk (`sync`), so
+/// that no timing pays for the write-back of another's files.
+pub(crate) fn settle_writes() {
+    let _ = Command::new("sync").status();
+}
+
 /// Wall seconds and peak resident kilobytes of a command, through GNU time.
 pub(crate) fn measure(cmd: &mut Command) -> anyhow::Result<(f64, u64)> {
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
     let tmp = tempfile::NamedTempFile::new()?;
+    settle_writes();
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
         .arg("-f")

@@ -143,6 +143,7 @@ pub(super) fn run(root: &Path, n: usize) -> anyhow::Result<()> {
 /// the whole pipeline.
 fn raster2pgsql(files: &[std::path::PathBuf], url: &str) -> anyhow::Result<f64> {
     let log = tempfile::NamedTempFile::new()?;
+    crate::util::settle_writes();
     let started = Instant::now();
     let mut producer = Command::new("raster2pgsql")
         .args(["-s", &chips::SRID.to_string(), "-F", "-I"])
