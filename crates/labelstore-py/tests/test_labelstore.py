@@ -134,6 +134,18 @@ def test_import_dataset_brings_a_coco_store_back(tmp_path):
     assert done.stderr == f"labelstore: error: {e.value}\n"
 
 
+def test_store_converts_a_dataset_in_one_step(tmp_path):
+    labelstore.store(HARBOUR, formats="coco", path=tmp_path / "s")
+    r = labelstore.store(tmp_path / "s/coco", from_="coco", formats=["voc", "yolo"], path=tmp_path / "o")
+    assert r["read_from"] == {"format": "coco", "detected": False}
+    assert r["chips_stored"] == 9
+    # The same labels as a store of the project itself.
+    labelstore.store(HARBOUR, formats="yolo", path=tmp_path / "h")
+    assert (tmp_path / "o/yolo/labels/train/r0_c0.txt").read_bytes() == (
+        tmp_path / "h/yolo/labels/train/r0_c0.txt"
+    ).read_bytes()
+
+
 def test_chip_cuts_a_scene_into_a_project(tmp_path):
     r = labelstore.chip(
         SCENE / "scene.tif",

@@ -89,17 +89,39 @@ pub fn prepare_import(
     path: &Path,
     limits: ImageLimits,
 ) -> Result<Plan, StoreError> {
+    prepare_dataset(
+        from,
+        path,
+        StoreOptions {
+            formats: vec![FormatId::Json],
+            scope: Scope::Project,
+            limits,
+            format_options: Default::default(),
+        },
+    )
+}
+
+/// Reads the dataset at `path` in format `from` (one of
+/// [`IMPORT_FORMATS`]) and prepares a store of it with `options`, as if it
+/// had been imported first (`labelstore store --from coco ...`: a
+/// conversion in one step, with no project written on the way). Every
+/// image of the dataset is kept, as by [`prepare_import`].
+pub fn prepare_dataset(
+    from: FormatId,
+    path: &Path,
+    options: StoreOptions,
+) -> Result<Plan, StoreError> {
     if !IMPORT_FORMATS.contains(&from) {
         let names: Vec<_> = IMPORT_FORMATS.iter().map(|f| f.name()).collect();
         return Err(StoreError::Usage(format!(
-            "cannot import from {from}; import reads: {}",
+            "cannot read a dataset in {from}; datasets are read in: {}",
             names.join(", ")
         )));
     }
     let (mut project, not_imported) = label_format(from).read_dataset(path)?;
     if project.labeling_type == LabelingType::SemanticSegmentation {
         return Err(StoreError::Usage(format!(
-            "{} holds {} labels; import brings object detection and instance segmentation datasets",
+            "{} holds {} labels; datasets of object detection and instance segmentation are read",
             path.display(),
             project.labeling_type
         )));
@@ -109,16 +131,7 @@ pub fn prepare_import(
             chip.saved_empty = true;
         }
     }
-    Plan::prepare_project(
-        project,
-        StoreOptions {
-            formats: vec![FormatId::Json],
-            scope: Scope::Project,
-            limits,
-            format_options: Default::default(),
-        },
-    )
-    .map(|plan| plan.with_not_imported(not_imported))
+    Plan::prepare_project(project, options).map(|plan| plan.with_not_imported(not_imported))
 }
 
 /// Imports and stores in one go (see [`prepare_import`]).

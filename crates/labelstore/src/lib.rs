@@ -61,7 +61,7 @@ pub use crate::fetch::{FetchDryRun, fetch_dry_run, prepare_fetch, prepare_fetch_
 pub use crate::formats::{
     FormatId, FormatInfo, FormatOptions, UnknownFormat, label_format, label_format_with,
 };
-pub use crate::import::{IMPORT_FORMATS, detect_format, import, prepare_import};
+pub use crate::import::{IMPORT_FORMATS, detect_format, import, prepare_dataset, prepare_import};
 pub use crate::kept::{StoredChipReport, StoredChips};
 pub use crate::preview::{
     GRID_ORIGIN, Preview, PreviewChip, PreviewOptions, STROKE_CSS, THUMB_CSS, THUMB_PIXELS,

@@ -67,7 +67,9 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Store a project's labels (in one or more formats) and its chips.
+    /// Store a project's labels (in one or more formats) and its chips; or,
+    /// with --from, another tool's dataset (a conversion, such as COCO to
+    /// VOC and YOLO, in one step).
     ///
     /// Deleted chips are never stored; chips without labels only when saved
     /// empty. Everything is written to a staging folder next to the target
@@ -77,7 +79,9 @@ enum Command {
 Examples:
   labelstore store examples/harbour --to local --path out/harbour --format json
   labelstore store project.json --to local --path out --format JSON --chip r0_c1 --overwrite
-  labelstore store project.json --to local --path out --format json --json > report.json")]
+  labelstore store project.json --to local --path out --format json --json > report.json
+  labelstore store coco/annotations/instances_default.json --from coco --to local --path out \\
+      --format voc,yolo")]
     Store(StoreArgs),
 
     /// Bring a dataset made by another tool (COCO, Pascal VOC, YOLO, KITTI),
@@ -723,9 +727,24 @@ impl SplitArgs {
 
 #[derive(Debug, Args)]
 struct StoreArgs {
-    /// The project: a project.json manifest, or a folder holding one.
+    /// The project: a project.json manifest, or a folder holding one; with
+    /// --from, another tool's dataset (its folder or, for COCO, its
+    /// annotation file).
     #[arg(value_name = "PROJECT")]
     project: PathBuf,
+
+    /// What PROJECT is: `project` (a labelstore project), or a dataset made
+    /// by another tool, read as `labelstore import` reads it and stored in
+    /// one step, with no project written on the way: coco, voc, yolo,
+    /// kitti, geojson, shapefile, or auto (told from its layout).
+    /// Example: --from coco
+    #[arg(long, value_name = "FORMAT", default_value = "project")]
+    from: String,
+
+    /// The dataset format `--from` names, resolved by `check` (with
+    /// whether it was told from the layout); `None` for a project.
+    #[arg(skip)]
+    read_as: Option<(FormatId, bool)>,
 
     /// Where to store: `local` writes to the folder given by --path, `db`
     /// to the PostgreSQL/PostGIS table --table through --connection,
@@ -967,6 +986,9 @@ impl StoreArgs {
             [&local, &self.at.db.given(), &objstore],
         )?;
         self.at.local.path = self.at.local.path.take().map(folder_target);
+        if !self.from.trim().eq_ignore_ascii_case("project") {
+            self.read_as = Some(dataset_format(&self.from, &self.project, "store")?);
+        }
         Ok(())
     }
 }
@@ -1136,26 +1158,46 @@ fn preview(args: &PreviewArgs) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn import(args: &ImportArgs) -> Result<(), StoreError> {
-    let detected = args.from.trim().eq_ignore_ascii_case("auto");
-    let from = if detected {
-        labelstore::detect_format(&args.path)?
+/// The dataset format `from` names (`import --from`, `store --from`), or
+/// the one told from the layout of `path` for `auto`, with whether it was
+/// told; `command` (`import`, `store`) is named in the error for a format
+/// no dataset is read in.
+fn dataset_format(
+    from: &str,
+    path: &std::path::Path,
+    command: &str,
+) -> Result<(FormatId, bool), StoreError> {
+    let detected = from.trim().eq_ignore_ascii_case("auto");
+    let format = if detected {
+        labelstore::detect_format(path)?
     } else {
-        FormatId::lookup(&args.from).map_err(|e| StoreError::Usage(e.to_string()))?
+        FormatId::lookup(from).map_err(|e| StoreError::Usage(e.to_string()))?
     };
-    let from = Some(from)
-        .filter(|f| labelstore::IMPORT_FORMATS.contains(f))
-        .ok_or_else(|| {
-            let reads: Vec<_> = labelstore::IMPORT_FORMATS
-                .iter()
-                .map(|f| f.name())
-                .collect();
-            StoreError::Usage(format!(
-                "cannot import from {:?}; import reads: {}",
-                args.from,
-                reads.join(", ")
-            ))
-        })?;
+    if labelstore::IMPORT_FORMATS.contains(&format) {
+        return Ok((format, detected));
+    }
+    let reads: Vec<_> = labelstore::IMPORT_FORMATS
+        .iter()
+        .map(|f| f.name())
+        .collect();
+    let reader = if command == "import" {
+        "import"
+    } else {
+        "--from"
+    };
+    Err(StoreError::Usage(format!(
+        "cannot {command} from {from:?}; {reader} reads: {}{}",
+        reads.join(", "),
+        if command == "import" {
+            ""
+        } else {
+            ", auto or project"
+        }
+    )))
+}
+
+fn import(args: &ImportArgs) -> Result<(), StoreError> {
+    let (from, detected) = dataset_format(&args.from, &args.path, "import")?;
     let limits = ImageLimits {
         max_pixels: args.max_pixels,
         memory_budget: args.memory_budget,
@@ -1178,18 +1220,25 @@ fn import(args: &ImportArgs) -> Result<(), StoreError> {
     let plan = embed::cancellable(plan);
     let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
     meter.finish();
-    print_import_report(&report?, from, detected, args.json);
+    print_read_report(&report?, (from, detected), args.json, "imported");
     Ok(())
 }
 
-/// The import's summary: which format the dataset was read as (and
-/// whether that was told from its layout), then the store's summary; in
-/// JSON, the store's report with `"imported_from": {"format", "detected"}`.
-fn print_import_report(r: &StoreReport, from: FormatId, detected: bool, json: bool) {
+/// The summary of an import, or of a store of another tool's dataset:
+/// which format the dataset was read as (and whether that was told from
+/// its layout), then the store's summary; in JSON, the store's report with
+/// `"imported_from"` (an import) or `"read_from"` (a store): `{"format",
+/// "detected"}`.
+fn print_read_report(r: &StoreReport, (from, detected): (FormatId, bool), json: bool, verb: &str) {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.insert(
-            "imported_from".into(),
+            if verb == "imported" {
+                "imported_from"
+            } else {
+                "read_from"
+            }
+            .into(),
             serde_json::json!({"format": from.name(), "detected": detected}),
         );
     }
@@ -1202,7 +1251,7 @@ fn print_import_report(r: &StoreReport, from: FormatId, detected: bool, json: bo
         } else {
             ""
         };
-        format!("read as {from}{how}\n{}", human(r, "imported"))
+        format!("read as {from}{how}\n{}", human(r, verb))
     });
 }
 
@@ -1507,7 +1556,11 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
             options.formats.len()
         )));
     }
-    let plan = args.splits.apply(Plan::prepare(&args.project, options)?)?;
+    let plan = match args.read_as {
+        Some((from, _)) => labelstore::prepare_dataset(from, &args.project, options)?,
+        None => Plan::prepare(&args.project, options)?,
+    };
+    let plan = args.splits.apply(plan)?;
     match args.to {
         Kind::Local => {
             let path = args
@@ -1614,7 +1667,10 @@ fn run_store_on<D: labelstore::sink::Destination>(
     let plan = plan.cancel_on(interrupt_flag());
     let report = runtime.block_on(plan.execute(dest, &mut |p| meter.update(p)));
     meter.finish();
-    print_report(&report?, args.json, "stored");
+    match args.read_as {
+        Some(read_as) => print_read_report(&report?, read_as, args.json, "stored"),
+        None => print_report(&report?, args.json, "stored"),
+    }
     Ok(())
 }
 

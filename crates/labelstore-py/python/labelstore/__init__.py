@@ -100,8 +100,10 @@ def store(
     ``labelstore store``: ``path``, ``url``, ``par_url``, ``prefix``,
     ``endpoint``, ``region``, ``connection``, ``table``, ``password_file``,
     ``dest``, ``chip``, ``overwrite``, ``concurrency``, ``split``,
-    ``dry_run``, ... Returns the summary (``chips_stored``, ``excluded``,
-    ``files``, ``bytes``, ...)."""
+    ``dry_run``, ... ``from_="coco"`` (``voc``, ``yolo``, ``kitti``,
+    ``geojson``, ``shapefile``, ``auto``) takes another tool's dataset
+    for ``project`` and converts it in one step. Returns the summary
+    (``chips_stored``, ``excluded``, ``files``, ``bytes``, ...)."""
     if isinstance(formats, str):
         formats = [formats]
     return _run("store", [project], {"to": to, "format": formats, **options}, progress)

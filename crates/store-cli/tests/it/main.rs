@@ -25,5 +25,6 @@ mod secrets; // no PAR token in output, only short excerpts of bad files
 mod split_layouts; // splits in COCO, YOLO and VOC, judged by Datumaro and Ultralytics' rules
 mod splits; // --split, --split-seed, --split-by: exact, deterministic, whole map blocks
 mod store; // successful stores, the summary, usage and destination errors
+mod store_from; // `store --from coco|voc|...`: a dataset stored in one step, as import then store
 mod tls; // --to db over TLS: sslmode, sslrootcert, certificate errors
 mod util;
