@@ -15,8 +15,8 @@
 //! before it. A job only ever waits for jobs handed over before it, so the
 //! threads never wait on each other in a circle.
 //!
-//! Memory stays bounded: [`Writers::send`] waits while the bytes handed
-//! over and not yet written pass [`HELD_BYTES`]. The first failure stops
+//! Memory stays bounded: [`Writers::send`] waits while what was handed
+//! over and not yet written (bytes, paths, jobs) passes [`HELD_BYTES`]. The first failure stops
 //! further writes and is returned by the next call.
 
 use std::collections::HashMap;
@@ -28,8 +28,14 @@ use std::thread::JoinHandle;
 
 use sink_api::{Error, Result};
 
-/// The most bytes handed over and not yet written.
-pub(crate) const HELD_BYTES: u64 = 64 << 20;
+/// The most bytes handed over and not yet written: each job counts its
+/// bytes, its paths and [`JOB_COST`], so a long queue of links is bounded
+/// as well as a few big files.
+pub(crate) const HELD_BYTES: u64 = 4 << 20;
+
+/// What a job costs in memory besides its bytes and paths (the job, its
+/// waits, the channel's slot), roughly.
+const JOB_COST: u64 = 160;
 
 /// How many recent files are remembered as sources of links.
 const RECENT: usize = 4096;
@@ -129,10 +135,13 @@ impl Writers {
     /// Hands over `work` for `dest` (whose folder exists). Returns an
     /// earlier failure instead, if there was one.
     pub(crate) fn send(&mut self, dest: PathBuf, work: Work) -> Result<()> {
-        let bytes = match &work {
-            Work::Bytes(b) => b.len() as u64,
-            Work::File(_) | Work::Link(_) => 0,
-        };
+        let path_len = |p: &Path| p.as_os_str().len() as u64;
+        let bytes = JOB_COST
+            + path_len(&dest)
+            + match &work {
+                Work::Bytes(b) => b.len() as u64,
+                Work::File(src) | Work::Link(src) => path_len(src),
+            };
         {
             let mut state = self.shared.lock();
             while state.failed.is_none() && state.held > 0 && state.held + bytes > HELD_BYTES {
