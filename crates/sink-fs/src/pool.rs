@@ -69,6 +69,9 @@ struct State {
     failed: Option<(String, io::ErrorKind, String)>,
     /// Stop writing: the store is being abandoned.
     stop: bool,
+    /// Threads waiting on `changed`: with none, a change wakes nobody and
+    /// costs no system call.
+    waiting: usize,
 }
 
 struct Shared {
@@ -79,6 +82,23 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the next change.
+    fn wait<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.waiting += 1;
+        let mut state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        state.waiting -= 1;
+        state
+    }
+
+    /// Wakes the waiting threads, if any, after a change to `state`.
+    fn wake(&self, state: MutexGuard<'_, State>) {
+        let wake = state.waiting > 0;
+        drop(state);
+        if wake {
+            self.changed.notify_all();
+        }
     }
 }
 
@@ -145,11 +165,7 @@ impl Writers {
         {
             let mut state = self.shared.lock();
             while state.failed.is_none() && state.held > 0 && state.held + bytes > HELD_BYTES {
-                state = self
-                    .shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(|p| p.into_inner());
+                state = self.shared.wait(state);
             }
             if let Some(failed) = &state.failed {
                 return Err(error(failed));
@@ -201,11 +217,7 @@ impl Writers {
             if state.done == self.sent {
                 return Ok(());
             }
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+            state = self.shared.wait(state);
         }
     }
 
@@ -213,8 +225,9 @@ impl Writers {
     /// skipped. Returns when no thread writes any more.
     pub(crate) fn stop(&mut self, abandon: bool) {
         if abandon {
-            self.shared.lock().stop = true;
-            self.shared.changed.notify_all();
+            let mut state = self.shared.lock();
+            state.stop = true;
+            self.shared.wake(state);
         }
         self.senders.clear();
         for handle in self.handles.drain(..) {
@@ -251,10 +264,7 @@ fn work(me: usize, jobs: &Receiver<Job>, shared: &Shared) {
                 && state.failed.is_none()
                 && job.after.iter().any(|&(t, at)| state.done[t] < at)
             {
-                state = shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(|p| p.into_inner());
+                state = shared.wait(state);
             }
             state.stop || state.failed.is_some()
         };
@@ -271,8 +281,7 @@ fn work(me: usize, jobs: &Receiver<Job>, shared: &Shared) {
         }
         state.done[me] += 1;
         state.held -= job.bytes;
-        drop(state);
-        shared.changed.notify_all();
+        shared.wake(state);
     }
 }
 
