@@ -119,8 +119,7 @@ pub(crate) fn probe_file(path: &Path, limits: &ImageLimits) -> Result<(Header, O
     // directories) is read whole, once: every later look at it is a look
     // at memory, not a seek and a read.
     let whole = if by_ext != ImageKind::Tiff && len <= READ_WHOLE_BYTES {
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
-        std::io::Read::read_to_end(&mut file, &mut bytes)
+        let bytes = crate::regular::read_known_len(&mut file, len)
             .map_err(|e| format!("cannot read the file: {e}"))?;
         Some(bytes)
     } else {

@@ -54,7 +54,8 @@ pub use crate::model::{
     is_split_name, split_from_folder, subset_rank,
 };
 pub use crate::regular::{
-    check_regular, open_regular, open_regular_with_len, read_regular, read_regular_to_string,
+    check_regular, open_regular, open_regular_with_len, read_known_len, read_regular,
+    read_regular_to_string,
 };
 pub use crate::resolve::{ChipGeoref, ChipResolver, GeorefSource, Resolution, replay, resolve};
 pub use crate::select::{Excluded, ExclusionReason, Scope, Selection, Selector, select};

@@ -56,12 +56,25 @@ pub fn open_regular_with_len(path: &Path) -> io::Result<(File, u64)> {
 
 /// [`std::fs::read`] for a regular file only (see [`check_regular`]).
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
     let (mut file, len) = open_regular_with_len(path)?;
+    read_known_len(&mut file, len)
+}
+
+/// Reads the rest of `file`, whose length (from [`open_regular_with_len`])
+/// is `len`: a read of the whole and one finding the end, without the
+/// `fstat` and `lseek` [`File::read_to_end`] spends asking the size again.
+/// A file that grew since is read to its new end all the same.
+pub fn read_known_len(file: &mut File, len: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
     // One byte more than the length, so the read that finds the end needs
     // no second allocation.
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
-    file.read_to_end(&mut bytes)?;
+    let n = Read::by_ref(file)
+        .take(len.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if n as u64 > len {
+        file.read_to_end(&mut bytes)?;
+    }
     Ok(bytes)
 }
 
@@ -109,6 +122,19 @@ fn describe(t: &std::fs::FileType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_read_whole_whatever_length_was_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.bin");
+        let bytes: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+        std::fs::write(&file, &bytes).unwrap();
+        // The length found, one that grew since, one that shrank.
+        for len in [70_000, 10, 0, 1_000_000] {
+            let mut f = File::open(&file).unwrap();
+            assert_eq!(read_known_len(&mut f, len).unwrap(), bytes, "{len}");
+        }
+    }
 
     #[test]
     fn a_regular_file_and_a_link_to_one_are_read() {

@@ -784,8 +784,7 @@ impl Plan {
         let (mut file, len) = labels_model::open_regular_with_len(src).map_err(io)?;
         if len <= READ_ONCE_BYTES {
             // Small files are read once, hashed and handed over in memory.
-            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
-            std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+            let bytes = labels_model::read_known_len(&mut file, len).map_err(io)?;
             drop(file);
             let (size, sha) = digest_bytes(&bytes);
             dest.put(to, Body::Bytes(bytes)).await?;
