@@ -321,6 +321,12 @@ fn strips_to_tiff(layout: &Layout, rows: &mut dyn Rows) -> Result<TiffBuilder<'s
         Value::Short(vec![layout.bits.into(); usize::from(layout.samples)]),
     );
     b.set(tag::COMPRESSION, Value::Short(vec![8]));
+    // Horizontal differencing for 8-bit colour and grey samples (not for
+    // palette indices nor packed bits, where differences mean nothing).
+    let predict = layout.bits == 8 && layout.palette.is_none();
+    if predict {
+        b.set(tag::PREDICTOR, Value::Short(vec![2]));
+    }
     b.set(tag::PHOTOMETRIC, Value::Short(vec![layout.photometric]));
     b.set(tag::SAMPLES_PER_PIXEL, Value::Short(vec![layout.samples]));
     b.set(
@@ -355,6 +361,9 @@ fn strips_to_tiff(layout: &Layout, rows: &mut dyn Rows) -> Result<TiffBuilder<'s
         let n = per_strip.min(height - y);
         let buf = &mut strip[..n * layout.line];
         rows.fill(buf)?;
+        if predict {
+            crate::rastertiff::predict8(buf, layout.line, usize::from(layout.samples));
+        }
         b.push_chunk(crate::rastertiff::deflate(buf));
         y += n;
     }

@@ -81,6 +81,21 @@ impl Striped {
         self.width as usize * usize::from(self.samples) * usize::from(self.bits / 8)
     }
 
+    /// Whether strips are written with horizontal differencing
+    /// ([`predict8`]): 8-bit integer samples.
+    pub(crate) fn predicts(&self) -> bool {
+        self.bits == 8 && self.format != 3
+    }
+
+    /// A strip of rows compressed as written: differenced when
+    /// [`Striped::predicts`], then Deflate. `strip` is changed.
+    pub(crate) fn compress(&self, strip: &mut [u8]) -> Vec<u8> {
+        if self.predicts() {
+            predict8(strip, self.line_bytes(), usize::from(self.samples));
+        }
+        deflate(strip)
+    }
+
     /// Rows per strip: about [`STRIP_BYTES`] before compression.
     pub(crate) fn rows_per_strip(&self) -> usize {
         (STRIP_BYTES / self.line_bytes().max(1)).max(1)
@@ -94,6 +109,9 @@ impl Striped {
         b.set(tag::IMAGE_LENGTH, Value::Long(vec![self.height]));
         b.set(tag::BITS_PER_SAMPLE, Value::Short(vec![self.bits; samples]));
         b.set(tag::COMPRESSION, Value::Short(vec![8]));
+        if self.predicts() {
+            b.set(tag::PREDICTOR, Value::Short(vec![2]));
+        }
         b.set(
             tag::PHOTOMETRIC,
             Value::Short(vec![if self.rgb { 2 } else { 1 }]),
@@ -165,12 +183,28 @@ pub fn raster_to_geotiff(
                 }
             }
         }
-        b.push_chunk(deflate(&strip));
+        b.push_chunk(layout.compress(&mut strip));
     }
     if let Some((gt, crs)) = georef {
         set_geo_tags(&mut b, gt, crs).map_err(err)?;
     }
     b.finish().map_err(err)
+}
+
+/// TIFF's horizontal differencing (Predictor 2) of 8-bit samples, in
+/// place: each sample less the same sample of the pixel to its left, row
+/// by row (`line` bytes, `samples` per pixel). Photographic chips compress
+/// to about half with it, and faster; GDAL writes it with
+/// `PREDICTOR=2` and every TIFF reader undoes it.
+pub(crate) fn predict8(buf: &mut [u8], line: usize, samples: usize) {
+    if line == 0 || samples == 0 {
+        return;
+    }
+    for row in buf.chunks_mut(line) {
+        for i in (samples..row.len()).rev() {
+            row[i] = row[i].wrapping_sub(row[i - samples]);
+        }
+    }
 }
 
 /// A strip or tile compressed as a TIFF's Deflate chunk (zlib stream, level 1:

@@ -709,11 +709,14 @@ impl ChipTiff {
         let layout = &self.layout;
         let mut b = TiffBuilder::new(false);
         layout.set_tags(&mut b);
+        let mut scratch = Vec::new();
         for strip in self
             .data
             .chunks(layout.rows_per_strip() * layout.line_bytes())
         {
-            b.push_chunk(crate::rastertiff::deflate(strip));
+            scratch.clear();
+            scratch.extend_from_slice(strip);
+            b.push_chunk(layout.compress(&mut scratch));
         }
         set_geo_tags(&mut b, &self.transform, Some(keys)).map_err(err)?;
         b.finish().map_err(err)

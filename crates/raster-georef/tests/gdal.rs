@@ -90,6 +90,26 @@ fn every_source_kind_becomes_a_geotiff_gdal_agrees_with() {
                 "{n}: geotransform {got:?} != {gt:?}"
             );
         }
+        // Decoded chips (PNG, GIF, BMP) of 8-bit colour or grey samples
+        // are written with horizontal differencing, GDAL's PREDICTOR=2;
+        // palette indices and packed bits without.
+        if [".png", ".gif", ".bmp"].iter().any(|e| n.ends_with(e)) {
+            let byte_samples = bands(&b, "type").iter().all(|t| t == "Byte")
+                && bands(&b, "colorInterpretation")
+                    .iter()
+                    .all(|c| c != "Palette")
+                && b["bands"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|band| band["metadata"]["IMAGE_STRUCTURE"]["NBITS"].is_null());
+            let predictor = &b["metadata"]["IMAGE_STRUCTURE"]["PREDICTOR"];
+            if byte_samples {
+                assert_eq!(predictor, "2", "{n}: predictor");
+            } else {
+                assert!(predictor.is_null(), "{n}: predictor {predictor}");
+            }
+        }
         assert_eq!(b["stac"]["proj:epsg"], crs.epsg, "{n}: EPSG");
         assert_eq!(b["metadata"][""]["AREA_OR_POINT"], "Area", "{n}");
         if n.contains("nodata") {
@@ -204,7 +224,8 @@ fn world_file_round_trip_matches_gdal_byte_for_byte() {
 }
 
 /// Rows decoded one strip at a time give the strips a whole-image decode
-/// gave: each strip of 256 KiB of rows, Deflate level 1, in order.
+/// gave: each strip of 256 KiB of rows, differenced (TIFF Predictor 2:
+/// each sample less the one a pixel to its left), Deflate level 1, in order.
 #[test]
 fn strips_are_those_of_a_whole_image_decode() {
     let tmp = tempfile::tempdir().unwrap();
@@ -224,8 +245,16 @@ fn strips_are_those_of_a_whole_image_decode() {
         .chunks(256 * 1024 / line * line)
         .map(|s| {
             use std::io::Write as _;
+            let mut s = s.to_vec();
+            for row in s.chunks_mut(line) {
+                for x in (1..300).rev() {
+                    for c in 0..3 {
+                        row[x * 3 + c] = row[x * 3 + c].wrapping_sub(row[(x - 1) * 3 + c]);
+                    }
+                }
+            }
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(1));
-            z.write_all(s).unwrap();
+            z.write_all(&s).unwrap();
             z.finish().unwrap()
         })
         .collect();

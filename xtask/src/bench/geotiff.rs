@@ -4,14 +4,15 @@
 //! For PNG chips and then for JPEG chips (see [`chips::world_file_project`]):
 //! - labelstore (release build): `store --to local --format json`, the whole
 //!   store: reads the manifest, each image's header and world file, writes
-//!   `chips/<id>.tif` GeoTIFFs (PNG: decoded, written Deflate level 1; JPEG:
+//!   `chips/<id>.tif` GeoTIFFs (PNG: decoded, written Deflate level 1 with
+//!   horizontal differencing, GDAL's `PREDICTOR=2`; JPEG:
 //!   the JPEG stream wrapped as it is, JPEG-in-TIFF), SHA-256 of every file,
 //!   `project.json` and the store manifest, staged and moved into place;
 //! - rasterio (GDAL inside its wheel) in one Python process:
 //!   `rasterio.open(chip)` (GDAL reads the world file beside it), then a
 //!   `GTiff` with its transform and EPSG:32632 written with `src.read()`;
-//!   for PNG chips both GDAL's default (uncompressed) and Deflate level 1,
-//!   as labelstore writes them.
+//!   for PNG chips both GDAL's default (uncompressed) and Deflate level 1
+//!   with predictor 2, as labelstore writes them.
 //!
 //! Afterwards `gdalinfo -json -checksum` on a sample of chips from each side
 //! must give the same geotransform, CRS and band checksums.
@@ -40,7 +41,7 @@ from rasterio.crs import CRS
 
 src_dir, ext, dst_dir, compress = sys.argv[1:5]
 crs = CRS.from_epsg(32632)
-extra = {} if compress == 'none' else {'compress': compress, 'zlevel': 1}
+extra = {} if compress == 'none' else {'compress': compress, 'zlevel': 1, 'predictor': 2}
 os.makedirs(dst_dir)
 names = sorted(n for n in os.listdir(src_dir) if n.endswith('.' + ext))
 for name in names:
@@ -192,7 +193,7 @@ fn compare(
         mb = bytes / 1_048_576,
     ));
     let how = match encoding {
-        Encoding::Png => "PNG decoded, written Deflate level 1",
+        Encoding::Png => "PNG decoded, written Deflate level 1, predictor 2",
         Encoding::Jpeg => "JPEG stream wrapped as it is, JPEG-in-TIFF",
     };
     line(format!(
@@ -206,7 +207,7 @@ fn compare(
     for (compress, seconds, dir) in &theirs {
         let how = match *compress {
             "none" => "GDAL's default, uncompressed",
-            _ => "Deflate level 1, as labelstore",
+            _ => "Deflate level 1, predictor 2, as labelstore",
         };
         line(format!(
             "  rasterio {RASTERIO} (GDAL {}), one Python process: open + read + write GTiff, {how}",

@@ -89,6 +89,7 @@ pub(crate) mod tag {
     pub(crate) const ROWS_PER_STRIP: u16 = 278;
     pub(crate) const STRIP_BYTE_COUNTS: u16 = 279;
     pub(crate) const PLANAR_CONFIG: u16 = 284;
+    pub(crate) const PREDICTOR: u16 = 317;
     pub(crate) const COLOR_MAP: u16 = 320;
     pub(crate) const TILE_OFFSETS: u16 = 324;
     pub(crate) const TILE_BYTE_COUNTS: u16 = 325;
