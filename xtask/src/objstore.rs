@@ -45,6 +45,17 @@ impl Servers {
     /// Starts moto and the PAR emulator. `python` is the tests' venv
     /// interpreter; `root` the workspace.
     pub(crate) fn start(root: &Path, python: &Path) -> anyhow::Result<Servers> {
+        let mut servers = Servers::start_s3(python)?;
+        let par_port = servers.start_par(root, python)?;
+        println!(
+            "xtask: moto S3 at {}, PAR emulator on 127.0.0.1:{par_port}",
+            servers.env[0].1
+        );
+        Ok(servers)
+    }
+
+    /// Starts moto alone (`LABELSTORE_TEST_S3`), with no objects.
+    pub(crate) fn start_s3(python: &Path) -> anyhow::Result<Servers> {
         let moto = ensure_moto(python)?;
         let dir = tempfile::Builder::new()
             .prefix("labelstore-objstore-")
@@ -71,14 +82,18 @@ impl Servers {
         servers
             .env
             .push(("LABELSTORE_TEST_S3", format!("http://127.0.0.1:{s3_port}")));
+        Ok(servers)
+    }
 
+    /// Starts the PAR emulator beside moto; gives its port.
+    fn start_par(&mut self, root: &Path, python: &Path) -> anyhow::Result<u16> {
         let par_port = util::free_port()?;
         let (whole, scoped) = (util::run_secret("w"), util::run_secret("s"));
-        let par_log = std::fs::File::create(servers.dir.join("parmock.log"))?;
+        let par_log = std::fs::File::create(self.dir.join("parmock.log"))?;
         let mut child = Command::new(python)
             .arg(root.join("crates/sink-objstore/tests/support/parmock.py"))
             .arg(par_port.to_string())
-            .arg(servers.dir.join("par"))
+            .arg(self.dir.join("par"))
             .arg(format!("{whole}="))
             .arg(format!("{scoped}=scoped/"))
             .stdout(par_log.try_clone()?)
@@ -86,15 +101,12 @@ impl Servers {
             .spawn()
             .context("starting the PAR emulator")?;
         let started = util::wait_for_port(par_port, &mut child, "the PAR emulator", None);
-        servers.children.push(("parmock", child));
+        self.children.push(("parmock", child));
         started?;
         let par = |t: &str| format!("http://127.0.0.1:{par_port}/p/{t}/n/labelstore/b/test/o/");
-        servers.env.push(("LABELSTORE_TEST_PAR", par(&whole)));
-        servers
-            .env
-            .push(("LABELSTORE_TEST_PAR_SCOPED", par(&scoped)));
-        println!("xtask: moto S3 on 127.0.0.1:{s3_port}, PAR emulator on 127.0.0.1:{par_port}");
-        Ok(servers)
+        self.env.push(("LABELSTORE_TEST_PAR", par(&whole)));
+        self.env.push(("LABELSTORE_TEST_PAR_SCOPED", par(&scoped)));
+        Ok(par_port)
     }
 
     /// The variables the tests read.
