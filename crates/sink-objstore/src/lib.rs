@@ -18,7 +18,9 @@
 //!   `object_store`'s `HttpStore` (see the `webdav` module for its quirks).
 //!
 //! Uploads run in the background, up to [`ObjStoreOptions::concurrency`] at
-//! a time, and each is retried on 408, 429, 5xx and connection errors with
+//! a time and, with [`ObjStoreOptions::bytes_in_flight`], only while the
+//! objects in flight stay within that many bytes: small objects go up many
+//! at once, large ones few, so each keeps its share of the bandwidth. Each is retried on 408, 429, 5xx and connection errors with
 //! exponential backoff, under a timeout that grows with the object's size.
 //!
 //! **Whole or nothing.** Objects appear as they are uploaded, so completeness
@@ -84,6 +86,12 @@ pub use sink_api::STORE_MANIFEST;
 pub struct ObjStoreOptions {
     /// Uploads in flight at once (at least 1). Default 8.
     pub concurrency: usize,
+    /// When set, an upload starts only while the objects in flight, itself
+    /// included, total at most this many bytes (one upload may always
+    /// start, whatever its size): the number of uploads in flight follows
+    /// the objects' sizes, up to [`ObjStoreOptions::concurrency`]. Default
+    /// `None` (the count alone). See [`ObjStoreOptions::by_size`].
+    pub bytes_in_flight: Option<u64>,
     /// For S3-compatible services: the endpoint URL (`http://` allowed).
     pub endpoint: Option<String>,
     /// For S3-compatible services: the signing region (for OCI, the OCI
@@ -114,6 +122,7 @@ impl Default for ObjStoreOptions {
     fn default() -> Self {
         ObjStoreOptions {
             concurrency: 8,
+            bytes_in_flight: None,
             endpoint: None,
             region: None,
             config: Vec::new(),
@@ -124,6 +133,53 @@ impl Default for ObjStoreOptions {
             min_rate: 256 << 10,
             first_backoff: Duration::from_millis(200),
         }
+    }
+}
+
+impl ObjStoreOptions {
+    /// Uploads in flight picked from the objects' sizes: up to 32 at once
+    /// while they total at most 64 MiB. Chips of 100 KB go up 32 at a
+    /// time (a request's latency dominates a small object), chips of 8 MiB
+    /// 8 at a time, objects of 64 MiB and more one at a time, so no upload
+    /// is slowed below [`ObjStoreOptions::min_rate`] by its neighbours
+    /// sooner than the count alone would make it.
+    pub fn by_size() -> ObjStoreOptions {
+        ObjStoreOptions {
+            concurrency: 32,
+            bytes_in_flight: Some(64 << 20),
+            ..ObjStoreOptions::default()
+        }
+    }
+}
+
+/// Whether one more upload of `size` bytes may start beside `count`
+/// uploads of `bytes` in all: at most `max` at once and, with a budget,
+/// within it; one may always start when none is in flight.
+fn may_start(count: usize, bytes: u64, size: u64, max: usize, budget: Option<u64>) -> bool {
+    count == 0 || (count < max && budget.is_none_or(|b| bytes.saturating_add(size) <= b))
+}
+
+/// Counts an upload's bytes as in flight until it is dropped (done,
+/// failed or aborted).
+struct InFlight {
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+    size: u64,
+}
+
+impl InFlight {
+    fn new(bytes: &Arc<std::sync::atomic::AtomicU64>, size: u64) -> InFlight {
+        bytes.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        InFlight {
+            bytes: bytes.clone(),
+            size,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.bytes
+            .fetch_sub(self.size, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -755,6 +811,10 @@ impl Backend {
 pub struct ObjStoreDestination {
     backend: Backend,
     concurrency: usize,
+    /// [`ObjStoreOptions::bytes_in_flight`].
+    budget: Option<u64>,
+    /// The bytes of the uploads in flight.
+    in_flight: Arc<std::sync::atomic::AtomicU64>,
     tasks: JoinSet<Result<()>>,
     /// The sources of the current chip's files, for `Body::Copy`.
     recent: std::collections::HashMap<String, Source>,
@@ -896,6 +956,8 @@ impl ObjStoreDestination {
         ObjStoreDestination {
             backend,
             concurrency: opts.concurrency.max(1),
+            budget: opts.bytes_in_flight,
+            in_flight: Arc::default(),
             tasks: JoinSet::new(),
             recent: Default::default(),
             uploaded: Arc::default(),
@@ -1066,13 +1128,21 @@ impl Destination for ObjStoreDestination {
         if self.dry_run {
             return Ok(());
         }
-        while self.tasks.len() >= self.concurrency {
+        while !may_start(
+            self.tasks.len(),
+            self.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+            src.len(),
+            self.concurrency,
+            self.budget,
+        ) {
             self.join_one().await?;
         }
         let backend = self.backend.clone();
         let uploaded = self.uploaded.clone();
         let path = path.to_owned();
+        let in_flight = InFlight::new(&self.in_flight, src.len());
         self.tasks.spawn(async move {
+            let _in_flight = in_flight;
             uploaded
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1190,6 +1260,39 @@ impl ObjStoreDestination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many uploads of `size` bytes each `by_size` lets start at once.
+    fn at_once(size: u64) -> usize {
+        let o = ObjStoreOptions::by_size();
+        let mut count = 0;
+        while may_start(
+            count,
+            count as u64 * size,
+            size,
+            o.concurrency,
+            o.bytes_in_flight,
+        ) {
+            count += 1;
+        }
+        count
+    }
+
+    #[test]
+    fn uploads_in_flight_follow_the_objects_sizes() {
+        assert_eq!(at_once(100_000), 32);
+        assert_eq!(at_once(2 << 20), 32);
+        assert_eq!(at_once(3 << 20), 21);
+        assert_eq!(at_once(8 << 20), 8);
+        assert_eq!(at_once(40 << 20), 1);
+        // One always starts, however large.
+        assert_eq!(at_once(1 << 40), 1);
+        // A small object starts beside large ones while the budget allows.
+        assert!(may_start(1, 60 << 20, 4 << 20, 32, Some(64 << 20)));
+        assert!(!may_start(1, 60 << 20, (4 << 20) + 1, 32, Some(64 << 20)));
+        // Without a budget, the count alone.
+        assert!(may_start(7, u64::MAX, 1 << 30, 8, None));
+        assert!(!may_start(8, 0, 1, 8, None));
+    }
 
     #[test]
     fn content_types() {

@@ -395,14 +395,22 @@ impl ObjstoreArgs {
         ]
     }
 
-    /// The client options these give, `concurrency` requests at once.
+    /// The client options these give: `concurrency` requests at once, or
+    /// without it as many as the objects' sizes allow
+    /// ([`ObjStoreOptions::by_size`](labelstore::objstore::ObjStoreOptions::by_size)).
     #[cfg(feature = "objstore")]
-    fn options(&self, concurrency: usize) -> labelstore::objstore::ObjStoreOptions {
+    fn options(&self, concurrency: Option<usize>) -> labelstore::objstore::ObjStoreOptions {
+        let tuning = match concurrency {
+            Some(concurrency) => labelstore::objstore::ObjStoreOptions {
+                concurrency,
+                ..labelstore::objstore::ObjStoreOptions::default()
+            },
+            None => labelstore::objstore::ObjStoreOptions::by_size(),
+        };
         labelstore::objstore::ObjStoreOptions {
-            concurrency,
             endpoint: self.endpoint.clone(),
             region: self.region.clone(),
-            ..labelstore::objstore::ObjStoreOptions::default()
+            ..tuning
         }
     }
 
@@ -526,10 +534,9 @@ impl SourceArgs {
             #[cfg(feature = "objstore")]
             Kind::Objstore => {
                 use labelstore::objstore::ObjStoreReader;
-                let opts = self
-                    .at
-                    .objstore
-                    .options(labelstore::objstore::ObjStoreOptions::default().concurrency);
+                let opts = self.at.objstore.options(Some(
+                    labelstore::objstore::ObjStoreOptions::default().concurrency,
+                ));
                 let _guard = runtime.enter();
                 let reader = match self.at.objstore.address("--from")? {
                     ObjstoreAddress::Url(url) => ObjStoreReader::open_url(url, opts)?,
@@ -773,7 +780,9 @@ struct StoreArgs {
     #[arg(long, value_name = "ID")]
     chip: Option<String>,
 
-    /// Uploads in flight at once (`--to objstore`; default 8).
+    /// Uploads in flight at once (`--to objstore`). By default picked from
+    /// the objects' sizes: up to 32 at once while they total at most 64 MiB
+    /// (small chips 32 at a time, 8 MiB ones 8, 64 MiB and larger one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: Option<u16>,
 
@@ -1621,10 +1630,7 @@ fn store(args: &StoreArgs) -> Result<(), StoreError> {
         #[cfg(feature = "objstore")]
         Kind::Objstore => {
             use labelstore::objstore::ObjStoreDestination;
-            let opts = args
-                .at
-                .objstore
-                .options(usize::from(args.concurrency.unwrap_or(8)));
+            let opts = args.at.objstore.options(args.concurrency.map(usize::from));
             // The destination's clients need a runtime from the start; two
             // workers keep uploads going while the pipeline converts chips.
             let runtime = tokio::runtime::Builder::new_multi_thread()
